@@ -1,0 +1,104 @@
+// Error values of libmq: an Errc code plus a message with context, and Result<T>, the value-or-error that every
+// fallible library call returns. Nothing on the publish/consume hot path throws; `Result::value()` is the one place
+// that turns an error into an exception (mq::Error), for callers who prefer that.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace mq {
+
+enum class Errc {
+  full,               // block topic: no room before the timeout; nothing was written
+  timed_out,          // poll: nothing arrived before the timeout
+  too_large,          // the record is larger than the topic's max message size
+  lost,               // overwrite topic: records were overwritten before this reader got them (see Error::lost())
+  revoked,            // a claim was recovered (its producer was declared dead) before it was committed
+  not_found,          // no such topic or group
+  exists,             // a topic or group of that name exists already
+  invalid_name,       // a topic or group name breaks the naming rules
+  invalid_argument,   // an option or argument is out of range
+  bad_segment,        // the shared segment is corrupted or not a libmq topic
+  version_mismatch,   // the segment has another layout version
+  permission_denied,  // the caller lacks rights on the segment or the daemon refused
+  no_daemon,          // mqd is not reachable
+  io,                 // an operating-system call failed (errno text in the message)
+  limit,              // a fixed table is full (producers, groups, members, unacked records)
+  busy,               // the object is in use (a group with live members cannot be deleted)
+  wrong_process,      // the handle was made in another process (a fork parent); reopen it in this one
+};
+
+std::string_view to_string(Errc) noexcept;
+
+// An error code with a message that names the context ("topic=orders max=1024 size=2048").
+class Error : public std::runtime_error {
+ public:
+  Error(Errc code, const std::string& message, std::uint64_t lost = 0)
+      : std::runtime_error(message), code_(code), lost_(lost) {}
+  explicit Error(Errc code) : Error(code, std::string(to_string(code))) {}
+
+  Errc code() const noexcept { return code_; }
+  std::string_view message() const noexcept { return what(); }
+  // For Errc::lost: exactly how many records this reader lost. 0 otherwise.
+  std::uint64_t lost() const noexcept { return lost_; }
+
+ private:
+  Errc code_;
+  std::uint64_t lost_;
+};
+
+// A T or an Error. Test it with `if (r)`, read it with `*r` / `r->`, or `value()` which throws the Error.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}       // NOLINT(google-explicit-constructor): implicit by design
+  Result(Error error) : v_(std::move(error)) {}   // NOLINT(google-explicit-constructor)
+
+  explicit operator bool() const noexcept { return v_.index() == 0; }
+  bool has_value() const noexcept { return v_.index() == 0; }
+
+  T& operator*() & { return std::get<0>(v_); }
+  const T& operator*() const& { return std::get<0>(v_); }
+  T&& operator*() && { return std::get<0>(std::move(v_)); }
+  T* operator->() { return &std::get<0>(v_); }
+  const T* operator->() const { return &std::get<0>(v_); }
+
+  T& value() & { check(); return std::get<0>(v_); }
+  const T& value() const& { check(); return std::get<0>(v_); }
+  T&& value() && { check(); return std::get<0>(std::move(v_)); }
+
+  // REQUIRES: !has_value().
+  const Error& error() const& { return std::get<1>(v_); }
+  Error&& error() && { return std::get<1>(std::move(v_)); }
+
+ private:
+  void check() const {
+    if (v_.index() != 0) throw std::get<1>(v_);
+  }
+  std::variant<T, Error> v_;
+};
+
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  Result() = default;
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+
+  explicit operator bool() const noexcept { return !error_; }
+  bool has_value() const noexcept { return !error_; }
+  void value() const {
+    if (error_) throw *error_;
+  }
+  // REQUIRES: !has_value().
+  const Error& error() const& { return *error_; }
+
+ private:
+  std::optional<Error> error_;  // empty on success: no allocation on the hot path
+};
+
+}  // namespace mq

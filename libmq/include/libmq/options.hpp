@@ -1,0 +1,87 @@
+// Options of topics, producers and consumers. Each field says its default and what it requires; a value out of
+// range is rejected with Errc::invalid_argument naming the field, never clamped.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mq {
+
+using Offset = std::uint64_t;
+
+// What a full topic does to a publisher.
+enum class Policy : std::uint32_t {
+  block = 0,      // wait up to the block timeout for every consumer group to make room, then Errc::full
+  overwrite = 1,  // never wait: overwrite the oldest records; a lapped reader gets Errc::lost with the exact count
+};
+
+// Where the topic's segment lives.
+enum class Storage : std::uint32_t {
+  shm = 0,   // POSIX shared memory (/dev/shm): gone at reboot
+  file = 1,  // a memory-mapped file in TopicOptions::directory: survives a reboot (msync it with Topic::flush)
+};
+
+// Where a new consumer group starts reading.
+enum class Start { earliest, latest };
+
+// How a consumer waits for records.
+enum class Wait {
+  busy_spin,    // never leaves the CPU: lowest latency, burns a core
+  spin_yield,   // spins, then sched_yield()s between checks
+  spin_futex,   // spins ~20 us, then sleeps on a futex; producers wake it only when it sleeps (default)
+  futex,        // sleeps at once: the least CPU, a wake-up on every record
+};
+
+struct TopicOptions {
+  // Ring size in bytes. Default: 1 MiB. REQUIRES: a power of two, 64 KiB <= capacity <= 1 TiB.
+  std::size_t capacity = std::size_t{1} << 20;
+  // Largest key + headers + payload of one record. Default: 0 = capacity / 4. REQUIRES: <= capacity / 4.
+  std::size_t max_message = 0;
+  // Default: Policy::block.
+  Policy policy = Policy::block;
+  // How long a publish into a full block topic waits before Errc::full. Default: 10 s. REQUIRES: >= 0.
+  std::chrono::milliseconds block_timeout{10'000};
+  // Default: Storage::shm.
+  Storage storage = Storage::shm;
+  // For Storage::file: the folder that holds the topic's file. REQUIRES: non-empty for Storage::file.
+  std::string directory{};
+  // Permission bits of the segment. Default: 0660. REQUIRES: not world-writable, no bits beyond 0777.
+  std::uint32_t mode = 0660;
+  // Consumer groups created with the topic (starting at its earliest record), so their records are kept before
+  // their consumers first start. Default: none.
+  std::vector<std::string> groups{};
+  // Namespace: a prefix of the segment's name so several installations or test runs never collide.
+  // Default: unset = the MQ_NAMESPACE environment variable, or none. REQUIRES: the topic-name charset, <= 64 chars.
+  std::optional<std::string> ns{};
+};
+
+// How to find an existing topic (storage and namespace must match the ones it was created with).
+struct OpenOptions {
+  Storage storage = Storage::shm;     // Default: Storage::shm.
+  std::string directory{};              // For Storage::file. REQUIRES: non-empty for Storage::file.
+  std::optional<std::string> ns{};      // Default: MQ_NAMESPACE, or none.
+};
+
+struct ProducerOptions {
+  // Overrides the topic's block timeout for this producer. Default: unset = the topic's.
+  std::optional<std::chrono::milliseconds> block_timeout{};
+};
+
+struct ConsumerOptions {
+  // The consumer group. Records are shared among the members of a group; every group sees every record.
+  // REQUIRES: 1..255 printable ASCII characters.
+  std::string group{};
+  // Where the group starts if it does not exist yet (an existing group continues from its committed position).
+  // Default: Start::latest, as Kafka's auto.offset.reset.
+  Start start = Start::latest;
+  // Default: Wait::spin_futex.
+  Wait wait = Wait::spin_futex;
+  // Ack the previous record at the next poll. Default: true.
+  bool auto_ack = true;
+};
+
+}  // namespace mq

@@ -1,0 +1,85 @@
+// Producer and Claim: the publishing side. publish() copies once into the ring; claim() hands out the ring bytes
+// themselves (zero-copy) to fill and commit. Offsets are assigned at claim: 0, 1, 2, ... in log order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "libmq/error.hpp"
+#include "libmq/options.hpp"
+#include "libmq/record.hpp"
+#include "libmq/topic.hpp"
+
+namespace mq {
+
+namespace detail {
+struct ProducerSlot;
+}
+class Producer;
+
+// An open claim: a writable span in the ring, reserved for one record with a fixed offset. Move-only.
+// commit() publishes it; abort() or destruction without commit turns it into a skip record (the offset stays taken
+// and is never delivered). Readers of the topic stop at an open claim, so commit promptly.
+// Lifetime: must not outlive its Producer.
+class Claim {
+ public:
+  Claim(Claim&& other) noexcept;
+  Claim& operator=(Claim&& other) noexcept;
+  Claim(const Claim&) = delete;
+  Claim& operator=(const Claim&) = delete;
+  ~Claim();
+
+  std::span<std::byte> bytes() const noexcept { return bytes_; }
+  Offset offset() const noexcept { return offset_; }
+
+  // Errc::revoked if the claim was recovered as a dead producer's before the commit.
+  [[nodiscard]] Result<Offset> commit() &&;
+  void abort() &&;
+
+ private:
+  friend class Producer;
+  Claim(Producer* producer, std::uint64_t position, Offset offset, std::span<std::byte> bytes)
+      : producer_(producer), position_(position), offset_(offset), bytes_(bytes) {}
+  Producer* producer_ = nullptr;  // null once committed or aborted
+  std::uint64_t position_ = 0;
+  Offset offset_ = 0;
+  std::span<std::byte> bytes_;
+};
+
+// Publishes to one topic. One thread at a time (use one Producer per thread); any number of Producers in any number
+// of processes may publish to one topic at once, and the order of each Producer's records is kept.
+// At most one open Claim per Producer. A Producer takes one of the topic's kMaxProducers slots until destroyed.
+class Producer {
+ public:
+  // Throws mq::Error (Errc::limit) when the topic has no free producer slot; see make() for the Result form.
+  explicit Producer(Topic topic, ProducerOptions options = {});
+  static Result<Producer> make(Topic topic, ProducerOptions options = {});
+  Producer(Producer&&) noexcept;
+  Producer& operator=(Producer&&) noexcept;
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+  ~Producer();
+
+  // Copies `payload` into the ring as one record with a null key and no headers. Returns its offset.
+  // Errc::full (block topic, no room before the timeout), Errc::too_large, Errc::wrong_process.
+  [[nodiscard]] Result<Offset> publish(std::span<const std::byte> payload);
+  [[nodiscard]] Result<Offset> publish(const Record& record);
+  // Reserves `payload_bytes` in the ring (8-byte aligned, contiguous). Errors as publish, plus Errc::busy when a
+  // claim of this producer is still open.
+  [[nodiscard]] Result<Claim> claim(std::size_t payload_bytes);
+
+  const Topic& topic() const noexcept;
+
+ private:
+  friend class Claim;
+  struct State;
+  Producer(Topic topic, ProducerOptions options, detail::ProducerSlot* slot);
+  void release() noexcept;
+  Result<Claim> claim_record(const Record& shape, std::size_t payload_bytes);
+  Result<Offset> finish(std::uint64_t position, bool commit);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace mq

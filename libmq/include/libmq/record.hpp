@@ -1,0 +1,96 @@
+// Records as a producer hands them in (Record) and as a consumer gets them back (Message). A Message is a view into
+// the topic's ring (block topics, zero-copy) or into its consumer's buffer (overwrite topics): see Message's contract.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "libmq/options.hpp"
+
+namespace mq {
+
+// One record header: a name and bytes. Repeated names are kept, in order.
+struct Header {
+  std::string_view name;
+  std::span<const std::byte> value;
+};
+
+// What a producer publishes. `key` unset is a null key, which differs from an empty key.
+struct Record {
+  std::span<const std::byte> payload;
+  std::optional<std::span<const std::byte>> key;
+  std::span<const Header> headers;
+  std::optional<std::int64_t> timestamp_ns;  // CLOCK_REALTIME ns. Default: the time of the publish.
+};
+
+// The headers of a received record, decoded lazily. The encoding was validated when the record was polled, so
+// iterating cannot fail.
+class HeaderRange {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Header;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = Header;
+    iterator() = default;
+    iterator(const std::byte* at, const std::byte* end) : at_(at), end_(end) {}
+    Header operator*() const;
+    iterator& operator++();
+    iterator operator++(int) { auto copy = *this; ++*this; return copy; }
+    bool operator==(const iterator& other) const { return at_ == other.at_; }
+
+   private:
+    const std::byte* at_ = nullptr;
+    const std::byte* end_ = nullptr;
+  };
+
+  HeaderRange() = default;
+  explicit HeaderRange(std::span<const std::byte> encoded) : encoded_(encoded) {}
+  iterator begin() const { return {encoded_.data(), encoded_.data() + encoded_.size()}; }
+  iterator end() const { return {encoded_.data() + encoded_.size(), encoded_.data() + encoded_.size()}; }
+  bool empty() const { return encoded_.empty(); }
+
+ private:
+  std::span<const std::byte> encoded_;
+};
+
+class Consumer;
+
+// A record a consumer polled. Move-only; hand it back with Consumer::ack.
+// Lifetime: must not outlive its Consumer. In a block topic its spans point into the ring and stay valid until this
+// record is acked (explicitly, or by auto-ack at the next poll). In an overwrite topic they point into the
+// consumer's own copy and stay valid until the consumer's next poll.
+class Message {
+ public:
+  Message() = default;
+  Message(Message&&) noexcept = default;
+  Message& operator=(Message&&) noexcept = default;
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+
+  Offset offset() const noexcept { return offset_; }
+  std::span<const std::byte> payload() const noexcept { return payload_; }
+  std::optional<std::span<const std::byte>> key() const noexcept { return key_; }
+  HeaderRange headers() const noexcept { return HeaderRange(headers_); }
+  std::int64_t timestamp_ns() const noexcept { return timestamp_ns_; }
+  // True when this record was handed out before to a member that died without acking it.
+  bool redelivered() const noexcept { return redelivered_; }
+
+ private:
+  friend class Consumer;
+  Offset offset_ = 0;
+  std::uint64_t position_ = 0;
+  std::span<const std::byte> payload_;
+  std::optional<std::span<const std::byte>> key_;
+  std::span<const std::byte> headers_;
+  std::int64_t timestamp_ns_ = 0;
+  bool redelivered_ = false;
+};
+
+}  // namespace mq

@@ -1,0 +1,104 @@
+// Topic: a handle on one named shared-memory ring (a "topic", as in Kafka, with one partition). Creating or opening
+// one maps its segment; Producers and Consumers are built on a Topic. Embedded use needs no daemon.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libmq/error.hpp"
+#include "libmq/options.hpp"
+
+namespace mq {
+
+namespace detail {
+class Segment;
+}
+
+// Fixed table sizes of a topic segment (layout version 1). Exceeding one is Errc::limit.
+inline constexpr std::size_t kMaxProducers = 64;        // Producer objects attached at once
+inline constexpr std::size_t kMaxGroups = 16;           // consumer groups per topic
+inline constexpr std::size_t kMaxMembers = 8;           // Consumer objects per group at once
+inline constexpr std::size_t kMaxUnacked = 32;          // records one Consumer may hold unacked
+inline constexpr std::size_t kMinCapacity = std::size_t{64} << 10;
+inline constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;
+
+struct GroupInfo {
+  std::string name;
+  Offset committed = 0;   // every record before this offset has been acked by the group
+  Offset next = 0;        // the next offset the group will hand out
+  std::uint64_t lag = 0;  // records published and not yet acked: latest - committed
+  unsigned members = 0;   // attached consumers
+  unsigned unacked = 0;   // records held by members or waiting for redelivery
+};
+
+struct TopicInfo {
+  std::string name;
+  std::size_t capacity = 0;
+  std::size_t max_message = 0;
+  Policy policy = Policy::block;
+  Storage storage = Storage::shm;
+  std::chrono::milliseconds block_timeout{0};
+  std::uint32_t mode = 0;
+  Offset earliest = 0;               // the oldest record still held
+  Offset latest = 0;                 // the offset the next record will get
+  std::uint64_t bytes_written = 0;   // bytes claimed in the ring since creation, padding included
+  unsigned producers = 0;            // attached producers
+  unsigned stalled_producers = 0;    // producers whose open claim blocks readers and whose owner is still alive
+  std::vector<GroupInfo> groups;
+};
+
+// A cheap, copyable handle; copies share one mapping, which lives as long as the last copy (and the last Producer,
+// Consumer or Message made from it). Any thread may use a Topic; a fork child must open its own.
+class Topic {
+ public:
+  // Creates a topic segment; Errc::exists if there is one. `name`: 1..249 of [A-Za-z0-9._-], not "." or "..".
+  static Result<Topic> create(std::string_view name, const TopicOptions& options = {});
+  // Maps an existing topic, validating its header; Errc::not_found if there is none.
+  static Result<Topic> open(std::string_view name, const OpenOptions& options = {});
+  // Opens the topic, creating it with `options` if it does not exist (Kafka's auto-create).
+  static Result<Topic> open_or_create(std::string_view name, const TopicOptions& options = {});
+  // Removes the topic's name; processes that have it mapped keep using their mapping until they let go.
+  static Result<void> remove(std::string_view name, const OpenOptions& options = {});
+  // The names of the topics of a namespace (shm) or a directory (file).
+  static Result<std::vector<std::string>> list(const OpenOptions& options = {});
+
+  const std::string& name() const;
+  TopicInfo info() const;
+
+  // Creates a consumer group that keeps records from `start` on, before any consumer joins it. Errc::exists if it
+  // is there already.
+  Result<void> create_group(std::string_view group, Start start = Start::earliest);
+  // Removes a group at once; Errc::busy while it has live members.
+  Result<void> delete_group(std::string_view group);
+  // Moves a group (all its members) to `start`, or to `offset` (clamped to nothing: an offset outside
+  // [earliest, latest] is Errc::invalid_argument).
+  Result<void> reset_group(std::string_view group, Start start);
+  Result<void> reset_group(std::string_view group, Offset offset);
+
+  // Recovers what dead processes left behind: open claims become skip records, unacked records of dead members go
+  // back to their group. Death must be confirmed (pid + start time gone, or a zombie). Returns how many claims and
+  // members were recovered. Consumers and blocked producers call this on their slow paths; the daemon calls it too.
+  std::size_t recover_dead();
+
+  // msync for Storage::file (no-op for shm).
+  Result<void> flush();
+
+  // Internal: the mapping. Not part of the stable API.
+  const std::shared_ptr<detail::Segment>& segment() const { return segment_; }
+
+ private:
+  explicit Topic(std::shared_ptr<detail::Segment> segment) : segment_(std::move(segment)) {}
+  std::shared_ptr<detail::Segment> segment_;
+};
+
+// Checks a topic name against Kafka's rule; the error names the problem.
+Result<void> validate_topic_name(std::string_view name);
+// Checks a consumer group name: 1..255 printable ASCII characters.
+Result<void> validate_group_name(std::string_view name);
+
+}  // namespace mq

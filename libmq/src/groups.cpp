@@ -1,0 +1,271 @@
+// Group table slow paths: the table lock, creating/moving groups, member slots, dead-member recovery, and the
+// producers' limit scan. The orderings that make the lock-free scan safe are explained in libmq/doc/design.md
+// ("Back-pressure" and "Redelivery").
+#include "groups.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "atomic16.hpp"
+#include "liveness.hpp"
+#include "log.hpp"
+
+namespace mq::detail {
+
+namespace {
+
+std::string group_name(const GroupBlock& g) {
+  return std::string(g.name, std::min<std::size_t>(g.name_len, kNameBytes - 1));
+}
+
+void store_next(GroupBlock& block, Word16 to) {
+  Word16 seen{load_half(block.next.lo), load_half(block.next.hi)};
+  while (!cas16(&block.next, seen, to)) {
+  }
+}
+
+// After stealing the lock from a dead holder: finish what it may have left half done.
+void repair_after_dead_holder(const Segment& seg) {
+  for (std::size_t g = 0; g < kMaxGroups; ++g) {
+    auto& block = seg.group(g);
+    // A recovery cut short: make the generation even again. Entries it had copied stay in the redelivery list and
+    // the dead member keeps its slot, so a later recovery may hand a record out twice: at-least-once, never lost.
+    if ((block.gen.load() & 1) != 0) block.gen.fetch_add(1);
+    if (block.state.load() == kGroupMoving) {
+      store_next(block, earliest(seg));
+      block.mover.store(0);
+      block.state.store(kGroupActive);
+    }
+  }
+}
+
+}  // namespace
+
+TableLock::TableLock(const Segment& seg) : seg_(seg) {
+  auto& lock = seg.header().table_lock;
+  const std::uint64_t self = self_owner();
+  for (unsigned spins = 0;; ++spins) {
+    std::uint64_t holder = 0;
+    if (lock.compare_exchange_strong(holder, self)) return;
+    if (spins % 1024 == 1023 && holder != self && owner_dead(holder)) {
+      if (lock.compare_exchange_strong(holder, self)) {
+        repair_after_dead_holder(seg);
+        return;
+      }
+    }
+    if (spins < 64) continue;
+    if (spins < 4096) sched_yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
+
+TableLock::~TableLock() { seg_.header().table_lock.store(0); }
+
+std::optional<std::size_t> find_group(const Segment& seg, std::string_view name) {
+  for (std::size_t g = 0; g < kMaxGroups; ++g) {
+    const auto& block = seg.group(g);
+    if (block.state.load(std::memory_order_acquire) == kGroupFree) continue;
+    if (block.name_len == name.size() && std::memcmp(block.name, name.data(), name.size()) == 0) return g;
+  }
+  return std::nullopt;
+}
+
+Word16 bump_epoch(const Segment& seg) {
+  Word16 seen{load_half(seg.header().tail.lo), load_half(seg.header().tail.hi)};
+  while (!cas16(&seg.header().tail, seen, Word16{seen.lo, seen.hi + (std::uint64_t{1} << kEpochShift)})) {
+  }
+  return Word16{seen.lo, seen.hi & kOffsetMask};
+}
+
+std::optional<Word16> locate_offset(const Segment& seg, Offset offset) {
+  Word16 at = earliest(seg);
+  const Word16 tail = tail_snapshot(seg);
+  if (offset < at.hi || offset > tail.hi) return std::nullopt;
+  while (at.hi < offset) {
+    if (at.lo >= tail.lo) return std::nullopt;
+    auto v = read_record(seg, at.lo);
+    if (!v || v->state == kEmpty || v->state == kNone || v->state == kClaimed) return std::nullopt;
+    if (v->state != kPad) {
+      if (v->offset != at.hi) return std::nullopt;
+      ++at.hi;
+    }
+    at.lo += v->length;
+  }
+  return at;
+}
+
+Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<Start, Offset> to) {
+  auto& block = seg.group(g);
+  // Producers treat a moving group as "wait": none can pass it while we pick its new position.
+  block.mover.store(self_owner());
+  const std::uint32_t previous = block.state.exchange(kGroupMoving);
+  const Word16 tail = bump_epoch(seg);
+  Word16 target = tail;
+  Result<void> result;
+  if (std::holds_alternative<Start>(to)) {
+    if (std::get<Start>(to) == Start::earliest) target = earliest(seg);
+  } else if (auto found = locate_offset(seg, std::get<Offset>(to))) {
+    target = *found;
+  } else {
+    result = Error(Errc::invalid_argument, "offset " + std::to_string(std::get<Offset>(to)) +
+                                               " is not held: topic=" + seg.name() + " group=" + group_name(block));
+  }
+  if (result) {
+    store_next(block, target);
+    for (auto& r : block.redeliver) r.store(0);  // the group restarts at target: nothing older is owed
+    block.redeliver_count.store(0);
+  }
+  block.mover.store(0);
+  block.state.store(previous == kGroupFree ? kGroupActive : previous);
+  return result;
+}
+
+Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start) {
+  for (std::size_t g = 0; g < kMaxGroups; ++g) {
+    auto& block = seg.group(g);
+    if (block.state.load() != kGroupFree) continue;
+    std::memset(block.name, 0, kNameBytes);
+    std::memcpy(block.name, name.data(), name.size());
+    block.name_len = static_cast<std::uint32_t>(name.size());
+    block.gen.store(0);
+    for (auto& r : block.redeliver) r.store(0);
+    block.redeliver_count.store(0);
+    for (auto& m : block.members) {
+      m.owner.store(0);
+      m.pending.store(0);
+      m.low.store(kNone);
+      m.head.store(0);
+      m.tail.store(0);
+    }
+    if (auto moved = move_group_locked(seg, g, start); !moved) return moved.error();
+    return g;
+  }
+  return Error(Errc::limit, "no free consumer group slot: topic=" + seg.name() + " group=" + std::string(name) +
+                                " max_groups=" + std::to_string(kMaxGroups));
+}
+
+Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g) {
+  auto& block = seg.group(g);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t m = 0; m < kMaxMembers; ++m) {
+      auto& slot = block.members[m];
+      if (slot.owner.load() != 0) continue;
+      slot.pending.store(0);
+      slot.low.store(kNone);
+      const std::uint64_t t = slot.tail.load();
+      slot.head.store(t);
+      slot.delivered.store(0);
+      slot.owner.store(self_owner());
+      return m;
+    }
+    // Full: free the slots of members that are confirmed dead, then look once more.
+    for (std::size_t m = 0; m < kMaxMembers; ++m) {
+      const std::uint64_t owner = block.members[m].owner.load();
+      if (owner != 0 && owner != self_owner() && owner_dead(owner)) release_member_locked(seg, g, m);
+    }
+  }
+  return Error(Errc::limit, "consumer group is full: topic=" + seg.name() + " group=" + group_name(block) +
+                                " max_members=" + std::to_string(kMaxMembers));
+}
+
+bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
+  auto& block = seg.group(g);
+  auto& slot = block.members[m];
+  std::uint64_t owed[kMaxUnacked + 1];
+  std::size_t n = 0;
+  const std::uint64_t head = slot.head.load();
+  const std::uint64_t tail = slot.tail.load();
+  const std::uint64_t held = std::min<std::uint64_t>(tail - head, kMaxUnacked);  // a corrupted count is clamped
+  for (std::uint64_t i = 0; i < held; ++i) owed[n++] = slot.held[(head + i) % kMaxUnacked].load();
+  // A take cut short: the member may or may not have won the record. Hand it out again only if the group has
+  // passed it and no other member holds it (at-least-once: a duplicate is possible, a loss is not).
+  const std::uint64_t pending = slot.pending.load();
+  if (pending != 0 && pending - 1 < load_half(block.next.lo) &&
+      std::find(owed, owed + n, pending - 1) == owed + n) {
+    bool held_elsewhere = false;
+    for (std::size_t other = 0; other < kMaxMembers; ++other) {
+      if (other == m) continue;
+      const auto& o = block.members[other];
+      for (std::uint64_t i = o.head.load(); i != o.tail.load() && !held_elsewhere; ++i)
+        held_elsewhere = o.held[i % kMaxUnacked].load() == pending - 1;
+    }
+    if (!held_elsewhere) owed[n++] = pending - 1;
+  }
+  std::size_t free_slots = 0;
+  for (const auto& r : block.redeliver) free_slots += r.load() == 0 ? 1 : 0;
+  if (free_slots < n) return false;
+
+  block.gen.fetch_add(1);  // odd: producers rescan until the move below is complete
+  std::size_t r = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    while (block.redeliver[r].load() != 0) ++r;
+    block.redeliver[r].store(owed[i] + 1);
+    block.redeliver_count.fetch_add(1);
+  }
+  slot.pending.store(0);
+  slot.head.store(tail);
+  slot.low.store(kNone);
+  slot.owner.store(0);
+  block.gen.fetch_add(1);  // even again
+  return true;
+}
+
+std::size_t recover_dead_members(const Segment& seg) {
+  // Look without the lock first: the common answer is "nobody died".
+  bool any = false;
+  for (std::size_t g = 0; g < kMaxGroups && !any; ++g) {
+    const auto& block = seg.group(g);
+    if (block.state.load() == kGroupFree) continue;
+    if (block.state.load() == kGroupMoving && owner_dead(block.mover.load())) any = true;
+    for (const auto& slot : block.members) {
+      const std::uint64_t owner = slot.owner.load();
+      if (owner != 0 && owner != self_owner() && owner_dead(owner)) any = true;
+    }
+  }
+  if (!any) return 0;
+  TableLock lock(seg);
+  std::size_t recovered = 0;
+  for (std::size_t g = 0; g < kMaxGroups; ++g) {
+    if (seg.group(g).state.load() == kGroupFree) continue;
+    for (std::size_t m = 0; m < kMaxMembers; ++m) {
+      const std::uint64_t owner = seg.group(g).members[m].owner.load();
+      if (owner != 0 && owner != self_owner() && owner_dead(owner) && release_member_locked(seg, g, m)) ++recovered;
+    }
+  }
+  return recovered;
+}
+
+std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g) {
+  const auto& block = seg.group(g);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const std::uint64_t gen = block.gen.load();
+    if ((gen & 1) != 0) return std::nullopt;
+    // Order matters: next first, then redeliveries, then members (a member announces `low` before it takes).
+    std::uint64_t low = load_half(block.next.lo, std::memory_order_seq_cst);
+    if (block.redeliver_count.load() != 0)
+      for (const auto& r : block.redeliver)
+        if (const std::uint64_t v = r.load(); v != 0) low = std::min(low, v - 1);
+    for (const auto& slot : block.members) low = std::min(low, slot.low.load());
+    if (block.gen.load() == gen) return low;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> producer_limit(const Segment& seg) {
+  std::uint64_t limit = kNone;
+  for (std::size_t g = 0; g < kMaxGroups; ++g) {
+    const std::uint32_t state = seg.group(g).state.load();
+    if (state == kGroupFree) continue;
+    if (state == kGroupMoving) return std::nullopt;
+    const auto low = group_low(seg, g);
+    if (!low) return std::nullopt;
+    limit = std::min(limit, *low + seg.capacity());
+  }
+  return limit;
+}
+
+}  // namespace mq::detail

@@ -1,0 +1,64 @@
+// The group table: consumer groups and their member slots, the slow-path table lock that serializes changes to it,
+// recovery of dead members, and the lock-free scan producers use to learn how far they may write (block policy).
+// Only the data-path pieces (taking a record, acking) live in consumer.cpp; everything here is the slow path.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <variant>
+
+#include "layout.hpp"
+#include "libmq/error.hpp"
+#include "libmq/options.hpp"
+#include "segment.hpp"
+
+namespace mq::detail {
+
+// Holds SegmentHeader::table_lock; steals it from an owner confirmed dead and repairs what that owner left half
+// done. For group-table changes only (never on the data path).
+class TableLock {
+ public:
+  explicit TableLock(const Segment& seg);
+  ~TableLock();
+  TableLock(const TableLock&) = delete;
+  TableLock& operator=(const TableLock&) = delete;
+
+ private:
+  const Segment& seg_;
+};
+
+// The group's slot index, or nullopt. Any state but free.
+std::optional<std::size_t> find_group(const Segment& seg, std::string_view name);
+
+// REQUIRES: the table lock. Creates a group starting at `start`; Errc::limit when all kMaxGroups are taken.
+Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start);
+// REQUIRES: the table lock. Moves group g (all its members) to `to`: the oldest record held, the next one to be
+// published, or a given offset (Errc::invalid_argument if that offset is no longer or not yet held).
+Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<Start, Offset> to);
+// REQUIRES: the table lock. A free member slot of group g for this process; Errc::limit when the group is full.
+Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g);
+// REQUIRES: the table lock. Hands what member m of group g holds to the group's redelivery list and frees the slot.
+// False (nothing changed) when the redelivery list has no room for it yet.
+bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m);
+
+// Frees member slots whose owners are confirmed dead, their records going back to the group. Returns how many.
+std::size_t recover_dead_members(const Segment& seg);
+
+// Lowest position group g may still read: members' holdings, redeliveries and its next record. nullopt while the
+// group is moving or a recovery is half done (the caller retries).
+std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g);
+
+// The highest end position a producer may claim up to: min over active groups of their low + capacity; kNone when
+// there are no groups (the ring then keeps the newest records). nullopt while a group is moving.
+std::optional<std::uint64_t> producer_limit(const Segment& seg);
+
+// Bumps the tail word's group epoch, so every claim after this sees the group table as it is now. Returns the
+// {tail position, next offset} at that moment.
+Word16 bump_epoch(const Segment& seg);
+
+// {position, offset} of the record with `offset`, walking from the oldest one held; nullopt if not held.
+std::optional<Word16> locate_offset(const Segment& seg, Offset offset);
+
+}  // namespace mq::detail

@@ -1,0 +1,193 @@
+// The topic segment's layout, version 1: the one place that says where every byte of a segment lives.
+// A segment is a fixed 60 KiB header (identity, tail word, producer table, group table) followed by a byte ring of
+// variable-length, 8-byte-aligned records. Why the protocol on top of it is safe: libmq/doc/design.md.
+//
+//   0       SegmentHeader      identity, name, tail word, wake word, table lock, boundary index   (2 KiB)
+//   2048    ProducerSlot[64]   one per attached Producer: owner + the claim it is making          (4 KiB)
+//   6144    GroupBlock[16]     name, next {position, offset}, redelivery list, MemberSlot[8]      (16 x 3456 B)
+//   61440   ring               `capacity` bytes (a power of two); ring index = position & (capacity - 1)
+//
+// A record in the ring (every record starts 8-byte aligned and never wraps; a claim that would cross the ring's end
+// puts a pad record in front of it that runs to the end, and the record at the ring's start, in the same claim):
+//
+//   0   u64  seq           position | state          <- release-stored last: this word publishes the record
+//   8   u64  offset        the record's offset (log order)
+//   16  i64  timestamp_ns  CLOCK_REALTIME
+//   24  u32  length        whole record, header included, multiple of 8
+//   28  u32  payload_len
+//   32  u32  key_len       kNullKey = no key
+//   36  u32  headers_len   encoded headers: { u32 name_len, u32 value_len, name, value }*
+//   40  key, headers, zero pad to 8, payload, zero pad to 8
+//
+// Publish rule: a reader at position p trusts the record there only when seq == p | kCommitted (acquire); any other
+// seq means "not yet" (stop, do not skip) unless it is p | kSkip (step over it) or p | kPad (go to the next lap).
+// Vocabulary: a position is a byte count that only grows; an index is position & mask; an offset is a record number.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "libmq/topic.hpp"
+
+namespace mq::detail {
+
+inline constexpr std::uint64_t kMagic = 0x31504f544d42494cULL;  // "LIBMTOP1" little-endian
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::size_t kCacheLine = 64;  // fixed in the ABI, not hardware_destructive_interference_size
+inline constexpr std::size_t kPageSize = 4096;
+inline constexpr std::size_t kIndexSlots = 64;          // boundary index: one slot per capacity/64 bytes
+inline constexpr std::size_t kRedeliverSlots = 56;      // per group; >= kMaxUnacked + 1 (one dead member at a time)
+inline constexpr std::size_t kNameBytes = 256;
+inline constexpr std::uint32_t kNullKey = 0xffffffffu;
+inline constexpr std::uint64_t kNone = ~std::uint64_t{0};
+
+// Record states, in the low 3 bits of RecordHeader::seq (positions are multiples of 8).
+inline constexpr std::uint64_t kEmpty = 0;      // never written at this position
+inline constexpr std::uint64_t kClaimed = 1;    // reserved, being written: readers stop here
+inline constexpr std::uint64_t kCommitted = 2;  // readable
+inline constexpr std::uint64_t kSkip = 3;       // aborted or recovered claim: keeps its offset, never delivered
+inline constexpr std::uint64_t kPad = 4;        // filler to the ring's end; carries no offset
+inline constexpr std::uint64_t kStateMask = 7;
+
+// Tail word, second half: the next offset in the low 56 bits and a group epoch in the top 8. A group that joins or
+// moves bumps the epoch with a CAS on the same 16 bytes, so no producer claim can slip past a group it did not see.
+inline constexpr int kEpochShift = 56;
+inline constexpr std::uint64_t kOffsetMask = (std::uint64_t{1} << kEpochShift) - 1;
+
+inline constexpr std::uint64_t align8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
+
+struct RecordHeader {
+  std::atomic<std::uint64_t> seq;
+  std::uint64_t offset;
+  std::int64_t timestamp_ns;
+  std::uint32_t length;
+  std::uint32_t payload_len;
+  std::uint32_t key_len;
+  std::uint32_t headers_len;
+};
+inline constexpr std::size_t kRecordHeaderBytes = 40;
+static_assert(sizeof(RecordHeader) == kRecordHeaderBytes);
+static_assert(offsetof(RecordHeader, offset) == 8 && offsetof(RecordHeader, length) == 24);
+static_assert(offsetof(RecordHeader, headers_len) == 36);
+
+// Bytes a record takes in the ring, and where its payload starts inside it.
+inline constexpr std::uint64_t payload_start(std::uint64_t key_len, std::uint64_t headers_len) {
+  return align8(kRecordHeaderBytes + key_len + headers_len);
+}
+inline constexpr std::uint64_t record_bytes(std::uint64_t key_len, std::uint64_t headers_len,
+                                            std::uint64_t payload_len) {
+  return payload_start(key_len, headers_len) + align8(payload_len);
+}
+
+// 16 bytes changed together by one CAS (see atomic16.hpp): {position, offset | epoch} or {position, offset}.
+struct alignas(16) Word16 {
+  std::uint64_t lo;
+  std::uint64_t hi;
+};
+static_assert(sizeof(Word16) == 16);
+
+struct alignas(kCacheLine) SegmentHeader {
+  // line 0: identity, written once by the creator before `magic`
+  std::atomic<std::uint64_t> magic;  // stored last (release) when the segment is ready
+  std::uint32_t version;
+  std::uint32_t header_bytes;
+  std::uint64_t capacity;
+  std::uint64_t max_message;
+  std::uint32_t policy;
+  std::uint32_t storage;
+  std::uint64_t block_timeout_ms;
+  std::int64_t created_ns;
+  std::uint32_t mode;
+  std::uint32_t name_len;
+  // line 1: table sizes (validated against this build's constants at open)
+  alignas(kCacheLine) std::uint32_t producer_slots;
+  std::uint32_t group_slots;
+  std::uint32_t member_slots;
+  std::uint32_t held_slots;
+  std::uint32_t redeliver_slots;
+  std::uint32_t index_slots;
+  std::uint64_t ring_offset;
+  std::uint64_t total_bytes;
+  // lines 2..5
+  alignas(kCacheLine) char name[kNameBytes];
+  // line 6: written by producers only (claim CAS)
+  alignas(kCacheLine) Word16 tail;
+  // line 7: sleeping consumers bump `waiters` and sleep on `wake_seq`; a producer wakes only if waiters != 0
+  alignas(kCacheLine) std::atomic<std::uint32_t> wake_seq;
+  std::atomic<std::uint32_t> waiters;
+  // line 8: slow-path lock for the group table (create/join/leave/recover/delete/reset); holds the owner's id
+  alignas(kCacheLine) std::atomic<std::uint64_t> table_lock;
+  // lines 16..23: index[k % 64] = the first record position at or after chunk k's start (chunk = capacity / 64)
+  alignas(1024) std::atomic<std::uint64_t> index[kIndexSlots];
+};
+inline constexpr std::size_t kSegmentHeaderBytes = 2048;
+static_assert(sizeof(SegmentHeader) <= kSegmentHeaderBytes);
+static_assert(offsetof(SegmentHeader, tail) == 6 * kCacheLine);
+static_assert(offsetof(SegmentHeader, wake_seq) == 7 * kCacheLine);
+static_assert(offsetof(SegmentHeader, table_lock) == 8 * kCacheLine);
+static_assert(offsetof(SegmentHeader, index) == 1024);
+
+struct alignas(kCacheLine) ProducerSlot {
+  std::atomic<std::uint64_t> owner;        // 0 = free; else an owner id (liveness.hpp)
+  std::atomic<std::uint64_t> intent_pos;   // kNone, or the tail position this producer is claiming at
+  std::atomic<std::uint64_t> intent_len;   // bytes of that claim, pad included
+  std::atomic<std::uint64_t> intent_off;   // the offset that claim gets
+  std::atomic<std::uint64_t> published;    // records committed (stats)
+  std::atomic<std::uint64_t> stalled;      // set by a reader that found this producer's claim blocking it
+};
+static_assert(sizeof(ProducerSlot) == kCacheLine);
+
+struct alignas(kCacheLine) MemberSlot {
+  // line 0: written by the member (and by the recoverer under the table lock once the member is dead)
+  std::atomic<std::uint64_t> owner;    // 0 = free
+  std::atomic<std::uint64_t> pending;  // position + 1 of the record being taken, 0 = none
+  std::atomic<std::uint64_t> low;      // lowest position this member may still read (pending or held); kNone
+  std::atomic<std::uint64_t> head;     // held[head % kMaxUnacked .. tail % kMaxUnacked) in receive order
+  std::atomic<std::uint64_t> tail;
+  std::atomic<std::uint64_t> delivered;  // stats
+  // lines 1..4
+  alignas(kCacheLine) std::atomic<std::uint64_t> held[kMaxUnacked];
+};
+inline constexpr std::size_t kMemberSlotBytes = 5 * kCacheLine;
+static_assert(sizeof(MemberSlot) == kMemberSlotBytes);
+
+inline constexpr std::uint32_t kGroupFree = 0;
+inline constexpr std::uint32_t kGroupMoving = 1;  // being created or reset: producers wait for it to settle
+inline constexpr std::uint32_t kGroupActive = 2;
+
+struct alignas(kCacheLine) GroupBlock {
+  // line 0
+  std::atomic<std::uint32_t> state;
+  std::uint32_t name_len;
+  std::atomic<std::uint64_t> mover;  // owner id of the process creating/resetting it (state kGroupMoving)
+  // lines 1..4
+  alignas(kCacheLine) char name[kNameBytes];
+  // line 5: members take records by CAS on {position, offset}
+  alignas(kCacheLine) Word16 next;
+  // line 6: recovery generation (odd while a dead member's records move to `redeliver`) and redelivery count
+  alignas(kCacheLine) std::atomic<std::uint64_t> gen;
+  std::atomic<std::uint64_t> redeliver_count;
+  // lines 7..13: position + 1 of records to hand out again, 0 = empty
+  alignas(kCacheLine) std::atomic<std::uint64_t> redeliver[kRedeliverSlots];
+  // lines 14..53
+  MemberSlot members[kMaxMembers];
+};
+inline constexpr std::size_t kGroupBlockBytes = 54 * kCacheLine;
+static_assert(sizeof(GroupBlock) == kGroupBlockBytes);
+static_assert(kRedeliverSlots >= kMaxUnacked + 1);
+
+inline constexpr std::size_t kProducerTableOffset = kSegmentHeaderBytes;
+inline constexpr std::size_t kGroupTableOffset = kProducerTableOffset + kMaxProducers * sizeof(ProducerSlot);
+inline constexpr std::size_t kRingOffset = kGroupTableOffset + kMaxGroups * kGroupBlockBytes;
+static_assert(kGroupTableOffset == 6144);
+static_assert(kRingOffset == 61440 && kRingOffset % kPageSize == 0, "the ring starts and ends on a page");
+static_assert(kRingOffset < (std::size_t{64} << 10), "a topic costs its capacity + a header under 64 KiB");
+
+static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_standard_layout_v<GroupBlock>);
+static_assert(std::is_standard_layout_v<RecordHeader> && std::is_standard_layout_v<ProducerSlot>);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
+
+}  // namespace mq::detail

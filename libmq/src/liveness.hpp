@@ -1,0 +1,22 @@
+// Who owns a slot, and whether that owner is CONFIRMED dead. An owner id packs a pid with the low 32 bits of the
+// process start time (clock ticks since boot, /proc/PID/stat field 22), so a reused pid never passes for the owner.
+#pragma once
+
+#include <cstdint>
+
+namespace mq::detail {
+
+// This process's owner id (read once per process, again after fork). Never 0.
+std::uint64_t self_owner() noexcept;
+
+// True only when the owner is certainly gone: no such pid, a pid with another start time, or a zombie. A process
+// we cannot inspect (EACCES) counts as alive: never rob the living.
+bool owner_dead(std::uint64_t owner) noexcept;
+
+inline int owner_pid(std::uint64_t owner) noexcept { return static_cast<int>(owner >> 32); }
+
+// Bumped in every fork child; handles compare it with the value they were made under (no getpid() syscall on the
+// hot path).
+std::uint64_t fork_generation() noexcept;
+
+}  // namespace mq::detail

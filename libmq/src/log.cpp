@@ -1,0 +1,197 @@
+// Record headers in the ring: checked reads, claimed writes, and the boundary index (see log.hpp, layout.hpp).
+#include "log.hpp"
+
+#include <time.h>
+
+#include <cstring>
+#include <string>
+
+#include "atomic16.hpp"
+
+namespace mq::detail {
+
+std::uint32_t read_u32(const std::byte* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+namespace {
+
+Error corrupt(std::uint64_t position, const std::string& what) {
+  return Error(Errc::bad_segment, "corrupted record at position " + std::to_string(position) + ": " + what);
+}
+
+
+// Walks the encoded headers; false if an entry runs past the end.
+bool headers_well_formed(const std::byte* p, std::uint64_t len) {
+  std::uint64_t at = 0;
+  while (at < len) {
+    if (len - at < 8) return false;
+    const std::uint64_t name = read_u32(p + at);
+    const std::uint64_t value = read_u32(p + at + 4);
+    at += 8;
+    if (name > len - at || value > len - at - name) return false;
+    at += name + value;
+  }
+  return true;
+}
+
+std::int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);  // vDSO: no syscall
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t position, std::uint64_t seq,
+                                  std::uint64_t max_message) {
+  RecordView v;
+  const std::uint64_t capacity = ring.size();
+  const std::uint64_t index = position & (capacity - 1);
+  if ((position & 7) != 0) return corrupt(position, "position not 8-byte aligned");
+  const std::uint64_t at = seq & ~kStateMask;
+  if (at < position) return v;  // kEmpty: this lap has not reached here
+  if (at > position) {
+    v.state = kNone;  // a later lap wrote here
+    return v;
+  }
+  v.state = seq & kStateMask;
+  if (v.state == kEmpty) return v;
+  if (v.state == kPad) {
+    if (index == 0) return corrupt(position, "pad at the ring's start");
+    v.length = capacity - index;
+    return v;
+  }
+  if (v.state != kClaimed && v.state != kCommitted && v.state != kSkip)
+    return corrupt(position, "unknown state " + std::to_string(v.state));
+  if (capacity - index < kRecordHeaderBytes) return corrupt(position, "header crosses the ring's end");
+  const auto* base = ring.data() + index;
+  const auto& h = *reinterpret_cast<const RecordHeader*>(base);
+  v.length = h.length;
+  v.offset = h.offset;
+  v.timestamp_ns = h.timestamp_ns;
+  v.payload_len = h.payload_len;
+  v.key_len = h.key_len;
+  v.headers_len = h.headers_len;
+  if (v.length < kRecordHeaderBytes || (v.length & 7) != 0 || v.length > capacity - index)
+    return corrupt(position, "length " + std::to_string(v.length) + " does not fit the ring");
+  if (v.state == kSkip || v.state == kClaimed) return v;  // contents are not read
+  const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
+  if (key + v.headers_len + std::uint64_t{v.payload_len} > max_message)
+    return corrupt(position, "key + headers + payload exceed max_message=" + std::to_string(max_message));
+  if (record_bytes(key, v.headers_len, v.payload_len) != v.length)
+    return corrupt(position, "length " + std::to_string(v.length) + " does not match its parts");
+  if (v.headers_len != 0 && !headers_well_formed(base + kRecordHeaderBytes + key, v.headers_len))
+    return corrupt(position, "malformed headers");
+  return v;
+}
+
+Result<RecordView> read_record(const Segment& seg, std::uint64_t position) {
+  const std::uint64_t seq = seg.record_at(position).seq.load(std::memory_order_acquire);  // pairs with the publish
+  return inspect_record(std::span<const std::byte>(seg.ring(), seg.capacity()), position, seq, seg.max_message());
+}
+
+std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
+                           std::uint64_t* headers_len) {
+  std::uint64_t h = 0;
+  for (const auto& header : shape.headers) h += 8 + header.name.size() + header.value.size();
+  const std::uint64_t key = shape.key ? shape.key->size() : 0;
+  *headers_len = h;
+  if (key + h + payload_bytes > max_message || payload_bytes > max_message) return 0;
+  return record_bytes(key, h, payload_bytes);
+}
+
+std::byte* write_claimed(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                         const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len) {
+  auto& h = seg.record_at(position);
+  auto* base = reinterpret_cast<std::byte*>(&h);
+  h.offset = offset;
+  h.timestamp_ns = shape.timestamp_ns ? *shape.timestamp_ns : now_ns();
+  h.length = static_cast<std::uint32_t>(length);
+  h.payload_len = static_cast<std::uint32_t>(payload_bytes);
+  const std::uint64_t key = shape.key ? shape.key->size() : 0;
+  h.key_len = shape.key ? static_cast<std::uint32_t>(key) : kNullKey;
+  h.headers_len = static_cast<std::uint32_t>(headers_len);
+  std::byte* at = base + kRecordHeaderBytes;
+  if (key != 0) std::memcpy(at, shape.key->data(), key);
+  at += key;
+  for (const auto& header : shape.headers) {
+    const auto name = static_cast<std::uint32_t>(header.name.size());
+    const auto value = static_cast<std::uint32_t>(header.value.size());
+    std::memcpy(at, &name, 4);
+    std::memcpy(at + 4, &value, 4);
+    if (name != 0) std::memcpy(at + 8, header.name.data(), name);
+    if (value != 0) std::memcpy(at + 8 + name, header.value.data(), value);
+    at += 8 + name + value;
+  }
+  // Release: a reader that sees "claimed" also sees offset and length (recovery and earliest() need them).
+  h.seq.store(position | kClaimed, std::memory_order_release);
+  return base + payload_start(key, headers_len);
+}
+
+void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept {
+  const unsigned shift = static_cast<unsigned>(__builtin_ctzll(seg.capacity())) - 6;  // chunk = capacity / 64
+  std::uint64_t k = (start >> shift) + 1;
+  if ((k << shift) > end) return;  // the common case: no chunk start inside this claim
+  auto& index = seg.header().index;
+  for (; (k << shift) <= end; ++k) {
+    const std::uint64_t first = (k << shift) <= pad_end ? pad_end : end;
+    index[k % kIndexSlots].store(first, std::memory_order_release);  // after the claimed header: see earliest()
+  }
+}
+
+Word16 tail_snapshot(const Segment& seg) {
+  Word16 t = load16(&seg.header().tail);
+  t.hi &= kOffsetMask;
+  return t;
+}
+
+Word16 earliest(const Segment& seg) {
+  const std::uint64_t capacity = seg.capacity();
+  const unsigned shift = static_cast<unsigned>(__builtin_ctzll(capacity)) - 6;
+  for (int attempt = 0;; ++attempt) {
+    const Word16 tail = tail_snapshot(seg);
+    if (tail.lo <= capacity) return Word16{0, 0};  // nothing overwritten yet: the log starts at 0
+    if (attempt > 10'000) return tail;             // a claimer died right at a chunk start: give up on older
+    const std::uint64_t lower = tail.lo - capacity;
+    const std::uint64_t k = (lower + (std::uint64_t{1} << shift) - 1) >> shift;
+    const std::uint64_t chunk_start = k << shift;
+    std::uint64_t at = seg.header().index[k % kIndexSlots].load(std::memory_order_acquire);
+    if (at < chunk_start || at - chunk_start >= capacity) continue;  // not yet noted for this lap
+    for (int hop = 0; hop < 2; ++hop) {
+      if (at >= tail.lo) return tail;
+      auto v = read_record(seg, at);
+      if (!v || v->state == kEmpty || v->state == kNone) break;
+      if (v->state == kPad) {
+        at += v->length;
+        continue;
+      }
+      const Offset offset = v->offset;
+      // The header may have been overwritten while we read it: accept it only if the tail has not lapped it.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (tail_snapshot(seg).lo - capacity > at) break;
+      return Word16{at, offset};
+    }
+  }
+}
+
+}  // namespace mq::detail
+
+namespace mq {
+
+Header HeaderRange::iterator::operator*() const {
+  const std::uint32_t name = detail::read_u32(at_);
+  const std::uint32_t value = detail::read_u32(at_ + 4);
+  return Header{std::string_view(reinterpret_cast<const char*>(at_ + 8), name),
+                std::span<const std::byte>(at_ + 8 + name, value)};
+}
+
+HeaderRange::iterator& HeaderRange::iterator::operator++() {
+  at_ += 8 + static_cast<std::size_t>(detail::read_u32(at_)) + detail::read_u32(at_ + 4);
+  if (at_ > end_) at_ = end_;
+  return *this;
+}
+
+}  // namespace mq

@@ -1,0 +1,60 @@
+// The record log on top of the ring: reading and checking one record header, writing one, and the boundary index
+// that finds the oldest record still held. Everything read from the ring is bounds-checked here before use.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "layout.hpp"
+#include "libmq/error.hpp"
+#include "libmq/record.hpp"
+#include "segment.hpp"
+
+namespace mq::detail {
+
+// What a reader found at a position.
+struct RecordView {
+  std::uint64_t state = kEmpty;  // kEmpty (not yet written), kClaimed, kCommitted, kSkip, kPad, or kNone = lapped
+  std::uint64_t length = 0;      // bytes to step over (pad: to the ring's end)
+  Offset offset = 0;
+  std::int64_t timestamp_ns = 0;
+  std::uint32_t payload_len = 0;
+  std::uint32_t key_len = 0;  // kNullKey = no key
+  std::uint32_t headers_len = 0;
+};
+
+// An unaligned little-endian u32 (headers encoding).
+std::uint32_t read_u32(const std::byte* p);
+
+// Checks the header at `position` in `ring` (capacity = ring.size(), a power of two) after its seq word `seq`
+// was loaded (acquire). States other than committed/skip/claimed/pad are returned without reading further; for the
+// rest every length is checked against the ring and `max_message` (and the headers encoding is walked).
+// Errc::bad_segment names the field that is off.
+Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t position, std::uint64_t seq,
+                                  std::uint64_t max_message);
+
+// Loads the seq of the record at `position` (acquire) and inspects it. State kEmpty when the position has not
+// been written in this lap; kNone when a later lap has overwritten it.
+Result<RecordView> read_record(const Segment& seg, std::uint64_t position);
+
+// Bytes a record takes, or 0 when key + headers + payload exceed the topic's max message size.
+std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
+                           std::uint64_t* headers_len);
+
+// Writes header fields, key and headers of a claimed record and stores seq = position | kClaimed (release).
+// Returns where the payload goes.
+std::byte* write_claimed(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                         const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len);
+
+// Records in the boundary index the record starts that a claim [start, end) created (pad_end: where the record
+// itself starts when the claim begins with a pad; == start otherwise).
+void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept;
+
+// The oldest record still held: {position, offset}. Never earlier than tail - capacity; within one index chunk
+// (capacity / 64 bytes) of the true oldest.
+Word16 earliest(const Segment& seg);
+
+// {tail position, next offset} without the epoch.
+Word16 tail_snapshot(const Segment& seg);
+
+}  // namespace mq::detail

@@ -1,0 +1,261 @@
+// The publishing path: claim (one 16-byte CAS on the tail word yields both the bytes and the offset), fill, commit
+// (one CAS on the record's seq word), and a futex wake only when some consumer sleeps. No lock, no syscall
+// otherwise; a full block topic waits on the slow path below.
+#include "libmq/producer.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "atomic16.hpp"
+#include "futex.hpp"
+#include "groups.hpp"
+#include "layout.hpp"
+#include "liveness.hpp"
+#include "log.hpp"
+#include "recovery.hpp"
+#include "segment.hpp"
+
+namespace mq {
+
+using namespace detail;
+
+struct Producer::State {
+  explicit State(Topic t) : topic(std::move(t)) {}
+  Topic topic;
+  Segment* seg = nullptr;
+  ProducerSlot* slot = nullptr;
+  std::uint64_t fork_gen = 0;
+  std::chrono::milliseconds block_timeout{0};
+  std::uint64_t cached_limit = 0;      // may claim up to here without rescanning the groups
+  std::uint64_t cached_epoch = kNone;  // the tail epoch cached_limit was computed under
+  std::uint64_t open_claim = kNone;    // position of the open claim's record
+};
+
+namespace {
+
+Error wrong_process(const Segment& seg) {
+  return Error(Errc::wrong_process, "producer was created in another process (before fork): topic=" + seg.name());
+}
+
+std::int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void wake_consumers(const Segment& seg) {
+  auto& h = seg.header();
+  // seq_cst: pairs with the consumer's waiters increment + fence before its last look (Dekker).
+  if (h.waiters.load(std::memory_order_seq_cst) != 0) {
+    h.wake_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(h.wake_seq);
+  }
+}
+
+}  // namespace
+
+Result<Producer> Producer::make(Topic topic, ProducerOptions options) {
+  Segment& seg = *topic.segment();
+  const std::uint64_t self = self_owner();
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t i = 0; i < kMaxProducers; ++i) {
+      auto& slot = seg.producer(i);
+      std::uint64_t expected = 0;
+      if (slot.owner.load(std::memory_order_relaxed) != 0) continue;
+      if (!slot.owner.compare_exchange_strong(expected, self)) continue;
+      slot.intent_pos.store(kNone);
+      slot.published.store(0, std::memory_order_relaxed);
+      slot.stalled.store(0, std::memory_order_relaxed);
+      Producer p(std::move(topic), options, &slot);
+      return p;
+    }
+    recover_dead_producers(seg);  // slots of dead producers come free
+  }
+  return Error(Errc::limit, "no free producer slot: topic=" + seg.name() + " max_producers=" +
+                                std::to_string(kMaxProducers));
+}
+
+Producer::Producer(Topic topic, ProducerOptions options) {
+  auto made = make(std::move(topic), options);
+  if (!made) throw std::move(made).error();
+  state_ = std::move(made->state_);
+}
+
+Producer::Producer(Topic topic, ProducerOptions options, ProducerSlot* slot)
+    : state_(std::make_unique<State>(std::move(topic))) {
+  state_->seg = state_->topic.segment().get();
+  state_->slot = slot;
+  state_->fork_gen = fork_generation();
+  state_->block_timeout = options.block_timeout.value_or(
+      std::chrono::milliseconds(state_->seg->header().block_timeout_ms));
+}
+
+Producer::Producer(Producer&&) noexcept = default;
+Producer& Producer::operator=(Producer&& other) noexcept {
+  if (this != &other) {
+    release();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Producer::~Producer() { release(); }
+
+void Producer::release() noexcept {
+  if (!state_ || state_->fork_gen != fork_generation()) return;  // a fork child leaves the parent's slot alone
+  if (state_->open_claim != kNone) (void)finish(state_->open_claim, false);
+  state_->slot->intent_pos.store(kNone);
+  state_->slot->owner.store(0);
+  state_.reset();
+}
+
+const Topic& Producer::topic() const noexcept { return state_->topic; }
+
+// Waits for room in a block topic. False once the deadline has passed.
+static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::milliseconds timeout,
+                          unsigned& rounds) {
+  const std::int64_t now = mono_ns();
+  if (deadline == 0) deadline = now + std::chrono::nanoseconds(timeout).count();
+  if (now >= deadline) return false;
+  ++rounds;
+  if (rounds < 64) return true;  // spin: the consumer is usually just behind
+  if (rounds % 256 == 0) {       // slow path: a dead member or producer may be what holds the ring
+    recover_dead_members(seg);
+    recover_dead_producers(seg);
+  }
+  const auto nap = std::min<std::int64_t>(std::int64_t{1} << std::min(rounds / 64, 20u), 1'000'000);
+  std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(nap, deadline - now)));
+  return true;
+}
+
+Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes) {
+  State& s = *state_;
+  Segment& seg = *s.seg;
+  if (s.fork_gen != fork_generation()) return wrong_process(seg);
+  if (s.open_claim != kNone)
+    return Error(Errc::busy, "this producer has an open claim; commit or abort it first: topic=" + seg.name());
+  std::uint64_t headers_len = 0;
+  const std::uint64_t len = encoded_size(shape, payload_bytes, seg.max_message(), &headers_len);
+  if (len == 0) {
+    const std::uint64_t key = shape.key ? shape.key->size() : 0;
+    return Error(Errc::too_large, "record too large: topic=" + seg.name() + " max=" +
+                                      std::to_string(seg.max_message()) + " size=" +
+                                      std::to_string(key + headers_len + payload_bytes));
+  }
+  auto& tail = seg.header().tail;
+  const std::uint64_t capacity = seg.capacity();
+  const bool block = seg.policy() == Policy::block;
+  std::int64_t deadline = 0;
+  unsigned rounds = 0;
+  Word16 t{load_half(tail.lo, std::memory_order_relaxed), load_half(tail.hi, std::memory_order_relaxed)};
+  std::uint64_t pad = 0;
+  std::uint64_t end = 0;
+  for (;;) {
+    const std::uint64_t index = t.lo & (capacity - 1);
+    pad = index + len > capacity ? capacity - index : 0;
+    end = t.lo + pad + len;
+    if (block && ((t.hi >> kEpochShift) != s.cached_epoch || end > s.cached_limit)) {
+      // The epoch was read (in t) before this scan: a group that joins after it makes the CAS below fail.
+      const auto limit = producer_limit(seg);
+      if (limit) {
+        s.cached_limit = *limit;
+        s.cached_epoch = t.hi >> kEpochShift;
+      }
+      if (!limit || end > *limit) {
+        s.cached_epoch = kNone;
+        if (!wait_for_room(seg, deadline, s.block_timeout, rounds))
+          return Error(Errc::full, "topic full: topic=" + seg.name() + " capacity=" + std::to_string(capacity) +
+                                       " waited_ms=" + std::to_string(s.block_timeout.count()));
+        t = Word16{load_half(tail.lo, std::memory_order_relaxed), load_half(tail.hi, std::memory_order_relaxed)};
+        continue;
+      }
+    }
+    // Announce the claim before making it, so a recoverer can finish it if this process dies in between.
+    s.slot->intent_pos.store(t.lo, std::memory_order_relaxed);  // ordered before the CAS (a full barrier)
+    s.slot->intent_len.store(pad + len, std::memory_order_relaxed);
+    s.slot->intent_off.store(t.hi & kOffsetMask, std::memory_order_relaxed);
+    if (cas16(&tail, t, Word16{end, t.hi + 1})) break;
+  }
+  const std::uint64_t start = t.lo;
+  const std::uint64_t at = start + pad;
+  const Offset offset = t.hi & kOffsetMask;
+  if (pad != 0) seg.record_at(start).seq.store(start | kPad, std::memory_order_release);
+  std::byte* payload = write_claimed(seg, at, len, offset, shape, payload_bytes, headers_len);
+  note_boundaries(seg, start, at, end);
+  s.open_claim = at;
+  return Claim(this, at, offset, std::span<std::byte>(payload, payload_bytes));
+}
+
+Result<Offset> Producer::finish(std::uint64_t position, bool commit) {
+  State& s = *state_;
+  Segment& seg = *s.seg;
+  auto& header = seg.record_at(position);
+  std::uint64_t expected = position | kClaimed;
+  // seq_cst CAS: publishes the record (release) and orders it before the waiters check (Dekker).
+  const bool ok = header.seq.compare_exchange_strong(expected, position | (commit ? kCommitted : kSkip));
+  const Offset offset = header.offset;
+  s.open_claim = kNone;
+  s.slot->intent_pos.store(kNone, std::memory_order_release);
+  if (ok) s.slot->published.store(s.slot->published.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (s.slot->stalled.load(std::memory_order_relaxed) != 0) s.slot->stalled.store(0, std::memory_order_relaxed);
+  wake_consumers(seg);
+  if (!ok)
+    return Error(Errc::revoked, "claim was recovered before its commit: topic=" + seg.name() + " offset=" +
+                                    std::to_string(offset));
+  return offset;
+}
+
+Result<Offset> Producer::publish(std::span<const std::byte> payload) {
+  return publish(Record{payload, std::nullopt, {}, std::nullopt});
+}
+
+Result<Offset> Producer::publish(const Record& record) {
+  auto claim = claim_record(record, record.payload.size());
+  if (!claim) return std::move(claim).error();
+  if (!record.payload.empty()) std::memcpy(claim->bytes().data(), record.payload.data(), record.payload.size());
+  return std::move(*claim).commit();
+}
+
+Result<Claim> Producer::claim(std::size_t payload_bytes) {
+  return claim_record(Record{}, payload_bytes);
+}
+
+Claim::Claim(Claim&& other) noexcept
+    : producer_(std::exchange(other.producer_, nullptr)),
+      position_(other.position_),
+      offset_(other.offset_),
+      bytes_(other.bytes_) {}
+
+Claim& Claim::operator=(Claim&& other) noexcept {
+  if (this != &other) {
+    if (producer_ != nullptr) std::move(*this).abort();
+    producer_ = std::exchange(other.producer_, nullptr);
+    position_ = other.position_;
+    offset_ = other.offset_;
+    bytes_ = other.bytes_;
+  }
+  return *this;
+}
+
+Claim::~Claim() {
+  if (producer_ != nullptr) std::move(*this).abort();
+}
+
+Result<Offset> Claim::commit() && {
+  if (producer_ == nullptr) return Error(Errc::invalid_argument, "claim already committed or aborted");
+  Producer* p = std::exchange(producer_, nullptr);
+  if (p->state_->fork_gen != fork_generation()) return wrong_process(*p->state_->seg);
+  return p->finish(position_, true);
+}
+
+void Claim::abort() && {
+  if (producer_ == nullptr) return;
+  Producer* p = std::exchange(producer_, nullptr);
+  if (p->state_->fork_gen != fork_generation()) return;
+  (void)p->finish(position_, false);
+}
+
+}  // namespace mq

@@ -1,0 +1,107 @@
+// Dead producers' claims become skip records (see recovery.hpp and libmq/doc/design.md, "Dead producers").
+#include "recovery.hpp"
+
+#include "atomic16.hpp"
+#include "futex.hpp"
+#include "layout.hpp"
+#include "liveness.hpp"
+#include "log.hpp"
+
+namespace mq::detail {
+
+namespace {
+
+// Turns the claim [start, start + length) with `offset` into pad + skip record. Only for a dead owner.
+void finish_claim(const Segment& seg, std::uint64_t start, std::uint64_t length, std::uint64_t offset) {
+  const std::uint64_t capacity = seg.capacity();
+  const std::uint64_t index = start & (capacity - 1);
+  const std::uint64_t pad = index + length > capacity ? capacity - index : 0;
+  const std::uint64_t at = start + pad;
+  if (length - pad < kRecordHeaderBytes || length > capacity) return;  // not a claim this library made
+  if (pad != 0) {
+    auto& p = seg.record_at(start);
+    std::uint64_t seen = p.seq.load();
+    if ((seen & ~kStateMask) != start) p.seq.compare_exchange_strong(seen, start | kPad);
+  }
+  auto& h = seg.record_at(at);
+  std::uint64_t seen = h.seq.load();
+  if ((seen & ~kStateMask) == at && (seen & kStateMask) != kClaimed) return;  // committed or skipped already
+  if ((seen & ~kStateMask) != at) {
+    // The owner died before it wrote the header: write one. (A concurrent recoverer writes the same values.)
+    h.offset = offset;
+    h.timestamp_ns = 0;
+    h.length = static_cast<std::uint32_t>(length - pad);
+    h.payload_len = 0;
+    h.key_len = kNullKey;
+    h.headers_len = 0;
+  }
+  h.seq.compare_exchange_strong(seen, at | kSkip);
+  auto& hdr = seg.header();
+  if (hdr.waiters.load() != 0) {
+    hdr.wake_seq.fetch_add(1);
+    futex_wake_all(hdr.wake_seq);
+  }
+}
+
+// The claim a dead producer announced, if it really made it: the tail has passed its start, and no live producer
+// announced a claim at the same tail word (that one may be the winner, and will finish it).
+bool recover_slot(const Segment& seg, ProducerSlot& slot, std::uint64_t owner) {
+  const std::uint64_t start = slot.intent_pos.load();
+  const std::uint64_t length = slot.intent_len.load();
+  const std::uint64_t offset = slot.intent_off.load();
+  bool recovered = false;
+  if (start != kNone && tail_snapshot(seg).lo > start) {
+    bool contested = false;
+    for (std::size_t i = 0; i < kMaxProducers; ++i) {
+      auto& other = seg.producer(i);
+      if (&other == &slot) continue;
+      const std::uint64_t other_owner = other.owner.load();
+      if (other_owner != 0 && other.intent_pos.load() == start && other.intent_off.load() == offset &&
+          (other.intent_len.load() != length || !owner_dead(other_owner)))
+        contested = true;
+    }
+    if (!contested) {
+      finish_claim(seg, start, length, offset);
+      recovered = true;
+    }
+    if (contested) return false;  // keep the slot: a later pass decides
+  }
+  slot.intent_pos.store(kNone);
+  std::uint64_t expected = owner;
+  slot.owner.compare_exchange_strong(expected, 0);
+  return recovered;
+}
+
+}  // namespace
+
+std::size_t recover_dead_producers(const Segment& seg) {
+  std::size_t recovered = 0;
+  const std::uint64_t self = self_owner();
+  for (std::size_t i = 0; i < kMaxProducers; ++i) {
+    auto& slot = seg.producer(i);
+    const std::uint64_t owner = slot.owner.load();
+    if (owner == 0 || owner == self || !owner_dead(owner)) continue;
+    if (recover_slot(seg, slot, owner)) ++recovered;
+  }
+  return recovered;
+}
+
+bool recover_stuck(const Segment& seg, std::uint64_t position) {
+  bool recovered = false;
+  for (std::size_t i = 0; i < kMaxProducers; ++i) {
+    auto& slot = seg.producer(i);
+    const std::uint64_t owner = slot.owner.load();
+    if (owner == 0) continue;
+    const std::uint64_t start = slot.intent_pos.load();
+    const std::uint64_t length = slot.intent_len.load();
+    if (start == kNone || position < start || position >= start + length) continue;
+    if (owner != self_owner() && owner_dead(owner)) {
+      recovered = recover_slot(seg, slot, owner) || recovered;
+    } else {
+      slot.stalled.store(1, std::memory_order_relaxed);
+    }
+  }
+  return recovered;
+}
+
+}  // namespace mq::detail

@@ -1,0 +1,229 @@
+// Topic handles: create/open/remove/list, names, group administration and the topic's info snapshot.
+#include "libmq/topic.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <algorithm>
+#include <cstring>
+
+#include "atomic16.hpp"
+#include "groups.hpp"
+#include "layout.hpp"
+#include "liveness.hpp"
+#include "log.hpp"
+#include "recovery.hpp"
+#include "segment.hpp"
+
+namespace mq {
+
+using namespace detail;
+
+std::string_view to_string(Errc code) noexcept {
+  switch (code) {
+    case Errc::full: return "topic full";
+    case Errc::timed_out: return "timed out";
+    case Errc::too_large: return "record too large";
+    case Errc::lost: return "records lost";
+    case Errc::revoked: return "claim revoked";
+    case Errc::not_found: return "not found";
+    case Errc::exists: return "already exists";
+    case Errc::invalid_name: return "invalid name";
+    case Errc::invalid_argument: return "invalid argument";
+    case Errc::bad_segment: return "bad segment";
+    case Errc::version_mismatch: return "layout version mismatch";
+    case Errc::permission_denied: return "permission denied";
+    case Errc::no_daemon: return "daemon not reachable";
+    case Errc::io: return "i/o error";
+    case Errc::limit: return "limit reached";
+    case Errc::busy: return "busy";
+    case Errc::wrong_process: return "handle belongs to another process";
+  }
+  return "unknown error";
+}
+
+Result<void> validate_topic_name(std::string_view name) {
+  if (name.empty() || name.size() > 249)
+    return Error(Errc::invalid_name, "topic name must be 1..249 characters: length=" + std::to_string(name.size()));
+  if (name == "." || name == "..") return Error(Errc::invalid_name, "topic name must not be '.' or '..'");
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) {
+      char shown[8];
+      std::snprintf(shown, sizeof shown, c >= 0x20 && c < 0x7f ? "'%c'" : "0x%02x", static_cast<unsigned char>(c));
+      return Error(Errc::invalid_name, std::string("topic name may hold only [A-Za-z0-9._-], found ") + shown +
+                                           " in \"" + std::string(name.substr(0, 64)) + "\"");
+    }
+  }
+  return {};
+}
+
+Result<void> validate_group_name(std::string_view name) {
+  if (name.empty() || name.size() > 255)
+    return Error(Errc::invalid_name, "group name must be 1..255 characters: length=" + std::to_string(name.size()));
+  for (const char c : name)
+    if (c < 0x20 || c > 0x7e)
+      return Error(Errc::invalid_name, "group name must be printable ASCII: found a byte " +
+                                           std::to_string(static_cast<unsigned char>(c)));
+  return {};
+}
+
+Result<Topic> Topic::create(std::string_view name, const TopicOptions& options) {
+  auto seg = Segment::create(name, options);
+  if (!seg) return std::move(seg).error();
+  return Topic(std::move(*seg));
+}
+
+Result<Topic> Topic::open(std::string_view name, const OpenOptions& options) {
+  auto seg = Segment::open(name, options);
+  if (!seg) return std::move(seg).error();
+  return Topic(std::move(*seg));
+}
+
+Result<Topic> Topic::open_or_create(std::string_view name, const TopicOptions& options) {
+  const OpenOptions where{options.storage, options.directory, options.ns};
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto opened = open(name, where);
+    if (opened || opened.error().code() != Errc::not_found) return opened;
+    auto created = create(name, options);
+    if (created || created.error().code() != Errc::exists) return created;
+  }
+  return open(name, where);
+}
+
+Result<void> Topic::remove(std::string_view name, const OpenOptions& options) {
+  auto path = segment_path(name, options.storage, options.directory, options.ns);
+  if (!path) return std::move(path).error();
+  int rc = 0;
+  if (options.storage == Storage::shm) {
+    rc = ::shm_unlink(path->c_str());
+  } else {
+    rc = ::unlink(path->c_str());
+  }
+  if (rc != 0) {
+    const int e = errno;
+    if (e == ENOENT) return Error(Errc::not_found, "no such topic: topic=" + std::string(name));
+    return Error(e == EACCES || e == EPERM ? Errc::permission_denied : Errc::io,
+                 "cannot remove topic=" + std::string(name) + ": " + std::strerror(e));
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> Topic::list(const OpenOptions& options) {
+  const std::string ns = effective_namespace(options.ns);
+  const std::string prefix = "mq@" + (ns.empty() ? std::string() : ns + "@");
+  const std::string dir = options.storage == Storage::shm ? "/dev/shm" : options.directory;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Error(Errc::io, "cannot list " + dir + ": " + std::strerror(errno));
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view file(e->d_name);
+    if (file.substr(0, prefix.size()) != prefix) continue;
+    const std::string_view topic = file.substr(prefix.size());
+    if (validate_topic_name(topic)) names.emplace_back(topic);  // '@' in the rest: another namespace
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+const std::string& Topic::name() const { return segment_->name(); }
+
+TopicInfo Topic::info() const {
+  const Segment& seg = *segment_;
+  const auto& h = seg.header();
+  TopicInfo info;
+  info.name = seg.name();
+  info.capacity = seg.capacity();
+  info.max_message = seg.max_message();
+  info.policy = seg.policy();
+  info.storage = seg.storage();
+  info.block_timeout = std::chrono::milliseconds(h.block_timeout_ms);
+  info.mode = h.mode;
+  const Word16 tail = tail_snapshot(seg);
+  info.latest = tail.hi;
+  info.bytes_written = tail.lo;
+  info.earliest = earliest(seg).hi;
+  for (std::size_t i = 0; i < kMaxProducers; ++i) {
+    if (seg.producer(i).owner.load() == 0) continue;
+    ++info.producers;
+    if (seg.producer(i).stalled.load() != 0) ++info.stalled_producers;
+  }
+  for (std::size_t g = 0; g < kMaxGroups; ++g) {
+    const auto& block = seg.group(g);
+    if (block.state.load() != kGroupActive) continue;
+    GroupInfo gi;
+    gi.name.assign(block.name, std::min<std::size_t>(block.name_len, kNameBytes - 1));
+    const Word16 next = load16(const_cast<Word16*>(&block.next));
+    gi.next = next.hi;
+    gi.committed = next.hi;
+    const auto low = group_low(seg, g);
+    if (low && *low < next.lo) {
+      auto v = read_record(seg, *low);
+      if (v && (v->state == kCommitted || v->state == kSkip)) gi.committed = v->offset;
+    }
+    gi.lag = info.latest - gi.committed;
+    for (const auto& m : block.members) {
+      if (m.owner.load() == 0) continue;
+      ++gi.members;
+      gi.unacked += static_cast<unsigned>(std::min<std::uint64_t>(m.tail.load() - m.head.load(), kMaxUnacked));
+    }
+    gi.unacked += static_cast<unsigned>(block.redeliver_count.load());
+    info.groups.push_back(std::move(gi));
+  }
+  return info;
+}
+
+Result<void> Topic::create_group(std::string_view group, Start start) {
+  if (auto valid = validate_group_name(group); !valid) return valid;
+  TableLock lock(*segment_);
+  if (find_group(*segment_, group))
+    return Error(Errc::exists, "group exists: topic=" + name() + " group=" + std::string(group));
+  auto created = create_group_locked(*segment_, group, start);
+  if (!created) return std::move(created).error();
+  return {};
+}
+
+Result<void> Topic::delete_group(std::string_view group) {
+  TableLock lock(*segment_);
+  auto g = find_group(*segment_, group);
+  if (!g) return Error(Errc::not_found, "no such group: topic=" + name() + " group=" + std::string(group));
+  auto& block = segment_->group(*g);
+  for (std::size_t m = 0; m < kMaxMembers; ++m) {
+    const std::uint64_t owner = block.members[m].owner.load();
+    if (owner == 0) continue;
+    if (owner != self_owner() && owner_dead(owner)) {
+      release_member_locked(*segment_, *g, m);
+      block.members[m].owner.store(0);
+      continue;
+    }
+    return Error(Errc::busy, "group has live members: topic=" + name() + " group=" + std::string(group) +
+                                 " pid=" + std::to_string(owner_pid(owner)));
+  }
+  block.state.store(kGroupFree);  // producers now ignore it
+  return {};
+}
+
+Result<void> Topic::reset_group(std::string_view group, Start start) {
+  TableLock lock(*segment_);
+  auto g = find_group(*segment_, group);
+  if (!g) return Error(Errc::not_found, "no such group: topic=" + name() + " group=" + std::string(group));
+  return move_group_locked(*segment_, *g, start);
+}
+
+Result<void> Topic::reset_group(std::string_view group, Offset offset) {
+  TableLock lock(*segment_);
+  auto g = find_group(*segment_, group);
+  if (!g) return Error(Errc::not_found, "no such group: topic=" + name() + " group=" + std::string(group));
+  return move_group_locked(*segment_, *g, offset);
+}
+
+std::size_t Topic::recover_dead() {
+  return recover_dead_producers(*segment_) + recover_dead_members(*segment_);
+}
+
+Result<void> Topic::flush() { return segment_->flush(); }
+
+}  // namespace mq
