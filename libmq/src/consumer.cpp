@@ -179,21 +179,16 @@ Take Consumer::State::take(Message& out, Error& err) {
     }
     auto v = read_record(*seg, next.lo);
     if (!v) {
+      if (overwrite && tail_snapshot(*seg).lo > next.lo + seg->capacity()) continue;  // torn by a lap: resync
       err = std::move(v).error();
       return Take::failed;
     }
     switch (v->state) {
       case kEmpty:
       case kClaimed:
+      case kNone:  // at the tail, the ring still holds an older lap's bytes (any value): not written yet
         stuck_at = next.lo;
         return Take::empty;
-      case kNone:
-        if (!overwrite) {
-          err = Error(Errc::bad_segment, "record overwritten under a block group: " + context());
-          return Take::failed;
-        }
-        if (resync(next, err) == Take::failed) return Take::failed;
-        continue;
       case kPad:
         cas16(&group->next, next, Word16{next.lo + v->length, next.hi});
         continue;
@@ -201,6 +196,8 @@ Take Consumer::State::take(Message& out, Error& err) {
         break;
     }
     if (v->offset != next.hi) {
+      // The two halves of `next` were loaded apart: another member may have moved it in between.
+      if (const Word16 now = load16(&group->next); now.lo != next.lo || now.hi != next.hi) continue;
       if (overwrite && tail_snapshot(*seg).lo > next.lo + seg->capacity()) continue;  // torn by a lap: resync
       err = Error(Errc::bad_segment, "record offset " + std::to_string(v->offset) + " where the group expects " +
                                          std::to_string(next.hi) + ": " + context());
@@ -276,8 +273,10 @@ Consumer::~Consumer() { release(); }
 void Consumer::release() noexcept {
   if (!state_ || state_->fork_gen != fork_generation()) return;
   State& s = *state_;
-  // What we still hold goes back to the group. If its redelivery list is full, the slot stays ours until a
-  // later recovery sees this process gone: at-least-once either way.
+  // With auto-ack the last record was handed to the application, which is done with it now (as Kafka commits on
+  // close). What we still hold otherwise goes back to the group.
+  // If the redelivery list is full, the slot stays ours until a later recovery sees this process gone.
+  if (s.options.auto_ack && s.tail != s.head) s.pop_through(s.tail - 1);
   TableLock lock(*s.seg);
   release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members));
   state_.reset();

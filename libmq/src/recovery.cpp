@@ -21,6 +21,8 @@ void finish_claim(const Segment& seg, std::uint64_t start, std::uint64_t length,
   if (pad != 0) {
     auto& p = seg.record_at(start);
     std::uint64_t seen = p.seq.load();
+    // A record (not a pad) at start: another producer won this tail word with a claim of another size.
+    if ((seen & ~kStateMask) == start && (seen & kStateMask) != kPad) return;
     if ((seen & ~kStateMask) != start) p.seq.compare_exchange_strong(seen, start | kPad);
   }
   auto& h = seg.record_at(at);
