@@ -110,7 +110,7 @@ Take Consumer::State::view(std::uint64_t position, const RecordView& v, bool red
     copy.resize(v.length);
     std::memcpy(copy.data(), base, v.length);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (tail_snapshot(*seg).lo > position + seg->capacity()) {
+    if (tail_position(*seg) > position + seg->capacity()) {
       drop_last();
       err = Error(Errc::lost, "record overwritten while read: " + context() + " lost=1", 1);
       return Take::failed;
@@ -172,14 +172,14 @@ Take Consumer::State::take(Message& out, Error& err) {
   const bool overwrite = seg->policy() == Policy::overwrite;
   for (;;) {
     Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
-    if (overwrite && tail_snapshot(*seg).lo > next.lo + seg->capacity()) {
+    if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) {
       const Take t = resync(next, err);
       if (t == Take::failed) return t;
       continue;
     }
     auto v = read_record(*seg, next.lo);
     if (!v) {
-      if (overwrite && tail_snapshot(*seg).lo > next.lo + seg->capacity()) continue;  // torn by a lap: resync
+      if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) continue;  // torn by a lap: resync
       err = std::move(v).error();
       return Take::failed;
     }
@@ -198,7 +198,7 @@ Take Consumer::State::take(Message& out, Error& err) {
     if (v->offset != next.hi) {
       // The two halves of `next` were loaded apart: another member may have moved it in between.
       if (const Word16 now = load16(&group->next); now.lo != next.lo || now.hi != next.hi) continue;
-      if (overwrite && tail_snapshot(*seg).lo > next.lo + seg->capacity()) continue;  // torn by a lap: resync
+      if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) continue;  // torn by a lap: resync
       err = Error(Errc::bad_segment, "record offset " + std::to_string(v->offset) + " where the group expects " +
                                          std::to_string(next.hi) + ": " + context());
       return Take::failed;
@@ -221,7 +221,7 @@ Take Consumer::State::take(Message& out, Error& err) {
 void Consumer::State::slow_path(std::int64_t now) {
   if (now < next_slow_check) return;
   next_slow_check = now + kSleepSliceNs;
-  if (stuck_at != kNone && tail_snapshot(*seg).lo > stuck_at) recover_stuck(*seg, stuck_at);
+  if (stuck_at != kNone && tail_position(*seg) > stuck_at) recover_stuck(*seg, stuck_at);
   recover_dead_members(*seg);
 }
 

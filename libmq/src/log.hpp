@@ -54,7 +54,12 @@ void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_
 // (capacity / 64 bytes) of the true oldest.
 Word16 earliest(const Segment& seg);
 
-// {tail position, next offset} without the epoch.
+// {tail position, next offset} without the epoch: one atomic 16-byte read (a locked instruction: slow paths only).
 Word16 tail_snapshot(const Segment& seg);
+
+// The tail position alone: a plain acquire load, for readers' lapping checks on the hot path.
+inline std::uint64_t tail_position(const Segment& seg) {
+  return std::atomic_ref<const std::uint64_t>(seg.header().tail.lo).load(std::memory_order_acquire);
+}
 
 }  // namespace mq::detail
