@@ -231,6 +231,7 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
   auto state = std::make_unique<State>(std::move(topic));
   {
     TableLock lock(seg);
+    if (!lock) return lock.error();
     auto g = find_group(seg, options.group);
     if (!g) {
       auto created = create_group_locked(seg, options.group, options.start);
@@ -278,7 +279,7 @@ void Consumer::release() noexcept {
   // If the redelivery list is full, the slot stays ours until a later recovery sees this process gone.
   if (s.options.auto_ack && s.tail != s.head) s.pop_through(s.tail - 1);
   TableLock lock(*s.seg);
-  release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members));
+  if (lock) release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members));
   state_.reset();
 }
 

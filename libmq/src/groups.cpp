@@ -48,14 +48,21 @@ void repair_after_dead_holder(const Segment& seg) {
 TableLock::TableLock(const Segment& seg) : seg_(seg) {
   auto& lock = seg.header().table_lock;
   const std::uint64_t self = self_owner();
+  const auto deadline = std::chrono::steady_clock::now() + kTableLockWait;
   for (unsigned spins = 0;; ++spins) {
     std::uint64_t holder = 0;
-    if (lock.compare_exchange_strong(holder, self)) return;
-    if (spins % 1024 == 1023 && holder != self && owner_dead(holder)) {
-      if (lock.compare_exchange_strong(holder, self)) {
+    if (lock.compare_exchange_strong(holder, self)) {
+      held_ = true;
+      return;
+    }
+    holder_ = holder;
+    if (spins % 1024 == 1023) {
+      if (holder != self && owner_dead(holder) && lock.compare_exchange_strong(holder, self)) {
+        held_ = true;
         repair_after_dead_holder(seg);
         return;
       }
+      if (std::chrono::steady_clock::now() >= deadline) return;
     }
     if (spins < 64) continue;
     if (spins < 4096) sched_yield();
@@ -63,7 +70,14 @@ TableLock::TableLock(const Segment& seg) : seg_(seg) {
   }
 }
 
-TableLock::~TableLock() { seg_.header().table_lock.store(0); }
+TableLock::~TableLock() {
+  if (held_) seg_.header().table_lock.store(0);
+}
+
+Error TableLock::error() const {
+  return Error(Errc::busy, "the topic's group table is locked by live pid " + std::to_string(owner_pid(holder_)) +
+                               " (stopped?): topic=" + seg_.name());
+}
 
 std::optional<std::size_t> find_group(const Segment& seg, std::string_view name) {
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
@@ -228,6 +242,7 @@ std::size_t recover_dead_members(const Segment& seg) {
   }
   if (!any) return 0;
   TableLock lock(seg);
+  if (!lock) return 0;
   std::size_t recovered = 0;
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     if (seg.group(g).state.load() == kGroupFree) continue;

@@ -3,6 +3,7 @@
 // Only the data-path pieces (taking a record, acking) live in consumer.cpp; everything here is the slow path.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -17,16 +18,22 @@
 namespace mq::detail {
 
 // Holds SegmentHeader::table_lock; steals it from an owner confirmed dead and repairs what that owner left half
-// done. For group-table changes only (never on the data path).
+// done. For group-table changes only (never on the data path). Gives up after kTableLockWait if a live process
+// holds it (say, one stopped with SIGSTOP): test the lock, and say Errc::busy with error().
 class TableLock {
  public:
+  static constexpr std::chrono::seconds kTableLockWait{10};
   explicit TableLock(const Segment& seg);
   ~TableLock();
   TableLock(const TableLock&) = delete;
   TableLock& operator=(const TableLock&) = delete;
+  explicit operator bool() const noexcept { return held_; }
+  Error error() const;
 
  private:
   const Segment& seg_;
+  bool held_ = false;
+  std::uint64_t holder_ = 0;
 };
 
 // The group's slot index, or nullopt. Any state but free.

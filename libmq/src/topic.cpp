@@ -179,6 +179,7 @@ TopicInfo Topic::info() const {
 Result<void> Topic::create_group(std::string_view group, Start start) {
   if (auto valid = validate_group_name(group); !valid) return valid;
   TableLock lock(*segment_);
+  if (!lock) return lock.error();
   if (find_group(*segment_, group))
     return Error(Errc::exists, "group exists: topic=" + name() + " group=" + std::string(group));
   auto created = create_group_locked(*segment_, group, start);
@@ -188,6 +189,7 @@ Result<void> Topic::create_group(std::string_view group, Start start) {
 
 Result<void> Topic::delete_group(std::string_view group) {
   TableLock lock(*segment_);
+  if (!lock) return lock.error();
   auto g = find_group(*segment_, group);
   if (!g) return Error(Errc::not_found, "no such group: topic=" + name() + " group=" + std::string(group));
   auto& block = segment_->group(*g);
@@ -208,6 +210,7 @@ Result<void> Topic::delete_group(std::string_view group) {
 
 Result<void> Topic::reset_group(std::string_view group, Start start) {
   TableLock lock(*segment_);
+  if (!lock) return lock.error();
   auto g = find_group(*segment_, group);
   if (!g) return Error(Errc::not_found, "no such group: topic=" + name() + " group=" + std::string(group));
   return move_group_locked(*segment_, *g, start);
@@ -215,6 +218,7 @@ Result<void> Topic::reset_group(std::string_view group, Start start) {
 
 Result<void> Topic::reset_group(std::string_view group, Offset offset) {
   TableLock lock(*segment_);
+  if (!lock) return lock.error();
   auto g = find_group(*segment_, group);
   if (!g) return Error(Errc::not_found, "no such group: topic=" + name() + " group=" + std::string(group));
   return move_group_locked(*segment_, *g, offset);
