@@ -119,8 +119,9 @@ struct alignas(kCacheLine) SegmentHeader {
   std::atomic<std::uint32_t> waiters;
   // line 8: slow-path lock for the group table (create/join/leave/recover/delete/reset); holds the owner's id
   alignas(kCacheLine) std::atomic<std::uint64_t> table_lock;
+  alignas(kCacheLine) char reserved[1024 - 9 * kCacheLine];  // lines 9..15: zero, for later versions
   // lines 16..23: index[k % 64] = the first record position at or after chunk k's start (chunk = capacity / 64)
-  alignas(1024) std::atomic<std::uint64_t> index[kIndexSlots];
+  alignas(kCacheLine) std::atomic<std::uint64_t> index[kIndexSlots];
 };
 inline constexpr std::size_t kSegmentHeaderBytes = 2048;
 static_assert(sizeof(SegmentHeader) <= kSegmentHeaderBytes);
