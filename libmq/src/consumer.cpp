@@ -60,6 +60,7 @@ struct Consumer::State {
   std::vector<std::byte> copy;  // overwrite topics: the record being read
   std::uint64_t stuck_at = kNone;
   std::int64_t next_slow_check = 0;
+  std::uint32_t polls = 0;  // every 4096 polls a busy member also looks for dead peers (slow_path)
 
   std::string context() const { return "topic=" + seg->name() + " group=" + options.group; }
 
@@ -295,6 +296,8 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   if (s.tail - s.head >= kMaxUnacked)
     return Error(Errc::limit, "consumer holds " + std::to_string(kMaxUnacked) + " unacked records; ack first: " +
                                   s.context());
+  // A member that never runs dry would never look for dead peers; every 4096 polls it does (rate-limited inside).
+  if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
   Message out;
   Error err(Errc::timed_out);
   s.stuck_at = kNone;
