@@ -119,6 +119,7 @@ Take Consumer::State::view(std::uint64_t position, const RecordView& v, bool red
     base = copy.data();
   }
   const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
+  out.owner_ = this;
   out.offset_ = v.offset;
   out.position_ = position;
   out.timestamp_ns_ = v.timestamp_ns;
@@ -277,10 +278,10 @@ void Consumer::release() noexcept {
   State& s = *state_;
   // With auto-ack the last record was handed to the application, which is done with it now (as Kafka commits on
   // close). What we still hold otherwise goes back to the group.
-  // If the redelivery list is full, the slot stays ours until a later recovery sees this process gone.
   if (s.options.auto_ack && s.tail != s.head) s.pop_through(s.tail - 1);
   TableLock lock(*s.seg);
-  if (lock) release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members));
+  if (lock && !release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members)))
+    s.slot->owner.store(kOrphanOwner);  // the redelivery list is full: a later recovery hands these back
   state_.reset();
 }
 
@@ -345,7 +346,7 @@ Result<void> Consumer::ack(Message&& message) {
   State& s = *state_;
   if (s.fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
-  for (std::uint64_t i = s.head; i != s.tail; ++i) {
+  for (std::uint64_t i = s.head; i != s.tail && message.owner_ == &s; ++i) {
     if (s.held[i % kMaxUnacked] == message.position_) {
       s.pop_through(i);
       return {};

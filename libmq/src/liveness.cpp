@@ -65,6 +65,7 @@ std::uint64_t self_owner() noexcept {
 
 bool owner_dead(std::uint64_t owner) noexcept {
   if (owner == 0) return false;
+  if (owner_pid(owner) <= 0) return true;  // kOrphanOwner
   char state = 0;
   std::uint64_t start = 0;
   const int found = read_stat(owner_pid(owner), state, start);

@@ -6,6 +6,10 @@
 
 namespace mq::detail {
 
+// The owner of a slot whose records could not be handed back yet (its redelivery list was full): pid 0, which
+// owner_dead() confirms dead, so a later recovery finishes the hand-over.
+inline constexpr std::uint64_t kOrphanOwner = 1;
+
 // This process's owner id (read once per process, again after fork). Never 0.
 std::uint64_t self_owner() noexcept;
 

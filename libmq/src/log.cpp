@@ -89,6 +89,8 @@ Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t
 }
 
 Result<RecordView> read_record(const Segment& seg, std::uint64_t position) {
+  // Check before the 8-byte load: an unaligned position from a corrupted segment could reach past the ring.
+  if ((position & 7) != 0) return corrupt(position, "position not 8-byte aligned");
   const std::uint64_t seq = seg.record_at(position).seq.load(std::memory_order_acquire);  // pairs with the publish
   return inspect_record(std::span<const std::byte>(seg.ring(), seg.capacity()), position, seq, seg.max_message());
 }
@@ -133,10 +135,12 @@ std::byte* write_claimed(const Segment& seg, std::uint64_t position, std::uint64
 
 void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept {
   const unsigned shift = static_cast<unsigned>(__builtin_ctzll(seg.capacity())) - 6;  // chunk = capacity / 64
-  std::uint64_t k = (start >> shift) + 1;
-  if ((k << shift) > end) return;  // the common case: no chunk start inside this claim
+  // Chunk starts in [start, end) only: a chunk start equal to `end` belongs to the next claim. (Noting it here
+  // would overwrite, one lap early, the slot of the chunk 64 back, which earliest() needs right now.)
+  std::uint64_t k = (start + (std::uint64_t{1} << shift) - 1) >> shift;
+  if ((k << shift) >= end) return;  // the common case: no chunk start inside this claim
   auto& index = seg.header().index;
-  for (; (k << shift) <= end; ++k) {
+  for (; (k << shift) < end; ++k) {
     const std::uint64_t first = (k << shift) <= pad_end ? pad_end : end;
     index[k % kIndexSlots].store(first, std::memory_order_release);  // after the claimed header: see earliest()
   }

@@ -20,10 +20,10 @@
 
 namespace mq {
 
-using namespace detail;
+namespace detail {
 
-struct Producer::State {
-  explicit State(Topic t) : topic(std::move(t)) {}
+struct ProducerState {
+  explicit ProducerState(Topic t) : topic(std::move(t)) {}
   Topic topic;
   Segment* seg = nullptr;
   ProducerSlot* slot = nullptr;
@@ -33,6 +33,13 @@ struct Producer::State {
   std::uint64_t cached_epoch = kNone;  // the tail epoch cached_limit was computed under
   std::uint64_t open_claim = kNone;    // position of the open claim's record
 };
+
+// Commits (or aborts, as a skip record) the open claim whose record is at `position`.
+Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit);
+
+}  // namespace detail
+
+using namespace detail;
 
 namespace {
 
@@ -85,7 +92,7 @@ Producer::Producer(Topic topic, ProducerOptions options) {
 }
 
 Producer::Producer(Topic topic, ProducerOptions options, ProducerSlot* slot)
-    : state_(std::make_unique<State>(std::move(topic))) {
+    : state_(std::make_unique<ProducerState>(std::move(topic))) {
   state_->seg = state_->topic.segment().get();
   state_->slot = slot;
   state_->fork_gen = fork_generation();
@@ -106,7 +113,7 @@ Producer::~Producer() { release(); }
 
 void Producer::release() noexcept {
   if (!state_ || state_->fork_gen != fork_generation()) return;  // a fork child leaves the parent's slot alone
-  if (state_->open_claim != kNone) (void)finish(state_->open_claim, false);
+  if (state_->open_claim != kNone) (void)finish(*state_, state_->open_claim, false);
   state_->slot->intent_pos.store(kNone);
   state_->slot->owner.store(0);
   state_.reset();
@@ -132,7 +139,7 @@ static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::mil
 }
 
 Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes) {
-  State& s = *state_;
+  ProducerState& s = *state_;
   Segment& seg = *s.seg;
   if (s.fork_gen != fork_generation()) return wrong_process(seg);
   if (s.open_claim != kNone)
@@ -154,6 +161,9 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   std::uint64_t pad = 0;
   std::uint64_t end = 0;
   for (;;) {
+    if ((t.lo & 7) != 0)
+      return Error(Errc::bad_segment, "corrupted segment: tail position " + std::to_string(t.lo) +
+                                          " not 8-byte aligned: topic=" + seg.name());
     const std::uint64_t index = t.lo & (capacity - 1);
     pad = index + len > capacity ? capacity - index : 0;
     end = t.lo + pad + len;
@@ -186,11 +196,12 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   std::byte* payload = write_claimed(seg, at, len, offset, shape, payload_bytes, headers_len);
   note_boundaries(seg, start, at, end);
   s.open_claim = at;
-  return Claim(this, at, offset, std::span<std::byte>(payload, payload_bytes));
+  return Claim(&s, at, offset, std::span<std::byte>(payload, payload_bytes));
 }
 
-Result<Offset> Producer::finish(std::uint64_t position, bool commit) {
-  State& s = *state_;
+namespace detail {
+
+Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
   Segment& seg = *s.seg;
   auto& header = seg.record_at(position);
   std::uint64_t expected = position | kClaimed;
@@ -207,6 +218,8 @@ Result<Offset> Producer::finish(std::uint64_t position, bool commit) {
                                     std::to_string(offset));
   return offset;
 }
+
+}  // namespace detail
 
 Result<Offset> Producer::publish(std::span<const std::byte> payload) {
   return publish(Record{payload, std::nullopt, {}, std::nullopt});
@@ -246,16 +259,16 @@ Claim::~Claim() {
 
 Result<Offset> Claim::commit() && {
   if (producer_ == nullptr) return Error(Errc::invalid_argument, "claim already committed or aborted");
-  Producer* p = std::exchange(producer_, nullptr);
-  if (p->state_->fork_gen != fork_generation()) return wrong_process(*p->state_->seg);
-  return p->finish(position_, true);
+  ProducerState* p = std::exchange(producer_, nullptr);
+  if (p->fork_gen != fork_generation()) return wrong_process(*p->seg);
+  return finish(*p, position_, true);
 }
 
 void Claim::abort() && {
   if (producer_ == nullptr) return;
-  Producer* p = std::exchange(producer_, nullptr);
-  if (p->state_->fork_gen != fork_generation()) return;
-  (void)p->finish(position_, false);
+  ProducerState* p = std::exchange(producer_, nullptr);
+  if (p->fork_gen != fork_generation()) return;
+  (void)finish(*p, position_, false);
 }
 
 }  // namespace mq

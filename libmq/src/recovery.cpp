@@ -17,7 +17,8 @@ void finish_claim(const Segment& seg, std::uint64_t start, std::uint64_t length,
   const std::uint64_t index = start & (capacity - 1);
   const std::uint64_t pad = index + length > capacity ? capacity - index : 0;
   const std::uint64_t at = start + pad;
-  if (length - pad < kRecordHeaderBytes || length > capacity) return;  // not a claim this library made
+  if ((start & 7) != 0 || (length & 7) != 0 || length > capacity || length - pad < kRecordHeaderBytes)
+    return;  // not a claim this library made: a corrupted slot
   if (pad != 0) {
     auto& p = seg.record_at(start);
     std::uint64_t seen = p.seq.load();
@@ -96,7 +97,7 @@ bool recover_stuck(const Segment& seg, std::uint64_t position) {
     if (owner == 0) continue;
     const std::uint64_t start = slot.intent_pos.load();
     const std::uint64_t length = slot.intent_len.load();
-    if (start == kNone || position < start || position >= start + length) continue;
+    if (start == kNone || (start & 7) != 0 || position < start || position - start >= length) continue;
     if (owner != self_owner() && owner_dead(owner)) {
       recovered = recover_slot(seg, slot, owner) || recovered;
     } else {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <boost/interprocess/shared_memory_object.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -51,6 +52,9 @@ Result<void> check_options(std::string_view name, const TopicOptions& o) {
   if (o.max_message > o.capacity / 4)
     return Error(Errc::invalid_argument, "max_message must be at most capacity / 4: " + ctx + " capacity=" +
                                              std::to_string(o.capacity) + " max_message=" +
+                                             std::to_string(o.max_message));
+  if (o.max_message > kMaxMessageLimit)
+    return Error(Errc::invalid_argument, "max_message must be at most 1 GiB: " + ctx + " max_message=" +
                                              std::to_string(o.max_message));
   if (o.block_timeout.count() < 0)
     return Error(Errc::invalid_argument, "block_timeout must not be negative: " + ctx);
@@ -137,7 +141,8 @@ Result<void> validate_segment(std::span<const std::byte> bytes, std::string_view
   if (!is_pow2(h.capacity) || h.capacity < kMinCapacity || h.capacity > kMaxCapacity) return bad("capacity");
   if (h.total_bytes != kRingOffset + h.capacity || h.total_bytes != bytes.size())
     return bad("size " + std::to_string(bytes.size()) + " != header + capacity");
-  if (h.max_message == 0 || h.max_message > h.capacity / 4) return bad("max_message");
+  if (h.max_message == 0 || h.max_message > h.capacity / 4 || h.max_message > kMaxMessageLimit)
+    return bad("max_message");
   if (h.policy > 1 || h.storage > 1) return bad("policy or storage");
   if (h.name_len == 0 || h.name_len >= kNameBytes) return bad("name length");
   const auto* groups = reinterpret_cast<const GroupBlock*>(bytes.data() + kGroupTableOffset);
@@ -172,7 +177,8 @@ Result<std::shared_ptr<Segment>> Segment::create(std::string_view name, const To
   auto path = segment_path(name, options.storage, options.directory, options.ns);
   if (!path) return std::move(path).error();
   if (auto r = check_options(name, options); !r) return r.error();
-  const std::uint64_t max_message = options.max_message != 0 ? options.max_message : options.capacity / 4;
+  const std::uint64_t max_message =
+      options.max_message != 0 ? options.max_message : std::min<std::uint64_t>(options.capacity / 4, kMaxMessageLimit);
   const std::size_t total = kRingOffset + options.capacity;
 
   std::shared_ptr<Segment> seg(new Segment());
@@ -273,7 +279,7 @@ Result<std::shared_ptr<Segment>> Segment::open(std::string_view name, const Open
       close_fd();
       return os_error(e, "cannot stat topic", name);
     }
-    if (static_cast<std::size_t>(st.st_size) >= kRingOffset || attempt >= 2000) break;
+    if (st.st_size != 0 || attempt >= 2000) break;  // 0: the creator has not reserved it yet
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   const auto bytes = static_cast<std::size_t>(st.st_size);

@@ -14,7 +14,8 @@
 namespace mq {
 
 // One thread at a time. Joins the group (creating it at options.start if it does not exist) and takes one of its
-// kMaxMembers slots until destroyed; on destruction the records it still holds unacked go back to the group.
+// kMaxMembers slots until destroyed. On destruction, with auto_ack the last record it handed out is acked (the
+// application is done with it, as Kafka commits on close); the records it still holds unacked go back to the group.
 class Consumer {
  public:
   // Throws mq::Error (invalid group name, Errc::limit when the group or group table is full); see make().

@@ -39,7 +39,8 @@ enum class Wait {
 struct TopicOptions {
   // Ring size in bytes. Default: 1 MiB. REQUIRES: a power of two, 64 KiB <= capacity <= 1 TiB.
   std::size_t capacity = std::size_t{1} << 20;
-  // Largest key + headers + payload of one record. Default: 0 = capacity / 4. REQUIRES: <= capacity / 4.
+  // Largest key + headers + payload of one record. Default: 0 = min(capacity / 4, 1 GiB).
+  // REQUIRES: <= capacity / 4 and <= 1 GiB.
   std::size_t max_message = 0;
   // Default: Policy::block.
   Policy policy = Policy::block;
@@ -80,7 +81,7 @@ struct ConsumerOptions {
   Start start = Start::latest;
   // Default: Wait::spin_futex.
   Wait wait = Wait::spin_futex;
-  // Ack the previous record at the next poll. Default: true.
+  // Ack the previous record at the next poll, and the last one when the Consumer is destroyed. Default: true.
   bool auto_ack = true;
 };
 

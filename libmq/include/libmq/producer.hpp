@@ -16,13 +16,14 @@ namespace mq {
 
 namespace detail {
 struct ProducerSlot;
+struct ProducerState;
 }
 class Producer;
 
 // An open claim: a writable span in the ring, reserved for one record with a fixed offset. Move-only.
 // commit() publishes it; abort() or destruction without commit turns it into a skip record (the offset stays taken
 // and is never delivered). Readers of the topic stop at an open claim, so commit promptly.
-// Lifetime: must not outlive its Producer.
+// Lifetime: must not outlive its Producer (moving the Producer is fine).
 class Claim {
  public:
   Claim(Claim&& other) noexcept;
@@ -40,9 +41,9 @@ class Claim {
 
  private:
   friend class Producer;
-  Claim(Producer* producer, std::uint64_t position, Offset offset, std::span<std::byte> bytes)
+  Claim(detail::ProducerState* producer, std::uint64_t position, Offset offset, std::span<std::byte> bytes)
       : producer_(producer), position_(position), offset_(offset), bytes_(bytes) {}
-  Producer* producer_ = nullptr;  // null once committed or aborted
+  detail::ProducerState* producer_ = nullptr;  // null once committed or aborted
   std::uint64_t position_ = 0;
   Offset offset_ = 0;
   std::span<std::byte> bytes_;
@@ -73,13 +74,10 @@ class Producer {
   const Topic& topic() const noexcept;
 
  private:
-  friend class Claim;
-  struct State;
   Producer(Topic topic, ProducerOptions options, detail::ProducerSlot* slot);
   void release() noexcept;
   Result<Claim> claim_record(const Record& shape, std::size_t payload_bytes);
-  Result<Offset> finish(std::uint64_t position, bool commit);
-  std::unique_ptr<State> state_;
+  std::unique_ptr<detail::ProducerState> state_;
 };
 
 }  // namespace mq

@@ -84,6 +84,7 @@ class Message {
 
  private:
   friend class Consumer;
+  const void* owner_ = nullptr;  // the consumer state that handed it out: ack refuses anyone else's
   Offset offset_ = 0;
   std::uint64_t position_ = 0;
   std::span<const std::byte> payload_;

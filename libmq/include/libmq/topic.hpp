@@ -26,6 +26,7 @@ inline constexpr std::size_t kMaxMembers = 8;           // Consumer objects per 
 inline constexpr std::size_t kMaxUnacked = 32;          // records one Consumer may hold unacked
 inline constexpr std::size_t kMinCapacity = std::size_t{64} << 10;
 inline constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;
+inline constexpr std::size_t kMaxMessageLimit = std::size_t{1} << 30;  // record lengths are 32-bit in the layout
 
 struct GroupInfo {
   std::string name;
