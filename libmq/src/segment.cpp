@@ -4,6 +4,7 @@
 #include "segment.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -204,6 +205,18 @@ Result<std::shared_ptr<Segment>> Segment::create(std::string_view name, const To
   };
   auto close_fd = [&] { if (options.storage == Storage::file) ::close(fd); };
   ::fchmod(fd, options.mode);  // the umask may have narrowed it
+  if (!options.access_group.empty()) {
+    const ::group* g = ::getgrnam(options.access_group.c_str());
+    const int e = g == nullptr ? ENOENT : (::fchown(fd, static_cast<uid_t>(-1), g->gr_gid) == 0 ? 0 : errno);
+    if (e != 0) {
+      close_fd();
+      unlink_on_error();
+      return Error(e == ENOENT ? Errc::invalid_argument : Errc::permission_denied,
+                   (e == ENOENT ? "no such group: access_group=" : "cannot give the segment to group ") +
+                       options.access_group + ": topic=" + std::string(name) +
+                       (e == ENOENT ? std::string() : std::string(": ") + std::strerror(e) + " (needs CAP_CHOWN)"));
+    }
+  }
   // Reserve every page now: a full /dev/shm (or disk) is an error here, not a SIGBUS on first touch.
   if (const int e = ::posix_fallocate(fd, 0, static_cast<off_t>(total)); e != 0) {
     close_fd();

@@ -52,6 +52,9 @@ struct TopicOptions {
   std::string directory{};
   // Permission bits of the segment. Default: 0660. REQUIRES: not world-writable, no bits beyond 0777.
   std::uint32_t mode = 0660;
+  // The Unix group that owns the segment (with `mode`, who may use the topic). Setting a group the creator is not
+  // in needs CAP_CHOWN. Default: empty = the creator's group.
+  std::string access_group{};
   // Consumer groups created with the topic (starting at its earliest record), so their records are kept before
   // their consumers first start. Default: none.
   std::vector<std::string> groups{};

@@ -1,0 +1,71 @@
+// The topics mqd knows: created through it, listed in its config, or found in its namespace and data dir at start
+// (adopted after validation). Every operation on behalf of a client checks that client's rights first.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "control/frame.hpp"
+#include "libmq/libmq.hpp"
+#include "peer.hpp"
+
+namespace mqd {
+
+class Registry {
+ public:
+  explicit Registry(Config config);
+
+  const Config& config() const { return config_; }
+  // SIGHUP: new defaults apply to topics created from now on; topics newly listed in the config are created.
+  void reconfigure(Config config);
+
+  // Maps every valid topic of the namespace (shm) and the data dir (file). Returns how many.
+  std::size_t adopt();
+  // Creates the topics (and groups) the config lists that do not exist yet.
+  void create_configured();
+
+  // Requests, with the rights of `peer` checked first. `reply` gets the fields of PROTOCOL.md.
+  mq::Result<void> create(const Peer& peer, const mq::control::Frame& request, mq::control::Frame& reply);
+  mq::Result<void> open(const Peer& peer, const std::string& name, mq::control::Frame& reply);
+  mq::Result<void> remove(const Peer& peer, const std::string& name);
+  mq::Result<void> describe(const Peer& peer, const std::string& name, mq::control::Frame& reply, bool groups_only);
+  mq::Result<void> group_op(const Peer& peer, const mq::control::Frame& request);
+  std::vector<std::string> names() const;
+  void stats(mq::control::Frame& reply) const;
+
+  // Recovers what dead processes left in these topics (a client's connection closed).
+  void recover(const std::vector<std::string>& names);
+  // Housekeeping, about once a second: rates, dead-peer recovery, group expiry.
+  void tick();
+  // msync file-backed topics (on the flush interval and at a clean stop).
+  void flush();
+  std::size_t size() const { return topics_.size(); }
+
+ private:
+  struct Entry {
+    mq::Topic topic;
+    mq::Storage storage;
+    std::string path{};  // the segment's file, for rights checks
+    std::uint64_t last_latest = 0;
+    std::uint64_t last_bytes = 0;
+    std::chrono::steady_clock::time_point last_sample{};
+    double msgs_per_s = 0;
+    double bytes_per_s = 0;
+    std::map<std::string, std::chrono::steady_clock::time_point> group_seen{};  // last time with a member
+  };
+
+  mq::OpenOptions where(mq::Storage storage) const;
+  mq::Result<Entry*> find(const std::string& name);
+  mq::Result<Entry*> authorized(const Peer& peer, const std::string& name);
+  Entry& add(const std::string& name, mq::Topic topic, mq::Storage storage);
+  mq::Result<void> create_topic(const std::string& name, const TopicSettings& s, const std::vector<std::string>& groups);
+  void section(const Entry& e, mq::control::Frame& out, bool groups_only) const;
+
+  Config config_;
+  std::map<std::string, Entry> topics_;
+};
+
+}  // namespace mqd

@@ -1,0 +1,178 @@
+// Control connections (see server.hpp and ../PROTOCOL.md).
+#include "server.hpp"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+
+#include "log.hpp"
+#include "peer.hpp"
+
+namespace mqd {
+
+namespace asio = boost::asio;
+using mq::Errc;
+using mq::Error;
+using mq::control::Frame;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server& server, asio::local::stream_protocol::socket socket, Peer peer)
+      : server_(server), socket_(std::move(socket)), peer_(std::move(peer)) {}
+
+  void start() { read_prefix(); }
+  void close() {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+  const std::vector<std::string>& topics() const { return topics_; }
+  const Peer& peer() const { return peer_; }
+
+ private:
+  void read_prefix() {
+    asio::async_read(socket_, asio::buffer(prefix_), [self = shared_from_this()](auto ec, std::size_t) {
+      if (ec) return self->server_.closed(self);
+      auto len = mq::control::body_length(std::span<const std::byte, 4>(self->prefix_));
+      if (!len) return self->fail(len.error());
+      self->body_.resize(*len);
+      self->read_body();
+    });
+  }
+
+  void read_body() {
+    asio::async_read(socket_, asio::buffer(body_), [self = shared_from_this()](auto ec, std::size_t) {
+      if (ec) return self->server_.closed(self);
+      auto request = mq::control::decode(self->body_);
+      if (!request) return self->fail(request.error());
+      self->answer(self->handle(*request), true);
+    });
+  }
+
+  // A broken frame: say why, then hang up (the stream cannot be resynchronized).
+  void fail(const Error& error) {
+    log(LogLevel::warn, "closing control connection of " + peer_.describe() + ": " + std::string(error.message()));
+    answer(mq::control::error_reply(error), false);
+  }
+
+  void answer(const Frame& reply, bool keep_going) {
+    auto bytes = mq::control::encode(reply);
+    if (!bytes) bytes = mq::control::encode(mq::control::error_reply(bytes.error()));
+    out_ = std::move(*bytes);
+    asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this(), keep_going](auto ec, std::size_t) {
+      if (ec || !keep_going) return self->server_.closed(self);
+      self->read_prefix();
+    });
+  }
+
+  void remember(const std::string& topic) {
+    if (std::find(topics_.begin(), topics_.end(), topic) == topics_.end()) topics_.push_back(topic);
+  }
+
+  Frame handle(const Frame& request) {
+    Registry& reg = server_.registry_;
+    Frame reply = mq::control::ok_reply();
+    const std::string topic(request.get("topic").value_or(""));
+    mq::Result<void> result;
+    const std::string& type = request.type;
+    if (type == "hello") {
+      for (const auto t : request.all("topic")) remember(std::string(t));
+      if (auto id = request.get("client_id")) client_id_ = std::string(id->substr(0, 255));
+      reply.add("version", "1").add("namespace", reg.config().ns);
+    } else if (type == "create") {
+      result = reg.create(peer_, request, reply);
+      if (result) remember(topic);
+    } else if (type == "open") {
+      result = reg.open(peer_, topic, reply);
+      if (result) remember(topic);
+    } else if (type == "delete") {
+      result = reg.remove(peer_, topic);
+    } else if (type == "list") {
+      for (const auto& n : reg.names()) reply.add("topic", n);
+    } else if (type == "describe" || type == "groups") {
+      result = reg.describe(peer_, topic, reply, type == "groups");
+    } else if (type == "stats") {
+      reply.add("topics", std::to_string(reg.size()));
+      reply.add("clients", std::to_string(server_.clients()));
+      reply.add("uptime_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::steady_clock::now() - server_.started()).count()));
+      reg.stats(reply);
+    } else if (type == "create-group" || type == "delete-group" || type == "reset-offsets") {
+      result = reg.group_op(peer_, request);
+    } else {
+      result = Error(Errc::invalid_argument, "unknown request type '" + type.substr(0, 64) + "'");
+    }
+    if (!result) {
+      log(LogLevel::debug, type + " refused for " + peer_.describe() + ": " + std::string(result.error().message()));
+      return mq::control::error_reply(result.error());
+    }
+    return reply;
+  }
+
+  Server& server_;
+  asio::local::stream_protocol::socket socket_;
+  Peer peer_;
+  std::string client_id_;
+  std::array<std::byte, 4> prefix_{};
+  std::vector<std::byte> body_;
+  std::string out_;
+  std::vector<std::string> topics_;
+};
+
+Server::Server(asio::io_context& io, Registry& registry) : io_(io), registry_(registry), acceptor_(io) {}
+
+Server::~Server() { stop(); }
+
+mq::Result<void> Server::listen(const std::string& path) {
+  path_ = path;
+  boost::system::error_code ec;
+  ::unlink(path.c_str());  // a stale socket: we hold the instance lock, so nobody else is serving it
+  acceptor_.open(asio::local::stream_protocol(), ec);
+  if (!ec) acceptor_.bind(asio::local::stream_protocol::endpoint(path), ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Error(Errc::io, "cannot listen on " + path + ": " + ec.message());
+  // Clients of the access group may connect; others get EACCES from the kernel.
+  const std::string& group = registry_.config().defaults.access_group;
+  if (const ::group* g = group.empty() ? nullptr : ::getgrnam(group.c_str())) (void)!::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid);
+  ::chmod(path.c_str(), 0660);
+  accept();
+  return {};
+}
+
+void Server::stop() {
+  boost::system::error_code ignored;
+  if (acceptor_.is_open()) {
+    acceptor_.close(ignored);
+    ::unlink(path_.c_str());
+  }
+  for (const auto& s : sessions_) s->close();
+}
+
+void Server::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, asio::local::stream_protocol::socket socket) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) log(LogLevel::error, "accept: " + ec.message());
+      if (acceptor_.is_open()) accept();
+      return;
+    }
+    auto peer = peer_of(socket.native_handle());
+    if (!peer) {
+      log(LogLevel::warn, "dropping a connection: " + std::string(peer.error().message()));
+    } else {
+      auto session = std::make_shared<Session>(*this, std::move(socket), std::move(*peer));
+      sessions_.insert(session);
+      session->start();
+    }
+    accept();
+  });
+}
+
+void Server::closed(const std::shared_ptr<Session>& session) {
+  if (sessions_.erase(session) == 0) return;
+  session->close();
+  // The client's process may have died: recover its claims and unacked records now, not at the next tick.
+  registry_.recover(session->topics());
+}
+
+}  // namespace mqd

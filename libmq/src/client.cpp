@@ -1,0 +1,284 @@
+// mq::Client: requests to mqd over its Unix socket, and a monitor thread that notices the daemon going away and
+// reconnects (re-registering this process and the topics it opened) without disturbing the data path.
+#include "libmq/client.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "control/frame.hpp"
+
+namespace mq {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Error no_daemon(const std::string& path, const std::string& why) {
+  return Error(Errc::no_daemon, "cannot reach mqd at " + path + ": " + why +
+                                    " (is mqd running? set MQ_SOCKET or ClientOptions::socket)");
+}
+
+Result<int> dial(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return no_daemon(path, "socket path too long");
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return no_daemon(path, std::strerror(errno));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    ::close(fd);
+    if (e == EACCES) return Error(Errc::permission_denied, "no permission on mqd's socket " + path);
+    return no_daemon(path, std::strerror(e));
+  }
+  return fd;
+}
+
+// Waits for `events` on fd until the deadline. False on timeout or error.
+bool wait_fd(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+  }
+}
+
+Result<void> write_all(int fd, const std::string& bytes, Clock::time_point deadline, const std::string& path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!wait_fd(fd, POLLOUT, deadline)) return no_daemon(path, "request timed out");
+      continue;
+    }
+    return no_daemon(path, std::string("connection lost: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+Result<void> read_exact(int fd, std::byte* out, std::size_t n, Clock::time_point deadline, const std::string& path) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::recv(fd, out + done, n - done, MSG_DONTWAIT);
+    if (r > 0) {
+      done += static_cast<std::size_t>(r);
+      continue;
+    }
+    if (r == 0) return no_daemon(path, "connection closed by mqd");
+    if (errno == EAGAIN || errno == EINTR) {
+      if (!wait_fd(fd, POLLIN, deadline)) return no_daemon(path, "no reply within the timeout");
+      continue;
+    }
+    return no_daemon(path, std::string("connection lost: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+Result<control::Frame> roundtrip(int fd, const control::Frame& request, std::chrono::milliseconds timeout,
+                                 const std::string& path) {
+  auto bytes = control::encode(request);
+  if (!bytes) return std::move(bytes).error();
+  const auto deadline = Clock::now() + timeout;
+  if (auto w = write_all(fd, *bytes, deadline, path); !w) return w.error();
+  std::array<std::byte, 4> prefix{};
+  if (auto r = read_exact(fd, prefix.data(), 4, deadline, path); !r) return r.error();
+  auto len = control::body_length(prefix);
+  if (!len) return std::move(len).error();
+  std::string body(*len, '\0');
+  if (auto r = read_exact(fd, reinterpret_cast<std::byte*>(body.data()), *len, deadline, path); !r) return r.error();
+  auto reply = control::decode(std::as_bytes(std::span(body.data(), body.size())));
+  if (!reply) return std::move(reply).error();
+  return control::check_reply(std::move(*reply));
+}
+
+std::string to_text(std::uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+struct Client::State {
+  std::string path;
+  ClientOptions options;
+  std::mutex mu;                 // guards fd and topics; one request at a time
+  int fd = -1;
+  std::vector<std::string> topics;  // opened through this client: re-registered after a reconnect
+  int wake = -1;                 // eventfd: tells the monitor to stop
+  std::thread monitor;
+
+  ~State() {
+    if (wake >= 0) {
+      const std::uint64_t one = 1;
+      (void)!::write(wake, &one, sizeof one);
+    }
+    if (monitor.joinable()) monitor.join();
+    if (fd >= 0) ::close(fd);
+    if (wake >= 0) ::close(wake);
+  }
+
+  control::Frame hello() const {
+    control::Frame f("hello");
+    f.add("pid", to_text(static_cast<std::uint64_t>(::getpid())));
+    if (!options.client_id.empty()) f.add("client_id", options.client_id);
+    for (const auto& t : topics) f.add("topic", t);
+    return f;
+  }
+
+  // REQUIRES: mu held.
+  Result<void> reconnect() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+    auto dialed = dial(path);
+    if (!dialed) return dialed.error();
+    fd = *dialed;
+    auto reply = roundtrip(fd, hello(), options.timeout, path);
+    if (!reply) {
+      ::close(fd);
+      fd = -1;
+      return reply.error();
+    }
+    return {};
+  }
+
+  Result<control::Frame> call(const control::Frame& request) {
+    std::lock_guard lock(mu);
+    if (fd < 0)
+      if (auto r = reconnect(); !r) return r.error();
+    auto reply = roundtrip(fd, request, options.timeout, path);
+    if (!reply && reply.error().code() == Errc::no_daemon) {  // the daemon restarted: one more try
+      if (auto r = reconnect(); !r) return r.error();
+      return roundtrip(fd, request, options.timeout, path);
+    }
+    return reply;
+  }
+
+  // Watches the connection; when mqd goes away, reconnects with backoff until it is back or we stop.
+  void watch() {
+    auto delay = std::chrono::milliseconds(50);
+    for (;;) {
+      int current;
+      {
+        std::lock_guard lock(mu);
+        current = fd;
+      }
+      pollfd p[2] = {{wake, POLLIN, 0}, {current, POLLRDHUP, 0}};
+      const int r = ::poll(p, current >= 0 ? 2 : 1, current >= 0 ? -1 : static_cast<int>(delay.count()));
+      if (r < 0 && errno != EINTR) return;
+      if (p[0].revents != 0) return;
+      if (current >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0) continue;
+      std::lock_guard lock(mu);
+      if (fd == current) {
+        if (reconnect()) {
+          delay = std::chrono::milliseconds(50);
+        } else {
+          delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+        }
+      }
+    }
+  }
+};
+
+Client::Client(std::shared_ptr<State> state) : state_(std::move(state)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Result<Client> Client::connect(const ClientOptions& options) {
+  if (options.timeout.count() <= 0) return Error(Errc::invalid_argument, "client timeout must be positive");
+  auto state = std::make_shared<State>();
+  state->options = options;
+  state->path = options.socket;
+  if (state->path.empty()) {
+    const char* env = std::getenv("MQ_SOCKET");
+    state->path = env != nullptr && *env != '\0' ? env : std::string(kDefaultSocket);
+  }
+  {
+    std::lock_guard lock(state->mu);
+    if (auto r = state->reconnect(); !r) return r.error();
+  }
+  state->wake = ::eventfd(0, EFD_CLOEXEC);
+  if (state->wake < 0) return Error(Errc::io, std::string("eventfd: ") + std::strerror(errno));
+  state->monitor = std::thread([s = state.get()] { s->watch(); });
+  return Client(std::move(state));
+}
+
+const std::string& Client::socket_path() const { return state_->path; }
+
+Result<Fields> Client::request(std::string_view type, const Fields& fields) {
+  control::Frame f{std::string(type)};
+  f.fields = fields;
+  auto reply = state_->call(f);
+  if (!reply) return std::move(reply).error();
+  return std::move(reply->fields);
+}
+
+Result<Topic> Client::open(std::string_view name) {
+  if (auto valid = validate_topic_name(name); !valid) return valid.error();
+  auto reply = state_->call(control::Frame("open").add("topic", std::string(name)));
+  if (!reply) return std::move(reply).error();
+  OpenOptions where;
+  where.storage = reply->get("storage").value_or("shm") == "file" ? Storage::file : Storage::shm;
+  where.directory = std::string(reply->get("directory").value_or(""));
+  where.ns = std::string(reply->get("namespace").value_or(""));
+  auto topic = Topic::open(name, where);
+  if (!topic) return topic;
+  std::lock_guard lock(state_->mu);
+  if (std::find(state_->topics.begin(), state_->topics.end(), name) == state_->topics.end())
+    state_->topics.emplace_back(name);
+  return topic;
+}
+
+Result<Topic> Client::create(std::string_view name, const CreateOptions& o) {
+  if (auto valid = validate_topic_name(name); !valid) return valid.error();
+  control::Frame f("create");
+  f.add("topic", std::string(name));
+  if (o.capacity) f.add("capacity", to_text(*o.capacity));
+  if (o.max_message) f.add("max_message", to_text(*o.max_message));
+  if (o.policy) f.add("policy", *o.policy == Policy::block ? "block" : "overwrite");
+  if (o.block_timeout) f.add("block_timeout_ms", to_text(static_cast<std::uint64_t>(o.block_timeout->count())));
+  if (o.storage) f.add("storage", *o.storage == Storage::file ? "file" : "shm");
+  if (o.mode) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%o", *o.mode);
+    f.add("mode", b);
+  }
+  if (o.access_group) f.add("access_group", *o.access_group);
+  for (const auto& g : o.groups) f.add("group", g);
+  auto reply = state_->call(f);
+  if (!reply) return std::move(reply).error();
+  return open(name);
+}
+
+Result<void> Client::remove(std::string_view name) {
+  auto reply = state_->call(control::Frame("delete").add("topic", std::string(name)));
+  if (!reply) return std::move(reply).error();
+  return {};
+}
+
+Result<std::vector<std::string>> Client::list() {
+  auto reply = state_->call(control::Frame("list"));
+  if (!reply) return std::move(reply).error();
+  std::vector<std::string> names;
+  for (const auto v : reply->all("topic")) names.emplace_back(v);
+  return names;
+}
+
+}  // namespace mq

@@ -1,0 +1,377 @@
+// mqd end to end: readiness and watchdog, the control protocol through mq::Client, bad frames, rights, one
+// instance per socket, crash recovery through the connection, restart with clients running, file durability.
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <thread>
+
+#include "daemon_util.hpp"
+#include "libmq/test_util.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mqtest::bytes;
+using mqtest::Daemon;
+using mqtest::NotifyListener;
+using mqtest::text;
+
+mq::Client connect(const Daemon& d) {
+  auto c = mq::Client::connect({.socket = d.socket()});
+  EXPECT_TRUE(c) << (c ? "" : std::string(c.error().message()));
+  return std::move(*c);
+}
+
+std::string field(const mq::Fields& f, std::string_view key) {
+  for (const auto& [k, v] : f)
+    if (k == key) return v;
+  return "<missing " + std::string(key) + ">";
+}
+
+// Raw bytes on the control socket, then end of input: what the daemon answered, and whether it closed the
+// connection within 10 s.
+struct Exchange {
+  std::string reply;
+  bool closed = false;
+};
+Exchange raw_exchange(const std::string& socket, const std::string& bytes_out) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, socket.c_str(), sizeof a.sun_path - 1);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::send(fd, bytes_out.data(), bytes_out.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes_out.size()));
+  ::shutdown(fd, SHUT_WR);
+  Exchange out;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) break;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      out.closed = n == 0;
+      break;
+    }
+    out.reply.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+TEST(Daemon, SendsReadyAfterTheSocketListensAndWatchdogPeriodically) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify, {"WATCHDOG_USEC=200000"}));
+  EXPECT_TRUE(std::filesystem::exists(d.socket()));  // READY=1 came after the socket was there
+  EXPECT_TRUE(notify.wait_for("WATCHDOG=1", 5s));
+  EXPECT_TRUE(notify.wait_for("WATCHDOG=1", 5s));
+  d.kill(SIGTERM);
+}
+
+TEST(Daemon, OpenAutoCreatesAndTheDataPathWorks) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.open("kafka-node");
+  ASSERT_TRUE(topic) << topic.error().message();
+  mq::Consumer consumer(*topic, {.group = "test-group", .start = mq::Start::earliest});
+  mq::Producer producer(*topic);
+  ASSERT_TRUE(producer.publish(bytes("Hello consumer from producer: 1")));
+  auto msg = consumer.poll(5s);
+  ASSERT_TRUE(msg) << msg.error().message();
+  EXPECT_EQ(msg->offset(), 0u);
+  EXPECT_EQ(text(msg->payload()), "Hello consumer from producer: 1");
+  auto names = client.list();
+  ASSERT_TRUE(names);
+  EXPECT_EQ(*names, std::vector<std::string>{"kafka-node"});
+}
+
+TEST(Daemon, AutoCreateOffMakesAMissingTopicNotFound) {
+  Daemon d({"--auto-create", "false"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.open("missing");
+  ASSERT_FALSE(topic);
+  EXPECT_EQ(topic.error().code(), mq::Errc::not_found);
+  EXPECT_NE(topic.error().message().find("topic=missing"), std::string::npos);
+}
+
+TEST(Daemon, CreateDescribeResetAndDeleteThroughTheProtocol) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("orders", {.capacity = 128 * 1024, .policy = mq::Policy::overwrite, .groups = {"billing"}});
+  ASSERT_TRUE(topic) << topic.error().message();
+  EXPECT_EQ(topic->info().capacity, 128u * 1024);
+  auto again = client.create("orders", {});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), mq::Errc::exists);
+  mq::Producer producer(*topic);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(producer.publish(bytes("x")));
+  auto described = client.request("describe", {{"topic", "orders"}});
+  ASSERT_TRUE(described) << described.error().message();
+  EXPECT_EQ(field(*described, "name"), "orders");
+  EXPECT_EQ(field(*described, "capacity"), "131072");
+  EXPECT_EQ(field(*described, "policy"), "overwrite");
+  EXPECT_EQ(field(*described, "latest"), "5");
+  EXPECT_EQ(field(*described, "group"), "billing");
+  EXPECT_EQ(field(*described, "group_lag"), "5");
+  ASSERT_TRUE(client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to", "3"}}));
+  auto groups = client.request("groups", {{"topic", "orders"}});
+  ASSERT_TRUE(groups);
+  EXPECT_EQ(field(*groups, "group_next"), "3");
+  auto bad_to = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to", "soon"}});
+  ASSERT_FALSE(bad_to);
+  EXPECT_EQ(bad_to.error().code(), mq::Errc::invalid_argument);
+  ASSERT_TRUE(client.request("delete-group", {{"topic", "orders"}, {"group", "billing"}}));
+  ASSERT_TRUE(client.remove("orders"));
+  auto gone = mq::Topic::open("orders", {.ns = d.ns()});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), mq::Errc::not_found);
+  auto unknown = client.request("frobnicate", {});
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message().find("frobnicate"), std::string::npos);
+}
+
+TEST(Daemon, BadFramesCloseOnlyThatConnection) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  ASSERT_TRUE(client.open("t1"));
+  // Oversized length, garbage after a valid prefix, wrong version: an error reply naming it, then hang-up.
+  const auto oversized = raw_exchange(d.socket(), std::string("\xff\xff\xff\x7f", 4));
+  EXPECT_NE(oversized.reply.find("bad control frame"), std::string::npos);
+  EXPECT_TRUE(oversized.closed);
+  const auto garbage = raw_exchange(d.socket(), std::string("\x08\x00\x00\x00\x01\x00\x05hello", 12));
+  EXPECT_NE(garbage.reply.find("bad control frame"), std::string::npos);
+  EXPECT_TRUE(garbage.closed);
+  const auto version = raw_exchange(d.socket(), std::string("\x04\x00\x00\x00\x09\x00\x00\x00", 8));
+  EXPECT_NE(version.reply.find("protocol version 9"), std::string::npos) << version.reply;
+  EXPECT_TRUE(version.closed);
+  // A truncated body followed by end of input: the daemon drops the connection without an answer.
+  const auto truncated = raw_exchange(d.socket(), std::string("\x10\x00\x00\x00\x01\x00", 6));
+  EXPECT_TRUE(truncated.closed);
+  EXPECT_TRUE(truncated.reply.empty());
+  // The daemon and the other client carry on.
+  auto names = client.list();
+  ASSERT_TRUE(names) << names.error().message();
+  EXPECT_EQ(names->size(), 1u);
+}
+
+TEST(Daemon, SecondInstanceOnTheSameSocketIsRefused) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  const auto a = d.args();
+  std::string cmd;
+  for (const auto& s : a) cmd += "'" + s + "' ";
+  cmd += "2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(out.find("another mqd is already serving"), std::string::npos) << out;
+  auto client = connect(d);  // the first one still serves
+  EXPECT_TRUE(client.list());
+}
+
+TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"--frobnicate", "frobnicate"},
+           {"--default-capacity 12XB", "default-capacity"},
+           {"--default-policy sometimes", "default-policy"},
+           {"--default-mode 0666", "world-writable"},
+           {"--config /nonexistent/mqd.conf", "config"}}) {
+    const std::string cmd = std::string(MQD_PATH) + " " + args + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    const int status = ::pclose(p);
+    EXPECT_EQ(WEXITSTATUS(status), 2) << args;
+    EXPECT_NE(out.find(needle), std::string::npos) << args << ": " << out;
+  }
+}
+
+TEST(Daemon, PeerWithoutRightsIsDeniedNamingTheTopic) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  Daemon d({"--access-group", "root"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  ::chmod(d.socket().c_str(), 0666);  // let nobody reach the daemon: the refusal must be the daemon's
+  auto admin = connect(d);
+  ASSERT_TRUE(admin.create("private", {.access_group = "root"}));
+  mqtest::Pipe pipe;
+  mqtest::Child child([&] {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0) return 10;
+    auto c = mq::Client::connect({.socket = d.socket()});
+    if (!c) {
+      pipe.send("connect: " + std::string(c.error().message()));
+      return 11;
+    }
+    auto opened = c->open("private");
+    pipe.send(opened ? "opened" : std::string(mq::to_string(opened.error().code())) + "|" +
+                                      std::string(opened.error().message()));
+    auto created = c->create("mine", {});
+    pipe.send(created ? "created" : std::string(mq::to_string(created.error().code())));
+    return 0;
+  });
+  const std::string line = pipe.receive(10s);
+  EXPECT_EQ(line.substr(0, line.find('|')), "permission denied") << line;
+  EXPECT_NE(line.find("topic=private"), std::string::npos) << line;
+  EXPECT_EQ(pipe.receive(10s), "permission denied");
+  EXPECT_EQ(child.wait(20s), 0);
+}
+
+TEST(Daemon, KilledConsumersRecordsGoBackToItsGroupWhenItsConnectionDrops) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("jobs", {.groups = {"workers"}});
+  ASSERT_TRUE(topic);
+  mq::Producer producer(*topic);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(producer.publish(bytes("job " + std::to_string(i))));
+  mqtest::Pipe pipe;
+  mqtest::Child child([&] {
+    auto c = mq::Client::connect({.socket = d.socket()});
+    if (!c) return 1;
+    auto t = c->open("jobs");
+    if (!t) return 2;
+    mq::Consumer consumer(*t, {.group = "workers", .auto_ack = false});
+    for (int i = 0; i < 4; ++i)
+      if (!consumer.poll(5s)) return 3;
+    pipe.send("holding 0..3");
+    ::pause();
+    return 0;
+  });
+  ASSERT_EQ(pipe.receive(10s), "holding 0..3");
+  child.kill9();
+  child.wait(10s);
+  // Nobody else polls: only the daemon (which saw the connection drop) can hand the records back.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  unsigned unacked = 99, members = 99;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto info = topic->info();
+    members = info.groups.at(0).members;
+    unacked = info.groups.at(0).unacked;
+    if (members == 0) break;
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(members, 0u);
+  EXPECT_EQ(unacked, 4u);  // waiting in the redelivery list
+  mq::Consumer heir(*topic, {.group = "workers", .auto_ack = false});
+  std::vector<mq::Offset> got;
+  for (int i = 0; i < 10; ++i) {
+    auto m = heir.poll(5s);
+    ASSERT_TRUE(m) << m.error().message();
+    got.push_back(m->offset());
+    ASSERT_TRUE(heir.ack(std::move(*m)));
+  }
+  std::sort(got.begin(), got.end());
+  for (mq::Offset i = 0; i < 10; ++i) EXPECT_EQ(got[i], i);
+}
+
+TEST(Daemon, RestartedDaemonAdoptsTopicsWhileClientsKeepRunning) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("stream", {.groups = {"g"}});
+  ASSERT_TRUE(topic);
+  constexpr int kTotal = 20000;
+  std::atomic<bool> producer_ok{true};
+  std::thread producer_thread([&] {
+    mq::Producer producer(*topic);
+    for (int i = 0; i < kTotal; ++i)
+      if (!producer.publish(bytes(std::to_string(i)))) producer_ok = false;
+  });
+  mq::Consumer consumer(*topic, {.group = "g"});
+  std::vector<bool> seen(kTotal, false);
+  int received = 0;
+  for (int i = 0; i < kTotal / 2; ++i) {
+    auto m = consumer.poll(10s);
+    ASSERT_TRUE(m) << m.error().message();
+    seen[std::stoul(text(m->payload()))] = true;
+    ++received;
+  }
+  d.kill(SIGKILL);  // mid-stream: the data path does not notice
+  NotifyListener notify2;
+  ASSERT_TRUE(d.start(notify2));
+  for (; received < kTotal; ++received) {
+    auto m = consumer.poll(10s);
+    ASSERT_TRUE(m) << m.error().message();
+    seen[std::stoul(text(m->payload()))] = true;
+  }
+  producer_thread.join();
+  EXPECT_TRUE(producer_ok);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), kTotal);
+  // The client reconnects by itself and the new daemon adopted the topic.
+  auto described = client.request("describe", {{"topic", "stream"}});
+  ASSERT_TRUE(described) << described.error().message();
+  EXPECT_EQ(field(*described, "latest"), std::to_string(kTotal));
+}
+
+TEST(Daemon, FileTopicSurvivesLosingSharedMemory) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  {
+    auto client = connect(d);
+    auto topic = client.create("durable", {.storage = mq::Storage::file, .groups = {"g"}});
+    ASSERT_TRUE(topic) << topic.error().message();
+    mq::Producer producer(*topic);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(producer.publish(bytes("record " + std::to_string(i))));
+    mq::Consumer consumer(*topic, {.group = "g", .auto_ack = false});
+    for (int i = 0; i < 4; ++i) {
+      auto m = consumer.poll(5s);
+      ASSERT_TRUE(m);
+      ASSERT_TRUE(consumer.ack(std::move(*m)));
+    }
+  }
+  d.kill(SIGTERM);  // clean stop: msync
+  d.remove_segments();  // as a reboot would
+  NotifyListener notify2;
+  ASSERT_TRUE(d.start(notify2));
+  auto client = connect(d);
+  auto topic = client.open("durable");
+  ASSERT_TRUE(topic) << topic.error().message();
+  mq::Consumer consumer(*topic, {.group = "g"});
+  for (int i = 4; i < 10; ++i) {
+    auto m = consumer.poll(5s);
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_EQ(m->offset(), static_cast<mq::Offset>(i));
+    EXPECT_EQ(text(m->payload()), "record " + std::to_string(i));
+  }
+}
+
+TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
+  Daemon d;
+  d.write_config("[topic.kafka-node]\ncapacity = 256KiB\nconsumer-group = email-service\n");
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto described = client.request("describe", {{"topic", "kafka-node"}});
+  ASSERT_TRUE(described) << described.error().message();
+  EXPECT_EQ(field(*described, "capacity"), "262144");
+  EXPECT_EQ(field(*described, "group"), "email-service");
+  d.write_config("[topic.kafka-node]\ncapacity = 256KiB\n[topic.audit]\npolicy = overwrite\n");
+  d.kill(SIGHUP);
+  EXPECT_TRUE(notify.wait_for("STATUS=2 topics", 10s));
+  auto audit = client.request("describe", {{"topic", "audit"}});
+  ASSERT_TRUE(audit) << audit.error().message();
+  EXPECT_EQ(field(*audit, "policy"), "overwrite");
+}
+
+}  // namespace
