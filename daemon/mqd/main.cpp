@@ -16,6 +16,7 @@
 
 #include "config.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
 #include "notify.hpp"
 #include "registry.hpp"
 #include "server.hpp"
@@ -93,6 +94,15 @@ int main(int argc, char** argv) {
   }
   log(LogLevel::info, "listening on " + config->socket + (config->ns.empty() ? "" : " namespace " + config->ns) +
                           "; adopted " + std::to_string(adopted) + " topics");
+
+  MetricsServer metrics(io, [&] { return registry.prometheus(server.clients()); });
+  if (!config->metrics_listen.empty()) {
+    if (auto r = metrics.listen(config->metrics_listen); !r) {
+      log(LogLevel::error, std::string(r.error().message()));
+      return 1;
+    }
+    log(LogLevel::info, "metrics on http://" + config->metrics_listen + "/metrics");
+  }
 
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {

@@ -306,6 +306,65 @@ mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request) {
   return topic.reset_group(group, mq::Offset{*offset});
 }
 
+std::string Registry::prometheus(std::size_t clients) const {
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::string samples;
+  };
+  Family f[] = {
+      {"mq_topic_latest_offset", "gauge", "The offset the next record of the topic will get.", {}},
+      {"mq_topic_earliest_offset", "gauge", "The oldest offset the topic still holds.", {}},
+      {"mq_topic_bytes_written_total", "counter", "Bytes claimed in the topic's ring, padding included.", {}},
+      {"mq_topic_capacity_bytes", "gauge", "The topic's ring size.", {}},
+      {"mq_topic_producers", "gauge", "Producers attached to the topic.", {}},
+      {"mq_topic_stalled_producers", "gauge", "Live producers whose open claim blocks readers.", {}},
+      {"mq_topic_messages_per_second", "gauge", "Records published per second (last second).", {}},
+      {"mq_topic_bytes_per_second", "gauge", "Bytes published per second (last second).", {}},
+      {"mq_group_lag", "gauge", "Records published and not yet acked by the group.", {}},
+      {"mq_group_committed_offset", "gauge", "Every record before this offset was acked by the group.", {}},
+      {"mq_group_members", "gauge", "Consumers attached to the group.", {}},
+      {"mq_group_unacked", "gauge", "Records held by members or waiting for redelivery.", {}},
+  };
+  auto put = [](Family& fam, const std::string& labels, double value) {
+    char v[64];
+    std::snprintf(v, sizeof v, "%.17g", value);
+    fam.samples += std::string(fam.name) + "{" + labels + "} " + v + "\n";
+  };
+  for (const auto& [name, e] : topics_) {
+    const auto info = e.topic.info();
+    const std::string t = "topic=\"" + name + "\"";  // topic names are [A-Za-z0-9._-]: nothing to escape
+    put(f[0], t, static_cast<double>(info.latest));
+    put(f[1], t, static_cast<double>(info.earliest));
+    put(f[2], t, static_cast<double>(info.bytes_written));
+    put(f[3], t, static_cast<double>(info.capacity));
+    put(f[4], t, info.producers);
+    put(f[5], t, info.stalled_producers);
+    put(f[6], t, e.msgs_per_s);
+    put(f[7], t, e.bytes_per_s);
+    for (const auto& g : info.groups) {
+      std::string escaped;
+      for (const char c : g.name) {
+        if (c == '\\' || c == '"') escaped += '\\';
+        escaped += c;
+      }
+      const std::string l = t + ",group=\"" + escaped + "\"";
+      put(f[8], l, static_cast<double>(g.lag));
+      put(f[9], l, static_cast<double>(g.committed));
+      put(f[10], l, g.members);
+      put(f[11], l, g.unacked);
+    }
+  }
+  std::string out = "# HELP mq_clients Control connections open to mqd.\n# TYPE mq_clients gauge\nmq_clients " +
+                    std::to_string(clients) + "\n# HELP mq_topics Topics mqd manages.\n# TYPE mq_topics gauge\n" +
+                    "mq_topics " + std::to_string(topics_.size()) + "\n";
+  for (const auto& fam : f)
+    out += std::string("# HELP ") + fam.name + " " + fam.help + "\n# TYPE " + fam.name + " " + fam.type + "\n" +
+           fam.samples;
+  return out;
+}
+
 void Registry::recover(const std::vector<std::string>& names) {
   for (const auto& name : names) {
     auto it = topics_.find(name);

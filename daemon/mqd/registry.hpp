@@ -35,6 +35,8 @@ class Registry {
   mq::Result<void> group_op(const Peer& peer, const mq::control::Frame& request);
   std::vector<std::string> names() const;
   void stats(mq::control::Frame& reply) const;
+  // Prometheus text exposition of every topic and group, plus the client count.
+  std::string prometheus(std::size_t clients) const;
 
   // Recovers what dead processes left in these topics (a client's connection closed).
   void recover(const std::vector<std::string>& names);

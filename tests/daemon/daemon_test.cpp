@@ -3,6 +3,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 
 #include <atomic>
@@ -372,6 +374,78 @@ TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
   auto audit = client.request("describe", {{"topic", "audit"}});
   ASSERT_TRUE(audit) << audit.error().message();
   EXPECT_EQ(field(*audit, "policy"), "overwrite");
+}
+
+}  // namespace
+
+namespace {
+
+// A port nobody listens on right now (bound to 0, read back, released).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string http_get(int port, const std::string& target) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string request = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  EXPECT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  std::string in;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) break;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return in;
+}
+
+TEST(Daemon, MetricsServePrometheusTextOverHttp) {
+  const int port = free_port();
+  Daemon d({"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("metered", {.groups = {"billing"}});
+  ASSERT_TRUE(topic);
+  mq::Producer producer(*topic);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(producer.publish(bytes("m")));
+  const std::string page = http_get(port, "/metrics");
+  EXPECT_NE(page.find("HTTP/1.1 200"), std::string::npos) << page;
+  EXPECT_NE(page.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(page.find("mq_topic_latest_offset{topic=\"metered\"} 3"), std::string::npos) << page;
+  EXPECT_NE(page.find("mq_group_lag{topic=\"metered\",group=\"billing\"} 3"), std::string::npos) << page;
+  EXPECT_NE(page.find("# TYPE mq_topic_bytes_written_total counter"), std::string::npos);
+  EXPECT_NE(http_get(port, "/other").find("HTTP/1.1 404"), std::string::npos);
+}
+
+TEST(Daemon, BadMetricsAddressIsRefused) {
+  Daemon d({"--metrics-listen", "localhost:notaport"});
+  d.write_config("");
+  const auto a = d.args();
+  std::string cmd;
+  for (const auto& s : a) cmd += "'" + s + "' ";
+  FILE* p = ::popen((cmd + "2>&1").c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  EXPECT_EQ(WEXITSTATUS(::pclose(p)), 2);
+  EXPECT_NE(out.find("--metrics-listen"), std::string::npos) << out;
 }
 
 }  // namespace
