@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <cstring>
 #include <vector>
@@ -61,6 +62,7 @@ struct Consumer::State {
   std::uint64_t stuck_at = kNone;
   std::int64_t next_slow_check = 0;
   std::uint32_t polls = 0;  // every 4096 polls a busy member also looks for dead peers (slow_path)
+  std::array<std::uint64_t, kMaxMembers> peer_low{};  // peers' `low` at the last slow-path look
 
   std::string context() const { return "topic=" + seg->name() + " group=" + options.group; }
 
@@ -224,7 +226,16 @@ void Consumer::State::slow_path(std::int64_t now) {
   if (now < next_slow_check) return;
   next_slow_check = now + kSleepSliceNs;
   if (stuck_at != kNone && tail_position(*seg) > stuck_at) recover_stuck(*seg, stuck_at);
-  recover_dead_members(*seg);
+  // A peer in our group is worth a liveness check (a /proc read) only when it is stuck: it holds records and
+  // its lowest one has not moved since the last look.
+  bool stuck_peer = false;
+  for (std::size_t m = 0; m < kMaxMembers; ++m) {
+    const auto& peer = group->members[m];
+    const std::uint64_t low = &peer == slot ? kNone : peer.low.load(std::memory_order_relaxed);
+    stuck_peer = stuck_peer || (low != kNone && low == peer_low[m]);
+    peer_low[m] = low;
+  }
+  if (stuck_peer) recover_dead_members(*seg);
 }
 
 Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
@@ -306,7 +317,8 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   if (t == Take::got) return out;
   if (t == Take::failed) return err;
   const std::int64_t start = mono_ns();
-  const std::int64_t deadline = start + timeout.count();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  const std::int64_t deadline = timeout.count() >= kMax - start ? kMax : start + timeout.count();  // max = forever
   auto& h = s.seg->header();
   for (unsigned round = 1;; ++round) {
     std::int64_t now = 0;

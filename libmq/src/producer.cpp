@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <limits>
 #include <cstring>
 #include <thread>
 
@@ -53,6 +54,14 @@ std::int64_t mono_ns() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// now + timeout without overflow: milliseconds::max() means "wait forever".
+std::int64_t saturating_deadline(std::int64_t now, std::chrono::milliseconds timeout) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  const std::int64_t ms = timeout.count();
+  if (ms >= (kMax - now) / 1'000'000) return kMax;
+  return now + ms * 1'000'000;
+}
+
 void wake_consumers(const Segment& seg) {
   auto& h = seg.header();
   // seq_cst: pairs with the consumer's waiters increment + fence before its last look (Dekker).
@@ -66,6 +75,9 @@ void wake_consumers(const Segment& seg) {
 
 Result<Producer> Producer::make(Topic topic, ProducerOptions options) {
   Segment& seg = *topic.segment();
+  if (options.block_timeout && options.block_timeout->count() < 0)
+    return Error(Errc::invalid_argument, "block_timeout must not be negative: topic=" + seg.name() + " block_timeout_ms=" +
+                                             std::to_string(options.block_timeout->count()));
   const std::uint64_t self = self_owner();
   for (int pass = 0; pass < 2; ++pass) {
     for (std::size_t i = 0; i < kMaxProducers; ++i) {
@@ -125,7 +137,7 @@ const Topic& Producer::topic() const noexcept { return state_->topic; }
 static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::milliseconds timeout,
                           unsigned& rounds) {
   const std::int64_t now = mono_ns();
-  if (deadline == 0) deadline = now + std::chrono::nanoseconds(timeout).count();
+  if (deadline == 0) deadline = saturating_deadline(now, timeout);
   if (now >= deadline) return false;
   ++rounds;
   if (rounds < 64) return true;  // spin: the consumer is usually just behind
