@@ -105,8 +105,8 @@ std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::
   return record_bytes(key, h, payload_bytes);
 }
 
-std::byte* write_claimed(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
-                         const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len) {
+void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len) {
   auto& h = seg.record_at(position);
   auto* base = reinterpret_cast<std::byte*>(&h);
   h.offset = offset;
@@ -128,9 +128,6 @@ std::byte* write_claimed(const Segment& seg, std::uint64_t position, std::uint64
     if (value != 0) std::memcpy(at + 8 + name, header.value.data(), value);
     at += 8 + name + value;
   }
-  // Release: a reader that sees "claimed" also sees offset and length (recovery and earliest() need them).
-  h.seq.store(position | kClaimed, std::memory_order_release);
-  return base + payload_start(key, headers_len);
 }
 
 void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept {

@@ -41,10 +41,15 @@ Result<RecordView> read_record(const Segment& seg, std::uint64_t position);
 std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
                            std::uint64_t* headers_len);
 
-// Writes header fields, key and headers of a claimed record and stores seq = position | kClaimed (release).
-// Returns where the payload goes.
-std::byte* write_claimed(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
-                         const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len);
+// Where the payload of a record at `position` with these key and headers lengths goes.
+inline std::byte* payload_at(const Segment& seg, std::uint64_t position, std::uint64_t key_len,
+                             std::uint64_t headers_len) {
+  return seg.ring() + (position & seg.mask()) + payload_start(key_len, headers_len);
+}
+
+// Writes the header fields, key and headers of a claimed record; not its seq word (the caller publishes).
+void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len);
 
 // Records in the boundary index the record starts that a claim [start, end) created (pad_end: where the record
 // itself starts when the claim begins with a pad; == start otherwise).

@@ -33,6 +33,8 @@ struct ProducerState {
   std::uint64_t cached_limit = 0;      // may claim up to here without rescanning the groups
   std::uint64_t cached_epoch = kNone;  // the tail epoch cached_limit was computed under
   std::uint64_t open_claim = kNone;    // position of the open claim's record
+  std::uint64_t open_len = 0;          // its length, when its header is still to be written (claim())
+  std::uint64_t open_payload = 0;      // its payload bytes
 };
 
 // Commits (or aborts, as a skip record) the open claim whose record is at `position`.
@@ -150,7 +152,7 @@ static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::mil
   return true;
 }
 
-Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes) {
+Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from) {
   ProducerState& s = *state_;
   Segment& seg = *s.seg;
   if (s.fork_gen != fork_generation()) return wrong_process(seg);
@@ -205,9 +207,19 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   const std::uint64_t at = start + pad;
   const Offset offset = t.hi & kOffsetMask;
   if (pad != 0) seg.record_at(start).seq.store(start | kPad, std::memory_order_release);
-  std::byte* payload = write_claimed(seg, at, len, offset, shape, payload_bytes, headers_len);
+  std::byte* payload = payload_at(seg, at, shape.key ? shape.key->size() : 0, headers_len);
+  // The payload first, the header last (publish: now; claim: at commit), and no "claimed" state in between: the
+  // header's cache line then crosses to a spinning reader once, at the commit, instead of once per store. Until
+  // then readers see an older lap's seq there, which means "not yet", and the producer slot's intent tells
+  // recovery and stats who holds the place.
+  if (copy_from != nullptr) {
+    if (payload_bytes != 0) std::memcpy(payload, copy_from, payload_bytes);
+    write_header(seg, at, len, offset, shape, payload_bytes, headers_len);
+  }
   note_boundaries(seg, start, at, end);
   s.open_claim = at;
+  s.open_len = copy_from != nullptr ? 0 : len;  // 0: header written already
+  s.open_payload = payload_bytes;
   return Claim(&s, at, offset, std::span<std::byte>(payload, payload_bytes));
 }
 
@@ -216,10 +228,18 @@ namespace detail {
 Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
   Segment& seg = *s.seg;
   auto& header = seg.record_at(position);
-  std::uint64_t expected = position | kClaimed;
-  // seq_cst CAS: publishes the record (release) and orders it before the waiters check (Dekker).
-  const bool ok = header.seq.compare_exchange_strong(expected, position | (commit ? kCommitted : kSkip));
+  if (s.open_len != 0) {  // claim(): the header goes in now, just before the seq word
+    write_header(seg, position, s.open_len, s.slot->intent_off.load(std::memory_order_relaxed), Record{},
+                 s.open_payload, 0);
+    s.open_len = 0;
+  }
   const Offset offset = header.offset;
+  // One seq_cst exchange publishes the record (release) and orders it before the waiters check (Dekker). What it
+  // replaces is an older lap's bytes (publish) or our "claimed" (claim); a skip means a recoverer declared us dead
+  // and finished the claim: put its skip back and report revoked.
+  const std::uint64_t old = header.seq.exchange(position | (commit ? kCommitted : kSkip));
+  const bool ok = old != (position | kSkip);
+  if (!ok) header.seq.store(old);
   s.open_claim = kNone;
   s.slot->intent_pos.store(kNone, std::memory_order_release);
   if (ok) s.slot->published.store(s.slot->published.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -238,14 +258,13 @@ Result<Offset> Producer::publish(std::span<const std::byte> payload) {
 }
 
 Result<Offset> Producer::publish(const Record& record) {
-  auto claim = claim_record(record, record.payload.size());
+  auto claim = claim_record(record, record.payload.size(), record.payload.data());
   if (!claim) return std::move(claim).error();
-  if (!record.payload.empty()) std::memcpy(claim->bytes().data(), record.payload.data(), record.payload.size());
   return std::move(*claim).commit();
 }
 
 Result<Claim> Producer::claim(std::size_t payload_bytes) {
-  return claim_record(Record{}, payload_bytes);
+  return claim_record(Record{}, payload_bytes, nullptr);
 }
 
 Claim::Claim(Claim&& other) noexcept

@@ -76,7 +76,8 @@ class Producer {
  private:
   Producer(Topic topic, ProducerOptions options, detail::ProducerSlot* slot);
   void release() noexcept;
-  Result<Claim> claim_record(const Record& shape, std::size_t payload_bytes);
+  // copy_from: publish() hands the payload to copy in (the header is then written last); claim() passes null.
+  Result<Claim> claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from);
   std::unique_ptr<detail::ProducerState> state_;
 };
 
