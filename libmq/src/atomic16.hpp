@@ -20,6 +20,15 @@ Word16 load16(Word16* word) noexcept;
 inline std::uint64_t load_half(const std::uint64_t& half, std::memory_order order = std::memory_order_acquire) {
   return std::atomic_ref<const std::uint64_t>(half).load(order);
 }
+// {lo, hi} of one moment without a locked instruction, for the tail word, where every CAS changes `hi` (a claim
+// adds 1 to the offset, a group move 1 << 56): hi unchanged around the lo load means lo belongs to that hi.
+inline Word16 load_tail(Word16& w) {
+  for (;;) {
+    const std::uint64_t hi = std::atomic_ref<std::uint64_t>(w.hi).load(std::memory_order_acquire);
+    const std::uint64_t lo = std::atomic_ref<std::uint64_t>(w.lo).load(std::memory_order_acquire);
+    if (std::atomic_ref<std::uint64_t>(w.hi).load(std::memory_order_acquire) == hi) return Word16{lo, hi};
+  }
+}
 inline void store_half(std::uint64_t& half, std::uint64_t value, std::memory_order order) {
   std::atomic_ref<std::uint64_t>(half).store(value, order);
 }

@@ -183,6 +183,9 @@ Take Consumer::State::take(Message& out, Error& err) {
     }
     auto v = read_record(*seg, next.lo);
     if (!v) {
+      // Our snapshot of `next` may be stale: other members took and acked past it, and a producer is writing a later
+      // lap there (its header fields before its seq). Only a record at the group's current `next` is corrupt.
+      if (const Word16 now = load16(&group->next); now.lo != next.lo || now.hi != next.hi) continue;
       if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) continue;  // torn by a lap: resync
       err = std::move(v).error();
       return Take::failed;
@@ -291,8 +294,10 @@ void Consumer::release() noexcept {
   // close). What we still hold otherwise goes back to the group.
   if (s.options.auto_ack && s.tail != s.head) s.pop_through(s.tail - 1);
   TableLock lock(*s.seg);
-  if (lock && !release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members)))
-    s.slot->owner.store(kOrphanOwner);  // the redelivery list is full: a later recovery hands these back
+  // The redelivery list is full, or the table lock is held by a stopped process: a later recovery hands these
+  // back (leaving our live owner id would pin the slot, and its `low`, until this process exits).
+  if (!lock || !release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members)))
+    s.slot->owner.store(kOrphanOwner);
   state_.reset();
 }
 
@@ -339,12 +344,13 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
     if (sleep || now - start >= kSleepSliceNs) s.slow_path(now);
     if (sleep) {
       const std::uint32_t seen = h.wake_seq.load(std::memory_order_acquire);
-      h.waiters.fetch_add(1);
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + waiters check
+      const std::size_t bit = s.group_index * kMaxMembers + static_cast<std::size_t>(s.slot - s.group->members);
+      h.sleepers[bit / 64].fetch_or(std::uint64_t{1} << (bit % 64));
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + sleepers check
       t = s.take(out, err);
       if (t == Take::empty)
         futex_wait(h.wake_seq, seen, std::chrono::nanoseconds(std::min(deadline - now, kSleepSliceNs)));
-      h.waiters.fetch_sub(1);
+      h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
       if (t == Take::empty) t = s.take(out, err);
     } else {
       t = s.take(out, err);

@@ -36,6 +36,8 @@ void repair_after_dead_holder(const Segment& seg) {
     // the dead member keeps its slot, so a later recovery may hand a record out twice: at-least-once, never lost.
     if ((block.gen.load() & 1) != 0) block.gen.fetch_add(1);
     if (block.state.load() == kGroupMoving) {
+      // The dead mover may have died before bump_epoch: producers may still cache limits that ignore this group.
+      (void)bump_epoch(seg);
       store_next(block, earliest(seg));
       block.mover.store(0);
       block.state.store(kGroupActive);
@@ -89,6 +91,7 @@ std::optional<std::size_t> find_group(const Segment& seg, std::string_view name)
 }
 
 Word16 bump_epoch(const Segment& seg) {
+  seg.header().group_epoch.fetch_add(1);  // before the tail CAS: see claim_record
   Word16 seen{load_half(seg.header().tail.lo), load_half(seg.header().tail.hi)};
   while (!cas16(&seg.header().tail, seen, Word16{seen.lo, seen.hi + (std::uint64_t{1} << kEpochShift)})) {
   }
@@ -130,8 +133,10 @@ Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<S
   }
   if (result) {
     store_next(block, target);
-    for (auto& r : block.redeliver) r.store(0);  // the group restarts at target: nothing older is owed
-    block.redeliver_count.store(0);
+    // The group restarts at target: nothing older is owed. A member may be taking an entry right now (CAS to 0,
+    // then fetch_sub): uncount only what this exchange removed, or the count wraps to 2^64 - 1.
+    for (auto& r : block.redeliver)
+      if (r.exchange(0) != 0) block.redeliver_count.fetch_sub(1);
   }
   block.mover.store(0);
   block.state.store(previous == kGroupFree ? kGroupActive : previous);
@@ -204,8 +209,10 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
     for (std::size_t other = 0; other < kMaxMembers; ++other) {
       if (other == m) continue;
       const auto& o = block.members[other];
-      for (std::uint64_t i = o.head.load(); i != o.tail.load() && !held_elsewhere; ++i)
-        held_elsewhere = o.held[i % kMaxUnacked].load() == pending - 1;
+      const std::uint64_t oh = o.head.load();
+      const std::uint64_t n_held = std::min<std::uint64_t>(o.tail.load() - oh, kMaxUnacked);  // corrupted: clamped
+      for (std::uint64_t i = 0; i < n_held && !held_elsewhere; ++i)
+        held_elsewhere = o.held[(oh + i) % kMaxUnacked].load() == pending - 1;
     }
     if (!held_elsewhere) owed[n++] = pending - 1;
   }
@@ -217,12 +224,14 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   std::size_t r = 0;
   for (std::size_t i = 0; i < n; ++i) {
     while (block.redeliver[r].load() != 0) ++r;
+    block.redeliver_count.fetch_add(1);  // first: the count may be high for a moment, never low
     block.redeliver[r].store(owed[i] + 1);
-    block.redeliver_count.fetch_add(1);
   }
   slot.pending.store(0);
   slot.head.store(tail);
   slot.low.store(kNone);
+  const std::size_t bit = g * kMaxMembers + m;  // a member that died asleep must not keep producers waking
+  seg.header().sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
   slot.owner.store(0);
   block.gen.fetch_add(1);  // even again
   return true;

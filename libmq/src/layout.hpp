@@ -118,9 +118,11 @@ struct alignas(kCacheLine) SegmentHeader {
   alignas(kCacheLine) char name[kNameBytes];
   // line 6: written by producers only (claim CAS)
   alignas(kCacheLine) Word16 tail;
-  // line 7: sleeping consumers bump `waiters` and sleep on `wake_seq`; a producer wakes only if waiters != 0
+  std::atomic<std::uint64_t> group_epoch;  // every group move, full width (the 8-bit tail epoch wraps at 256)
+  // line 7: a sleeping member sets its bit (group * kMaxMembers + member) in `sleepers` and sleeps on `wake_seq`;
+  // a producer wakes only if a bit is set. Recovery clears a dead member's bit: a crash cannot leave it set.
   alignas(kCacheLine) std::atomic<std::uint32_t> wake_seq;
-  std::atomic<std::uint32_t> waiters;
+  std::atomic<std::uint64_t> sleepers[2];
   // line 8: slow-path lock for the group table (create/join/leave/recover/delete/reset); holds the owner's id
   alignas(kCacheLine) std::atomic<std::uint64_t> table_lock;
   alignas(kCacheLine) char reserved[1024 - 9 * kCacheLine];  // lines 9..15: zero, for later versions

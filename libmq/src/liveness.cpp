@@ -2,6 +2,7 @@
 #include "liveness.hpp"
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,7 +27,12 @@ int read_stat(int pid, char& state, std::uint64_t& start) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return (errno == ENOENT || errno == ESRCH) ? 0 : -1;
+  if (fd < 0) {
+    if (errno != ENOENT && errno != ESRCH) return -1;
+    // /proc mounted hidepid=2 (systemd ProtectProc=invisible) hides other users' live processes as ENOENT too:
+    // only "no such process" from kill(0) confirms death.
+    return (::kill(pid, 0) != 0 && errno == ESRCH) ? 0 : -1;
+  }
   char buf[1024];
   const ssize_t n = ::read(fd, buf, sizeof buf - 1);
   ::close(fd);

@@ -152,28 +152,35 @@ Word16 tail_snapshot(const Segment& seg) {
 Word16 earliest(const Segment& seg) {
   const std::uint64_t capacity = seg.capacity();
   const unsigned shift = static_cast<unsigned>(__builtin_ctzll(capacity)) - 6;
+  const std::uint64_t chunk = std::uint64_t{1} << shift;
   for (int attempt = 0;; ++attempt) {
     const Word16 tail = tail_snapshot(seg);
     if (tail.lo <= capacity) return Word16{0, 0};  // nothing overwritten yet: the log starts at 0
-    if (attempt > 10'000) return tail;             // a claimer died right at a chunk start: give up on older
+    if (attempt > 1'000) return tail;              // the ring laps faster than we can look
     const std::uint64_t lower = tail.lo - capacity;
-    const std::uint64_t k = (lower + (std::uint64_t{1} << shift) - 1) >> shift;
-    const std::uint64_t chunk_start = k << shift;
-    std::uint64_t at = seg.header().index[k % kIndexSlots].load(std::memory_order_acquire);
-    if (at < chunk_start || at - chunk_start >= capacity) continue;  // not yet noted for this lap
-    for (int hop = 0; hop < 2; ++hop) {
-      if (at >= tail.lo) return tail;
-      auto v = read_record(seg, at);
-      if (!v || v->state == kEmpty || v->state == kNone) break;
-      if (v->state == kPad) {
-        at += v->length;
-        continue;
+    // The first chunk at or after `lower` whose slot is noted for this lap. A claim across a chunk start that has
+    // not noted it (its producer is preempted, or died) costs one chunk of retention, not the whole ring.
+    for (std::uint64_t k = (lower + chunk - 1) >> shift; (k << shift) < tail.lo; ++k) {
+      const std::uint64_t chunk_start = k << shift;
+      std::uint64_t at = seg.header().index[k % kIndexSlots].load(std::memory_order_acquire);
+      if (at < chunk_start || at - chunk_start >= capacity) continue;  // not yet noted for this lap: the next one
+      bool retry = false;
+      for (int hop = 0; hop < 2 && !retry; ++hop) {
+        if (at >= tail.lo) return tail;
+        auto v = read_record(seg, at);
+        if (!v || v->state == kEmpty || v->state == kNone) {
+          retry = true;
+        } else if (v->state == kPad) {
+          at += v->length;
+        } else {
+          const Offset offset = v->offset;
+          // The header may have been overwritten while we read it: accept it only if the tail has not lapped it.
+          std::atomic_thread_fence(std::memory_order_acquire);
+          if (tail_snapshot(seg).lo - capacity > at) retry = true;
+          else return Word16{at, offset};
+        }
       }
-      const Offset offset = v->offset;
-      // The header may have been overwritten while we read it: accept it only if the tail has not lapped it.
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (tail_snapshot(seg).lo - capacity > at) break;
-      return Word16{at, offset};
+      if (retry) break;
     }
   }
 }

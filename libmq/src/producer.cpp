@@ -31,7 +31,7 @@ struct ProducerState {
   std::uint64_t fork_gen = 0;
   std::chrono::milliseconds block_timeout{0};
   std::uint64_t cached_limit = 0;      // may claim up to here without rescanning the groups
-  std::uint64_t cached_epoch = kNone;  // the tail epoch cached_limit was computed under
+  std::uint64_t cached_epoch = kNone;  // SegmentHeader::group_epoch when cached_limit was computed
   std::uint64_t open_claim = kNone;    // position of the open claim's record
   std::uint64_t open_len = 0;          // its length, when its header is still to be written (claim())
   std::uint64_t open_payload = 0;      // its payload bytes
@@ -66,8 +66,8 @@ std::int64_t saturating_deadline(std::int64_t now, std::chrono::milliseconds tim
 
 void wake_consumers(const Segment& seg) {
   auto& h = seg.header();
-  // seq_cst: pairs with the consumer's waiters increment + fence before its last look (Dekker).
-  if (h.waiters.load(std::memory_order_seq_cst) != 0) {
+  // seq_cst: pairs with a sleeping consumer's bit in `sleepers` + fence before its last look (Dekker).
+  if ((h.sleepers[0].load(std::memory_order_seq_cst) | h.sleepers[1].load(std::memory_order_seq_cst)) != 0) {
     h.wake_seq.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(h.wake_seq);
   }
@@ -171,7 +171,7 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   const bool block = seg.policy() == Policy::block;
   std::int64_t deadline = 0;
   unsigned rounds = 0;
-  Word16 t{load_half(tail.lo, std::memory_order_relaxed), load_half(tail.hi, std::memory_order_relaxed)};
+  Word16 t = load_tail(tail);  // one moment: the intent below names exactly the tail word we CAS
   std::uint64_t pad = 0;
   std::uint64_t end = 0;
   for (;;) {
@@ -181,19 +181,22 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
     const std::uint64_t index = t.lo & (capacity - 1);
     pad = index + len > capacity ? capacity - index : 0;
     end = t.lo + pad + len;
-    if (block && ((t.hi >> kEpochShift) != s.cached_epoch || end > s.cached_limit)) {
-      // The epoch was read (in t) before this scan: a group that joins after it makes the CAS below fail.
+    // Loaded after t: a mover increments group_epoch before it bumps the tail epoch, so either we see the new
+    // value here (and rescan), or the tail changed after we read t (and the CAS below fails).
+    const std::uint64_t epoch = seg.header().group_epoch.load(std::memory_order_acquire);
+    if (block && (epoch != s.cached_epoch || end > s.cached_limit)) {
       const auto limit = producer_limit(seg);
       if (limit) {
         s.cached_limit = *limit;
-        s.cached_epoch = t.hi >> kEpochShift;
+        s.cached_epoch = epoch;
       }
       if (!limit || end > *limit) {
         s.cached_epoch = kNone;
+        s.slot->intent_pos.store(kNone, std::memory_order_relaxed);  // we claim nothing while we wait or give up
         if (!wait_for_room(seg, deadline, s.block_timeout, rounds))
           return Error(Errc::full, "topic full: topic=" + seg.name() + " capacity=" + std::to_string(capacity) +
                                        " waited_ms=" + std::to_string(s.block_timeout.count()));
-        t = Word16{load_half(tail.lo, std::memory_order_relaxed), load_half(tail.hi, std::memory_order_relaxed)};
+        t = load_tail(tail);
         continue;
       }
     }
@@ -202,6 +205,9 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
     s.slot->intent_len.store(pad + len, std::memory_order_relaxed);
     s.slot->intent_off.store(t.hi & kOffsetMask, std::memory_order_relaxed);
     if (cas16(&tail, t, Word16{end, t.hi + 1})) break;
+    // Lost the race: this slot claims nothing. Left set, the intent contests the winner's recovery for as long as
+    // we live, and once the ring laps it, aims a later recovery at another lap's record.
+    s.slot->intent_pos.store(kNone, std::memory_order_relaxed);
   }
   const std::uint64_t start = t.lo;
   const std::uint64_t at = start + pad;
@@ -234,7 +240,7 @@ Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
     s.open_len = 0;
   }
   const Offset offset = header.offset;
-  // One seq_cst exchange publishes the record (release) and orders it before the waiters check (Dekker). What it
+  // One seq_cst exchange publishes the record (release) and orders it before the sleepers check (Dekker). What it
   // replaces is an older lap's bytes (publish) or our "claimed" (claim); a skip means a recoverer declared us dead
   // and finished the claim: put its skip back and report revoked.
   const std::uint64_t old = header.seq.exchange(position | (commit ? kCommitted : kSkip));

@@ -22,14 +22,16 @@ void finish_claim(const Segment& seg, std::uint64_t start, std::uint64_t length,
   if (pad != 0) {
     auto& p = seg.record_at(start);
     std::uint64_t seen = p.seq.load();
+    if ((seen & ~kStateMask) > start) return;  // a later lap owns these bytes: nothing of this claim is left
     // A record (not a pad) at start: another producer won this tail word with a claim of another size.
     if ((seen & ~kStateMask) == start && (seen & kStateMask) != kPad) return;
-    if ((seen & ~kStateMask) != start) p.seq.compare_exchange_strong(seen, start | kPad);
+    if ((seen & ~kStateMask) < start) p.seq.compare_exchange_strong(seen, start | kPad);
   }
   auto& h = seg.record_at(at);
   std::uint64_t seen = h.seq.load();
+  if ((seen & ~kStateMask) > at) return;  // a later lap owns these bytes
   if ((seen & ~kStateMask) == at && (seen & kStateMask) != kClaimed) return;  // committed or skipped already
-  if ((seen & ~kStateMask) != at) {
+  if ((seen & ~kStateMask) < at) {
     // The owner died before it wrote the header: write one. (A concurrent recoverer writes the same values.)
     h.offset = offset;
     h.timestamp_ns = 0;
@@ -39,8 +41,9 @@ void finish_claim(const Segment& seg, std::uint64_t start, std::uint64_t length,
     h.headers_len = 0;
   }
   h.seq.compare_exchange_strong(seen, at | kSkip);
+  note_boundaries(seg, start, at, start + length);  // the owner may have died before it noted them
   auto& hdr = seg.header();
-  if (hdr.waiters.load() != 0) {
+  if ((hdr.sleepers[0].load() | hdr.sleepers[1].load()) != 0) {
     hdr.wake_seq.fetch_add(1);
     futex_wake_all(hdr.wake_seq);
   }
@@ -49,11 +52,17 @@ void finish_claim(const Segment& seg, std::uint64_t start, std::uint64_t length,
 // The claim a dead producer announced, if it really made it: the tail has passed its start, and no live producer
 // announced a claim at the same tail word (that one may be the winner, and will finish it).
 bool recover_slot(const Segment& seg, ProducerSlot& slot, std::uint64_t owner) {
+  // Take the slot from its dead owner before reading it: a second recoverer, or a new producer that reuses the slot
+  // once the first recoverer freed it, must never have its live intent finished (robbed) or cleared by us.
+  if (std::uint64_t expected = owner; !slot.owner.compare_exchange_strong(expected, self_owner())) return false;
   const std::uint64_t start = slot.intent_pos.load();
   const std::uint64_t length = slot.intent_len.load();
   const std::uint64_t offset = slot.intent_off.load();
   bool recovered = false;
-  if (start != kNone && tail_snapshot(seg).lo > start) {
+  const std::uint64_t tail = tail_snapshot(seg).lo;
+  // A claim the ring has lapped since (overwrite topics, block topics without groups) has nothing left to finish:
+  // its bytes belong to a later lap's records now.
+  if (start != kNone && tail > start && tail - start <= seg.capacity()) {
     bool contested = false;
     for (std::size_t i = 0; i < kMaxProducers; ++i) {
       auto& other = seg.producer(i);
@@ -67,11 +76,13 @@ bool recover_slot(const Segment& seg, ProducerSlot& slot, std::uint64_t owner) {
       finish_claim(seg, start, length, offset);
       recovered = true;
     }
-    if (contested) return false;  // keep the slot: a later pass decides
+    if (contested) {
+      slot.owner.store(owner);  // give it back: a later pass decides
+      return false;
+    }
   }
   slot.intent_pos.store(kNone);
-  std::uint64_t expected = owner;
-  slot.owner.compare_exchange_strong(expected, 0);
+  slot.owner.store(0);
   return recovered;
 }
 
