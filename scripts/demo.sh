@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
-# The main job: set up, build (release), and run the demo: one process publishes invitations, two worker processes
-# of one consumer group share them and print "offset # value".
+# The main job: set up, build (release), start a private mqd, create the blog's topic with mqctl, and run the demo
+# through the daemon: one process publishes invitations, two worker processes of consumer group "email-service"
+# share them and print "offset # value". mqd is stopped cleanly (SIGTERM) at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh >/dev/null
 cmake --preset release >/dev/null
-cmake --build --preset release --target mq-demo
-exec build/release/libmq/mq-demo "$@"
+cmake --build --preset release --target mqd mqctl mq-demo >/dev/null
+
+run=$(mktemp -d /tmp/mq-demo.XXXXXX)
+export MQ_SOCKET="$run/mqd.sock"
+ns="demo-$$"
+build/release/daemon/mqd/mqd --socket "$MQ_SOCKET" --namespace "$ns" --data-dir "$run/data" \
+  --config /dev/null --log-level warn &
+mqd_pid=$!
+cleanup() {
+  kill -TERM "$mqd_pid" 2>/dev/null && wait "$mqd_pid" 2>/dev/null || true
+  rm -f /dev/shm/mq@"$ns"@* 2>/dev/null || true
+  rm -rf "$run"
+}
+trap cleanup EXIT
+for _ in $(seq 200); do  # until mqd answers (at most 10 s)
+  build/release/daemon/mqctl/mqctl list >/dev/null 2>&1 && break
+  kill -0 "$mqd_pid" 2>/dev/null || { echo "demo: mqd did not start" >&2; exit 1; }
+  sleep 0.05
+done
+# The blog's `kafka-topics.sh --create --topic kafka-node`, with the e-mail service's group kept from the start.
+build/release/daemon/mqctl/mqctl create kafka-node --consumer-group email-service
+build/release/libmq/mq-demo --topic kafka-node "$@"

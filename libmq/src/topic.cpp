@@ -166,8 +166,9 @@ TopicInfo Topic::info() const {
     }
     gi.lag = info.latest - gi.committed;
     for (const auto& m : block.members) {
-      if (m.owner.load() == 0) continue;
-      ++gi.members;
+      const std::uint64_t owner = m.owner.load();
+      if (owner == 0) continue;
+      if (owner != kOrphanOwner) ++gi.members;  // an orphaned slot only waits to hand its records back
       gi.unacked += static_cast<unsigned>(std::min<std::uint64_t>(m.tail.load() - m.head.load(), kMaxUnacked));
     }
     gi.unacked += static_cast<unsigned>(block.redeliver_count.load());
