@@ -293,11 +293,13 @@ void Consumer::release() noexcept {
   // With auto-ack the last record was handed to the application, which is done with it now (as Kafka commits on
   // close). What we still hold otherwise goes back to the group.
   if (s.options.auto_ack && s.tail != s.head) s.pop_through(s.tail - 1);
-  TableLock lock(*s.seg);
-  // The redelivery list is full, or the table lock is held by a stopped process: a later recovery hands these
-  // back (leaving our live owner id would pin the slot, and its `low`, until this process exits).
-  if (!lock || !release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members)))
-    s.slot->owner.store(kOrphanOwner);
+  {  // the lock must be released before state_ (maybe the last handle on the mapping) goes
+    TableLock lock(*s.seg);
+    // The redelivery list is full, or the table lock is held by a stopped process: a later recovery hands these
+    // back (leaving our live owner id would pin the slot, and its `low`, until this process exits).
+    if (!lock || !release_member_locked(*s.seg, s.group_index, static_cast<std::size_t>(s.slot - s.group->members)))
+      s.slot->owner.store(kOrphanOwner);
+  }
   state_.reset();
 }
 

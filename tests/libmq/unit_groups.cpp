@@ -610,4 +610,21 @@ TEST_F(UnitGroups, InfoReportsOffsetsLagAndMembers) {
   EXPECT_EQ(idle->unacked, 0u);
 }
 
+TEST_F(UnitGroups, ConsumerHoldingTheLastTopicHandleClosesCleanly) {
+  // The consumer's handle is the only one: closing it unmaps the segment, which must happen after the consumer
+  // has left its group (a crash here was a write into the unmapped table lock).
+  {
+    mq::Consumer consumer(mq::Topic::create("last-handle", {}).value(), {.group = "g", .auto_ack = false});
+    mq::Producer producer(consumer.topic());
+    ASSERT_TRUE(producer.publish(bytes("held")));
+    ASSERT_TRUE(consumer.poll(std::chrono::seconds(5)));
+  }
+  auto topic = mq::Topic::open("last-handle");
+  ASSERT_TRUE(topic);
+  const auto info = topic->info();
+  ASSERT_EQ(info.groups.size(), 1u);
+  EXPECT_EQ(info.groups[0].members, 0u);
+  EXPECT_EQ(info.groups[0].unacked, 1u);  // handed back to the group on close
+}
+
 }  // namespace

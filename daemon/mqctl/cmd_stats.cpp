@@ -1,0 +1,45 @@
+// `mqctl stats [--json]`: one snapshot of every topic (offsets, bytes, rates, producers) and every consumer group
+// (position, lag, members), as mqd's `stats` reply gives it.
+#include <iostream>
+
+#include "cli.hpp"
+#include "commands.hpp"
+#include "json.hpp"
+#include "report.hpp"
+#include "stats_view.hpp"
+
+namespace mqctl {
+
+int run_stats(const Args& args, Context& context) {
+  CommandLine cl("stats [--json]",
+                 "Shows every topic (offsets, bytes, message and byte rates, producers) and every consumer group\n"
+                 "(committed and next offsets, lag, members, unacked records). Rates are mqd's, over its last\n"
+                 "second or so. With --json: {\"uptime_s\":..,\"clients\":..,\"topics\":[<as describe --json>]}.");
+  cl.options()("json", "print JSON (one line) instead of text");
+  if (!cl.parse(args, context)) return 0;
+  auto client = connect(context);
+  const Report report = parse_report(call(client, "stats", {}));
+  if (cl.has("json")) {
+    JsonWriter json;
+    json.begin_object();
+    for (const auto& [k, v] : report.head) {
+      if (k == "topics") continue;  // the count; the array below says it
+      json.key(k);
+      json.scalar(v);
+    }
+    json.key("topics");
+    json.begin_array();
+    for (const auto& t : report.topics) write_json(json, t);
+    json.end_array();
+    json.end_object();
+    std::cout << json.str() << "\n";
+    return 0;
+  }
+  const RateTable rates = daemon_rates(report);
+  std::cout << render_summary(report) << "\n\n"
+            << render_topic_table(report, rates) << "\n"
+            << render_group_table(report, rates, false);
+  return 0;
+}
+
+}  // namespace mqctl

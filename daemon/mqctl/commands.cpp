@@ -1,0 +1,25 @@
+// The command table of mqctl (see commands.hpp).
+#include "commands.hpp"
+
+#include <array>
+
+namespace mqctl {
+
+std::span<const Command> commands() {
+  static constexpr std::array<Command, 11> kCommands = {{
+      {"create", "create a topic (sizes, policy, storage, access, consumer groups)", run_create},
+      {"delete", "delete a topic", run_delete},
+      {"list", "list the topics", run_list},
+      {"describe", "show a topic: settings, offsets, rates and consumer groups", run_describe},
+      {"groups", "show the consumer groups of a topic", run_groups},
+      {"reset-offsets", "move a consumer group to earliest, latest or an offset", run_reset_offsets},
+      {"delete-group", "delete a consumer group", run_delete_group},
+      {"produce", "publish records: one per line of stdin, or --value", run_produce},
+      {"consume", "print records as 'offset # value'", run_consume},
+      {"stats", "offsets, bytes, rates and lag of every topic", run_stats},
+      {"top", "a live view of rates and lag", run_top},
+  }};
+  return kCommands;
+}
+
+}  // namespace mqctl
