@@ -26,7 +26,11 @@ class TopicTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    ns_ = "t" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
+    // Appends, not operator+ chains: g++ 12 warns a false -Wrestrict on those (GCC PR 105329).
+    ns_ = "t";
+    ns_ += std::to_string(::getpid());
+    ns_ += '-';
+    ns_ += std::to_string(counter_++);
     (void)info;
     ::setenv("MQ_NAMESPACE", ns_.c_str(), 1);
   }
