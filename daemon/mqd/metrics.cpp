@@ -62,7 +62,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 MetricsServer::MetricsServer(asio::io_context& io, std::function<std::string()> render)
-    : io_(io), render_(std::move(render)), acceptor_(io) {}
+    : render_(std::move(render)), acceptor_(io) {}
 
 mq::Result<void> MetricsServer::listen(const std::string& address) {
   const auto colon = address.rfind(':');

@@ -21,7 +21,6 @@ class MetricsServer {
 
  private:
   void accept();
-  boost::asio::io_context& io_;
   std::function<std::string()> render_;
   boost::asio::ip::tcp::acceptor acceptor_;
 };

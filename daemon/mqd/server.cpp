@@ -120,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> topics_;
 };
 
-Server::Server(asio::io_context& io, Registry& registry) : io_(io), registry_(registry), acceptor_(io) {}
+Server::Server(asio::io_context& io, Registry& registry) : registry_(registry), acceptor_(io) {}
 
 Server::~Server() { stop(); }
 

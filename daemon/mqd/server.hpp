@@ -31,7 +31,6 @@ class Server {
   void accept();
   void closed(const std::shared_ptr<Session>& session);
 
-  boost::asio::io_context& io_;
   Registry& registry_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   std::set<std::shared_ptr<Session>> sessions_;

@@ -23,13 +23,18 @@ Error corrupt(std::uint64_t position, const std::string& what) {
 }
 
 
-// Walks the encoded headers; false if an entry runs past the end.
-bool headers_well_formed(const std::byte* p, std::uint64_t len) {
+// Walks the encoded headers; false if an entry runs past the end. (Not TSan-instrumented: see inspect_record.)
+__attribute__((no_sanitize("thread"))) bool headers_well_formed(const std::byte* p, std::uint64_t len) {
+  auto u32 = [](const std::byte* q) {
+    std::uint32_t v;
+    std::memcpy(&v, q, sizeof v);
+    return std::uint64_t{v};
+  };
   std::uint64_t at = 0;
   while (at < len) {
     if (len - at < 8) return false;
-    const std::uint64_t name = read_u32(p + at);
-    const std::uint64_t value = read_u32(p + at + 4);
+    const std::uint64_t name = u32(p + at);
+    const std::uint64_t value = u32(p + at + 4);
     at += 8;
     if (name > len - at || value > len - at - name) return false;
     at += name + value;
@@ -45,6 +50,11 @@ std::int64_t now_ns() {
 
 }  // namespace
 
+// Not instrumented by ThreadSanitizer, on purpose: a member may read a record at a group cursor that another member
+// has just moved past, while a producer already writes the next lap there. Such a read is discarded (the member's
+// taking CAS on the cursor fails, and a reported corruption is re-checked against the cursor first), but TSan cannot
+// know that; every read here is bounds-checked whatever the bytes say. The same holds for earliest().
+__attribute__((no_sanitize("thread")))
 Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t position, std::uint64_t seq,
                                   std::uint64_t max_message) {
   RecordView v;

@@ -212,8 +212,11 @@ TEST(Daemon, PeerWithoutRightsIsDeniedNamingTheTopic) {
   NotifyListener notify;
   ASSERT_TRUE(d.start(notify));
   ::chmod(d.socket().c_str(), 0666);  // let nobody reach the daemon: the refusal must be the daemon's
-  auto admin = connect(d);
-  ASSERT_TRUE(admin.create("private", {.access_group = "root"}));
+  {
+    // Closed before the fork: a Client runs a thread, and forking a threaded process is unsafe under ASan.
+    auto admin = connect(d);
+    ASSERT_TRUE(admin.create("private", {.access_group = "root"}));
+  }
   mqtest::Pipe pipe;
   mqtest::Child child([&] {
     if (::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0) return 10;
@@ -240,8 +243,12 @@ TEST(Daemon, KilledConsumersRecordsGoBackToItsGroupWhenItsConnectionDrops) {
   Daemon d;
   NotifyListener notify;
   ASSERT_TRUE(d.start(notify));
-  auto client = connect(d);
-  auto topic = client.create("jobs", {.groups = {"workers"}});
+  {
+    // Closed before the fork: a Client runs a thread, and forking a threaded process is unsafe under ASan.
+    auto client = connect(d);
+    ASSERT_TRUE(client.create("jobs", {.groups = {"workers"}}));
+  }
+  auto topic = mq::Topic::open("jobs", {.ns = d.ns()});
   ASSERT_TRUE(topic);
   mq::Producer producer(*topic);
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(producer.publish(bytes("job " + std::to_string(i))));
