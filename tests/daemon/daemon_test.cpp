@@ -456,3 +456,72 @@ TEST(Daemon, BadMetricsAddressIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Daemon, GroupWithoutMembersExpires) {
+  Daemon d({"--group-expiry", "1"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("expiring", {.groups = {"idle", "busy"}});
+  ASSERT_TRUE(topic);
+  mq::Consumer member(*topic, {.group = "busy"});  // "busy" keeps a member, "idle" has none
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  std::vector<std::string> groups;
+  do {
+    auto listed = client.request("groups", {{"topic", "expiring"}});
+    ASSERT_TRUE(listed) << listed.error().message();
+    groups.clear();
+    for (const auto& [k, v] : *listed)
+      if (k == "group") groups.push_back(v);
+    if (groups.size() == 1) break;
+    std::this_thread::sleep_for(50ms);  // the daemon's housekeeping runs once a second; poll its result
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(groups, std::vector<std::string>{"busy"});
+}
+
+TEST(Daemon, KilledProducersOpenClaimBecomesASkipRecordWhenItsConnectionDrops) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  {
+    auto client = connect(d);  // closed before the fork (see PeerWithoutRightsIsDeniedNamingTheTopic)
+    ASSERT_TRUE(client.create("claims", {.groups = {"g"}}));
+  }
+  auto topic = mq::Topic::open("claims", {.ns = d.ns()});
+  ASSERT_TRUE(topic);
+  mqtest::Pipe pipe;
+  mqtest::Child child([&] {
+    auto c = mq::Client::connect({.socket = d.socket()});
+    if (!c) return 1;
+    auto t = c->open("claims");
+    if (!t) return 2;
+    mq::Producer producer(*t);
+    if (!producer.publish(bytes("before"))) return 3;
+    auto claim = producer.claim(64);
+    if (!claim) return 4;
+    pipe.send("claimed " + std::to_string(claim->offset()));
+    ::pause();
+    return 0;
+  });
+  ASSERT_EQ(pipe.receive(10s), "claimed 1");
+  child.kill9();
+  child.wait(10s);
+  mq::Producer producer(*topic);
+  ASSERT_TRUE(producer.publish(bytes("after")));
+  // Nobody here recovers (no consumer polls yet): only the daemon, which saw the connection drop, frees the slot.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (topic->info().producers != 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(topic->info().producers, 1u);
+  mq::Consumer consumer(*topic, {.group = "g"});
+  auto first = consumer.poll(5s);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(text(first->payload()), "before");
+  auto second = consumer.poll(5s);
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(second->offset(), 2u);  // offset 1 was the dead claim: a skip record, never delivered
+  EXPECT_EQ(text(second->payload()), "after");
+}
+
+}  // namespace
