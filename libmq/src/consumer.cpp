@@ -164,6 +164,7 @@ Take Consumer::State::resync(Word16 from, Error& err) {
   if (to.lo <= from.lo) return Take::empty;
   if (!cas16(&group->next, from, to)) return Take::empty;  // another member moved it: look again
   const std::uint64_t lost = to.hi - from.hi;
+  if (lost == 0) return Take::empty;  // only a pad lay between: nothing was lost, look again from `to`
   err = Error(Errc::lost, "reader lapped by producers: " + context() + " lost=" + std::to_string(lost), lost);
   return Take::failed;
 }
