@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: set up, build (release), start a private mqd, create the blog's topic with mqctl, and run the demo
-# through the daemon: one process publishes invitations, two worker processes of consumer group "email-service"
-# share them and print "offset # value". mqd is stopped cleanly (SIGTERM) at the end.
+# The main job, the blog's scenario: set up, build (release) and the Node addon, start a private mqd, create the
+# topic with mqctl (the post's kafka-topics.sh --create step), then run the Node demo through the daemon: an api
+# publishes invitation requests and returns at once, two e-mail worker processes of consumer group "email-service"
+# share them ("offset # ..." lines). mqd is stopped cleanly (SIGTERM) at the end. Args go to the demo (--invites N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -25,6 +26,6 @@ for _ in $(seq 200); do  # until mqd answers (at most 10 s)
   kill -0 "$mqd_pid" 2>/dev/null || { echo "demo: mqd did not start" >&2; exit 1; }
   sleep 0.05
 done
-# The blog's `kafka-topics.sh --create --topic kafka-node`, with the e-mail service's group kept from the start.
-build/release/daemon/mqctl/mqctl create kafka-node --consumer-group email-service
-build/release/libmq/mq-demo --topic kafka-node "$@"
+# The blog's `kafka-topics.sh --create`, with the e-mail service's group kept from the first record.
+build/release/daemon/mqctl/mqctl create invitations --consumer-group email-service
+node bindings/node/examples/demo.js "$@"

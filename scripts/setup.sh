@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing libmq needs on Debian 12 (run as root, or with sudo available).
-# Idempotent: when every package is present it only checks and exits.
+# Installs what building and testing libmq needs on Debian 12 (run as root, or with sudo available), and the Node
+# addon's npm dependencies (npm ci in bindings/node, which also builds the addon offline against /usr/include/node).
+# Idempotent: when everything is present it only checks.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   libgtest-dev libbenchmark-dev                               # GoogleTest, Google Benchmark
   libsystemd-dev                                              # sd_notify for mqd
   util-linux                                                  # unshare (the full-/dev/shm test)
+  nodejs python3 make                                         # the Node addon (node-gyp)
 )
 
 missing=()
@@ -17,11 +19,24 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "setup: installing ${missing[*]}"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The Node addon: its locked dependencies and its build, again only when the lock file or the sources changed.
+node_dir="$(dirname "$0")/../bindings/node"
+stamp="$node_dir/node_modules/.libmq-setup-stamp"
+sources=$(find "$node_dir/src" "$node_dir/binding.gyp" "$node_dir/package-lock.json" \
+  "$(dirname "$0")/../libmq/src" "$(dirname "$0")/../libmq/include" -newer "$stamp" 2>/dev/null | head -1 || true)
+if [ ! -f "$stamp" ] || [ -n "$sources" ]; then
+  echo "setup: npm ci in bindings/node (builds the addon)"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$stamp"
+else
+  echo "setup: Node addon up to date"
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: set up, then build and run the unit + multi-process + concurrency suites in release and under
-# ASan+UBSan, the concurrency suite under TSan, bounded libFuzzer runs (clang), and the benchmark smoke runs.
+# Every test: set up, then build and run the unit + multi-process + concurrency + daemon suites in release and
+# under ASan+UBSan, the Node addon's tests (node:test, against the release mqd), the concurrency suite under TSan,
+# bounded libFuzzer runs (clang), and the benchmark smoke runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,6 +13,8 @@ run() {  # preset
   ctest --preset "$1"
 }
 run release
+echo "=== node ==="
+MQD="$PWD/build/release/daemon/mqd/mqd" node --test tests/node/
 run asan
 run tsan
 run fuzz

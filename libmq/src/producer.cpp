@@ -264,7 +264,10 @@ Result<Offset> Producer::publish(std::span<const std::byte> payload) {
 }
 
 Result<Offset> Producer::publish(const Record& record) {
-  auto claim = claim_record(record, record.payload.size(), record.payload.data());
+  // A non-null pointer even for an empty payload: null means claim() (header written at commit, no key/headers).
+  static constexpr std::byte kNoPayload{};
+  auto claim = claim_record(record, record.payload.size(),
+                            record.payload.empty() ? &kNoPayload : record.payload.data());
   if (!claim) return std::move(claim).error();
   return std::move(*claim).commit();
 }

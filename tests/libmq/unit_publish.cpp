@@ -421,4 +421,23 @@ TEST_F(UnitPublish, OffsetsAreGaplessAcrossProducersInLogOrder) {
   EXPECT_EQ(drain_offsets(consumer), want);
 }
 
+TEST_F(UnitPublish, EmptyPayloadWithKeyAndHeadersKeepsThem) {
+  auto topic = mq::Topic::create("empty-with-key", {});
+  ASSERT_TRUE(topic);
+  mq::Consumer consumer(*topic, {.group = "g", .start = mq::Start::earliest});
+  mq::Producer producer(*topic);
+  const std::string key = "k";
+  const mq::Header headers[] = {{"h", bytes("v")}};
+  ASSERT_TRUE(producer.publish(mq::Record{std::span<const std::byte>{}, bytes(key), headers, std::nullopt}));
+  auto msg = consumer.poll(std::chrono::seconds(5));
+  ASSERT_TRUE(msg) << msg.error().message();
+  EXPECT_TRUE(msg->payload().empty());
+  ASSERT_TRUE(msg->key());
+  EXPECT_EQ(text(*msg->key()), "k");
+  auto it = msg->headers().begin();
+  ASSERT_NE(it, msg->headers().end());
+  EXPECT_EQ((*it).name, "h");
+  EXPECT_EQ(text((*it).value), "v");
+}
+
 }  // namespace

@@ -1,0 +1,254 @@
+'use strict';
+// kafkajs Admin on libmq: topics through mqd (create, delete, list, describe), offsets from the topic header.
+// A topic has one partition (0); numPartitions > 1 is refused, replicationFactor is ignored (one host).
+const { EventEmitter } = require('events');
+const { connect, parseTopicSection } = require('./common');
+const { KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, fromNative } = require('./errors');
+
+const events = Object.freeze({
+  CONNECT: 'admin.connect',
+  DISCONNECT: 'admin.disconnect',
+  REQUEST: 'admin.network.request',
+  REQUEST_TIMEOUT: 'admin.network.request_timeout',
+  REQUEST_QUEUE_SIZE: 'admin.network.request_queue_size',
+});
+
+// configEntries -> mqd create options. Kafka names where one fits, libmq names otherwise.
+function createOptions(topic, configEntries = []) {
+  const o = {};
+  for (const { name, value } of configEntries) {
+    switch (name) {
+      case 'max.message.bytes':
+      case 'max_message':
+        o.maxMessage = Number(value);
+        break;
+      case 'retention.bytes':
+      case 'segment.bytes':
+      case 'capacity':
+        o.capacity = Number(value);
+        break;
+      case 'policy':
+      case 'libmq.policy':
+        o.policy = String(value);
+        break;
+      case 'block.timeout.ms':
+      case 'block_timeout_ms':
+        o.blockTimeoutMs = Number(value);
+        break;
+      case 'storage':
+        o.storage = String(value);
+        break;
+      case 'mode':
+        o.mode = parseInt(String(value), 8);
+        break;
+      case 'access_group':
+        o.accessGroup = String(value);
+        break;
+      default:
+        throw new KafkaJSNonRetriableError(
+          `unsupported config entry "${name}" for topic ${topic} (libmq understands max.message.bytes, ` +
+            'retention.bytes/segment.bytes/capacity, policy, block.timeout.ms, storage, mode, access_group)',
+        );
+    }
+  }
+  return o;
+}
+
+class Admin {
+  constructor(kafka, config = {}) {
+    this.kafka = kafka;
+    this.config = config;
+    this.logger_ = kafka.logger().namespace('Admin');
+    this.client = null;
+    this.connecting = null;
+    this.emitter = new EventEmitter();
+    this.events = events;
+  }
+
+  async connect() {
+    if (this.client) return;
+    if (!this.connecting) {
+      const { socket, clientId, timeout } = this.kafka.connection();
+      this.connecting = connect(socket, clientId, timeout).then(
+        (c) => {
+          this.client = c;
+          this.connecting = null;
+          this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null });
+        },
+        (e) => {
+          this.connecting = null;
+          throw e;
+        },
+      );
+    }
+    return this.connecting;
+  }
+
+  async disconnect() {
+    if (this.connecting) await this.connecting.catch(() => {});
+    if (this.client) {
+      this.client.close();
+      this.client = null;
+      this.emitter.emit(events.DISCONNECT, { type: events.DISCONNECT, timestamp: Date.now(), payload: null });
+    }
+  }
+
+  async c() {
+    if (this.connecting) await this.connecting;
+    if (!this.client) throw new KafkaJSError('The admin client is not connected: call admin.connect() first', { retriable: true });
+    return this.client;
+  }
+
+  async call(fn, topic) {
+    const client = await this.c();
+    try {
+      return await fn(client);
+    } catch (e) {
+      throw fromNative(e, { topic, socket: client.socketPath });
+    }
+  }
+
+  // -> true if every topic was created, false if any existed already (kafkajs semantics).
+  async createTopics({ topics, validateOnly = false, waitForLeaders, timeout } = {}) {
+    if (!Array.isArray(topics) || topics.length === 0) {
+      throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`);
+    }
+    const names = new Set();
+    for (const t of topics) {
+      if (!t || typeof t.topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topics array, the topic names have to be a valid string`);
+      if (names.has(t.topic)) throw new KafkaJSNonRetriableError('Invalid topics array, it cannot have multiple entries for the same topic');
+      names.add(t.topic);
+      if (t.numPartitions !== undefined && t.numPartitions !== -1 && t.numPartitions !== 1) {
+        throw new KafkaJSNonRetriableError(`libmq topics have one partition: topic=${t.topic} numPartitions=${t.numPartitions}`);
+      }
+    }
+    let allCreated = true;
+    for (const t of topics) {
+      const options = createOptions(t.topic, t.configEntries);
+      if (validateOnly) continue;
+      try {
+        const handle = await this.call((c) => c.create(t.topic, options), t.topic);
+        handle.close();
+      } catch (e) {
+        if (e.mqCode === 'exists') allCreated = false;
+        else throw e;
+      }
+    }
+    return allCreated;
+  }
+
+  async deleteTopics({ topics, timeout } = {}) {
+    if (!Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`);
+    for (const t of topics) await this.call((c) => c.remove(t), t);
+  }
+
+  async listTopics() {
+    return this.call((c) => c.list());
+  }
+
+  async describe(topic) {
+    if (typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`);
+    return parseTopicSection(await this.call((c) => c.request('describe', [['topic', topic]]), topic));
+  }
+
+  // -> [{partition: 0, offset: latest, high: latest, low: earliest}] (offsets as decimal strings).
+  async fetchTopicOffsets(topic) {
+    const t = await this.describe(topic);
+    return [{ partition: 0, offset: t.latest, high: t.latest, low: t.earliest }];
+  }
+
+  async fetchTopicOffsetsByTimestamp(topic) {
+    const t = await this.describe(topic);
+    return [{ partition: 0, offset: t.latest }];
+  }
+
+  // kafkajs 2: ({groupId, topics?}) -> [{topic, partitions: [{partition, offset, metadata}]}]; the 1.x form
+  // ({groupId, topic}) -> [{partition, offset, metadata}]. offset = the group's committed offset, '-1' if none.
+  async fetchOffsets({ groupId, topic, topics } = {}) {
+    if (!groupId) throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`);
+    const one = async (name) => {
+      const t = await this.describe(name);
+      const g = t.groups.find((x) => x.name === groupId);
+      return [{ partition: 0, offset: g ? g.committed : '-1', metadata: null }];
+    };
+    if (topic && !topics) return one(topic);
+    const names = topics || (await this.listTopics());
+    const out = [];
+    for (const name of names) {
+      const t = await this.describe(name);
+      const g = t.groups.find((x) => x.name === groupId);
+      if (!g && !topics) continue;
+      out.push({ topic: name, partitions: [{ partition: 0, offset: g ? g.committed : '-1', metadata: null }] });
+    }
+    return out;
+  }
+
+  async resetOffsets({ groupId, topic, earliest = false } = {}) {
+    await this.call((c) => c.request('reset-offsets', [['topic', topic], ['group', groupId], ['to', earliest ? 'earliest' : 'latest']]), topic);
+  }
+
+  async setOffsets({ groupId, topic, partitions = [] } = {}) {
+    for (const { offset } of partitions) {
+      await this.call((c) => c.request('reset-offsets', [['topic', topic], ['group', groupId], ['to', String(offset)]]), topic);
+    }
+  }
+
+  async fetchTopicMetadata({ topics } = {}) {
+    const names = topics && topics.length ? topics : await this.listTopics();
+    const out = [];
+    for (const name of names) {
+      await this.describe(name);
+      out.push({
+        name,
+        partitions: [{ partitionErrorCode: 0, partitionId: 0, leader: 0, replicas: [0], isr: [0], offlineReplicas: [] }],
+      });
+    }
+    return { topics: out };
+  }
+
+  async describeCluster() {
+    const client = await this.c();
+    return { brokers: [{ nodeId: 0, host: client.socketPath, port: 0 }], controller: 0, clusterId: 'libmq' };
+  }
+
+  async createPartitions() {
+    throw new KafkaJSProtocolError({ message: 'libmq topics have one partition', type: 'INVALID_PARTITIONS', code: 37, retriable: false });
+  }
+
+  async listGroups() {
+    const groups = new Set();
+    for (const name of await this.listTopics()) {
+      for (const g of (await this.describe(name)).groups) groups.add(g.name);
+    }
+    return { groups: [...groups].map((groupId) => ({ groupId, protocolType: 'consumer' })) };
+  }
+
+  async deleteGroups(groupIds = []) {
+    const results = [];
+    for (const groupId of groupIds) {
+      let errorCode = 69;  // GROUP_ID_NOT_FOUND
+      for (const name of await this.listTopics()) {
+        const t = await this.describe(name);
+        if (!t.groups.some((g) => g.name === groupId)) continue;
+        await this.call((c) => c.request('delete-group', [['topic', name], ['group', groupId]]), name);
+        errorCode = 0;
+      }
+      results.push({ groupId, errorCode });
+    }
+    return results;
+  }
+
+  on(eventName, listener) {
+    if (!Object.values(events).includes(eventName)) {
+      throw new KafkaJSError(`Event name should be one of ${Object.values(events).join(', ')}`, { retriable: false });
+    }
+    this.emitter.on(eventName, listener);
+    return () => this.emitter.off(eventName, listener);
+  }
+
+  logger() {
+    return this.logger_;
+  }
+}
+
+module.exports = { Admin };

@@ -1,0 +1,122 @@
+'use strict';
+// Shared helpers: where mqd listens, connecting, and decoding the consumer thread's batches.
+const native = require('./native');
+const { fromNative } = require('./errors');
+
+const DEFAULT_SOCKET = '/run/mq/mqd.sock';
+
+// The daemon socket: an explicit `socket` option, else a `unix:/path` broker, else $MQ_SOCKET, else the default.
+function resolveSocket({ socket, brokers } = {}) {
+  if (socket) return socket;
+  if (Array.isArray(brokers)) {
+    for (const b of brokers) if (typeof b === 'string' && b.startsWith('unix:')) return b.slice('unix:'.length);
+  }
+  return process.env.MQ_SOCKET || DEFAULT_SOCKET;
+}
+
+// -> a native Client; rejects with KafkaJSConnectionError naming the socket when mqd is not there.
+async function connect(socket, clientId = '', timeoutMs = 5000) {
+  try {
+    return await native.connect(socket, clientId || '', timeoutMs);
+  } catch (e) {
+    throw fromNative(e, { socket });
+  }
+}
+
+// Parses a daemon reply ([[key, value], ...]) of a `describe` request into a topic section.
+function parseTopicSection(fields) {
+  const t = { groups: [] };
+  let g = null;
+  for (const [k, v] of fields) {
+    if (k === 'group') {
+      g = { name: v };
+      t.groups.push(g);
+    } else if (k.startsWith('group_') && g) {
+      g[k.slice('group_'.length)] = v;
+    } else {
+      t[k] = v;
+    }
+  }
+  return t;
+}
+
+const STRIDE = 10;  // see src/consumer.cc: offHi, offLo, tsMs, vStart, vLen, kStart, kLen, hStart, hLen, redelivered
+
+function offsetString(hi, lo) {
+  return hi === 0 ? String(lo) : ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+}
+function offsetBigInt(hi, lo) {
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+// Header bytes as the consumer thread writes them: (u32 nameLen, name, u32 valueLen, value)*. Repeated names
+// become an array of Buffers, as kafkajs 2 gives them.
+function decodeHeaders(data, start, len) {
+  const headers = {};
+  let at = start;
+  const end = start + len;
+  while (at < end) {
+    const nl = data.readUInt32LE(at);
+    const name = data.toString('utf8', at + 4, at + 4 + nl);
+    at += 4 + nl;
+    const vl = data.readUInt32LE(at);
+    const value = data.subarray(at + 4, at + 4 + vl);
+    at += 4 + vl;
+    const prev = headers[name];
+    if (prev === undefined) headers[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else headers[name] = [prev, value];
+  }
+  return headers;
+}
+
+// A batch from the consumer thread -> [{seq, message}] with kafkajs KafkaMessage fields. `value`, `key` and header
+// values are views (subarray) of the batch's one Buffer, which holds the copy made off the ring.
+function decodeKafkaBatch(data, meta, count, firstSeq) {
+  const out = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const b = i * STRIDE;
+    const vs = meta[b + 3];
+    const vl = meta[b + 4];
+    const kl = meta[b + 6];
+    const hl = meta[b + 8];
+    out[i] = {
+      seq: firstSeq + i,
+      message: {
+        key: kl < 0 ? null : data.subarray(meta[b + 5], meta[b + 5] + kl),
+        value: data.subarray(vs, vs + vl),
+        timestamp: String(meta[b + 2]),
+        attributes: 0,
+        offset: offsetString(meta[b], meta[b + 1]),
+        headers: hl === 0 ? {} : decodeHeaders(data, meta[b + 7], hl),
+        size: vl,
+        isControlRecord: false,
+        redelivered: meta[b + 9] === 1,
+      },
+    };
+  }
+  return out;
+}
+
+// The same batch for the native fast path: offset a bigint, timestamp a number (ms).
+function decodeFastBatch(data, meta, count, firstSeq) {
+  const out = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const b = i * STRIDE;
+    const vs = meta[b + 3];
+    const kl = meta[b + 6];
+    const hl = meta[b + 8];
+    out[i] = {
+      seq: firstSeq + i,
+      offset: offsetBigInt(meta[b], meta[b + 1]),
+      value: data.subarray(vs, vs + meta[b + 4]),
+      key: kl < 0 ? null : data.subarray(meta[b + 5], meta[b + 5] + kl),
+      headers: hl === 0 ? {} : decodeHeaders(data, meta[b + 7], hl),
+      timestamp: meta[b + 2],
+      redelivered: meta[b + 9] === 1,
+    };
+  }
+  return out;
+}
+
+module.exports = { DEFAULT_SOCKET, resolveSocket, connect, parseTopicSection, decodeKafkaBatch, decodeFastBatch };

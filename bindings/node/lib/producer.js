@@ -1,0 +1,215 @@
+'use strict';
+// kafkajs Producer on libmq. send() writes the records into the topic's shared-memory ring synchronously (one
+// copy each) and resolves at once; only a full `block` topic makes it wait, off the JS thread, for up to the
+// topic's block timeout. A topic has one partition (0). acks, timeout and compression are accepted and ignored:
+// a record is in the ring, visible to every consumer, when send() resolves.
+const { EventEmitter } = require('events');
+const { connect } = require('./common');
+const { KafkaJSError, KafkaJSNonRetriableError, fromNative } = require('./errors');
+
+const events = Object.freeze({
+  CONNECT: 'producer.connect',
+  DISCONNECT: 'producer.disconnect',
+  REQUEST: 'producer.network.request',
+  REQUEST_TIMEOUT: 'producer.network.request_timeout',
+  REQUEST_QUEUE_SIZE: 'producer.network.request_queue_size',
+});
+
+// One open topic of a producer: keeps records in order when a send has to wait for room.
+class ProducerTopic {
+  constructor(name, handle) {
+    this.name = name;
+    this.handle = handle;
+    this.waiting = null;  // a pending sendAsync: later sends queue behind it
+  }
+
+  metadata(first, earliest) {
+    return {
+      topicName: this.name,
+      partition: 0,
+      errorCode: 0,
+      baseOffset: first === null ? '-1' : String(first),
+      logAppendTime: '-1',
+      logStartOffset: String(earliest),
+    };
+  }
+
+  send(messages) {
+    if (this.waiting) return this.waiting.then(() => this.send(messages));
+    let first;
+    let earliest;
+    // Records with a value only (the common case) cross into native code as bare values: fewer property reads.
+    let items = messages;
+    {
+      let bare = true;
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i];
+        if (m.key != null || m.headers !== undefined || m.timestamp !== undefined) {
+          bare = false;
+          break;
+        }
+      }
+      if (bare) {
+        items = new Array(messages.length);
+        for (let i = 0; i < messages.length; i++) items[i] = messages[i].value;
+      }
+    }
+    messages = items;
+    try {
+      [first, earliest] = this.handle.send(messages);
+      return this.metadata(first, earliest);
+    } catch (e) {
+      if (e.mqCode !== 'full') throw fromNative(e, { topic: this.name });
+      // Full: the records before e.published are out; wait for room for the rest off the JS thread.
+      const before = e.firstOffset;
+      const p = this.handle.sendAsync(messages, e.published).then(
+        ([f, low]) => this.metadata(before !== undefined ? before : f, low),
+        (err) => {
+          throw fromNative(err, { topic: this.name });
+        },
+      );
+      const settled = p.then(() => {}, () => {});
+      this.waiting = settled;
+      settled.then(() => {
+        if (this.waiting === settled) this.waiting = null;
+      });
+      return p;
+    }
+  }
+}
+
+function validateMessages(topic, messages) {
+  if (typeof topic !== 'string' || topic.length === 0) throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`);
+  if (!Array.isArray(messages)) {
+    throw new KafkaJSNonRetriableError(`Invalid messages array [${messages}] for topic "${topic}"`);
+  }
+  for (const m of messages) {
+    if (m === null || typeof m !== 'object' || m.value === undefined) {
+      throw new KafkaJSNonRetriableError(`Invalid message without value for topic "${topic}": ${JSON.stringify(m)}`);
+    }
+  }
+}
+
+class Producer {
+  constructor(kafka, config = {}) {
+    this.kafka = kafka;
+    this.config = config;
+    this.logger_ = kafka.logger().namespace('Producer');
+    this.client = null;
+    this.connecting = null;
+    this.topics = new Map();  // name -> ProducerTopic | Promise<ProducerTopic>
+    this.emitter = new EventEmitter();
+    this.events = events;
+  }
+
+  // Idempotent: the blog's producer calls it before every send.
+  async connect() {
+    if (this.client) return;
+    if (!this.connecting) {
+      const { socket, clientId, timeout } = this.kafka.connection();
+      this.connecting = connect(socket, clientId, timeout).then(
+        (c) => {
+          this.client = c;
+          this.connecting = null;
+          this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null });
+        },
+        (e) => {
+          this.connecting = null;
+          throw e;
+        },
+      );
+    }
+    return this.connecting;
+  }
+
+  async disconnect() {
+    if (this.connecting) await this.connecting.catch(() => {});
+    const topics = [...this.topics.values()];
+    this.topics.clear();
+    for (const t of topics) {
+      const pt = await Promise.resolve(t).catch(() => null);
+      if (!pt) continue;
+      if (pt.waiting) await pt.waiting.catch(() => {});
+      pt.handle.close();
+    }
+    if (this.client) {
+      this.client.close();
+      this.client = null;
+      this.emitter.emit(events.DISCONNECT, { type: events.DISCONNECT, timestamp: Date.now(), payload: null });
+    }
+  }
+
+  async openTopic(name) {
+    const allowCreate = this.config.allowAutoTopicCreation !== false;
+    try {
+      if (!allowCreate) await this.client.request('describe', [['topic', name]]);
+      return new ProducerTopic(name, await this.client.open(name));
+    } catch (e) {
+      throw fromNative(e, { topic: name, socket: this.client && this.client.socketPath });
+    }
+  }
+
+  topic(name) {
+    const t = this.topics.get(name);
+    if (t instanceof ProducerTopic) return t;
+    if (t) return t;
+    const p = this.openTopic(name).then(
+      (pt) => {
+        if (this.topics.get(name) === p) this.topics.set(name, pt);
+        return pt;
+      },
+      (e) => {
+        if (this.topics.get(name) === p) this.topics.delete(name);
+        throw e;
+      },
+    );
+    this.topics.set(name, p);
+    return p;
+  }
+
+  ready() {
+    if (this.client) return null;
+    if (this.connecting) return this.connecting;
+    throw new KafkaJSError('The producer is disconnected', { retriable: true });
+  }
+
+  // -> [RecordMetadata] (one topic, partition 0): baseOffset = the first record's offset.
+  async send({ topic, messages, acks, timeout, compression } = {}) {
+    validateMessages(topic, messages);
+    const wait = this.ready();
+    if (wait) await wait;
+    let t = this.topic(topic);
+    if (!(t instanceof ProducerTopic)) t = await t;
+    if (messages.length === 0) return [t.metadata(null, 0)];
+    return [await t.send(messages)];
+  }
+
+  async sendBatch({ topicMessages = [], acks, timeout, compression } = {}) {
+    for (const { topic, messages } of topicMessages) validateMessages(topic, messages);
+    const results = [];
+    for (const { topic, messages } of topicMessages) results.push(...(await this.send({ topic, messages })));
+    return results;
+  }
+
+  isIdempotent() {
+    return !!this.config.idempotent;
+  }
+
+  async transaction() {
+    throw new KafkaJSNonRetriableError('libmq: transactions are not supported');
+  }
+
+  on(eventName, listener) {
+    if (!Object.values(events).includes(eventName)) {
+      throw new KafkaJSError(`Event name should be one of ${Object.values(events).join(', ')}`, { retriable: false });
+    }
+    this.emitter.on(eventName, listener);
+    return () => this.emitter.off(eventName, listener);
+  }
+
+  logger() {
+    return this.logger_;
+  }
+}
+
+module.exports = { Producer, ProducerTopic, validateMessages };

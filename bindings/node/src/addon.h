@@ -1,0 +1,124 @@
+// The libmq Node.js addon: native handles under the JavaScript API of index.js.
+//
+//   connect(socket, clientId, timeoutMs) -> Promise<Client>     (mq::Client; every request runs off the JS thread)
+//   Client.open/create/remove/list/request/close
+//   Topic: publish/publishBatch/send (synchronous, never wait), sendAsync (waits for room in the libuv pool),
+//          info, resetGroup, consumer(options, onEvent), close
+//   Consumer: a native thread polls mq::Consumer and hands copied batches to JS through a ThreadSafeFunction.
+//
+// Shared memory never reaches JavaScript: consumed records are copied in the consumer thread into a heap batch
+// that becomes a Buffer without a second copy; published Buffers are copied once, straight into the ring.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libmq/libmq.hpp"
+
+namespace mqnode {
+
+// Per-environment data: constructors of the wrapped classes.
+struct AddonData {
+  Napi::FunctionReference client_ctor;
+  Napi::FunctionReference topic_ctor;
+  Napi::FunctionReference consumer_ctor;
+};
+
+// "not_found", "no_daemon", ...: the Errc as an identifier, for `err.mqCode` in JavaScript.
+const char* errc_name(mq::Errc code);
+// A JS Error carrying the libmq message, `mqCode` and (for Errc::lost) `lost`.
+Napi::Error to_js_error(Napi::Env env, const mq::Error& e);
+[[noreturn]] void throw_js(Napi::Env env, const mq::Error& e);
+// A TypeError in JS.
+[[noreturn]] void throw_type(Napi::Env env, const std::string& what);
+
+// The bytes of a Buffer / TypedArray / DataView / ArrayBuffer (no copy), or of a string (UTF-8, into `scratch`);
+// null and undefined are empty. Throws a TypeError otherwise.
+std::span<const std::byte> bytes_of(Napi::Env env, Napi::Value v, std::string& scratch, const char* what);
+
+// Runs `work` in the libuv thread pool and settles a promise: rejects with the mq::Error it returns or throws,
+// resolves with `done(env)` otherwise.
+class Task : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<std::optional<mq::Error>()>;
+  using Done = std::function<Napi::Value(Napi::Env)>;
+  // Runs on the JS thread before the promise settles, either way; may add properties to the rejection error.
+  using Finally = std::function<void(Napi::Env, Napi::Object* error)>;
+  static Napi::Promise run(Napi::Env env, Work work, Done done, Finally fin = nullptr);
+
+  void Execute() override;
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override;
+
+ private:
+  Task(Napi::Env env, Work work, Done done, Finally fin);
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  Done done_;
+  Finally finally_;
+  std::optional<mq::Error> error_;
+};
+
+class ClientWrap : public Napi::ObjectWrap<ClientWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports, AddonData& data);
+  explicit ClientWrap(const Napi::CallbackInfo& info);
+  std::shared_ptr<mq::Client> client() const { return client_; }
+
+ private:
+  static Napi::Value Connect(const Napi::CallbackInfo& info);
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value Create(const Napi::CallbackInfo& info);
+  Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value List(const Napi::CallbackInfo& info);
+  Napi::Value Request(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value SocketPath(const Napi::CallbackInfo& info);
+  std::shared_ptr<mq::Client> checked(Napi::Env env) const;
+
+  std::shared_ptr<mq::Client> client_;
+};
+
+class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports, AddonData& data);
+  static Napi::Object Make(Napi::Env env, mq::Topic topic, std::shared_ptr<mq::Client> client);
+  explicit TopicWrap(const Napi::CallbackInfo& info);
+  const mq::Topic& topic() const { return *topic_; }
+  std::shared_ptr<mq::Client> client() const { return client_; }
+
+ private:
+  Napi::Value Name(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Publish(const Napi::CallbackInfo& info);
+  Napi::Value PublishBatch(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SendAsync(const Napi::CallbackInfo& info);
+  Napi::Value ResetGroup(const Napi::CallbackInfo& info);
+  Napi::Value Consumer(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  mq::Producer& producer(Napi::Env env);
+  void check_open(Napi::Env env) const;
+  mq::Offset earliest();
+
+  std::optional<mq::Topic> topic_;
+  std::shared_ptr<mq::Client> client_;       // keeps the daemon connection (this process's liveness) alive
+  std::optional<mq::Producer> producer_;     // block_timeout 0: the synchronous path never waits
+  bool busy_ = false;                        // a sendAsync is using the topic's waiting producer
+  mq::Offset earliest_ = 0;                  // cached for send(): see earliest()
+  std::optional<std::chrono::steady_clock::time_point> earliest_at_;
+};
+
+}  // namespace mqnode
+
+namespace mqnode {
+// consumer.cc
+void InitConsumer(Napi::Env env, Napi::Object exports, AddonData& data);
+// topic.consumer(options, onEvent): see consumer.cc.
+Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic);
+}  // namespace mqnode

@@ -1,0 +1,402 @@
+// Topic: a mapped topic plus, lazily, a Producer on it. publish/publishBatch/send copy the record once, from the
+// JS Buffer (or a UTF-8 scratch copy of a string) straight into the ring, and never wait: on a full `block` topic
+// they throw Errc::full at once; sendAsync then waits for room in the libuv pool with the topic's block timeout.
+#include <charconv>
+#include <deque>
+
+#include "addon.h"
+
+namespace mqnode {
+
+namespace {
+
+// One record read from a kafkajs message object {key?, value, headers?, timestamp?}; views stay valid while the
+// JS values and `store` live (the synchronous call).
+struct Parsed {
+  std::span<const std::byte> payload;
+  std::optional<std::span<const std::byte>> key;
+  std::vector<mq::Header> headers;
+  std::optional<std::int64_t> timestamp_ns;
+};
+
+struct Scratch {
+  std::string payload;
+  std::string key;
+  std::deque<std::string> store;  // header names and string values (deque: stable addresses)
+  void clear() { store.clear(); }
+};
+
+std::optional<std::int64_t> parse_timestamp(Napi::Env env, Napi::Value v) {
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  double ms = 0;
+  if (v.IsNumber()) {
+    ms = v.As<Napi::Number>().DoubleValue();
+  } else if (v.IsString()) {
+    const std::string s = v.As<Napi::String>().Utf8Value();
+    long long n = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || p != s.data() + s.size()) throw_type(env, "message timestamp must be milliseconds: " + s);
+    ms = static_cast<double>(n);
+  } else if (v.IsBigInt()) {
+    bool lossless = false;
+    ms = static_cast<double>(v.As<Napi::BigInt>().Int64Value(&lossless));
+  } else {
+    throw_type(env, "message timestamp must be a string or number of milliseconds");
+  }
+  return static_cast<std::int64_t>(ms) * 1'000'000;
+}
+
+void add_header(Napi::Env env, Parsed& out, Scratch& s, std::string_view name, Napi::Value v) {
+  if (v.IsString()) {  // encoded once into the scratch store
+    s.store.push_back(v.As<Napi::String>().Utf8Value());
+    const std::string& str = s.store.back();
+    out.headers.push_back(mq::Header{name, std::as_bytes(std::span(str.data(), str.size()))});
+  } else {  // a Buffer: a view, no copy (null is an empty value)
+    std::string unused;
+    out.headers.push_back(mq::Header{name, bytes_of(env, v, unused, "header value")});
+  }
+}
+
+// A Buffer / typed array / string / null: a record's value alone, not a message object.
+bool is_value(Napi::Env env, Napi::Value v) {
+  napi_valuetype type;
+  napi_typeof(env, v, &type);
+  if (type != napi_object) return true;
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  return is;
+}
+
+Parsed parse_message(Napi::Env env, Napi::Value m, Scratch& s) {
+  if (is_value(env, m)) {  // a bare value
+    Parsed p;
+    p.payload = bytes_of(env, m, s.payload, "message value");
+    return p;
+  }
+  if (!m.IsObject()) throw_type(env, "each message must be an object {key?, value, headers?, timestamp?}");
+  Napi::Object o = m.As<Napi::Object>();
+  Parsed p;
+  p.payload = bytes_of(env, o.Get("value"), s.payload, "message value");
+  Napi::Value key = o.Get("key");
+  if (!key.IsUndefined() && !key.IsNull()) p.key = bytes_of(env, key, s.key, "message key");
+  Napi::Value headers = o.Get("headers");
+  if (headers.IsObject()) {
+    Napi::Object h = headers.As<Napi::Object>();
+    Napi::Array names = h.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      s.store.push_back(names.Get(i).ToString().Utf8Value());
+      const std::string& name = s.store.back();
+      Napi::Value v = h.Get(name);
+      if (v.IsUndefined()) continue;
+      if (v.IsArray()) {  // kafkajs: an array is a repeated header
+        Napi::Array a = v.As<Napi::Array>();
+        for (uint32_t j = 0; j < a.Length(); ++j) add_header(env, p, s, name, a.Get(j));
+      } else {
+        add_header(env, p, s, name, v);
+      }
+    }
+  }
+  p.timestamp_ns = parse_timestamp(env, o.Get("timestamp"));
+  return p;
+}
+
+// A record owned by native memory, for sendAsync (JS values cannot be read off the JS thread).
+struct Owned {
+  std::string payload;
+  std::optional<std::string> key;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::int64_t> timestamp_ns;
+};
+
+Owned own(const Parsed& p) {
+  Owned o;
+  o.payload.assign(reinterpret_cast<const char*>(p.payload.data()), p.payload.size());
+  if (p.key) o.key.emplace(reinterpret_cast<const char*>(p.key->data()), p.key->size());
+  for (const auto& h : p.headers)
+    o.headers.emplace_back(std::string(h.name), std::string(reinterpret_cast<const char*>(h.value.data()), h.value.size()));
+  o.timestamp_ns = p.timestamp_ns;
+  return o;
+}
+
+Napi::Value offset_number(Napi::Env env, mq::Offset o) { return Napi::Number::New(env, static_cast<double>(o)); }
+
+Napi::Error with_progress(Napi::Env env, const mq::Error& e, std::size_t published, std::optional<mq::Offset> first) {
+  Napi::Error err = to_js_error(env, e);
+  err.Set("published", Napi::Number::New(env, static_cast<double>(published)));
+  if (first) err.Set("firstOffset", offset_number(env, *first));
+  return err;
+}
+
+}  // namespace
+
+void TopicWrap::Init(Napi::Env env, Napi::Object exports, AddonData& data) {
+  Napi::Function ctor = DefineClass(env, "Topic",
+                                    {InstanceAccessor<&TopicWrap::Name>("name"),
+                                     InstanceMethod<&TopicWrap::Info>("info"),
+                                     InstanceMethod<&TopicWrap::Publish>("publish"),
+                                     InstanceMethod<&TopicWrap::PublishBatch>("publishBatch"),
+                                     InstanceMethod<&TopicWrap::Send>("send"),
+                                     InstanceMethod<&TopicWrap::SendAsync>("sendAsync"),
+                                     InstanceMethod<&TopicWrap::ResetGroup>("resetGroup"),
+                                     InstanceMethod<&TopicWrap::Consumer>("consumer"),
+                                     InstanceMethod<&TopicWrap::Close>("close")});
+  data.topic_ctor = Napi::Persistent(ctor);
+  exports.Set("Topic", ctor);
+}
+
+struct TopicInit {
+  mq::Topic topic;
+  std::shared_ptr<mq::Client> client;
+};
+
+Napi::Object TopicWrap::Make(Napi::Env env, mq::Topic topic, std::shared_ptr<mq::Client> client) {
+  auto* data = env.GetInstanceData<AddonData>();
+  TopicInit init{std::move(topic), std::move(client)};
+  return data->topic_ctor.New({Napi::External<TopicInit>::New(env, &init)});
+}
+
+TopicWrap::TopicWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TopicWrap>(info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) throw_type(info.Env(), "use Client.open() to get a Topic");
+  auto* init = info[0].As<Napi::External<TopicInit>>().Data();
+  topic_ = std::move(init->topic);
+  client_ = std::move(init->client);
+}
+
+void TopicWrap::check_open(Napi::Env env) const {
+  if (!topic_) throw_js(env, mq::Error(mq::Errc::invalid_argument, "topic handle is closed"));
+}
+
+mq::Producer& TopicWrap::producer(Napi::Env env) {
+  check_open(env);
+  if (!producer_) {
+    mq::ProducerOptions o;
+    o.block_timeout = std::chrono::milliseconds(0);
+    auto p = mq::Producer::make(*topic_, o);
+    if (!p) throw_js(env, p.error());
+    producer_.emplace(std::move(*p));
+  }
+  return *producer_;
+}
+
+Napi::Value TopicWrap::Name(const Napi::CallbackInfo& info) {
+  check_open(info.Env());
+  return Napi::String::New(info.Env(), topic_->name());
+}
+
+Napi::Value TopicWrap::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_open(env);
+  const mq::TopicInfo t = topic_->info();
+  auto str = [&](std::uint64_t v) { return Napi::String::New(env, std::to_string(v)); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", t.name);
+  o.Set("capacity", static_cast<double>(t.capacity));
+  o.Set("maxMessage", static_cast<double>(t.max_message));
+  o.Set("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
+  o.Set("storage", t.storage == mq::Storage::shm ? "shm" : "file");
+  o.Set("blockTimeoutMs", static_cast<double>(t.block_timeout.count()));
+  o.Set("mode", static_cast<double>(t.mode));
+  o.Set("earliest", str(t.earliest));
+  o.Set("latest", str(t.latest));
+  o.Set("bytesWritten", str(t.bytes_written));
+  o.Set("producers", t.producers);
+  o.Set("stalledProducers", t.stalled_producers);
+  Napi::Array groups = Napi::Array::New(env, t.groups.size());
+  for (std::size_t i = 0; i < t.groups.size(); ++i) {
+    const auto& g = t.groups[i];
+    Napi::Object go = Napi::Object::New(env);
+    go.Set("name", g.name);
+    go.Set("committed", str(g.committed));
+    go.Set("next", str(g.next));
+    go.Set("lag", str(g.lag));
+    go.Set("members", g.members);
+    go.Set("unacked", g.unacked);
+    groups.Set(static_cast<uint32_t>(i), go);
+  }
+  o.Set("groups", groups);
+  return o;
+}
+
+// publish(value) -> bigint offset. Synchronous; never waits (Errc::full on a full block topic).
+Napi::Value TopicWrap::Publish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  thread_local std::string scratch;
+  auto bytes = bytes_of(env, info[0], scratch, "value");
+  auto r = producer(env).publish(bytes);
+  if (!r) throw_js(env, r.error());
+  return Napi::BigInt::New(env, static_cast<uint64_t>(*r));
+}
+
+// publishBatch([values]) -> BigUint64Array of offsets. On an error part-way, the error says how many were
+// published (`published`); those stay published.
+Napi::Value TopicWrap::PublishBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  if (info.Length() < 1 || !info[0].IsArray()) throw_type(env, "publishBatch takes an array of Buffers or strings");
+  Napi::Array values = info[0].As<Napi::Array>();
+  const uint32_t n = values.Length();
+  auto& p = producer(env);
+  auto offsets = Napi::BigUint64Array::New(env, n);
+  thread_local std::string scratch;
+  std::optional<mq::Offset> first;
+  for (uint32_t i = 0; i < n; ++i) {
+    auto bytes = bytes_of(env, values.Get(i), scratch, "value");
+    auto r = p.publish(bytes);
+    if (!r) throw with_progress(env, r.error(), i, first);
+    if (!first) first = *r;
+    offsets[i] = *r;
+  }
+  return offsets;
+}
+
+// send(messages, start = 0) -> [firstOffset, earliest] (numbers), for kafkajs' send(). kafkajs message objects;
+// synchronous; never waits: Errc::full throws with `published` (how many of messages[start..] went out) and
+// `firstOffset`, and the caller continues with sendAsync(messages, start + published).
+Napi::Value TopicWrap::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  if (info.Length() < 1 || !info[0].IsArray()) throw_type(env, "messages must be an array");
+  Napi::Array messages = info[0].As<Napi::Array>();
+  const uint32_t start = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  const uint32_t n = messages.Length();
+  auto& p = producer(env);
+  thread_local Scratch scratch;
+  std::optional<mq::Offset> first;
+  for (uint32_t i = start; i < n; ++i) {
+    Napi::Value item = messages.Get(i);
+    mq::Result<mq::Offset> r = mq::Offset{0};
+    if (is_value(env, item)) {  // a bare value (JS passes these when no message has key/headers/timestamp)
+      r = p.publish(bytes_of(env, item, scratch.payload, "message value"));
+    } else {
+      scratch.clear();
+      Parsed m = parse_message(env, item, scratch);
+      r = p.publish(mq::Record{m.payload, m.key, std::span<const mq::Header>(m.headers), m.timestamp_ns});
+    }
+    if (!r) throw with_progress(env, r.error(), i - start, first);
+    if (!first) first = *r;
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, first ? offset_number(env, *first) : env.Null());
+  out.Set(1u, offset_number(env, earliest()));
+  return out;
+}
+
+// The topic's earliest offset (kafkajs' logStartOffset), re-read at most every millisecond: Topic::info() builds
+// the whole TopicInfo (group table included), which would double the cost of a one-record send.
+mq::Offset TopicWrap::earliest() {
+  const auto now = std::chrono::steady_clock::now();
+  if (!earliest_at_ || now - *earliest_at_ > std::chrono::milliseconds(1)) {
+    earliest_ = topic_->info().earliest;
+    earliest_at_ = now;
+  }
+  return earliest_;
+}
+
+// sendAsync(messages, start = 0) -> Promise<[firstOffset, earliest]>: as send(), but waits for room up to the
+// topic's block timeout in the libuv pool (the records are copied to native memory first). Until it settles the
+// synchronous calls on this topic throw Errc::busy, so records keep their order.
+Napi::Value TopicWrap::SendAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_open(env);
+  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  if (info.Length() < 1 || !info[0].IsArray()) throw_type(env, "messages must be an array");
+  Napi::Array messages = info[0].As<Napi::Array>();
+  const uint32_t start = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  auto records = std::make_shared<std::vector<Owned>>();
+  Scratch scratch;
+  for (uint32_t i = start; i < messages.Length(); ++i) {
+    scratch.clear();
+    records->push_back(own(parse_message(env, messages.Get(i), scratch)));
+  }
+  busy_ = true;
+  Ref();  // keep this object (and its topic) alive while the pool thread uses it
+  struct Out {
+    std::optional<mq::Offset> first;
+    mq::Offset earliest = 0;
+    std::size_t published = 0;
+  };
+  auto out = std::make_shared<Out>();
+  mq::Topic topic = *topic_;
+  return Task::run(
+      env,
+      [topic, records, out]() -> std::optional<mq::Error> {
+        auto p = mq::Producer::make(topic);  // the topic's own block timeout
+        if (!p) return p.error();
+        for (const auto& o : *records) {
+          std::vector<mq::Header> headers;
+          for (const auto& [k, v] : o.headers) headers.push_back(mq::Header{k, std::as_bytes(std::span(v.data(), v.size()))});
+          mq::Record rec{std::as_bytes(std::span(o.payload.data(), o.payload.size())),
+                         o.key ? std::optional(std::as_bytes(std::span(o.key->data(), o.key->size()))) : std::nullopt,
+                         std::span<const mq::Header>(headers), o.timestamp_ns};
+          auto r = p->publish(rec);
+          if (!r) return r.error();
+          if (!out->first) out->first = *r;
+          ++out->published;
+        }
+        out->earliest = topic.info().earliest;
+        return std::nullopt;
+      },
+      [out](Napi::Env env) -> Napi::Value {
+        Napi::Array a = Napi::Array::New(env, 2);
+        a.Set(0u, out->first ? offset_number(env, *out->first) : env.Null());
+        a.Set(1u, offset_number(env, out->earliest));
+        return a;
+      },
+      [this, out](Napi::Env env, Napi::Object* error) {
+        busy_ = false;
+        if (error) {  // how far it got: those records stay published
+          error->Set("published", Napi::Number::New(env, static_cast<double>(out->published)));
+          if (out->first) error->Set("firstOffset", offset_number(env, *out->first));
+        }
+        Unref();
+      });
+}
+
+// resetGroup(group, 'earliest' | 'latest' | offset): moves the group for all its members (Topic::reset_group).
+Napi::Value TopicWrap::ResetGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_open(env);
+  if (info.Length() < 2 || !info[0].IsString()) throw_type(env, "resetGroup(group, 'earliest' | 'latest' | offset)");
+  const std::string group = info[0].As<Napi::String>().Utf8Value();
+  mq::Result<void> r;
+  Napi::Value to = info[1];
+  if (to.IsString() && to.As<Napi::String>().Utf8Value() == "earliest") {
+    r = topic_->reset_group(group, mq::Start::earliest);
+  } else if (to.IsString() && to.As<Napi::String>().Utf8Value() == "latest") {
+    r = topic_->reset_group(group, mq::Start::latest);
+  } else {
+    std::uint64_t off = 0;
+    if (to.IsBigInt()) {
+      bool lossless = false;
+      off = to.As<Napi::BigInt>().Uint64Value(&lossless);
+    } else if (to.IsNumber()) {
+      off = static_cast<std::uint64_t>(to.As<Napi::Number>().DoubleValue());
+    } else if (to.IsString()) {
+      const std::string s = to.As<Napi::String>().Utf8Value();
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), off);
+      if (ec != std::errc() || p != s.data() + s.size()) throw_type(env, "offset must be a decimal string: " + s);
+    } else {
+      throw_type(env, "offset must be 'earliest', 'latest', a bigint, a number or a decimal string");
+    }
+    r = topic_->reset_group(group, mq::Offset{off});
+  }
+  if (!r) throw_js(env, r.error());
+  return env.Undefined();
+}
+
+Napi::Value TopicWrap::Consumer(const Napi::CallbackInfo& info) {
+  check_open(info.Env());
+  return MakeConsumer(info, *this);
+}
+
+// close(): releases the producer slot and this handle's mapping (consumers made from it keep their own).
+Napi::Value TopicWrap::Close(const Napi::CallbackInfo& info) {
+  if (busy_) throw_js(info.Env(), mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room"));
+  producer_.reset();
+  topic_.reset();
+  client_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace mqnode

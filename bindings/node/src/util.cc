@@ -1,0 +1,148 @@
+// Errors, byte views of JS values, and the promise-returning thread-pool task.
+#include <cstring>
+
+#include "addon.h"
+
+namespace mqnode {
+
+const char* errc_name(mq::Errc code) {
+  switch (code) {
+    case mq::Errc::full: return "full";
+    case mq::Errc::timed_out: return "timed_out";
+    case mq::Errc::too_large: return "too_large";
+    case mq::Errc::lost: return "lost";
+    case mq::Errc::revoked: return "revoked";
+    case mq::Errc::not_found: return "not_found";
+    case mq::Errc::exists: return "exists";
+    case mq::Errc::invalid_name: return "invalid_name";
+    case mq::Errc::invalid_argument: return "invalid_argument";
+    case mq::Errc::bad_segment: return "bad_segment";
+    case mq::Errc::version_mismatch: return "version_mismatch";
+    case mq::Errc::permission_denied: return "permission_denied";
+    case mq::Errc::no_daemon: return "no_daemon";
+    case mq::Errc::io: return "io";
+    case mq::Errc::limit: return "limit";
+    case mq::Errc::busy: return "busy";
+    case mq::Errc::wrong_process: return "wrong_process";
+  }
+  return "unknown";
+}
+
+Napi::Error to_js_error(Napi::Env env, const mq::Error& e) {
+  auto err = Napi::Error::New(env, std::string(e.message()));
+  err.Set("mqCode", Napi::String::New(env, errc_name(e.code())));
+  if (e.code() == mq::Errc::lost) err.Set("lost", Napi::Number::New(env, static_cast<double>(e.lost())));
+  return err;
+}
+
+void throw_js(Napi::Env env, const mq::Error& e) { throw to_js_error(env, e); }
+
+void throw_type(Napi::Env env, const std::string& what) { throw Napi::TypeError::New(env, what); }
+
+namespace {
+// libmq's Producer::publish(const Record&) passes payload.data() on as the "copy from" pointer, and a null one means
+// claim(): the header is then written at commit as Record{} -- no key, no headers -- so an empty payload with a null
+// data() loses the key (an empty key turns null) or, with a key or headers, leaves a record readers reject as
+// corrupted. Empty values therefore always point here, never to null.
+const std::byte kEmpty[1] = {};
+std::span<const std::byte> nonnull(const void* data, std::size_t size) {
+  if (size == 0 || data == nullptr) return {kEmpty, 0};
+  return {static_cast<const std::byte*>(data), size};
+}
+}  // namespace
+
+std::span<const std::byte> bytes_of(Napi::Env env, Napi::Value v, std::string& scratch, const char* what) {
+  napi_value raw = v;
+  napi_valuetype type;
+  napi_typeof(env, raw, &type);
+  if (type == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, raw, nullptr, 0, &len);
+    scratch.resize(len + 1);
+    napi_get_value_string_utf8(env, raw, scratch.data(), scratch.size(), &len);
+    scratch.resize(len);
+    return nonnull(scratch.data(), scratch.size());
+  }
+  if (type == napi_null || type == napi_undefined) return nonnull(nullptr, 0);
+  bool is = false;
+  if (napi_is_typedarray(env, raw, &is) == napi_ok && is) {
+    napi_typedarray_type ta;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value ab;
+    size_t offset = 0;
+    napi_get_typedarray_info(env, raw, &ta, &length, &data, &ab, &offset);
+    size_t elem = 1;
+    switch (ta) {
+      case napi_int16_array: case napi_uint16_array: elem = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
+      default: break;
+    }
+    return nonnull(data, length * elem);
+  }
+  if (napi_is_dataview(env, raw, &is) == napi_ok && is) {
+    size_t length = 0;
+    void* data = nullptr;
+    napi_get_dataview_info(env, raw, &length, &data, nullptr, nullptr);
+    return nonnull(data, length);
+  }
+  if (napi_is_arraybuffer(env, raw, &is) == napi_ok && is) {
+    void* data = nullptr;
+    size_t length = 0;
+    napi_get_arraybuffer_info(env, raw, &data, &length);
+    return nonnull(data, length);
+  }
+  throw_type(env, std::string(what) + " must be a Buffer, a typed array or a string");
+}
+
+Task::Task(Napi::Env env, Work work, Done done, Finally fin)
+    : Napi::AsyncWorker(env, "libmq"),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      work_(std::move(work)),
+      done_(std::move(done)),
+      finally_(std::move(fin)) {}
+
+Napi::Promise Task::run(Napi::Env env, Work work, Done done, Finally fin) {
+  auto* task = new Task(env, std::move(work), std::move(done), std::move(fin));
+  auto promise = task->deferred_.Promise();
+  task->Queue();
+  return promise;
+}
+
+void Task::Execute() {
+  try {
+    error_ = work_();
+  } catch (const mq::Error& e) {
+    error_ = e;
+  } catch (const std::exception& e) {
+    error_ = mq::Error(mq::Errc::io, e.what());
+  }
+}
+
+void Task::OnOK() {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  if (error_) {
+    Napi::Object err = to_js_error(env, *error_).Value();
+    if (finally_) finally_(env, &err);
+    deferred_.Reject(err);
+    return;
+  }
+  if (finally_) finally_(env, nullptr);
+  try {
+    deferred_.Resolve(done_(env));
+  } catch (const Napi::Error& e) {
+    deferred_.Reject(e.Value());
+  } catch (const mq::Error& e) {
+    deferred_.Reject(to_js_error(env, e).Value());
+  }
+}
+
+void Task::OnError(const Napi::Error& e) {
+  Napi::Object err = e.Value();
+  if (finally_) finally_(Env(), &err);
+  deferred_.Reject(err);
+}
+
+}  // namespace mqnode

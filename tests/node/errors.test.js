@@ -1,0 +1,196 @@
+'use strict';
+// Error paths: kafkajs-style classes (KafkaJSError and friends, with `retriable`), messages naming the topic and
+// the problem, and no hang when mqd is not there.
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { PKG, startDaemon, within } = require('./helpers');
+const libmq = require(PKG);
+const {
+  Kafka, Topic, KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, KafkaJSConnectionError,
+  KafkaJSTopicNotFound, KafkaJSMessageTooLarge, KafkaJSTopicFull,
+} = libmq;
+
+test('the kafkajs error classes are exported at the top level', () => {
+  for (const name of ['KafkaJSError', 'KafkaJSNonRetriableError', 'KafkaJSProtocolError', 'KafkaJSConnectionError',
+    'KafkaJSOffsetOutOfRange', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSRequestTimeoutError', 'KafkaJSTimeout']) {
+    assert.strictEqual(typeof libmq[name], 'function', name);
+  }
+  const e = new KafkaJSNonRetriableError('x');
+  assert.ok(e instanceof KafkaJSError && e instanceof Error);
+  assert.strictEqual(e.retriable, false);
+  assert.strictEqual(e.name, 'KafkaJSNonRetriableError');
+  assert.strictEqual(new KafkaJSError('y').retriable, true);
+});
+
+test('daemon not running: KafkaJSConnectionError naming the socket, at once', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libmq-nodaemon-'));
+  try {
+    // No socket file at all, and a stale socket file nobody listens on.
+    const missing = path.join(dir, 'missing.sock');
+    const stale = path.join(dir, 'stale.sock');
+    const srv = net.createServer();
+    await new Promise((r) => srv.listen(stale, r));
+    await new Promise((r) => srv.close(r));  // leaves nothing listening
+    fs.writeFileSync(stale + '.x', '');
+    for (const socket of [missing, stale]) {
+      for (const make of [(k) => k.producer(), (k) => k.consumer({ groupId: 'g' }), (k) => k.admin()]) {
+        const client = make(new Kafka({ clientId: 'x', brokers: [`unix:${socket}`] }));
+        const started = Date.now();
+        const err = await within(3000, 'connect() to fail', client.connect().then(() => null, (e) => e));
+        assert.ok(err instanceof KafkaJSConnectionError, `got ${err && err.name}: ${err && err.message}`);
+        assert.ok(err instanceof KafkaJSError);
+        assert.strictEqual(err.retriable, true);
+        assert.ok(err.message.includes(socket), err.message);
+        assert.match(err.message, /mqd/);
+        assert.ok(Date.now() - started < 2000, 'fails fast');
+      }
+    }
+    // The fast path too, and MQ_SOCKET is honoured.
+    const saved = process.env.MQ_SOCKET;
+    process.env.MQ_SOCKET = missing;
+    try {
+      await assert.rejects(Topic.open('t'), (e) => e instanceof KafkaJSConnectionError && e.message.includes(missing));
+      await assert.rejects(new Kafka({ brokers: ['localhost:9092'] }).producer().connect(),
+        (e) => e instanceof KafkaJSConnectionError && e.message.includes(missing));
+    } finally {
+      if (saved === undefined) delete process.env.MQ_SOCKET;
+      else process.env.MQ_SOCKET = saved;
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unknown topic with auto-create off: KafkaJSTopicNotFound naming the topic', async () => {
+  const d = await startDaemon({ autoCreate: false });
+  const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
+  const producer = kafka.producer();
+  const consumer = kafka.consumer({ groupId: 'g' });
+  const admin = kafka.admin();
+  try {
+    await producer.connect();
+    await consumer.connect();
+    await admin.connect();
+    const check = (e) => {
+      assert.ok(e instanceof KafkaJSTopicNotFound, `${e.name}: ${e.message}`);
+      assert.ok(e instanceof KafkaJSProtocolError && e instanceof KafkaJSError);
+      assert.strictEqual(e.type, 'UNKNOWN_TOPIC_OR_PARTITION');
+      assert.strictEqual(e.code, 3);
+      assert.strictEqual(e.topic, 'ghost');
+      assert.match(e.message, /ghost/);
+      return true;
+    };
+    await assert.rejects(producer.send({ topic: 'ghost', messages: [{ value: 'x' }] }), check);
+    await assert.rejects(consumer.subscribe({ topic: 'ghost' }), check);
+    await assert.rejects(admin.fetchTopicOffsets('ghost'), check);
+    await assert.rejects(admin.deleteTopics({ topics: ['ghost'] }), check);
+    // Created explicitly, it works; createTopics says true, then false (it exists), as kafkajs.
+    assert.strictEqual(await admin.createTopics({ topics: [{ topic: 'ghost' }] }), true);
+    assert.strictEqual(await admin.createTopics({ topics: [{ topic: 'ghost' }] }), false);
+    const [r] = await producer.send({ topic: 'ghost', messages: [{ value: 'x' }] });
+    assert.strictEqual(r.baseOffset, '0');
+    assert.deepStrictEqual(await admin.listTopics(), ['ghost']);
+    assert.deepStrictEqual(await admin.fetchTopicOffsets('ghost'), [{ partition: 0, offset: '1', high: '1', low: '0' }]);
+  } finally {
+    await producer.disconnect();
+    await consumer.disconnect();
+    await admin.disconnect();
+    await d.stop();
+  }
+});
+
+test('bad input: invalid topic name, oversized message, message without value, not connected', async () => {
+  const d = await startDaemon();
+  const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
+  const producer = kafka.producer();
+  const admin = kafka.admin();
+  try {
+    await assert.rejects(producer.send({ topic: 't', messages: [{ value: 'x' }] }),
+      (e) => e instanceof KafkaJSError && /disconnected/.test(e.message));
+    await producer.connect();
+    await admin.connect();
+    await assert.rejects(producer.send({ topic: 'bad/name', messages: [{ value: 'x' }] }), (e) => {
+      assert.ok(e instanceof KafkaJSProtocolError, e.name);
+      assert.strictEqual(e.type, 'INVALID_TOPIC_EXCEPTION');
+      assert.strictEqual(e.retriable, false);
+      assert.match(e.message, /bad\/name/);
+      return true;
+    });
+    // A 64 KiB topic holds messages of at most 16 KiB (capacity / 4).
+    assert.strictEqual(await admin.createTopics({ topics: [{ topic: 'small', configEntries: [{ name: 'capacity', value: '65536' }] }] }), true);
+    await assert.rejects(producer.send({ topic: 'small', messages: [{ value: Buffer.alloc(20000) }] }), (e) => {
+      assert.ok(e instanceof KafkaJSMessageTooLarge, `${e.name}: ${e.message}`);
+      assert.ok(e instanceof KafkaJSProtocolError);
+      assert.strictEqual(e.type, 'MESSAGE_TOO_LARGE');
+      assert.strictEqual(e.retriable, false);
+      assert.match(e.message, /topic=small/);
+      assert.match(e.message, /max=16384/);
+      assert.match(e.message, /size=20000/);
+      return true;
+    });
+    // Nothing was written: the next record gets offset 0.
+    const [r] = await producer.send({ topic: 'small', messages: [{ value: 'fits' }] });
+    assert.strictEqual(r.baseOffset, '0');
+    await assert.rejects(producer.send({ topic: 'small', messages: [{ key: 'k' }] }),
+      (e) => e instanceof KafkaJSNonRetriableError && /without value/.test(e.message));
+    await assert.rejects(producer.send({ topic: 'small', messages: 'nope' }), KafkaJSNonRetriableError);
+    await assert.rejects(admin.createTopics({ topics: [{ topic: 'multi', numPartitions: 3 }] }), KafkaJSNonRetriableError);
+    assert.throws(() => kafka.consumer({}), KafkaJSNonRetriableError);
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+    await d.stop();
+  }
+});
+
+test('a full block topic: publish throws KafkaJSTopicFull at once; send waits off the event loop', async () => {
+  const d = await startDaemon();
+  const t = await Topic.open('full', { socket: d.socket, create: { capacity: 65536, blockTimeoutMs: 300, groups: ['slow'] } });
+  const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
+  const producer = kafka.producer();
+  try {
+    const chunk = Buffer.alloc(4000, 1);
+    let n = 0;
+    let err;
+    for (; n < 1000; n++) {
+      try {
+        t.publish(chunk);
+      } catch (e) {
+        err = e;
+        break;
+      }
+    }
+    assert.ok(err instanceof KafkaJSTopicFull, `${err && err.name}: ${err && err.message}`);
+    assert.strictEqual(err.retriable, true);
+    assert.match(err.message, /topic=full/);
+    assert.ok(n > 5 && n < 20, `${n} records of 4000 B fit in 64 KiB`);
+    // The kafkajs send waits for room up to the block timeout (300 ms) in the thread pool, not on the loop.
+    await producer.connect();
+    let ticks = 0;
+    const iv = setInterval(() => ticks++, 5);
+    const started = Date.now();
+    await assert.rejects(producer.send({ topic: 'full', messages: [{ value: chunk }] }), KafkaJSTopicFull);
+    clearInterval(iv);
+    assert.ok(Date.now() - started >= 250, 'waited for the block timeout');
+    assert.ok(ticks >= 10, `the event loop kept running while send waited (${ticks} ticks)`);
+    // Room comes back when the group consumes: a waiting send then completes.
+    const pending = producer.send({ topic: 'full', messages: [{ value: 'after' }] });
+    const c = t.consumer({ group: 'slow' });
+    let read = 0;
+    for await (const m of c) {
+      read++;
+      if (m.value.toString() === 'after') break;
+    }
+    const [meta] = await pending;
+    assert.strictEqual(meta.baseOffset, String(n));
+    assert.strictEqual(read, n + 1);
+  } finally {
+    await producer.disconnect();
+    await t.close();
+    await d.stop();
+  }
+});
