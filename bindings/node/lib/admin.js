@@ -2,7 +2,7 @@
 // kafkajs Admin on libmq: topics through mqd (create, delete, list, describe), offsets from the topic header.
 // A topic has one partition (0); numPartitions > 1 is refused, replicationFactor is ignored (one host).
 const { EventEmitter } = require('events');
-const { connect, parseTopicSection } = require('./common');
+const { connectOnce, parseTopicSection } = require('./common');
 const { KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, fromNative } = require('./errors');
 
 const events = Object.freeze({
@@ -66,22 +66,8 @@ class Admin {
   }
 
   async connect() {
-    if (this.client) return;
-    if (!this.connecting) {
-      const { socket, clientId, timeout } = this.kafka.connection();
-      this.connecting = connect(socket, clientId, timeout).then(
-        (c) => {
-          this.client = c;
-          this.connecting = null;
-          this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null });
-        },
-        (e) => {
-          this.connecting = null;
-          throw e;
-        },
-      );
-    }
-    return this.connecting;
+    return connectOnce(this, () =>
+      this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null }));
   }
 
   async disconnect() {

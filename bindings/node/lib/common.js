@@ -119,4 +119,27 @@ function decodeFastBatch(data, meta, count, firstSeq) {
   return out;
 }
 
-module.exports = { DEFAULT_SOCKET, resolveSocket, connect, parseTopicSection, decodeKafkaBatch, decodeFastBatch };
+// The idempotent connect() of producer, consumer and admin (the blog calls it before every send): one attempt at a
+// time, shared by concurrent callers; on success sets owner.client and calls onConnected().
+function connectOnce(owner, onConnected) {
+  if (owner.client) return Promise.resolve();
+  if (!owner.connecting) {
+    const { socket, clientId, timeout } = owner.kafka.connection();
+    owner.connecting = connect(socket, clientId, timeout).then(
+      (c) => {
+        owner.client = c;
+        owner.connecting = null;
+        onConnected();
+      },
+      (e) => {
+        owner.connecting = null;
+        throw e;
+      },
+    );
+  }
+  return owner.connecting;
+}
+
+module.exports = {
+  DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, decodeKafkaBatch, decodeFastBatch,
+};

@@ -16,7 +16,7 @@
 // libmq's per-member limit) unacked records, so it stops fetching until you commit.
 const { EventEmitter } = require('events');
 const native = require('./native');
-const { connect, decodeKafkaBatch } = require('./common');
+const { connectOnce, decodeKafkaBatch } = require('./common');
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
@@ -360,22 +360,7 @@ class Consumer {
   }
 
   async connect() {
-    if (this.client) return;
-    if (!this.connecting) {
-      const { socket, clientId, timeout } = this.kafka.connection();
-      this.connecting = connect(socket, clientId, timeout).then(
-        (c) => {
-          this.client = c;
-          this.connecting = null;
-          this.emit(events.CONNECT, null);
-        },
-        (e) => {
-          this.connecting = null;
-          throw e;
-        },
-      );
-    }
-    return this.connecting;
+    return connectOnce(this, () => this.emit(events.CONNECT, null));
   }
 
   requireClient() {

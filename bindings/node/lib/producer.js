@@ -4,7 +4,7 @@
 // topic's block timeout. A topic has one partition (0). acks, timeout and compression are accepted and ignored:
 // a record is in the ring, visible to every consumer, when send() resolves.
 const { EventEmitter } = require('events');
-const { connect } = require('./common');
+const { connectOnce } = require('./common');
 const { KafkaJSError, KafkaJSNonRetriableError, fromNative } = require('./errors');
 
 const events = Object.freeze({
@@ -104,22 +104,8 @@ class Producer {
 
   // Idempotent: the blog's producer calls it before every send.
   async connect() {
-    if (this.client) return;
-    if (!this.connecting) {
-      const { socket, clientId, timeout } = this.kafka.connection();
-      this.connecting = connect(socket, clientId, timeout).then(
-        (c) => {
-          this.client = c;
-          this.connecting = null;
-          this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null });
-        },
-        (e) => {
-          this.connecting = null;
-          throw e;
-        },
-      );
-    }
-    return this.connecting;
+    return connectOnce(this, () =>
+      this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null }));
   }
 
   async disconnect() {
