@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 
 namespace mqd {
 
@@ -24,8 +25,22 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   return value << shift;
 }
 
+namespace {
+constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+}  // namespace
+
+std::string format_size_approx(double bytes) {
+  int u = 0;
+  while (u < 4 && bytes >= 1024) {
+    bytes /= 1024;
+    ++u;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, u == 0 ? "%.0f%s" : "%.1f%s", bytes, kUnits[u]);
+  return text;
+}
+
 std::string format_size(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
   while (u < 4 && bytes != 0 && bytes % 1024 == 0) {
     bytes /= 1024;
