@@ -1,8 +1,14 @@
 // micro: single-process Google Benchmark micro-benchmarks of libmq's hot paths, one thread, no peer:
-// publish 64 B (copy), claim + fill + commit 64 B (zero-copy), and a publish + poll + ack round trip.
-// Cross-process latency lives in rtt.cpp; these show the per-call cost with hot caches.
+// publish 64 B (copy), claim + fill + commit 64 B (zero-copy), a publish + poll + ack round trip, and the batch
+// form (32 publishes, 32 polls, one cumulative ack). Every benchmark also reports allocs/op: heap allocations per
+// operation, counted by the replaced global operator new below (the data path must make none).
+// Cross-process latency and throughput live in ipc_libmq.cpp; these show the per-call cost with hot caches.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
 
 #include <array>
 #include <chrono>
@@ -13,7 +19,40 @@
 
 #include "libmq/libmq.hpp"
 
+// Every heap allocation of the process, counted (relaxed: a statistic read by the same thread between runs).
+std::atomic<std::uint64_t> g_allocations{0};
+
+void* operator new(std::size_t bytes) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(bytes == 0 ? 1 : bytes)) return p;
+  throw std::bad_alloc();
+}
+// g++ 12 takes free() in a replaced operator delete for a mismatch with new; it is the replacement pair.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+
 namespace {
+
+// Reports allocations per record over the timed loop (set-up before start() is not counted).
+class AllocationCount {
+ public:
+  explicit AllocationCount(benchmark::State& state, std::int64_t records_per_iteration = 1)
+      : state_(state), per_iteration_(records_per_iteration) {}
+  ~AllocationCount() {
+    const auto ops = std::max<std::int64_t>(1, state_.iterations() * per_iteration_);
+    state_.counters["allocs/op"] =
+        static_cast<double>(g_allocations.load(std::memory_order_relaxed) - start_) / static_cast<double>(ops);
+  }
+  void start() { start_ = g_allocations.load(std::memory_order_relaxed); }
+
+ private:
+  benchmark::State& state_;
+  std::int64_t per_iteration_;
+  std::uint64_t start_ = 0;
+};
 
 // A fresh topic in a private namespace per benchmark run, removed when the run ends.
 class ScopedTopic {
@@ -47,6 +86,8 @@ void BM_Publish64(benchmark::State& state) {
   ScopedTopic t(false);
   mq::Producer producer(t.topic());
   const auto p = payload();
+  AllocationCount allocations(state);
+  allocations.start();
   for (auto _ : state) {
     auto r = producer.publish(p);
     if (!r) {
@@ -64,6 +105,8 @@ void BM_ClaimCommit64(benchmark::State& state) {
   ScopedTopic t(false);
   mq::Producer producer(t.topic());
   const auto p = payload();
+  AllocationCount allocations(state);
+  allocations.start();
   for (auto _ : state) {
     auto claim = producer.claim(p.size());
     if (!claim) {
@@ -86,6 +129,8 @@ void BM_PublishPollAck64(benchmark::State& state) {
   mq::Consumer consumer(t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin,
                                     .auto_ack = false});
   const auto p = payload();
+  AllocationCount allocations(state);
+  allocations.start();
   for (auto _ : state) {
     if (auto r = producer.publish(p); !r) {
       state.SkipWithError(std::string(r.error().message()).c_str());
@@ -106,6 +151,35 @@ void BM_PublishPollAck64(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
 BENCHMARK(BM_PublishPollAck64);
+
+// The batch form: 32 publishes, then 32 polls and one ack of the last (acks are cumulative). Per record.
+void BM_Batch32PublishPollAck64(benchmark::State& state) {
+  constexpr int kBatch = 32;  // = the most records a member may hold unacked
+  ScopedTopic t(true);
+  mq::Producer producer(t.topic());
+  mq::Consumer consumer(t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin,
+                                    .auto_ack = false});
+  const auto p = payload();
+  AllocationCount allocations(state, kBatch);
+  allocations.start();
+  for (auto _ : state) {
+    for (int i = 0; i < kBatch; ++i) {
+      if (auto r = producer.publish(p); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
+    }
+    std::optional<mq::Message> last;
+    for (int i = 0; i < kBatch; ++i) {
+      auto msg = consumer.poll(std::chrono::nanoseconds(0));
+      if (!msg) return state.SkipWithError(std::string(msg.error().message()).c_str());
+      benchmark::DoNotOptimize(msg->payload()[63]);
+      last.emplace(std::move(*msg));
+    }
+    if (auto r = consumer.ack(std::move(*last)); !r)
+      return state.SkipWithError(std::string(r.error().message()).c_str());
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.SetBytesProcessed(state.iterations() * kBatch * static_cast<std::int64_t>(p.size()));
+}
+BENCHMARK(BM_Batch32PublishPollAck64);
 
 }  // namespace
 

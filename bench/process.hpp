@@ -32,6 +32,15 @@ inline bool pin_to_core(int core) {
   return ::sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
+// Lets the calling process run on every online core again (a child forked from a pinned parent inherits its pin).
+inline void unpin() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  for (long c = 0; c < cores && c < CPU_SETSIZE; ++c) CPU_SET(static_cast<int>(c), &set);
+  (void)::sched_setaffinity(0, sizeof set, &set);
+}
+
 // Cost of one now_ns() call: the smallest difference of back-to-back calls (it is inside every sample).
 inline std::uint64_t timer_overhead_ns() {
   std::uint64_t best = ~std::uint64_t{0};
@@ -66,12 +75,17 @@ class Child {
     if (pid_ > 0) pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
   }
   ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+    kill();
     if (pidfd_ >= 0) ::close(pidfd_);
+  }
+
+  // SIGKILLs the child if it has not been reaped yet, and reaps it.
+  void kill() {
+    if (pid_ <= 0 || reaped_) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped_ = true;
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;

@@ -11,6 +11,9 @@ packages=(
   libsystemd-dev                                              # sd_notify for mqd
   util-linux                                                  # unshare (the full-/dev/shm test)
   nodejs python3 make                                         # the Node addon (node-gyp)
+  libzmq3-dev                                                 # bench: ZeroMQ ipc:// peer
+  iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev            # bench: iceoryx 2.0 peer (iox-roudi)
+  python3-matplotlib                                          # bench: the report's plots (/usr/bin/python3)
 )
 
 missing=()

@@ -319,7 +319,7 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   // A member that never runs dry would never look for dead peers; every 4096 polls it does (rate-limited inside).
   if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
   Message out;
-  Error err(Errc::timed_out);
+  Error err(Errc::timed_out, std::string());  // set by take() when it fails; no message text: no allocation per poll
   s.stuck_at = kNone;
   Take t = s.take(out, err);
   if (t == Take::got) return out;

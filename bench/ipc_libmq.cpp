@@ -1,0 +1,103 @@
+// ipc_libmq: libmq between two processes next to the floors measured in the same run (floors.hpp): round trips per
+// wait strategy and payload size, one-way throughput 1P->1C through publish and claim, and the many-process
+// patterns (4 producers -> a group of 2, 1 producer -> 3 groups). Every ratio in bench/RESULTS.md divides a row of
+// this binary (or of ipc_peers / ipc_iceoryx / the Node bench) by a floor row of this binary's same run.
+// Topics live in a private namespace (MQ_NAMESPACE=ipc-PID); their names are removed after each case.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "fanout.hpp"
+#include "floors.hpp"
+#include "libmq_transport.hpp"
+#include "report.hpp"
+
+namespace {
+
+using mqbench::CaseResult;
+using mqbench::LibmqTransport;
+
+// Runs one case of `t` unless --only filters it out; `api` labels the row.
+template <class Run>
+void run_case(mqbench::Transport& t, const mqbench::RunOptions& o, const char* kind, std::size_t payload,
+              const std::string& api, std::vector<CaseResult>& results, Run run) {
+  const CaseResult probe{.transport = t.name(), .mode = t.mode(), .kind = kind, .api = api, .payload = payload};
+  if (!o.wants(mqbench::case_name(probe))) return;
+  CaseResult r = run();
+  r.api = api;
+  results.push_back(std::move(r));
+  mqbench::print_row(results.back());
+}
+
+void rtt(mqbench::Transport& t, const mqbench::RunOptions& o, std::size_t payload, const std::string& api,
+         std::vector<CaseResult>& results) {
+  run_case(t, o, "rtt", payload, api, results,
+           [&] { return mqbench::round_trip(t, payload, o.iterations_for(payload), o.warmup_for(payload)); });
+}
+
+void flow(mqbench::Transport& t, const mqbench::RunOptions& o, std::size_t payload, const std::string& api,
+          std::vector<CaseResult>& results) {
+  run_case(t, o, "throughput", payload, api, results,
+           [&] { return mqbench::throughput(t, payload, o.seconds, o.warmup_seconds); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mqbench::RunOptions o{.tool = "ipc_libmq"};
+  if (const int code = mqbench::parse_run_options(
+          argc, argv, o,
+          "libmq between two processes (RTT per wait strategy at 64 B, 4 KiB, 1 MiB; throughput 1P->1C, 4P->group\n"
+          "  of 2, 1P->3 groups) next to the floors of the same run: raw cache-line ping-pong, raw futex ping-pong,\n"
+          "  raw SPSC ring.");
+      code >= 0)
+    return code;
+  const std::string ns = "ipc-" + std::to_string(::getpid());
+  ::setenv("MQ_NAMESPACE", ns.c_str(), 1);  // the children inherit it
+  const mqbench::Machine machine = mqbench::describe_machine();
+  mqbench::print_machine_header(machine, o);
+  std::vector<CaseResult> results;
+
+  mqbench::PingPong spin(false), futex(true);
+  mqbench::SpscRing spsc;
+  LibmqTransport busy(mq::Wait::busy_spin, LibmqTransport::Api::copy);
+  LibmqTransport busy_claim(mq::Wait::busy_spin, LibmqTransport::Api::claim);
+  LibmqTransport spin_futex(mq::Wait::spin_futex, LibmqTransport::Api::copy);
+  LibmqTransport blocking(mq::Wait::futex, LibmqTransport::Api::copy);
+
+  // Round trips. The floors first, so every later row can be read against them.
+  rtt(spin, o, 64, "4 B counter", results);
+  rtt(futex, o, 64, "4 B counter, a wake-up per message", results);
+  rtt(spsc, o, 64, "copy", results);
+  for (const std::size_t payload : {std::size_t{64}, std::size_t{4096}, std::size_t{1} << 20}) {
+    rtt(busy, o, payload, busy.api(), results);
+    rtt(busy_claim, o, payload, busy_claim.api(), results);
+  }
+  rtt(spin_futex, o, 64, spin_futex.api(), results);
+  rtt(blocking, o, 64, blocking.api(), results);
+
+  // One-way throughput, 1P->1C, each side on its own core.
+  for (const std::size_t payload : {std::size_t{64}, std::size_t{4096}}) {
+    flow(spsc, o, payload, "copy", results);
+    flow(busy, o, payload, busy.api(), results);
+    flow(busy_claim, o, payload, busy_claim.api(), results);
+    flow(spin_futex, o, payload, spin_futex.api(), results);
+  }
+
+  // Many processes on two cores: the default wait, throughput only.
+  const mqbench::Fanout patterns[] = {{.producers = 4, .groups = 1, .members = 2, .pattern = "4p-group2"},
+                                      {.producers = 1, .groups = 3, .members = 1, .pattern = "1p-3groups"}};
+  int case_number = 0;
+  for (const auto& f : patterns) {
+    for (const std::size_t payload : {std::size_t{64}, std::size_t{4096}}) {
+      const CaseResult probe{.transport = "libmq", .mode = "default", .kind = "throughput", .pattern = f.pattern,
+                             .api = "publish", .payload = payload};
+      if (!o.wants(mqbench::case_name(probe))) continue;
+      results.push_back(mqbench::fanout_throughput(f, payload, o.seconds, o.warmup_seconds, ++case_number));
+      mqbench::print_row(results.back());
+    }
+  }
+  return mqbench::finish_run(o, machine, results);
+}

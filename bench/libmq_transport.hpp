@@ -1,0 +1,121 @@
+// libmq as a harness transport: one topic per channel (one consumer group, block policy), created in the parent
+// before fork, opened by name in each process, its name removed when the case ends.
+//   copy     publish() copies the message in; the receiver copies the payload out of the ring (as every peer does);
+//   claim    claim() + commit() with only the 8-byte sequence number written, and only it read: the cost of the
+//            record path, not of memcpy (zero-copy: flat in the payload size).
+#pragma once
+
+#include <bit>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+#include "libmq/libmq.hpp"
+
+namespace mqbench {
+
+inline const char* wait_mode(mq::Wait w) {
+  switch (w) {
+    case mq::Wait::busy_spin: return "busy";
+    case mq::Wait::spin_yield: return "spin_yield";
+    case mq::Wait::spin_futex: return "default";
+    case mq::Wait::futex: return "blocking";
+  }
+  return "?";
+}
+
+inline constexpr std::chrono::nanoseconds kLibmqPollTimeout{kPeerTimeoutNs};
+
+// Ring capacity for a payload: room for many records in flight (a producer ahead of its consumer), as a user would
+// size a topic. 1 MiB payloads get 8 MiB.
+inline std::size_t ring_for(std::size_t payload) {
+  return payload <= 4096 ? std::size_t{4} << 20 : std::size_t{8} * std::bit_ceil(payload + 4096);
+}
+
+class LibmqTransport final : public Transport {
+ public:
+  enum class Api { copy, claim };
+  LibmqTransport(mq::Wait wait, Api api) : wait_(wait), api_(api) {}
+  std::string name() const override { return "libmq"; }
+  std::string mode() const override { return wait_mode(wait_); }
+  std::string api() const { return api_ == Api::copy ? "publish" : "claim (8 B touched)"; }
+
+  Prepared prepare(std::size_t payload, int channels) override {
+    finish();
+    ++case_;
+    for (int c = 0; c < channels; ++c) {
+      names_.push_back("case" + std::to_string(case_) + "-ch" + std::to_string(c));
+      auto made = mq::Topic::create(names_.back(), {.capacity = ring_for(payload), .policy = mq::Policy::block,
+                                                    .groups = {"bench"}});
+      if (!made) return {false, false, "create topic " + names_.back() + ": " + std::string(made.error().message())};
+    }
+    return {};
+  }
+  std::unique_ptr<Sender> open_sender(int channel, std::string& error) override {
+    auto topic = mq::Topic::open(names_.at(channel));
+    if (!topic) return error = "open " + names_[channel] + ": " + std::string(topic.error().message()), nullptr;
+    auto producer = mq::Producer::make(*topic);
+    if (!producer) return error = "producer: " + std::string(producer.error().message()), nullptr;
+    return std::make_unique<Publish>(std::move(*producer), api_);
+  }
+  std::unique_ptr<Receiver> open_receiver(int channel, std::string& error) override {
+    auto topic = mq::Topic::open(names_.at(channel));
+    if (!topic) return error = "open " + names_[channel] + ": " + std::string(topic.error().message()), nullptr;
+    auto consumer = mq::Consumer::make(*topic, {.group = "bench", .start = mq::Start::earliest, .wait = wait_,
+                                                .auto_ack = true});
+    if (!consumer) return error = "consumer: " + std::string(consumer.error().message()), nullptr;
+    return std::make_unique<Poll>(std::move(*consumer), api_);
+  }
+  // Removes the names; processes that still have a topic mapped keep it until they unmap.
+  void finish() override {
+    for (const auto& n : names_) (void)mq::Topic::remove(n);  // not_found (already gone) is fine
+    names_.clear();
+  }
+
+ private:
+  struct Publish final : Sender {
+    Publish(mq::Producer p, Api a) : producer(std::move(p)), api(a) {}
+    bool send(std::span<const std::byte> message, std::string& error) override {
+      if (api == Api::copy) {
+        auto r = producer.publish(message);
+        if (!r) return error = "publish: " + std::string(r.error().message()), false;
+        return true;
+      }
+      auto claim = producer.claim(message.size());
+      if (!claim) return error = "claim: " + std::string(claim.error().message()), false;
+      std::memcpy(claim->bytes().data(), message.data(), sizeof(std::uint64_t));  // the sequence number only
+      auto r = std::move(*claim).commit();
+      if (!r) return error = "commit: " + std::string(r.error().message()), false;
+      return true;
+    }
+    mq::Producer producer;
+    Api api;
+  };
+  struct Poll final : Receiver {
+    Poll(mq::Consumer c, Api a) : consumer(std::move(c)), api(a) {}
+    std::optional<std::size_t> receive(std::span<std::byte> buffer, std::string& error) override {
+      auto msg = consumer.poll(kLibmqPollTimeout);
+      if (!msg) return error = "poll: " + std::string(msg.error().message()), std::nullopt;
+      const auto payload = msg->payload();
+      if (payload.size() > buffer.size() || payload.size() < sizeof(std::uint64_t)) {
+        error = "poll: a record of " + std::to_string(payload.size()) + " bytes";
+        return std::nullopt;
+      }
+      std::memcpy(buffer.data(), payload.data(), api == Api::copy ? payload.size() : sizeof(std::uint64_t));
+      return payload.size();  // acked at the next poll (auto_ack)
+    }
+    mq::Consumer consumer;
+    Api api;
+  };
+
+  mq::Wait wait_;
+  Api api_;
+  int case_ = 0;
+  std::vector<std::string> names_;
+};
+
+}  // namespace mqbench
