@@ -43,6 +43,8 @@ constexpr std::int64_t kSpinNs = 20'000;           // spin_futex: spin this long
 constexpr std::int64_t kSleepSliceNs = 100'000'000;  // sleep at most this long between slow-path checks
 
 enum class Take { got, empty, failed };
+// Why a take failed; empty until it does (so a poll builds no Error, and allocates nothing, on its way).
+using Failure = std::optional<Error>;
 
 }  // namespace
 
@@ -99,14 +101,14 @@ struct Consumer::State {
     update_low();
   }
 
-  Take view(std::uint64_t position, const RecordView& v, bool redelivered, Message& out, Error& err);
-  Take take_redelivered(Message& out, Error& err);
-  Take take(Message& out, Error& err);
-  Take resync(Word16 from, Error& err);
+  Take view(std::uint64_t position, const RecordView& v, bool redelivered, Message& out, Failure& err);
+  Take take_redelivered(Message& out, Failure& err);
+  Take take(Message& out, Failure& err);
+  Take resync(Word16 from, Failure& err);
   void slow_path(std::int64_t now);
 };
 
-Take Consumer::State::view(std::uint64_t position, const RecordView& v, bool redelivered, Message& out, Error& err) {
+Take Consumer::State::view(std::uint64_t position, const RecordView& v, bool redelivered, Message& out, Failure& err) {
   const std::byte* base = seg->ring() + (position & seg->mask());
   if (seg->policy() == Policy::overwrite) {
     // Nothing holds the producer back: copy, then check that no claim reached these bytes while we copied.
@@ -133,7 +135,7 @@ Take Consumer::State::view(std::uint64_t position, const RecordView& v, bool red
   return Take::got;
 }
 
-Take Consumer::State::take_redelivered(Message& out, Error& err) {
+Take Consumer::State::take_redelivered(Message& out, Failure& err) {
   for (auto& entry : group->redeliver) {
     std::uint64_t v = entry.load(std::memory_order_acquire);
     if (v == 0) continue;
@@ -159,7 +161,7 @@ Take Consumer::State::take_redelivered(Message& out, Error& err) {
   return Take::empty;
 }
 
-Take Consumer::State::resync(Word16 from, Error& err) {
+Take Consumer::State::resync(Word16 from, Failure& err) {
   const Word16 to = earliest(*seg);
   if (to.lo <= from.lo) return Take::empty;
   if (!cas16(&group->next, from, to)) return Take::empty;  // another member moved it: look again
@@ -169,7 +171,7 @@ Take Consumer::State::resync(Word16 from, Error& err) {
   return Take::failed;
 }
 
-Take Consumer::State::take(Message& out, Error& err) {
+Take Consumer::State::take(Message& out, Failure& err) {
   if (group->redeliver_count.load(std::memory_order_relaxed) != 0) {
     const Take t = take_redelivered(out, err);
     if (t != Take::empty) return t;
@@ -319,11 +321,11 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   // A member that never runs dry would never look for dead peers; every 4096 polls it does (rate-limited inside).
   if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
   Message out;
-  Error err(Errc::timed_out, std::string());  // set by take() when it fails; no message text: no allocation per poll
+  Failure err;
   s.stuck_at = kNone;
   Take t = s.take(out, err);
   if (t == Take::got) return out;
-  if (t == Take::failed) return err;
+  if (t == Take::failed) return std::move(*err);
   const std::int64_t start = mono_ns();
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   const std::int64_t deadline = timeout.count() >= kMax - start ? kMax : start + timeout.count();  // max = forever
@@ -337,7 +339,7 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
       if (round % 64 != 0 && timeout.count() > 0) {
         t = s.take(out, err);
         if (t == Take::got) return out;
-        if (t == Take::failed) return err;
+        if (t == Take::failed) return std::move(*err);
         continue;
       }
     }
@@ -359,7 +361,7 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
       t = s.take(out, err);
     }
     if (t == Take::got) return out;
-    if (t == Take::failed) return err;
+    if (t == Take::failed) return std::move(*err);
   }
 }
 
