@@ -30,10 +30,10 @@ inline const char* wait_mode(mq::Wait w) {
 
 inline constexpr std::chrono::nanoseconds kLibmqPollTimeout{kPeerTimeoutNs};
 
-// Ring capacity for a payload: room for many records in flight (a producer ahead of its consumer), as a user would
-// size a topic. 1 MiB payloads get 8 MiB.
+// Ring capacity for a payload: the default 1 MiB (as the raw SPSC ring's slots), and 8 x the record for 1 MiB
+// payloads so a few can be in flight.
 inline std::size_t ring_for(std::size_t payload) {
-  return payload <= 4096 ? std::size_t{4} << 20 : std::size_t{8} * std::bit_ceil(payload + 4096);
+  return payload <= 4096 ? std::size_t{1} << 20 : std::size_t{8} * std::bit_ceil(payload + 4096);
 }
 
 class LibmqTransport final : public Transport {

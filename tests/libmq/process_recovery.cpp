@@ -229,44 +229,44 @@ TEST_F(MultiProcess, ProducerKilledBetweenClaimAndCommitBecomesSkipRecord) {
 }
 
 TEST_F(MultiProcess, ProducerKilledInWrappingClaimBecomesPadAndSkip) {
-  // 63 records of 1040 bytes end 16 bytes before the ring's end: the next claim pads to the end and starts the
+  // 60 records of 1088 bytes end 256 bytes before the ring's end: the next claim pads to the end and starts the
   // ring's next lap in the same CAS. Its producer dies there.
   constexpr std::size_t kCapacity = std::size_t{64} << 10;
-  constexpr std::size_t kFiller = 1000 - kHeadBytes;  // payload 1000 bytes -> record 1040 bytes
+  constexpr std::size_t kFiller = 1000 - kHeadBytes;  // payload 1000 bytes -> record 1088 bytes
   auto topic = mq::Topic::create("dead-wrap", block_topic(kCapacity));
   ASSERT_TRUE(topic) << topic.error().what();
   ASSERT_TRUE(topic->create_group("g", mq::Start::earliest));
   mq::Producer producer(*topic);
-  ASSERT_EQ(publish_numbered(producer, 0, 63, kFiller).size(), 63u);
-  ASSERT_EQ(topic->info().bytes_written, kCapacity - 16);
+  ASSERT_EQ(publish_numbered(producer, 0, 60, kFiller).size(), 60u);
+  ASSERT_EQ(topic->info().bytes_written, kCapacity - 256);
   mq::Consumer consumer(*topic, member());
   std::vector<Got> got;
-  ASSERT_EQ(take_records(consumer, 63, got), "");
+  ASSERT_EQ(take_records(consumer, 60, got), "");
 
   mqtest::Pipe pipe;
   mqtest::Child dying([&]() -> int {
     auto t = mq::Topic::open("dead-wrap");
     if (!t) return child_fail(t.error().what());
     mq::Producer p(*t);
-    auto claim = p.claim(100);
+    auto claim = p.claim(300);
     if (!claim) return child_fail(claim.error().what());
     pipe.send("claimed " + std::to_string(claim->offset()) + " written " +
               std::to_string(t->info().bytes_written));
     for (;;) ::pause();
   });
-  // pad 16 + record 40 + 104 = 160 bytes claimed
-  ASSERT_EQ(pipe.receive(), "claimed 63 written " + std::to_string(kCapacity + 144));
+  // pad 256 + record 40 + 300 in whole lines (384) = 640 bytes claimed
+  ASSERT_EQ(pipe.receive(), "claimed 60 written " + std::to_string(kCapacity + 384));
   dying.kill9();
   EXPECT_EQ(dying.wait(), 128 + SIGKILL);
 
-  ASSERT_EQ(publish_numbered(producer, 63, 5, kFiller).front(), 64u);
+  ASSERT_EQ(publish_numbered(producer, 60, 5, kFiller).front(), 61u);
   got.clear();
   ASSERT_EQ(take_records(consumer, 5, got), "");
   for (std::size_t i = 0; i < got.size(); ++i) {
-    EXPECT_EQ(got[i].offset, 64 + i);
-    EXPECT_EQ(got[i].seq, 63 + i);
+    EXPECT_EQ(got[i].offset, 61 + i);
+    EXPECT_EQ(got[i].seq, 60 + i);
   }
-  expect_drained(consumer, *topic, 69);
+  expect_drained(consumer, *topic, 66);
 }
 
 TEST_F(MultiProcess, ZombieProducerCountsAsDead) {

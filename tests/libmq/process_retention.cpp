@@ -149,7 +149,7 @@ TEST_F(MultiProcess, BlockTopicFullAcrossProcessesLosesNothing) {
   ASSERT_EQ(line.rfind("full after ", 0), 0u) << line;
   EXPECT_EQ(producer.wait(), 0);
   const std::uint64_t n = std::stoull(line.substr(11));
-  const std::uint64_t record = 40 + kHeadBytes + kFiller;
+  const std::uint64_t record = mq::detail::record_bytes(0, 0, kHeadBytes + kFiller);
   EXPECT_GT((n + 1) * record, kCapacity) << "full before the ring was";
   EXPECT_LE(n * record, kCapacity);
   EXPECT_EQ(topic->info().latest, n);

@@ -245,12 +245,13 @@ TEST_F(UnitErrors, BadMagicIsBadSegment) {
   expect_error(r.error(), mq::Errc::bad_segment, {"magic", "topic=magic"});
 }
 
-TEST_F(UnitErrors, LayoutVersion2IsVersionMismatchNamingBothVersions) {
-  ASSERT_TRUE(mq::Topic::create("v2", {.capacity = mq::kMinCapacity}));
-  poke<std::uint32_t>(shm_file(ns(), "v2"), offsetof(d::SegmentHeader, version), 2);
-  auto r = mq::Topic::open("v2");
+TEST_F(UnitErrors, LayoutVersion1IsVersionMismatchNamingBothVersions) {
+  // Version 1 packed records at 8 bytes; version 2 reads them as corrupt, so it must refuse the segment whole.
+  ASSERT_TRUE(mq::Topic::create("v1", {.capacity = mq::kMinCapacity}));
+  poke<std::uint32_t>(shm_file(ns(), "v1"), offsetof(d::SegmentHeader, version), 1);
+  auto r = mq::Topic::open("v1");
   ASSERT_FALSE(r);
-  expect_error(r.error(), mq::Errc::version_mismatch, {"version 2", "version 1", "topic=v2"});
+  expect_error(r.error(), mq::Errc::version_mismatch, {"version 1", "version 2", "topic=v1"});
 }
 
 TEST_F(UnitErrors, CorruptedCapacityIsBadSegment) {

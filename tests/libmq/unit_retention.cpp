@@ -18,6 +18,11 @@ using mqtest::bytes;
 using mqtest::text;
 namespace d = mq::detail;
 
+// 150-byte payloads make 192-byte records (header + payload in whole 64-byte lines).
+constexpr std::size_t kSmall = 150;
+constexpr std::size_t kRecord = 192;
+static_assert(d::record_bytes(0, 0, kSmall) == kRecord);
+
 using UnitRetention = mqtest::TopicTest;
 
 constexpr std::chrono::nanoseconds kNow{0};
@@ -70,7 +75,7 @@ Offset drain_in_order(mq::Consumer& consumer, Offset expect_first, std::size_t s
 // No group: the ring keeps the newest
 
 TEST_F(UnitRetention, WithoutGroupsTheRingKeepsTheNewest) {
-  constexpr std::size_t kSize = 200;  // 240-byte records; 1000 of them end off any index chunk boundary
+  constexpr std::size_t kSize = kSmall;  // 1000 records of 192 bytes end off any index chunk boundary
   auto topic = mq::Topic::create("newest", {.capacity = mq::kMinCapacity}).value();
   mq::Producer producer(topic, {.block_timeout = kShortBlock});
   for (Offset i = 0; i < 1000; ++i) {
@@ -82,8 +87,8 @@ TEST_F(UnitRetention, WithoutGroupsTheRingKeepsTheNewest) {
   EXPECT_EQ(info.latest, 1000u);
   EXPECT_GT(info.earliest, 0u) << "the oldest records were dropped";
   const std::uint64_t held = info.latest - info.earliest;
-  EXPECT_LE(held, mq::kMinCapacity / 240) << "more records than fit in the ring";
-  EXPECT_GE(held, (mq::kMinCapacity - mq::kMinCapacity / 64 - 2 * 240) / 240)
+  EXPECT_LE(held, mq::kMinCapacity / kRecord) << "more records than fit in the ring";
+  EXPECT_GE(held, (mq::kMinCapacity - mq::kMinCapacity / 64 - 2 * kRecord) / kRecord)
       << "earliest is within one index chunk of the oldest record held";
 
   mq::Consumer late(topic, {.group = "late", .start = mq::Start::earliest, .auto_ack = false});
@@ -124,18 +129,19 @@ TEST_F(UnitRetention, EarliestIsTheOldestRecordHeldWhenTheTailIsOnAChunkBoundary
 // Policy block
 
 TEST_F(UnitRetention, BlockTopicIsFullAfterTheTimeoutAndLosesNothing) {
-  constexpr std::size_t kSize = 1000;  // 1040-byte records: 63 fit in 64 KiB
+  constexpr std::size_t kSize = 1000;  // 1088-byte records (whole 64-byte lines): 60 fit in 64 KiB
+  static_assert(mq::kMinCapacity / d::record_bytes(0, 0, kSize) == 60);
   auto topic = mq::Topic::create("block", {.capacity = mq::kMinCapacity}).value();
   mq::Consumer slow(topic, {.group = "slow", .start = mq::Start::earliest, .auto_ack = false});
   mq::Producer producer(topic, {.block_timeout = kShortBlock});
 
   const std::size_t first_lap = publish_until_full(producer, 0, kSize, 200);
-  ASSERT_EQ(first_lap, 63u) << "exactly what fits in the ring goes in; the rest waits for the group";
+  ASSERT_EQ(first_lap, 60u) << "exactly what fits in the ring goes in; the rest waits for the group";
   auto refused = producer.publish(bytes(payload_for(first_lap, kSize)));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), mq::Errc::full);
   EXPECT_TRUE(contains(refused.error().message(), "topic=block")) << refused.error().what();
-  EXPECT_EQ(topic.info().latest, 63u) << "a refused publish takes no offset";
+  EXPECT_EQ(topic.info().latest, 60u) << "a refused publish takes no offset";
 
   // The group consumes five and acks them (cumulatively, by acking the fifth): room for the next record.
   std::vector<mq::Message> got;
@@ -146,17 +152,17 @@ TEST_F(UnitRetention, BlockTopicIsFullAfterTheTimeoutAndLosesNothing) {
     ASSERT_EQ(text(m->payload()), payload_for(i, kSize));
     got.push_back(std::move(*m));
   }
-  auto still_full = producer.publish(bytes(payload_for(63, kSize)));
+  auto still_full = producer.publish(bytes(payload_for(60, kSize)));
   ASSERT_FALSE(still_full) << "held (unacked) records are not overwritten";
   EXPECT_EQ(still_full.error().code(), mq::Errc::full);
   ASSERT_TRUE(slow.ack(std::move(got.back())));
-  auto after_ack = producer.publish(bytes(payload_for(63, kSize)));
+  auto after_ack = producer.publish(bytes(payload_for(60, kSize)));
   ASSERT_TRUE(after_ack) << after_ack.error().what();
-  EXPECT_EQ(*after_ack, 63u);
+  EXPECT_EQ(*after_ack, 60u);
 
   // Several more laps, alternating "publish until full" and "consume everything": every offset arrives once,
   // in order, with its own bytes.
-  Offset published = 64;
+  Offset published = 61;
   Offset next_expected = 5;
   for (int lap = 0; lap < 6; ++lap) {
     published += publish_until_full(producer, published, kSize, 200);
@@ -171,9 +177,9 @@ TEST_F(UnitRetention, ConfiguredGroupKeepsRecordsBeforeItsFirstConsumer) {
   auto topic = mq::Topic::create("configured", {.capacity = mq::kMinCapacity, .groups = {"email-service"}}).value();
   mq::Producer producer(topic, {.block_timeout = kShortBlock});
   const std::size_t n = publish_until_full(producer, 0, kSize, 200);
-  ASSERT_EQ(n, 63u) << "the configured group holds the producer back before any consumer exists";
+  ASSERT_EQ(n, 60u) << "the configured group holds the producer back before any consumer exists";
   mq::Consumer service(topic, {.group = "email-service", .start = mq::Start::latest, .auto_ack = false});
-  EXPECT_EQ(drain_in_order(service, 0, kSize), 63u);
+  EXPECT_EQ(drain_in_order(service, 0, kSize), 60u);
 }
 
 TEST_F(UnitRetention, GroupJoiningLaterHoldsBackAProducerThatSawNoGroup) {
@@ -184,8 +190,8 @@ TEST_F(UnitRetention, GroupJoiningLaterHoldsBackAProducerThatSawNoGroup) {
   for (Offset i = 0; i < 100; ++i) ASSERT_TRUE(producer.publish(bytes(payload_for(i, kSize))));
   mq::Consumer consumer(topic, {.group = "g", .start = mq::Start::latest, .auto_ack = false});
   const std::size_t n = publish_until_full(producer, 100, kSize, 200);
-  EXPECT_GE(n, 62u);
-  EXPECT_LE(n, 63u);
+  EXPECT_GE(n, 59u);
+  EXPECT_LE(n, 60u);
   EXPECT_EQ(drain_in_order(consumer, 100, kSize), 100 + n);
 }
 
@@ -193,7 +199,7 @@ TEST_F(UnitRetention, GroupJoiningLaterHoldsBackAProducerThatSawNoGroup) {
 // Policy overwrite
 
 TEST_F(UnitRetention, LappedReaderIsToldHowManyItLost) {
-  constexpr std::size_t kSize = 200;
+  constexpr std::size_t kSize = kSmall;
   auto topic = mq::Topic::create("lap", {.capacity = mq::kMinCapacity, .policy = mq::Policy::overwrite}).value();
   const auto& seg = *topic.segment();
   mq::Consumer reader(topic, {.group = "g", .start = mq::Start::earliest});
@@ -226,8 +232,8 @@ TEST_F(UnitRetention, LappedReaderIsToldHowManyItLost) {
   ASSERT_TRUE(next) << next.error().what();
   EXPECT_EQ(next->offset(), last_seen + 1 + n) << "lost() counts exactly the records skipped";
   EXPECT_EQ(text(next->payload()), payload_for(next->offset(), kSize));
-  EXPECT_GE(next->offset(), 1005 - mq::kMinCapacity / 240) << "records older than one ring cannot be held";
-  EXPECT_LE(next->offset(), 1005 - (mq::kMinCapacity - mq::kMinCapacity / 64 - 2 * 240) / 240)
+  EXPECT_GE(next->offset(), 1005 - mq::kMinCapacity / kRecord) << "records older than one ring cannot be held";
+  EXPECT_LE(next->offset(), 1005 - (mq::kMinCapacity - mq::kMinCapacity / 64 - 2 * kRecord) / kRecord)
       << "the reader skipped records that were still held";
   const Offset resume = next->offset() + 1;
   EXPECT_EQ(drain_in_order(reader, resume, kSize), 1005u);
