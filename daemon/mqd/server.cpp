@@ -57,8 +57,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void answer(const Frame& reply, bool keep_going) {
-    auto bytes = mq::control::encode(reply);
-    if (!bytes) bytes = mq::control::encode(mq::control::error_reply(bytes.error()));
+    auto bytes = mq::control::encode(reply, mq::control::kReplyLimits);
+    if (!bytes) bytes = mq::control::encode(mq::control::error_reply(bytes.error()), mq::control::kReplyLimits);
     out_ = std::move(*bytes);
     asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this(), keep_going](auto ec, std::size_t) {
       if (ec || !keep_going) return self->server_.closed(self);

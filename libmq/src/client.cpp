@@ -102,11 +102,11 @@ Result<control::Frame> roundtrip(int fd, const control::Frame& request, std::chr
   if (auto w = write_all(fd, *bytes, deadline, path); !w) return w.error();
   std::array<std::byte, 4> prefix{};
   if (auto r = read_exact(fd, prefix.data(), 4, deadline, path); !r) return r.error();
-  auto len = control::body_length(prefix);
+  auto len = control::body_length(prefix, control::kReplyLimits);
   if (!len) return std::move(len).error();
   std::string body(*len, '\0');
   if (auto r = read_exact(fd, reinterpret_cast<std::byte*>(body.data()), *len, deadline, path); !r) return r.error();
-  auto reply = control::decode(std::as_bytes(std::span(body.data(), body.size())));
+  auto reply = control::decode(std::as_bytes(std::span(body.data(), body.size())), control::kReplyLimits);
   if (!reply) return std::move(reply).error();
   return control::check_reply(std::move(*reply));
 }

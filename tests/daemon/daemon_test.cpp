@@ -141,6 +141,32 @@ TEST(Daemon, CreateDescribeResetAndDeleteThroughTheProtocol) {
   EXPECT_NE(unknown.error().message().find("frobnicate"), std::string::npos);
 }
 
+TEST(Daemon, ListAndStatsOfHundredsOfTopicsWithGroupsFitInAReply) {
+  // ~20 fields per topic: 300 topics with a group each are over the request limits (1024 fields, 64 KiB), which
+  // a reply may exceed (mqctl stats failed from 49 such topics).
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  constexpr int kTopics = 300;
+  for (int i = 0; i < kTopics; ++i) {
+    auto topic = client.create("t" + std::to_string(i), {.capacity = 64 * 1024, .groups = {"readers"}});
+    ASSERT_TRUE(topic) << i << ": " << topic.error().message();
+  }
+  auto names = client.list();
+  ASSERT_TRUE(names) << names.error().message();
+  EXPECT_EQ(names->size(), std::size_t{kTopics});
+  auto stats = client.request("stats", {});
+  ASSERT_TRUE(stats) << stats.error().message();
+  std::size_t topics = 0, groups = 0;
+  for (const auto& [k, v] : *stats) {
+    topics += k == "name";
+    groups += k == "group" && v == "readers";
+  }
+  EXPECT_EQ(topics, std::size_t{kTopics});
+  EXPECT_EQ(groups, std::size_t{kTopics});
+}
+
 TEST(Daemon, BadFramesCloseOnlyThatConnection) {
   Daemon d;
   NotifyListener notify;

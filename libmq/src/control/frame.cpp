@@ -59,38 +59,39 @@ std::vector<std::string_view> Frame::all(std::string_view key) const {
   return out;
 }
 
-Result<std::string> encode(const Frame& frame) {
+Result<std::string> encode(const Frame& frame, const Limits& limits) {
   if (frame.type.size() > 255) return bad("type longer than 255 bytes");
-  if (frame.fields.size() > kMaxFields) return bad("more than " + std::to_string(kMaxFields) + " fields");
+  if (frame.fields.size() > limits.max_fields)
+    return bad("more than " + std::to_string(limits.max_fields) + " fields");
   std::string body;
   put<std::uint16_t>(body, kProtocolVersion);
   put<std::uint8_t>(body, static_cast<std::uint8_t>(frame.type.size()));
   body += frame.type;
   put<std::uint16_t>(body, static_cast<std::uint16_t>(frame.fields.size()));
   for (const auto& [k, v] : frame.fields) {
-    if (k.size() > 0xffff || v.size() > kMaxFrame) return bad("field too long: " + k.substr(0, 64));
+    if (k.size() > 0xffff || v.size() > limits.max_frame) return bad("field too long: " + k.substr(0, 64));
     put<std::uint16_t>(body, static_cast<std::uint16_t>(k.size()));
     body += k;
     put<std::uint32_t>(body, static_cast<std::uint32_t>(v.size()));
     body += v;
   }
-  if (body.size() > kMaxFrame)
-    return bad("frame of " + std::to_string(body.size()) + " bytes exceeds " + std::to_string(kMaxFrame));
+  if (body.size() > limits.max_frame)
+    return bad("frame of " + std::to_string(body.size()) + " bytes exceeds " + std::to_string(limits.max_frame));
   std::string out;
   put<std::uint32_t>(out, static_cast<std::uint32_t>(body.size()));
   return out + body;
 }
 
-Result<std::size_t> body_length(std::span<const std::byte, 4> prefix) {
+Result<std::size_t> body_length(std::span<const std::byte, 4> prefix, const Limits& limits) {
   std::uint32_t n;
   std::memcpy(&n, prefix.data(), 4);
-  if (n < 4 || n > kMaxFrame)
-    return bad("length " + std::to_string(n) + " outside 4.." + std::to_string(kMaxFrame));
+  if (n < 4 || n > limits.max_frame)
+    return bad("length " + std::to_string(n) + " outside 4.." + std::to_string(limits.max_frame));
   return std::size_t{n};
 }
 
-Result<Frame> decode(std::span<const std::byte> body) {
-  if (body.size() > kMaxFrame) return bad("body larger than " + std::to_string(kMaxFrame));
+Result<Frame> decode(std::span<const std::byte> body, const Limits& limits) {
+  if (body.size() > limits.max_frame) return bad("body larger than " + std::to_string(limits.max_frame));
   Reader r(body);
   std::uint16_t version = 0;
   if (!r.get(version)) return bad("truncated before the version");
@@ -102,7 +103,8 @@ Result<Frame> decode(std::span<const std::byte> body) {
   if (!r.get(type_len) || !r.bytes(type_len, f.type)) return bad("truncated type");
   std::uint16_t count = 0;
   if (!r.get(count)) return bad("truncated field count");
-  if (count > kMaxFields) return bad("field count " + std::to_string(count) + " above " + std::to_string(kMaxFields));
+  if (count > limits.max_fields)
+    return bad("field count " + std::to_string(count) + " above " + std::to_string(limits.max_fields));
   f.fields.reserve(count);
   for (std::uint16_t i = 0; i < count; ++i) {
     std::uint16_t klen = 0;
