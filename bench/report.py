@@ -45,6 +45,8 @@ def size(n):
 
 
 def rate(v):
+    if v >= 1e9:
+        return f"{v / 1e9:.2f} G"
     if v >= 1e6:
         return f"{v / 1e6:.2f} M"
     if v >= 1e3:
@@ -191,17 +193,20 @@ def plots(cases, out_dir):
         rows = [c for c in cases if c["kind"] == "rtt" and c["payload_bytes"] == payload and "ns" in c]
         if not rows:
             continue
-        fig, ax = plt.subplots(figsize=(11, 6.5))
+        fig, ax = plt.subplots(figsize=(13, 6.5))
         xs = [1, 2, 3, 4, 5, 6]  # 50%, 90%, 99%, 99.9%, 99.99%, max on a "nines" axis
-        for c in rows:
+        palette = plt.get_cmap("tab20").colors
+        for i, c in enumerate(rows):
             style = "--" if c["transport"].startswith("raw") else "-"
-            ax.plot(xs, [c["ns"][k] for k in PCTS], style, marker="o", markersize=3, label=label(c))
+            width = 2.2 if c["transport"] == "libmq" else 1.2
+            ax.plot(xs, [c["ns"][k] for k in PCTS], style, marker="o", markersize=3, linewidth=width,
+                    color=palette[i % len(palette)], label=label(c))
         ax.set_xticks(xs, ["p50", "p90", "p99", "p99.9", "p99.99", "max"])
         ax.set_yscale("log")
         ax.set_ylabel("round trip (ns, log scale)")
         ax.set_title(f"Round-trip latency percentiles, {size(payload)}, two processes on two cores")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", ncol=2)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         name = f"latency-{payload}.png"
         fig.savefig(os.path.join(out_dir, name), dpi=90)

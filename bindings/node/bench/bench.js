@@ -1,330 +1,482 @@
 'use strict';
-// Node-side figures for libmq, each next to Node's own `net` over a Unix socket measured in the same run:
-//   awaited single send (msgs/s), batched send (msgs/s), consume (msgs/s), end-to-end p50/p99 latency (us,
-//   half a ping-pong round trip between two processes).
-// Usage: node bench/bench.js [--messages N] [--size BYTES] [--rounds N]   ($MQD: the mqd binary)
-// Starts its own mqd on a temporary socket and namespace; prints a Markdown table.
+// Node-side figures for libmq, each next to Node's own `net` over a Unix socket measured in the same run (64-byte
+// messages by default): throughput of kafkajs send (awaited one at a time, and batched), kafkajs consume
+// (eachMessage), the native fast path (publish, for await), and round trips (ping on one topic, pong on another,
+// echoed by a forked copy of this script) with every sample kept. Prints one row per case and a Markdown table;
+// --json writes the schema of bench/report.hpp (tool "node"). Starts its own mqd ($MQD, default
+// build/release/daemon/mqd/mqd) on a private socket, namespace and data dir, and stops it however the run ends.
+// Every wait is bounded: a case that makes no progress for STALL_MS fails with a message, and the run goes on.
 const { spawn, fork } = require('child_process');
 const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
+const netBaseline = require('./net_baseline');
+const { describeMachine, loadAverage, summarize, printHeader, printRow, writeResults } = require('./report');
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const N = arg('messages', 200000);
-const SIZE = arg('size', 64);
-const ROUNDS = arg('rounds', 20000);
 const PKG = path.resolve(__dirname, '..');
 const MQD = process.env.MQD || path.resolve(PKG, '..', '..', 'build', 'release', 'daemon', 'mqd', 'mqd');
+const STALL_MS = 10000;  // a case fails when its progress counter does not move for this long
+const START_MS = 10000;  // mqd and the child processes must be ready within this
+const STOP_MS = 5000;    // then SIGKILL
+const BATCH = 100;
+
+const PROFILES = {
+  full: { messages: 200000, rounds: 20000 },
+  quick: { messages: 50000, rounds: 5000 },
+  smoke: { messages: 300, rounds: 200 },
+};
+
+const USAGE = `usage: node bench/bench.js [--quick | --smoke] [--messages N] [--size BYTES] [--rounds N] [--json FILE]
+  libmq's Node API (kafkajs send/consume, fast path publish/for await, round trips) next to Node's net over a
+  Unix socket, in one run. Starts a private mqd ($MQD, default build/release/daemon/mqd/mqd).
+  (default)        full run: 200000 messages per throughput case (100000 for awaited sends), 20000 round trips
+  --quick          50000 messages, 5000 round trips: the whole run in well under 40 s
+  --smoke          300 messages, 200 round trips: checks it all works, measures nothing (CI)
+  --messages N     messages per throughput case
+  --size BYTES     payload size (default 64)
+  --rounds N       recorded round trips per RTT case (a tenth more first, as warm-up)
+  --json FILE      also write the results as JSON (the schema of bench/report.hpp, merged by bench/report.py)
+  env WAIT         consumer wait strategy for the RTT cases (futex, spin_futex, spin_yield, busy_spin)`;
+
+// -> {profile, messages, size, rounds, json}, or exits (0 for --help, 2 for a bad option).
+function parseOptions(argv) {
+  const o = { profile: 'full', ...PROFILES.full, size: 64, json: null };
+  const count = (name, v, max) => {
+    const n = Number(v);
+    if (v === undefined || !/^[0-9]+$/.test(v) || n < 1 || n > max) {
+      console.error(`bench.js: ${name} wants a whole number from 1 to ${max}, got '${v === undefined ? '' : v}'`);
+      process.exit(2);
+    }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick' || a === '--smoke') Object.assign(o, { profile: a.slice(2) }, PROFILES[a.slice(2)]);
+    else if (a === '--messages') o.messages = count(a, argv[++i], 100000000);
+    else if (a === '--size') o.size = count(a, argv[++i], 1 << 20);
+    else if (a === '--rounds') o.rounds = count(a, argv[++i], 10000000);
+    else if (a === '--json' && i + 1 < argv.length) o.json = argv[++i];
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else {
+      console.error(`bench.js: unknown option or missing value: '${a}'\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  return o;
+}
 
 const now = () => process.hrtime.bigint();
-const rate = (n, t0) => n / (Number(now() - t0) / 1e9);
 
-// ---- child roles ---------------------------------------------------------------------------------------------
+// Resolves with `promise`, or rejects after `ms` with a message naming `what`.
+async function within(ms, what, promise) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---- child roles (this script forked with --role NAME JSON) ---------------------------------------------------
+// Each says 'ready' over IPC, stops on any IPC message, and exits when the parent goes away (IPC disconnect).
+
 async function role(name, opts) {
-  const { Kafka } = require(PKG);
-  if (name === 'mq-echo') {  // consumes `ping`, answers on `pong`
+  process.on('disconnect', () => process.exit(0));
+  const { Kafka, Topic } = require(PKG);
+  if (name === 'mq-echo') {  // kafkajs API: consumes opts.ping, answers each record on opts.pong
     const kafka = new Kafka({ brokers: [`unix:${opts.socket}`], logLevel: 0 });
     const p = kafka.producer();
     const c = kafka.consumer({ groupId: 'echo', wait: opts.wait });
     await p.connect();
     await c.connect();
-    await c.subscribe({ topic: 'ping' });
-    await c.run({ eachMessage: async ({ message }) => { await p.send({ topic: 'pong', messages: [{ value: message.value }] }); } });
+    await c.subscribe({ topic: opts.ping });
+    await c.run({ eachMessage: async ({ message }) => { await p.send({ topic: opts.pong, messages: [{ value: message.value }] }); } });
     process.send('ready');
     process.on('message', async () => { await c.disconnect(); await p.disconnect(); process.exit(0); });
-  } else if (name === 'net-server') {  // acks each frame (mode 'ack'), or each batch ('batch'), echoes ('echo'),
-    // or streams N frames to a client ('stream')
-    const server = net.createServer((sock) => {
-      sock.on('error', () => {});  // clients hang up when done
-      let buf = Buffer.alloc(0);
-      sock.once('data', function first(d) {
-        const mode = d.subarray(0, 6).toString().trim();
-        const rest = d.subarray(6);
-        if (mode === 'stream') {
-          const frame = Buffer.alloc(4 + SIZE);
-          frame.writeUInt32LE(SIZE, 0);
-          let sent = 0;
-          const pump = () => {
-            while (sent < N) {
-              const chunk = Buffer.concat(Array(Math.min(256, N - sent)).fill(frame));
-              sent += Math.min(256, N - sent);
-              if (!sock.write(chunk)) return sock.once('drain', pump);
-            }
-            sock.end();
-          };
-          return pump();
-        }
-        const onData = (chunk) => {
-          buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-          let at = 0;
-          let frames = 0;
-          let last = null;
-          while (buf.length - at >= 4) {
-            const len = buf.readUInt32LE(at);
-            if (buf.length - at < 4 + len) break;
-            last = buf.subarray(at, at + 4 + len);
-            at += 4 + len;
-            frames++;
-          }
-          buf = buf.subarray(at);
-          if (mode === 'ack') for (let i = 0; i < frames; i++) sock.write('k');
-          else if (mode === 'batch' && frames) sock.write(Buffer.from([frames & 255, frames >> 8]));
-          else if (mode === 'echo' && last) sock.write(last);
-        };
-        if (rest.length) onData(rest);
-        sock.on('data', onData);
-      });
-    });
-    server.listen(opts.path, () => process.send('ready'));
+  } else if (name === 'fast-echo') {  // fast path: for await over opts.ping, publish on opts.pong
+    const ping = await Topic.open(opts.ping, { socket: opts.socket });
+    const pong = await Topic.open(opts.pong, { socket: opts.socket });
+    const c = ping.consumer({ group: 'echo', wait: opts.wait });
+    process.on('message', async () => { await ping.close(); await pong.close(); process.exit(0); });
+    process.send('ready');
+    for await (const m of c) pong.publish(m.value);
+  } else if (name === 'net-server') {
+    const server = netBaseline.serve(opts);
     process.on('message', () => { server.close(); process.exit(0); });
+  } else {
+    throw new Error(`unknown role ${name}`);
   }
 }
 
 if (process.argv[2] === '--role') {
-  role(process.argv[3], JSON.parse(process.argv[4]));
+  role(process.argv[3], JSON.parse(process.argv[4])).catch((e) => {
+    console.error(`bench.js ${process.argv[3]}: ${e.stack || e}`);
+    process.exit(1);
+  });
   return;
 }
 
+// ---- processes this run owns: killed however it ends -----------------------------------------------------------
+
+// runDir (a temporary folder) holds mqd's socket and data dir and the net server's socket.
+const owned = { children: new Set(), daemon: null, runDir: null, cleanedUp: false };
+
 function startChild(name, opts) {
-  const c = fork(__filename, ['--role', name, JSON.stringify(opts)], { stdio: 'inherit' });
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${name} did not start`)), 10000);
-    c.once('message', () => { clearTimeout(t); resolve(c); });
-    c.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
+  const c = fork(__filename, ['--role', name, JSON.stringify(opts)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  owned.children.add(c);
+  c.once('exit', () => owned.children.delete(c));
+  return within(START_MS, `${name} to be ready`, new Promise((resolve, reject) => {
+    c.once('message', () => resolve(c));
+    c.once('error', reject);
+    c.once('exit', (code, sig) => reject(new Error(`${name} exited (${sig || code}) before it was ready`)));
+  })).catch((e) => {
+    c.kill('SIGKILL');
+    throw e;
   });
 }
-const stopChild = (c) => new Promise((r) => { c.removeAllListeners('exit'); c.once('exit', r); c.send('stop'); });
 
-async function startDaemon(dir) {
+async function stopChild(c) {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((r) => c.once('exit', r));
+  c.removeAllListeners('message');
+  try {
+    c.send('stop');
+    await within(STOP_MS, 'a child to stop', exited);
+  } catch {
+    c.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function startDaemon(capacity) {
+  if (!fs.existsSync(MQD)) throw new Error(`mqd not found at ${MQD}: build it (cmake --preset release && cmake --build --preset release) or set MQD`);
+  const dir = owned.runDir;
   const socket = path.join(dir, 'mqd.sock');
-  const proc = spawn(MQD, ['--socket', socket, '--namespace', `bench${process.pid}`, '--data-dir', dir,
-    '--default-capacity', String(64 << 20), '--log-level', 'warn'], { stdio: 'inherit' });
-  for (let i = 0; i < 500; i++) {
-    const ok = await new Promise((r) => { const s = net.connect(socket); s.once('connect', () => { s.destroy(); r(true); }); s.once('error', () => r(false)); });
-    if (ok) return { socket, proc };
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('mqd did not start');
-}
-
-// ---- net client helpers --------------------------------------------------------------------------------------
-function netConnect(p, mode) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(p, () => { s.write(mode.padEnd(6)); resolve(s); });
-    s.once('error', reject);
-  });
-}
-function frame(payload) {
-  const f = Buffer.alloc(4 + payload.length);
-  f.writeUInt32LE(payload.length, 0);
-  payload.copy(f, 4);
-  return f;
-}
-
-async function netAwaitedSingle(p, n) {
-  const s = await netConnect(p, 'ack');
-  s.setNoDelay && s.setNoDelay(true);
-  const f = frame(Buffer.alloc(SIZE, 7));
-  let resolveAck;
-  s.on('data', (d) => { for (let i = 0; i < d.length; i++) resolveAck(); });
-  const t0 = now();
-  for (let i = 0; i < n; i++) {
-    await new Promise((r) => { resolveAck = r; s.write(f); });
-  }
-  const r = rate(n, t0);
-  s.destroy();
-  return r;
-}
-
-async function netBatched(p, n, batch) {
-  const s = await netConnect(p, 'batch');
-  // Like send({messages}): each message object is framed into one write per batch.
-  const msgs = Array.from({ length: batch }, () => ({ value: Buffer.alloc(SIZE, 7) }));
-  const encode = () => {
-    let len = 0;
-    for (const m of msgs) len += 4 + m.value.length;
-    const out = Buffer.allocUnsafe(len);
-    let at = 0;
-    for (const m of msgs) {
-      out.writeUInt32LE(m.value.length, at);
-      m.value.copy(out, at + 4);
-      at += 4 + m.value.length;
-    }
-    return out;
-  };
-  let pending = 0;
-  let resolveAck;
-  s.on('data', (d) => {
-    for (let i = 0; i + 1 < d.length; i += 2) pending -= d[i] | (d[i + 1] << 8);
-    if (pending <= 0 && resolveAck) resolveAck();
-  });
-  const t0 = now();
-  for (let i = 0; i < n; i += batch) {
-    pending += batch;
-    await new Promise((r) => { resolveAck = r; s.write(encode()); });
-  }
-  const r = rate(n, t0);
-  s.destroy();
-  return r;
-}
-
-async function netConsume(p, n) {
-  const s = await netConnect(p, 'stream');
-  let buf = Buffer.alloc(0);
-  let got = 0;
-  const eachMessage = async ({ message }) => { got++; };
-  const t0 = now();
-  await new Promise((resolve) => {
-    // Like consumer.run({eachMessage}): each frame becomes a message object and the async handler is awaited
-    // before the next one; the socket is paused meanwhile.
-    let busy = false;
-    const drain = async () => {
-      if (busy) return;
-      busy = true;
-      s.pause();
-      let at = 0;
-      let offset = got;
-      while (buf.length - at >= 4) {
-        const len = buf.readUInt32LE(at);
-        if (buf.length - at < 4 + len) break;
-        const value = buf.subarray(at + 4, at + 4 + len);
-        at += 4 + len;
-        await eachMessage({ topic: 't', partition: 0, message: { offset: String(offset++), value, key: null, headers: {} } });
-      }
-      buf = buf.subarray(at);
-      busy = false;
-      if (got >= n) return resolve();
-      s.resume();
-    };
-    s.on('data', (chunk) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      drain();
+  const ns = `bench${process.pid}`;
+  fs.mkdirSync(path.join(dir, 'data'));
+  const proc = spawn(MQD, ['--socket', socket, '--namespace', ns, '--data-dir', path.join(dir, 'data'), '--config', '/dev/null',
+    '--auto-create', 'true', '--default-capacity', String(capacity), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  owned.daemon = { proc, dir, ns, socket };
+  let exited = null;
+  proc.once('exit', (code, sig) => (exited = sig || code));
+  proc.once('error', (e) => (exited = e.message));
+  const started = Date.now();
+  for (;;) {
+    if (exited !== null) throw new Error(`mqd exited (${exited}) before it listened on ${socket}`);
+    const ok = await new Promise((r) => {
+      const s = net.connect(socket);
+      s.once('connect', () => { s.destroy(); r(true); });
+      s.once('error', () => r(false));
     });
-  });
-  const r = rate(n, t0);
-  s.destroy();
-  return r;
-}
-
-async function netPingPong(p, rounds) {
-  const s = await netConnect(p, 'echo');
-  const f = frame(Buffer.alloc(SIZE, 7));
-  let resolveEcho;
-  let buf = Buffer.alloc(0);
-  s.on('data', (d) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    if (buf.length >= f.length) { buf = buf.subarray(f.length); resolveEcho(); }
-  });
-  const lat = [];
-  for (let i = 0; i < rounds; i++) {
-    const t0 = now();
-    await new Promise((r) => { resolveEcho = r; s.write(f); });
-    lat.push(Number(now() - t0) / 2000);  // one way, us
+    if (ok) return owned.daemon;
+    if (Date.now() - started > START_MS) throw new Error(`mqd did not listen on ${socket} within ${START_MS} ms`);
+    await new Promise((r) => setTimeout(r, 20));  // polling for the socket to accept: bounded above
   }
-  s.destroy();
-  return lat;
 }
 
-const pct = (a, q) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
+function removeDaemonFiles(d) {
+  for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mq@${d.ns}@`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
+  fs.rmSync(path.join(d.dir, 'data'), { recursive: true, force: true });
+  fs.rmSync(d.socket, { force: true });
+}
+
+async function stopDaemon() {
+  const d = owned.daemon;
+  if (!d) return;
+  if (d.proc.exitCode === null && d.proc.signalCode === null) {
+    const exited = new Promise((r) => d.proc.once('exit', r));
+    d.proc.kill('SIGTERM');
+    try {
+      await within(STOP_MS, 'mqd to stop after SIGTERM', exited);
+    } catch {
+      d.proc.kill('SIGKILL');
+      await exited;
+    }
+  }
+  removeDaemonFiles(d);
+  owned.daemon = null;
+}
+
+// The last resort, synchronous (process 'exit', SIGINT, SIGTERM): kill what is left, remove the daemon's files.
+function cleanupNow() {
+  if (owned.cleanedUp) return;
+  owned.cleanedUp = true;
+  for (const c of owned.children) c.kill('SIGKILL');
+  if (owned.daemon) {
+    owned.daemon.proc.kill('SIGTERM');
+    removeDaemonFiles(owned.daemon);
+  }
+  if (owned.runDir) fs.rmSync(owned.runDir, { recursive: true, force: true });
+}
+process.on('exit', cleanupNow);
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.on(sig, () => {
+    console.error(`bench.js: ${sig}, stopping`);
+    cleanupNow();
+    process.exit(code);
+  });
+}
+
+// ---- running a case -------------------------------------------------------------------------------------------
+
+// Runs body(c) for one row. The body bumps c.progress as it goes (the case fails if it stays put for STALL_MS)
+// and registers what it opens with c.defer(fn), run afterwards whatever happened (each bounded too). The body
+// returns {count, t0[, t1]} (throughput from t0 to t1, default now) or {samples} (ns per round trip).
+async function runCase(spec, opts, body) {
+  const row = { transport: spec.transport, mode: spec.mode, kind: spec.kind, pattern: '1p1c', api: spec.api,
+    payload_bytes: opts.size, load_before: loadAverage() };
+  const c = { progress: 0, cleanups: [], defer(fn) { this.cleanups.push(fn); } };
+  let timer;
+  const stalled = new Promise((_, reject) => {
+    let seen = -1;
+    timer = setInterval(() => {
+      if (c.progress === seen) reject(new Error(`no progress for ${STALL_MS / 1000} s (after ${c.progress} steps)`));
+      seen = c.progress;
+    }, STALL_MS);
+  });
+  try {
+    const run = body(c);
+    run.catch(() => {});  // after a stall the abandoned body may still fail: that is already reported
+    const r = await Promise.race([run, stalled]);
+    if (r.samples) {
+      row.samples = r.samples.length;
+      row.ns = summarize(r.samples);
+    } else {
+      const seconds = Number((r.t1 || now()) - r.t0) / 1e9;
+      row.seconds = Math.round(seconds * 1e6) / 1e6;
+      row.msgs_per_s = Math.round(r.count / seconds);
+      row.bytes_per_s = Math.round((r.count * opts.size) / seconds);
+    }
+  } catch (e) {
+    row.error = e && e.message ? e.message : String(e);
+  } finally {
+    clearInterval(timer);
+    for (const fn of c.cleanups.reverse()) {
+      try {
+        await within(2 * STOP_MS, `cleanup of ${spec.api}`, Promise.resolve().then(fn));
+      } catch (e) {
+        if (!row.error) row.error = e.message;
+      }
+    }
+  }
+  if (spec.note) row.note = spec.note;
+  printRow(row);
+  return row;
+}
+
+// ---- the libmq cases ------------------------------------------------------------------------------------------
+
+const MQ = { transport: 'libmq node', mode: 'default' };
+
+function libmqCases(opts, socket, wait) {
+  const { Kafka, Topic } = require(PKG);
+  const n = opts.messages;
+  const single = Math.min(n, 100000);
+  const value = Buffer.alloc(opts.size, 7);
+  const kafka = new Kafka({ brokers: [`unix:${socket}`], logLevel: 0 });
+  const connected = async (c, client) => {
+    c.defer(() => client.disconnect());
+    await within(START_MS, 'a kafkajs connect', client.connect());
+    return client;
+  };
+  const waitNote = `consumer wait ${wait || 'futex (default)'}; echo process forked; not pinned`;
+
+  return [
+    [{ ...MQ, kind: 'throughput', api: 'kafkajs send (awaited)' }, async (c) => {
+      const p = await connected(c, kafka.producer());
+      for (let i = 0; i < Math.ceil(single / 10); i++) await p.send({ topic: 'single', messages: [{ value }] });  // warm-up
+      const t0 = now();
+      for (let i = 0; i < single; i++) {
+        await p.send({ topic: 'single', messages: [{ value }] });
+        c.progress++;
+      }
+      return { count: single, t0 };
+    }],
+    [{ ...MQ, kind: 'throughput', api: `kafkajs send (batch of ${BATCH})` }, async (c) => {
+      const p = await connected(c, kafka.producer());
+      const msgs = Array.from({ length: BATCH }, () => ({ value }));
+      // No warm-up here: the consume case reads exactly these n records.
+      const t0 = now();
+      for (let i = 0; i < n; i += BATCH) {
+        await p.send({ topic: 'batched', messages: i + BATCH <= n ? msgs : msgs.slice(0, n - i) });
+        c.progress += BATCH;
+      }
+      return { count: n, t0 };
+    }],
+    [{ ...MQ, kind: 'throughput', api: 'fast path publish' }, async (c) => {
+      const t = await within(START_MS, 'Topic.open', Topic.open('fast', { socket }));
+      c.defer(() => t.close());
+      const t0 = now();
+      for (let i = 0; i < n; i++) t.publish(value);  // synchronous: never waits (throws if the topic is full)
+      c.progress += n;
+      return { count: n, t0 };
+    }],
+    [{ ...MQ, kind: 'throughput', api: 'kafkajs eachMessage', note: `reads the ${n} records of the batched send` }, async (c) => {
+      const consumer = await connected(c, kafka.consumer({ groupId: 'reader' }));
+      await consumer.subscribe({ topic: 'batched', fromBeginning: true });
+      let done;
+      const all = new Promise((r) => (done = r));
+      const t0 = now();
+      await consumer.run({ eachMessage: async () => { if (++c.progress === n) done(); } });
+      await all;
+      return { count: n, t0, t1: now() };
+    }],
+    [{ ...MQ, kind: 'throughput', api: 'fast path for await', note: `reads the ${n} records of the fast path publish` }, async (c) => {
+      const t = await within(START_MS, 'Topic.open', Topic.open('fast', { socket }));
+      c.defer(() => t.close());
+      const fc = t.consumer({ group: 'fast-reader', fromBeginning: true });
+      const t0 = now();
+      let t1 = null;
+      for await (const m of fc) {  // a stalled case closes t, which ends this loop
+        if (++c.progress === n) {
+          t1 = now();  // leaving the loop closes the consumer (joins its thread): not part of the figure
+          fc.ack(m);
+          break;
+        }
+      }
+      if (c.progress < n) throw new Error(`the consumer ended after ${c.progress} of ${n} records`);
+      return { count: n, t0, t1 };
+    }],
+    [{ ...MQ, kind: 'rtt', api: 'kafkajs send + eachMessage', note: waitNote }, async (c) => {
+      const echo = await startChild('mq-echo', { socket, wait, ping: 'ping', pong: 'pong' });
+      c.defer(() => stopChild(echo));
+      const p = await connected(c, kafka.producer());
+      const pc = await connected(c, kafka.consumer({ groupId: 'pinger', wait }));
+      await pc.subscribe({ topic: 'pong' });
+      let pending = null;
+      await pc.run({ eachMessage: async () => { const r = pending; pending = null; if (r) r.resolve(); } });
+      const samples = [];
+      const warmup = Math.ceil(opts.rounds / 10);
+      for (let i = 0; i < warmup + opts.rounds; i++) {
+        const t0 = now();
+        await new Promise((resolve, reject) => {
+          pending = { resolve };
+          p.send({ topic: 'ping', messages: [{ value }] }).catch(reject);
+        });
+        if (i >= warmup) samples.push(Number(now() - t0));
+        c.progress++;
+      }
+      return { samples };
+    }],
+    [{ ...MQ, kind: 'rtt', api: 'fast path publish + for await', note: waitNote }, async (c) => {
+      const echo = await startChild('fast-echo', { socket, wait, ping: 'fping', pong: 'fpong' });
+      c.defer(() => stopChild(echo));
+      const ping = await within(START_MS, 'Topic.open', Topic.open('fping', { socket }));
+      c.defer(() => ping.close());
+      const pong = await within(START_MS, 'Topic.open', Topic.open('fpong', { socket }));
+      c.defer(() => pong.close());
+      const it = pong.consumer({ group: 'pinger', wait })[Symbol.asyncIterator]();
+      const samples = [];
+      const warmup = Math.ceil(opts.rounds / 10);
+      for (let i = 0; i < warmup + opts.rounds; i++) {
+        const t0 = now();
+        ping.publish(value);
+        const r = await it.next();  // a stalled case closes pong, which ends the iteration
+        if (r.done) throw new Error(`the pong consumer ended after ${i} round trips`);
+        if (i >= warmup) samples.push(Number(now() - t0));
+        c.progress++;
+      }
+      return { samples };
+    }],
+  ];
+}
+
+// ---- the net cases --------------------------------------------------------------------------------------------
+
+const NET = { transport: 'node net (unix socket)', mode: 'blocking' };
+
+function netCases(opts, sockPath) {
+  const n = opts.messages;
+  const single = Math.min(n, 100000);
+  return [
+    [{ ...NET, kind: 'throughput', api: 'net write (awaited)' }, async (c) => netBaseline.awaitedSingle(sockPath, single, opts.size, c)],
+    [{ ...NET, kind: 'throughput', api: `net write (batch of ${BATCH})` }, async (c) => netBaseline.batched(sockPath, n, opts.size, BATCH, c)],
+    [{ ...NET, kind: 'throughput', api: 'net read (eachMessage-shaped)' }, async (c) => netBaseline.consume(sockPath, n, c)],
+    [{ ...NET, kind: 'rtt', api: 'net write + echo', note: 'echo server forked; not pinned' },
+      async (c) => netBaseline.pingPong(sockPath, opts.rounds, Math.ceil(opts.rounds / 10), opts.size, c)],
+  ];
+}
+
+// ---- the summary table ----------------------------------------------------------------------------------------
+
+function printTable(rows, opts) {
+  const find = (transport, api) => rows.find((r) => r.transport === transport && r.api.startsWith(api));
+  const mq = (api) => find(MQ.transport, api);
+  const nt = (api) => find(NET.transport, api);
+  const rate = (r) => (r && r.msgs_per_s ? Math.round(r.msgs_per_s).toLocaleString('en-US') : r ? 'failed' : '');
+  const oneWay = (r, q) => (r && r.ns ? (r.ns[q] / 2000).toFixed(1) : r ? 'failed' : '');
+  const ratio = (a, b) => (a && b && Number(a.replace(/,/g, '')) > 0 && Number(b.replace(/,/g, '')) > 0
+    ? (Number(a.replace(/,/g, '')) / Number(b.replace(/,/g, ''))).toFixed(1) + 'x' : '');
+  const line = (measure, a, b) => console.log(`| ${measure} | ${a} | ${b} | ${ratio(a, b)} |`);
+  console.log(`\nNode ${process.version}, ${os.cpus().length} CPUs, ${opts.size}-byte messages, N=${opts.messages}, ${opts.rounds} ping-pongs` +
+    (opts.profile === 'smoke' ? ' (smoke run: these numbers are not measurements)' : '') + '\n');
+  console.log('| measure | libmq | net (Unix socket) | libmq / net |');
+  console.log('|---|---:|---:|---:|');
+  line('awaited single send (msgs/s)', rate(mq('kafkajs send (awaited)')), rate(nt('net write (awaited')));
+  line(`batched send, ${BATCH}/send (msgs/s)`, rate(mq('kafkajs send (batch')), rate(nt('net write (batch')));
+  line('fast path publish(), synchronous (msgs/s)', rate(mq('fast path publish')), '');
+  line('consume, eachMessage (msgs/s)', rate(mq('kafkajs eachMessage')), rate(nt('net read')));
+  line('consume, fast path for await (msgs/s)', rate(mq('fast path for await')), '');
+  for (const [q, label] of [['p50', 'p50'], ['p99', 'p99']]) {
+    line(`end-to-end ${label} one-way latency (us)`, oneWay(mq('kafkajs send +'), q), oneWay(nt('net write +'), q));
+    line(`end-to-end ${label} one-way latency, fast path (us)`, oneWay(mq('fast path publish +'), q), oneWay(nt('net write +'), q));
+  }
+}
+
+// ---- main -----------------------------------------------------------------------------------------------------
+
+// The ring size of every topic mqd creates: a power of two holding twice the largest case's records.
+function capacityFor(opts) {
+  const record = 8 * Math.ceil((40 + opts.size) / 8) + 8;
+  const need = Math.max(2 * (opts.messages + Math.ceil(opts.messages / 10) + 1) * record, 8 * opts.size, 1 << 16);
+  return 2 ** Math.ceil(Math.log2(need));
+}
 
 async function main() {
-  const { Kafka, Topic } = require(PKG);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libmq-node-bench-'));
-  const d = await startDaemon(dir);
-  const results = [];
-  const value = Buffer.alloc(SIZE, 7);
+  const opts = parseOptions(process.argv.slice(2));
+  const machine = describeMachine();
+  printHeader(machine, `${opts.profile}: ${opts.messages} messages per throughput case, ${opts.rounds} round trips ` +
+    `(+${Math.ceil(opts.rounds / 10)} warm-up), ${opts.size} B payloads`);
+  const rows = [];
+  owned.runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'libmq-node-bench-'));
+  const d = await startDaemon(capacityFor(opts));
   try {
-    const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
-    const producer = kafka.producer();
-    await producer.connect();
-
-    // Awaited single send.
-    const single = Math.min(N, 100000);
-    let t0 = now();
-    for (let i = 0; i < single; i++) await producer.send({ topic: 'single', messages: [{ value }] });
-    const mqSingle = rate(single, t0);
-
-    // Batched send: 100 messages per send.
-    const batch = 100;
-    const msgs = Array.from({ length: batch }, () => ({ value }));
-    t0 = now();
-    for (let i = 0; i < N; i += batch) await producer.send({ topic: 'batched', messages: msgs });
-    const mqBatched = rate(N, t0);
-
-    // Fast path: synchronous publish.
-    const t = await Topic.open('fast', { socket: d.socket });
-    t0 = now();
-    for (let i = 0; i < N; i++) t.publish(value);
-    const mqFastPublish = rate(N, t0);
-
-    // Consume: a group reading the N records the batched send wrote (eachMessage), and the fast path (for await).
-    const consumer = kafka.consumer({ groupId: 'reader' });
-    await consumer.connect();
-    await consumer.subscribe({ topic: 'batched', fromBeginning: true });
-    let got = 0;
-    let done;
-    const all = new Promise((r) => (done = r));
-    t0 = now();
-    await consumer.run({ eachMessage: async () => { if (++got === N) done(); } });
-    await all;
-    const mqConsume = rate(N, t0);
-    await consumer.disconnect();
-
-    const fc = t.consumer({ group: 'fast-reader', fromBeginning: true });
-    let fgot = 0;
-    t0 = now();
-    for await (const m of fc) { if (++fgot === N) break; }
-    const mqFastConsume = rate(N, t0);
-    await t.close();
-
-    // End-to-end latency: ping-pong with an echo process (kafkajs API both sides).
-    const echo = await startChild('mq-echo', { socket: d.socket, wait: process.env.WAIT });
-    const pc = kafka.consumer({ groupId: 'pinger', wait: process.env.WAIT });
-    await pc.connect();
-    await pc.subscribe({ topic: 'pong' });
-    let resolvePong;
-    await pc.run({ eachMessage: async () => resolvePong() });
-    const lat = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const s = now();
-      await new Promise((r) => { resolvePong = r; producer.send({ topic: 'ping', messages: [{ value }] }); });
-      lat.push(Number(now() - s) / 2000);
-    }
-    await pc.disconnect();
-    await stopChild(echo);
-    await producer.disconnect();
-
-    // Node's net over a Unix socket, same shapes.
-    const sockPath = path.join(dir, 'net.sock');
-    const server = await startChild('net-server', { path: sockPath });
-    const netSingle = await netAwaitedSingle(sockPath, single);
-    const netBatch = await netBatched(sockPath, N, batch);
-    const netCons = await netConsume(sockPath, N);
-    const netLat = await netPingPong(sockPath, ROUNDS);
-    await stopChild(server);
-
-    const f = (x) => Math.round(x).toLocaleString('en-US');
-    results.push(['awaited single send (msgs/s)', f(mqSingle), f(netSingle), (mqSingle / netSingle).toFixed(1) + 'x']);
-    results.push([`batched send, ${batch}/send (msgs/s)`, f(mqBatched), f(netBatch), (mqBatched / netBatch).toFixed(1) + 'x']);
-    results.push(['fast path publish(), synchronous (msgs/s)', f(mqFastPublish), '', '']);
-    results.push(['consume, eachMessage (msgs/s)', f(mqConsume), f(netCons), (mqConsume / netCons).toFixed(1) + 'x']);
-    results.push(['consume, fast path for await (msgs/s)', f(mqFastConsume), '', '']);
-    results.push(['end-to-end p50 one-way latency (us)', pct(lat, 0.5).toFixed(1), pct(netLat, 0.5).toFixed(1), (pct(lat, 0.5) / pct(netLat, 0.5)).toFixed(1) + 'x']);
-    results.push(['end-to-end p99 one-way latency (us)', pct(lat, 0.99).toFixed(1), pct(netLat, 0.99).toFixed(1), (pct(lat, 0.99) / pct(netLat, 0.99)).toFixed(1) + 'x']);
-    console.log(`\nNode ${process.version}, ${os.cpus().length} CPUs, ${SIZE}-byte messages, N=${N}, ${ROUNDS} ping-pongs\n`);
-    console.log('| measure | libmq | net (Unix socket) | libmq / net |');
-    console.log('|---|---:|---:|---:|');
-    for (const r of results) console.log(`| ${r.join(' | ')} |`);
+    for (const [spec, body] of libmqCases(opts, d.socket, process.env.WAIT)) rows.push(await runCase(spec, opts, body));
   } finally {
-    d.proc.kill('SIGTERM');
-    await new Promise((r) => d.proc.once('exit', r));
-    for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mq@bench${process.pid}@`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopDaemon();
   }
+  const sockPath = path.join(owned.runDir, 'net.sock');
+  let server = null;
+  let serverError = null;
+  try {
+    server = await startChild('net-server', { path: sockPath, messages: opts.messages, size: opts.size });
+  } catch (e) {
+    serverError = e.message;
+  }
+  try {
+    for (const [spec, body] of netCases(opts, sockPath)) {
+      rows.push(serverError
+        ? await runCase(spec, opts, async () => { throw new Error(`net server: ${serverError}`); })
+        : await runCase(spec, opts, body));
+    }
+  } finally {
+    if (server) await stopChild(server);
+  }
+  printTable(rows, opts);
+  console.log(`\nload:    ${loadAverage()} after the run`);
+  if (opts.json) writeResults(opts.json, { tool: 'node', profile: opts.profile, machine, cases: rows });
+  const failed = rows.filter((r) => r.error);
+  if (failed.length) console.error(`bench.js: ${failed.length} case(s) failed`);
+  return failed.length ? 1 : 0;
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().then((code) => process.exit(code), (e) => {
+  console.error(`bench.js: ${e && e.message ? e.message : e}`);
+  process.exit(1);
+});
