@@ -3,13 +3,15 @@
 // next to a row of another.
 //   round_trip   parent (core 0) sends on channel 0, the child (core 1) echoes on channel 1; every round trip kept.
 //   throughput   the child (core 1) sends on channel 0 as fast as the channel takes it; the parent (core 0) counts
-//                what arrives over a fixed window, checking every sequence number (a lost record fails the case).
+//                what arrives over a fixed window, checking every sequence number (a lost record fails the case);
+//                the rate is the median of the window's 5 slices (the whole window's mean is kept too).
 // Every message carries a 64-bit sequence number in its first 8 bytes. Every wait is bounded: a silent peer fails
 // the case, it never hangs the suite.
 #pragma once
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -32,6 +34,13 @@ inline constexpr int kParentCore = 0;
 inline constexpr int kChildCore = 1;
 inline constexpr std::uint64_t kPeerTimeoutNs = 10'000'000'000;  // a peer silent this long has failed
 inline constexpr std::chrono::milliseconds kReapTimeout{30'000};
+inline constexpr std::size_t kSlices = 5;  // a throughput window's slices (the median slice is reported)
+
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 == 1 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
 
 // The sending end of one channel, used by exactly one process (the one that opened it).
 class Sender {
@@ -83,7 +92,8 @@ struct CaseResult {
   std::size_t payload = 0;
   std::string load_before{};      // /proc/loadavg before the case
   std::optional<Summary> latency{};  // rtt: ns per round trip
-  double msgs_per_s = 0;        // throughput
+  double msgs_per_s = 0;        // throughput: the median of the window's slices
+  double mean_msgs_per_s = 0;   // throughput over the whole window
   double bytes_per_s = 0;
   double seconds = 0;           // how long the measured part ran
   bool skipped = false;
@@ -276,9 +286,12 @@ inline CaseResult throughput(Transport& t, std::size_t payload, double seconds, 
   if (!in) c.failed.store(1);
   else if (!meet(c.parent_ready, c.child_ready, c)) error = "the child did not open its end (see its message)";
   std::vector<std::byte> buffer(payload);
-  std::uint64_t expected = 0, counted = 0, start = 0, stop_at = 0;
+  // The window is cut into kSlices slices; the rate reported is the median slice's, so a moment when another job
+  // took a core moves it less than it moves the mean (both are reported).
+  std::vector<double> slice_rates;
+  std::uint64_t expected = 0, slice_start = 0, slice_count = 0, start = 0, start_count = 0, stop_at = 0;
   const auto warmup_ns = static_cast<std::uint64_t>(warmup_seconds * 1e9);
-  const auto window_ns = static_cast<std::uint64_t>(seconds * 1e9);
+  const auto slice_ns = static_cast<std::uint64_t>(seconds * 1e9 / kSlices);
   std::uint64_t first = now_ns(), end = 0;
   while (error.empty()) {
     const auto got = in->receive(buffer, error);
@@ -296,13 +309,17 @@ inline CaseResult throughput(Transport& t, std::size_t payload, double seconds, 
     const std::uint64_t now = now_ns();
     if (start == 0) {
       if (now - first < warmup_ns) continue;
-      start = now;
-      counted = expected;
-    } else if (now - start >= window_ns) {
-      end = now;
-      counted = expected - counted;
-      stop_at = expected;
-      c.stop.store(1, std::memory_order_relaxed);
+      start = slice_start = now;
+      start_count = slice_count = expected;
+    } else if (now - slice_start >= slice_ns) {
+      slice_rates.push_back(static_cast<double>(expected - slice_count) * 1e9 / static_cast<double>(now - slice_start));
+      slice_start = now;
+      slice_count = expected;
+      if (slice_rates.size() == kSlices) {
+        end = now;
+        stop_at = expected;
+        c.stop.store(1, std::memory_order_relaxed);
+      }
     }
   }
   in.reset();
@@ -311,7 +328,8 @@ inline CaseResult throughput(Transport& t, std::size_t payload, double seconds, 
   if (error.empty() && end == 0) error = "the sender ended before the window closed";
   if (error.empty()) {
     r.seconds = static_cast<double>(end - start) / 1e9;
-    r.msgs_per_s = static_cast<double>(counted) / r.seconds;
+    r.mean_msgs_per_s = static_cast<double>(stop_at - start_count) / r.seconds;
+    r.msgs_per_s = median(slice_rates);
     r.bytes_per_s = r.msgs_per_s * static_cast<double>(payload);
   }
   r.error = error;

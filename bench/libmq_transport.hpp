@@ -39,17 +39,23 @@ inline std::size_t ring_for(std::size_t payload) {
 class LibmqTransport final : public Transport {
  public:
   enum class Api { copy, claim };
-  LibmqTransport(mq::Wait wait, Api api) : wait_(wait), api_(api) {}
+  // `capacity` 0: ring_for(payload).
+  LibmqTransport(mq::Wait wait, Api api, std::size_t capacity = 0) : wait_(wait), api_(api), capacity_(capacity) {}
   std::string name() const override { return "libmq"; }
   std::string mode() const override { return wait_mode(wait_); }
-  std::string api() const { return api_ == Api::copy ? "publish" : "claim (8 B touched)"; }
+  std::string api() const {
+    std::string a = api_ == Api::copy ? "publish" : "claim (8 B touched)";
+    if (capacity_ != 0) a += ", " + std::to_string(capacity_ >> 20) + " MiB ring";
+    return a;
+  }
 
   Prepared prepare(std::size_t payload, int channels) override {
     finish();
     ++case_;
     for (int c = 0; c < channels; ++c) {
       names_.push_back("case" + std::to_string(case_) + "-ch" + std::to_string(c));
-      auto made = mq::Topic::create(names_.back(), {.capacity = ring_for(payload), .policy = mq::Policy::block,
+      const std::size_t capacity = capacity_ != 0 ? capacity_ : ring_for(payload);
+      auto made = mq::Topic::create(names_.back(), {.capacity = capacity, .policy = mq::Policy::block,
                                                     .groups = {"bench"}});
       if (!made) return {false, false, "create topic " + names_.back() + ": " + std::string(made.error().message())};
     }
@@ -114,6 +120,7 @@ class LibmqTransport final : public Transport {
 
   mq::Wait wait_;
   Api api_;
+  std::size_t capacity_;
   int case_ = 0;
   std::vector<std::string> names_;
 };

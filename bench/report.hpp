@@ -192,8 +192,8 @@ inline bool write_results(const std::string& path, const RunOptions& o, const Ma
                    static_cast<unsigned long long>(s.p999), static_cast<unsigned long long>(s.p9999),
                    static_cast<unsigned long long>(s.max));
     } else {
-      std::fprintf(f, ", \"seconds\": %.3f, \"msgs_per_s\": %.0f, \"bytes_per_s\": %.0f", r.seconds, r.msgs_per_s,
-                   r.bytes_per_s);
+      std::fprintf(f, ", \"seconds\": %.3f, \"msgs_per_s\": %.0f, \"mean_msgs_per_s\": %.0f, \"bytes_per_s\": %.0f",
+                   r.seconds, r.msgs_per_s, r.mean_msgs_per_s, r.bytes_per_s);
     }
     if (!r.note.empty()) std::fprintf(f, ", \"note\": %s", json_string(r.note).c_str());
     std::fprintf(f, "}%s\n", k + 1 < results.size() ? "," : "");

@@ -78,7 +78,7 @@ inline std::string encode(const CaseResult& r) {
   for (const std::uint64_t v :
        {static_cast<std::uint64_t>(s.samples), s.min, s.p50, s.p90, s.p99, s.p999, s.p9999, s.max})
     e.put(v);
-  for (const double v : {s.mean, r.msgs_per_s, r.bytes_per_s, r.seconds}) e.put(v);
+  for (const double v : {s.mean, r.msgs_per_s, r.mean_msgs_per_s, r.bytes_per_s, r.seconds}) e.put(v);
   return e.bytes();
 }
 
@@ -92,7 +92,7 @@ inline bool decode(std::string_view bytes, CaseResult& r) {
   Summary s;
   d.get(samples);
   for (std::uint64_t* v : {&s.min, &s.p50, &s.p90, &s.p99, &s.p999, &s.p9999, &s.max}) d.get(*v);
-  for (double* v : {&s.mean, &r.msgs_per_s, &r.bytes_per_s, &r.seconds}) d.get(*v);
+  for (double* v : {&s.mean, &r.msgs_per_s, &r.mean_msgs_per_s, &r.bytes_per_s, &r.seconds}) d.get(*v);
   if (!d.ok()) return false;
   r.payload = payload;
   r.skipped = skipped != 0;
