@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,29 @@
 namespace {
 
 using mqbench::CaseResult;
+
+// What a topic costs: the size of its shared-memory file next to its capacity (the rest is the segment header).
+CaseResult topic_footprint(const std::string& ns) {
+  constexpr std::size_t kCapacity = std::size_t{1} << 20;
+  CaseResult r{.transport = "libmq", .mode = "embedded", .kind = "memory", .pattern = "one topic",
+               .api = "segment file", .load_before = mqbench::load_average()};
+  const std::string name = "footprint";
+  if (auto made = mq::Topic::create(name, {.capacity = kCapacity}); !made) {
+    r.error = "create topic " + name + ": " + std::string(made.error().message());
+    return r;
+  }
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size("/dev/shm/mq@" + ns + "@" + name, ec);
+  (void)mq::Topic::remove(name);
+  if (ec) {
+    r.error = "size of /dev/shm/mq@" + ns + "@" + name + ": " + ec.message();
+    return r;
+  }
+  r.note = "a " + std::to_string(kCapacity >> 20) + " MiB topic's file is " + std::to_string(bytes) +
+           " bytes: capacity + a " + std::to_string(bytes - kCapacity) + "-byte header";
+  r.payload = bytes - kCapacity;  // the header's bytes (report.py reads them from here)
+  return r;
+}
 using mqbench::LibmqTransport;
 
 // Runs one case of `t` unless --only filters it out; `api` labels the row.
@@ -69,6 +93,12 @@ int main(int argc, char** argv) {
   // The ring's size is the user's throughput knob: a ring larger than the consumer's caches means the producer's
   // writes find lines no other core holds (measured next to the default 1 MiB).
   LibmqTransport busy_big(mq::Wait::busy_spin, LibmqTransport::Api::copy, std::size_t{16} << 20);
+
+  if (o.wants("libmq embedded memory one topic")) {
+    results.push_back(topic_footprint(ns));
+    std::printf("%-58s %s\n", "libmq topic footprint", results.back().error.empty() ? results.back().note.c_str()
+                                                                                 : results.back().error.c_str());
+  }
 
   // Round trips. The floors first, so every later row can be read against them.
   rtt(spin, o, 64, "4 B counter", results);

@@ -40,10 +40,12 @@ step node node bindings/node/bench/bench.js $flag --json "$tmp/node.json"
 step mqd_memory env MQD=build/release/daemon/mqd/mqd MQCTL=build/release/daemon/mqctl/mqctl \
   bench/mqd_memory.sh $flag --json "$tmp/mqd_memory.json"
 if [ "$profile" = quick ]; then min_time=0.05; else min_time=0.5; fi
-step micro "$bin/micro" --benchmark_min_time=$min_time
+step micro "$bin/micro" --benchmark_min_time=$min_time --benchmark_out="$tmp/micro.json" --benchmark_out_format=json
 
-inputs=()
-for f in "$tmp"/*.json; do [ -s "$f" ] && inputs+=("$f"); done
+inputs=()  # in the order of the tables: the floors and libmq, the peers, iceoryx, Node, mqd, micro
+for part in ipc_libmq ipc_peers ipc_iceoryx node mqd_memory micro; do
+  [ -s "$tmp/$part.json" ] && inputs+=("$tmp/$part.json")
+done
 command="scripts/bench.sh${flag:+ $flag}"
 /usr/bin/python3 bench/report.py --command "$command" bench/results "${inputs[@]}"
 echo "=== benchmarks done in $((SECONDS - start)) s: bench/results/latest.json, bench/RESULTS.md ==="
