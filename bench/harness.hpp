@@ -22,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "machine.hpp"
@@ -99,6 +100,7 @@ struct CaseResult {
   bool skipped = false;
   std::string error{};            // failed (or the skip reason)
   std::string note{};
+  std::vector<std::pair<std::string, double>> extra{};  // other figures of a case, written as JSON fields
 };
 
 // ---- the drivers ------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // patterns (4 producers -> a group of 2, 1 producer -> 3 groups). Every ratio in bench/RESULTS.md divides a row of
 // this binary (or of ipc_peers / ipc_iceoryx / the Node bench) by a floor row of this binary's same run.
 // Topics live in a private namespace (MQ_NAMESPACE=ipc-PID); their names are removed after each case.
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -38,10 +39,52 @@ CaseResult topic_footprint(const std::string& ns) {
   }
   r.note = "a " + std::to_string(kCapacity >> 20) + " MiB topic's file is " + std::to_string(bytes) +
            " bytes: capacity + a " + std::to_string(bytes - kCapacity) + "-byte header";
-  r.payload = bytes - kCapacity;  // the header's bytes (report.py reads them from here)
+  r.extra = {{"file_bytes", static_cast<double>(bytes)}, {"capacity_bytes", static_cast<double>(kCapacity)},
+             {"header_bytes", static_cast<double>(bytes - kCapacity)}};
   return r;
 }
 using mqbench::LibmqTransport;
+
+// What a consumer with the default wait costs while nothing comes: its thread's CPU time over a poll that times
+// out after `seconds` (it spins ~20 us, then sleeps on the futex in 100 ms slices).
+CaseResult idle_consumer(double seconds) {
+  CaseResult r{.transport = "libmq", .mode = "default", .kind = "idle", .pattern = "1 consumer, no producer",
+               .api = "poll (timeout)", .load_before = mqbench::load_average()};
+  const std::string name = "idle";
+  auto topic = mq::Topic::create(name, {.groups = {"bench"}});
+  if (!topic) {
+    r.error = "create topic " + name + ": " + std::string(topic.error().message());
+    return r;
+  }
+  auto consumer = mq::Consumer::make(*topic, {.group = "bench", .wait = mq::Wait::spin_futex});
+  if (!consumer) {
+    (void)mq::Topic::remove(name);
+    r.error = "consumer: " + std::string(consumer.error().message());
+    return r;
+  }
+  const auto cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  };
+  const double cpu0 = cpu();
+  const std::uint64_t t0 = mqbench::now_ns();
+  auto msg = consumer->poll(std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)));
+  const double wall = static_cast<double>(mqbench::now_ns() - t0) / 1e9;
+  const double used = cpu() - cpu0;
+  (void)mq::Topic::remove(name);
+  if (msg || msg.error().code() != mq::Errc::timed_out) {
+    r.error = msg ? "a record arrived on a topic nobody publishes to" : std::string(msg.error().message());
+    return r;
+  }
+  r.seconds = wall;
+  r.extra = {{"cpu_seconds", used}, {"core_fraction", used / wall}};
+  char note[160];
+  std::snprintf(note, sizeof note, "CPU %.3f ms over %.2f s idle (%.3f %% of a core)", used * 1e3, wall,
+                100.0 * used / wall);
+  r.note = note;
+  return r;
+}
 
 // Runs one case of `t` unless --only filters it out; `api` labels the row.
 template <class Run>
@@ -98,6 +141,13 @@ int main(int argc, char** argv) {
     results.push_back(topic_footprint(ns));
     std::printf("%-58s %s\n", "libmq topic footprint", results.back().error.empty() ? results.back().note.c_str()
                                                                                  : results.back().error.c_str());
+  }
+
+  if (o.wants("libmq default idle")) {
+    results.push_back(idle_consumer(std::min(o.seconds, 1.0)));
+    std::printf("%-58s %s\n", "libmq default wait, idle consumer", results.back().error.empty()
+                                                                     ? results.back().note.c_str()
+                                                                     : results.back().error.c_str());
   }
 
   // Round trips. The floors first, so every later row can be read against them.
