@@ -2,7 +2,7 @@
 # The benchmark suite in one command: set up, build (release), then run every bench binary side by side on this
 # machine (ipc_libmq with the floors, ipc_peers, ipc_iceoryx, the Node bench, mqd's memory over time, the micro
 # benchmarks), and write bench/results/latest.json, the tables in bench/RESULTS.md and the plots (bench/report.py).
-#   scripts/bench.sh           full run (about 25 min: 200k round trips per case, 2 s windows, 10 min of mqd)
+#   scripts/bench.sh           full run (about 20 min: 200k round trips per case, 2 s windows, 10 min of mqd)
 #   scripts/bench.sh --quick   quick run (under 3 min: 20k round trips, 0.5 s windows, 20 s of mqd)
 # Speed is never asserted: every figure is read as a ratio to the floors of the same run.
 set -euo pipefail
