@@ -195,7 +195,7 @@ inline bool write_results(const std::string& path, const RunOptions& o, const Ma
       std::fprintf(f, ", \"seconds\": %.3f, \"msgs_per_s\": %.0f, \"mean_msgs_per_s\": %.0f, \"bytes_per_s\": %.0f",
                    r.seconds, r.msgs_per_s, r.mean_msgs_per_s, r.bytes_per_s);
     }
-    for (const auto& [key, value] : r.extra) std::fprintf(f, ", %s: %.6g", json_string(key).c_str(), value);
+    for (const auto& [key, value] : r.extra) std::fprintf(f, ", %s: %.12g", json_string(key).c_str(), value);
     if (!r.note.empty()) std::fprintf(f, ", \"note\": %s", json_string(r.note).c_str());
     std::fprintf(f, "}%s\n", k + 1 < results.size() ? "," : "");
   }
