@@ -157,25 +157,30 @@ inline void print_child_error(const char* what, const std::string& error) {
   std::fprintf(stderr, "child: %s: %s\n", what, error.c_str());
 }
 
+// Prepares `t` for a case with `channels` channels and maps the control page. False (with `r` saying why: skipped
+// or failed, and the transport finished) when the case cannot run.
+inline bool set_up(Transport& t, std::size_t payload, int channels, SharedControl& shared, CaseResult& r) {
+  const auto prepared = t.prepare(payload, channels);
+  if (!prepared.ok || prepared.skipped) {
+    r.skipped = prepared.skipped;
+    r.error = prepared.reason;
+  } else if (shared.get() == nullptr) {
+    r.error = "mmap of the control page failed";
+  } else {
+    return true;
+  }
+  t.finish();
+  return false;
+}
+
 // Round trips of `payload`-byte messages: `warmup` unrecorded, then `iterations` recorded. The payload is filled
 // with a pattern; the parent checks the sequence number and length of every echo.
 inline CaseResult round_trip(Transport& t, std::size_t payload, std::size_t iterations, std::size_t warmup) {
   CaseResult r{.transport = t.name(), .mode = t.mode(), .kind = "rtt", .payload = payload,
                .load_before = load_average()};
   if (payload < sizeof(std::uint64_t)) payload = sizeof(std::uint64_t);
-  const auto prepared = t.prepare(payload, 2);
-  if (!prepared.ok || prepared.skipped) {
-    r.skipped = prepared.skipped;
-    r.error = prepared.reason;
-    t.finish();
-    return r;
-  }
   SharedControl shared;
-  if (shared.get() == nullptr) {
-    r.error = "mmap of the control page failed";
-    t.finish();
-    return r;
-  }
+  if (!set_up(t, payload, 2, shared, r)) return r;
   Control& c = *shared.get();
   const std::size_t total = warmup + iterations;
   Child child([&] {
@@ -241,19 +246,8 @@ inline CaseResult throughput(Transport& t, std::size_t payload, double seconds, 
   CaseResult r{.transport = t.name(), .mode = t.mode(), .kind = "throughput", .payload = payload,
                .load_before = load_average()};
   if (payload < sizeof(std::uint64_t)) payload = sizeof(std::uint64_t);
-  const auto prepared = t.prepare(payload, 1);
-  if (!prepared.ok || prepared.skipped) {
-    r.skipped = prepared.skipped;
-    r.error = prepared.reason;
-    t.finish();
-    return r;
-  }
   SharedControl shared;
-  if (shared.get() == nullptr) {
-    r.error = "mmap of the control page failed";
-    t.finish();
-    return r;
-  }
+  if (!set_up(t, payload, 1, shared, r)) return r;
   Control& c = *shared.get();
   constexpr std::uint64_t kEnd = ~std::uint64_t{0};
   Child child([&] {

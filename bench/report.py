@@ -65,6 +65,16 @@ def find(cases, **want):
     return None
 
 
+def did_not_run(c, head, columns, rows):
+    """A skipped or failed case: one row saying why (across `columns` empty cells), and True."""
+    if "skipped" not in c and "error" not in c:
+        return False
+    what = "skipped" if "skipped" in c else "FAILED"
+    rows.append(head + f"| {what}: {c.get('skipped', c.get('error'))} |" + " |" * (columns - 1) +
+                f" {c['load_before']} |")
+    return True
+
+
 def rtt_table(cases, floor, futex_floor):
     rows = ["| transport / mode / api | payload | p50 | p90 | p99 | p99.9 | p99.99 | max | p50 ÷ floor | load before |",
             "|---|---|---|---|---|---|---|---|---|---|"]
@@ -72,9 +82,7 @@ def rtt_table(cases, floor, futex_floor):
         if c["kind"] != "rtt":
             continue
         head = f"| {label(c)} | {size(c['payload_bytes'])} "
-        if "skipped" in c or "error" in c:
-            what = "skipped" if "skipped" in c else "FAILED"
-            rows.append(head + f"| {what}: {c.get('skipped', c.get('error'))} | | | | | | | | {c['load_before']} |")
+        if did_not_run(c, head, 8, rows):
             continue
         v = c["ns"]
         base = futex_floor if c["mode"] == "blocking" and futex_floor else floor
@@ -92,9 +100,7 @@ def throughput_table(cases, spsc):
         if c["kind"] != "throughput":
             continue
         head = f"| {label(c)} | {c['pattern']} | {size(c['payload_bytes'])} "
-        if "skipped" in c or "error" in c:
-            what = "skipped" if "skipped" in c else "FAILED"
-            rows.append(head + f"| {what}: {c.get('skipped', c.get('error'))} | | | {c['load_before']} |")
+        if did_not_run(c, head, 3, rows):
             continue
         base = spsc.get(c["payload_bytes"])
         ratio = f"×{c['msgs_per_s'] / base['msgs_per_s']:.3f}" if base else ""
