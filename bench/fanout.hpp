@@ -75,7 +75,8 @@ inline int consume(const std::string& topic_name, int id, int group, int produce
   unpin();
   auto topic = mq::Topic::open(topic_name);
   auto consumer = topic ? mq::Consumer::make(*topic, {.group = "g" + std::to_string(group),
-                                                      .start = mq::Start::earliest, .wait = mq::Wait::spin_futex,
+                                                      .start = mq::Start::earliest,
+                                                      .wait = mq::Wait::spin_futex,
                                                       .auto_ack = true})
                         : mq::Result<mq::Consumer>(topic.error());
   if (!consumer) {
@@ -98,7 +99,8 @@ inline int consume(const std::string& topic_name, int id, int group, int produce
       }
       if (b.ends[group].value.load() == static_cast<std::uint64_t>(producers) || b.failed.value.load() != 0) break;
       const std::uint64_t now = now_ns();
-      if (idle_since == 0) idle_since = now;
+      if (idle_since == 0)
+        idle_since = now;
       else if (now - idle_since > kPeerTimeoutNs) {
         std::fprintf(stderr, "consumer %d: nothing for 10 s and the producers have not ended\n", id);
         b.failed.value.store(1);
@@ -152,8 +154,13 @@ inline void sleep_for(double seconds) {
 inline CaseResult fanout_throughput(const Fanout& f, std::size_t payload, double seconds, double warmup_seconds,
                                     int case_number) {
   using namespace fanout_detail;
-  CaseResult r{.transport = "libmq", .mode = "default", .kind = "throughput", .pattern = f.pattern,
-               .api = "publish", .payload = payload, .load_before = load_average()};
+  CaseResult r{.transport = "libmq",
+               .mode = "default",
+               .kind = "throughput",
+               .pattern = f.pattern,
+               .api = "publish",
+               .payload = payload,
+               .load_before = load_average()};
   const int consumers = f.groups * f.members;
   if (f.producers + consumers > kMaxProcesses || payload < 16) {
     r.error = "fanout: at most 16 processes and 16-byte payloads";
@@ -210,8 +217,8 @@ inline CaseResult fanout_throughput(const Fanout& f, std::size_t payload, double
     for (int g = 0; g < f.groups; ++g) {
       const std::uint64_t got = total(b.received + g * f.members, f.members);
       if (got != sent) {
-        r.error = "group g" + std::to_string(g) + " received " + std::to_string(got) + " of " +
-                  std::to_string(sent) + " records";
+        r.error = "group g" + std::to_string(g) + " received " + std::to_string(got) + " of " + std::to_string(sent) +
+                  " records";
         break;
       }
     }

@@ -97,14 +97,12 @@ class PingPong final : public Transport {
   void finish() override { pages_.reset(); }
 
  private:
-  CounterLine* line(int channel) const {
-    return reinterpret_cast<CounterLine*>(pages_.get()) + channel;
-  }
+  CounterLine* line(int channel) const { return reinterpret_cast<CounterLine*>(pages_.get()) + channel; }
   struct Post final : Sender {
     Post(std::atomic<std::uint32_t>& w, bool s) : word(w), sleeping(s) {}
     bool send(std::span<const std::byte>, std::string&) override {
       word.store(++count, std::memory_order_release);  // release: the counter is the message
-      if (sleeping) counter_futex_wake(word);         // every time: the floor of "a wake-up per message"
+      if (sleeping) counter_futex_wake(word);          // every time: the floor of "a wake-up per message"
       return true;
     }
     std::atomic<std::uint32_t>& word;
@@ -125,7 +123,8 @@ class PingPong final : public Transport {
         for (unsigned sleeps = 0;; ++sleeps) {
           const std::uint32_t seen = word.load(std::memory_order_acquire);
           if (seen == want) break;
-          if (sleeps == 1) deadline = now_ns() + kPeerTimeoutNs;  // the clock only once a first sleep was not enough
+          if (sleeps == 1)
+            deadline = now_ns() + kPeerTimeoutNs;  // the clock only once a first sleep was not enough
           else if (sleeps > 1 && now_ns() > deadline) {
             error = "raw futex ping-pong: no message " + std::to_string(want) + " within the timeout";
             return std::nullopt;

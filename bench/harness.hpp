@@ -85,20 +85,20 @@ class Transport {
 
 // One row of the results, as every bench binary writes it to JSON (see json.hpp).
 struct CaseResult {
-  std::string transport{};        // "libmq", "raw ping-pong", "unix stream", ...
-  std::string mode{};             // busy | default | blocking
-  std::string kind{};             // rtt | throughput
+  std::string transport{};       // "libmq", "raw ping-pong", "unix stream", ...
+  std::string mode{};            // busy | default | blocking
+  std::string kind{};            // rtt | throughput
   std::string pattern = "1p1c";  // 1p1c | 4p-group2 | 1p-3groups
-  std::string api{};              // optional detail: "publish", "claim (8 B touched)", "kafkajs send", ...
+  std::string api{};             // optional detail: "publish", "claim (8 B touched)", "kafkajs send", ...
   std::size_t payload = 0;
-  std::string load_before{};      // /proc/loadavg before the case
+  std::string load_before{};         // /proc/loadavg before the case
   std::optional<Summary> latency{};  // rtt: ns per round trip
-  double msgs_per_s = 0;        // throughput: the median of the window's slices
-  double mean_msgs_per_s = 0;   // throughput over the whole window
+  double msgs_per_s = 0;             // throughput: the median of the window's slices
+  double mean_msgs_per_s = 0;        // throughput over the whole window
   double bytes_per_s = 0;
-  double seconds = 0;           // how long the measured part ran
+  double seconds = 0;  // how long the measured part ran
   bool skipped = false;
-  std::string error{};            // failed (or the skip reason)
+  std::string error{};  // failed (or the skip reason)
   std::string note{};
   std::vector<std::pair<std::string, double>> extra{};  // other figures of a case, written as JSON fields
 };
@@ -176,8 +176,8 @@ inline bool set_up(Transport& t, std::size_t payload, int channels, SharedContro
 // Round trips of `payload`-byte messages: `warmup` unrecorded, then `iterations` recorded. The payload is filled
 // with a pattern; the parent checks the sequence number and length of every echo.
 inline CaseResult round_trip(Transport& t, std::size_t payload, std::size_t iterations, std::size_t warmup) {
-  CaseResult r{.transport = t.name(), .mode = t.mode(), .kind = "rtt", .payload = payload,
-               .load_before = load_average()};
+  CaseResult r{
+      .transport = t.name(), .mode = t.mode(), .kind = "rtt", .payload = payload, .load_before = load_average()};
   if (payload < sizeof(std::uint64_t)) payload = sizeof(std::uint64_t);
   SharedControl shared;
   if (!set_up(t, payload, 2, shared, r)) return r;
@@ -210,8 +210,10 @@ inline CaseResult round_trip(Transport& t, std::size_t payload, std::size_t iter
   std::string error;
   auto out = t.open_sender(0, error);
   auto in = out ? t.open_receiver(1, error) : nullptr;
-  if (!out || !in) c.failed.store(1);
-  else if (!meet(c.parent_ready, c.child_ready, c)) error = "the child did not open its ends (see its message)";
+  if (!out || !in)
+    c.failed.store(1);
+  else if (!meet(c.parent_ready, c.child_ready, c))
+    error = "the child did not open its ends (see its message)";
   std::vector<std::byte> message(payload), echo(payload);
   for (std::size_t j = 0; j < payload; ++j) message[j] = static_cast<std::byte>(j * 7 + 1);
   std::vector<std::uint64_t> samples;
@@ -243,8 +245,8 @@ inline CaseResult round_trip(Transport& t, std::size_t payload, std::size_t iter
 // stop, then one end marker (~0); the parent receives for `seconds` after `warmup_seconds`, then keeps draining to
 // the marker so the sender never blocks on a full channel. Every sequence number is checked.
 inline CaseResult throughput(Transport& t, std::size_t payload, double seconds, double warmup_seconds) {
-  CaseResult r{.transport = t.name(), .mode = t.mode(), .kind = "throughput", .payload = payload,
-               .load_before = load_average()};
+  CaseResult r{
+      .transport = t.name(), .mode = t.mode(), .kind = "throughput", .payload = payload, .load_before = load_average()};
   if (payload < sizeof(std::uint64_t)) payload = sizeof(std::uint64_t);
   SharedControl shared;
   if (!set_up(t, payload, 1, shared, r)) return r;
@@ -279,8 +281,10 @@ inline CaseResult throughput(Transport& t, std::size_t payload, double seconds, 
   }
   std::string error;
   auto in = t.open_receiver(0, error);
-  if (!in) c.failed.store(1);
-  else if (!meet(c.parent_ready, c.child_ready, c)) error = "the child did not open its end (see its message)";
+  if (!in)
+    c.failed.store(1);
+  else if (!meet(c.parent_ready, c.child_ready, c))
+    error = "the child did not open its end (see its message)";
   std::vector<std::byte> buffer(payload);
   // The window is cut into kSlices slices; the rate reported is the median slice's, so a moment when another job
   // took a core moves it less than it moves the mean (both are reported).
@@ -300,7 +304,7 @@ inline CaseResult throughput(Transport& t, std::size_t payload, double seconds, 
       break;
     }
     ++expected;
-    if (stop_at != 0) continue;  // draining after the window
+    if (stop_at != 0) continue;           // draining after the window
     if ((expected & 255) != 0) continue;  // the clock every 256 messages
     const std::uint64_t now = now_ns();
     if (start == 0) {

@@ -23,8 +23,12 @@ using mqbench::CaseResult;
 // What a topic costs: the size of its shared-memory file next to its capacity (the rest is the segment header).
 CaseResult topic_footprint(const std::string& ns) {
   constexpr std::size_t kCapacity = std::size_t{1} << 20;
-  CaseResult r{.transport = "libmq", .mode = "embedded", .kind = "memory", .pattern = "one topic",
-               .api = "segment file", .load_before = mqbench::load_average()};
+  CaseResult r{.transport = "libmq",
+               .mode = "embedded",
+               .kind = "memory",
+               .pattern = "one topic",
+               .api = "segment file",
+               .load_before = mqbench::load_average()};
   const std::string name = "footprint";
   if (auto made = mq::Topic::create(name, {.capacity = kCapacity}); !made) {
     r.error = "create topic " + name + ": " + std::string(made.error().message());
@@ -39,7 +43,8 @@ CaseResult topic_footprint(const std::string& ns) {
   }
   r.note = "a " + std::to_string(kCapacity >> 20) + " MiB topic's file is " + std::to_string(bytes) +
            " bytes: capacity + a " + std::to_string(bytes - kCapacity) + "-byte header";
-  r.extra = {{"file_bytes", static_cast<double>(bytes)}, {"capacity_bytes", static_cast<double>(kCapacity)},
+  r.extra = {{"file_bytes", static_cast<double>(bytes)},
+             {"capacity_bytes", static_cast<double>(kCapacity)},
              {"header_bytes", static_cast<double>(bytes - kCapacity)}};
   return r;
 }
@@ -48,8 +53,12 @@ using mqbench::LibmqTransport;
 // What a consumer with the default wait costs while nothing comes: its thread's CPU time over a poll that times
 // out after `seconds` (it spins ~20 us, then sleeps on the futex in 100 ms slices).
 CaseResult idle_consumer(double seconds) {
-  CaseResult r{.transport = "libmq", .mode = "default", .kind = "idle", .pattern = "1 consumer, no producer",
-               .api = "poll (timeout)", .load_before = mqbench::load_average()};
+  CaseResult r{.transport = "libmq",
+               .mode = "default",
+               .kind = "idle",
+               .pattern = "1 consumer, no producer",
+               .api = "poll (timeout)",
+               .load_before = mqbench::load_average()};
   const std::string name = "idle";
   auto topic = mq::Topic::create(name, {.groups = {"bench"}});
   if (!topic) {
@@ -139,15 +148,14 @@ int main(int argc, char** argv) {
 
   if (o.wants("libmq embedded memory one topic")) {
     results.push_back(topic_footprint(ns));
-    std::printf("%-58s %s\n", "libmq topic footprint", results.back().error.empty() ? results.back().note.c_str()
-                                                                                 : results.back().error.c_str());
+    std::printf("%-58s %s\n", "libmq topic footprint",
+                results.back().error.empty() ? results.back().note.c_str() : results.back().error.c_str());
   }
 
   if (o.wants("libmq default idle")) {
     results.push_back(idle_consumer(std::min(o.seconds, 1.0)));
-    std::printf("%-58s %s\n", "libmq default wait, idle consumer", results.back().error.empty()
-                                                                     ? results.back().note.c_str()
-                                                                     : results.back().error.c_str());
+    std::printf("%-58s %s\n", "libmq default wait, idle consumer",
+                results.back().error.empty() ? results.back().note.c_str() : results.back().error.c_str());
   }
 
   // Round trips. The floors first, so every later row can be read against them.
@@ -176,8 +184,12 @@ int main(int argc, char** argv) {
   int case_number = 0;
   for (const auto& f : patterns) {
     for (const std::size_t payload : {std::size_t{64}, std::size_t{4096}}) {
-      const CaseResult probe{.transport = "libmq", .mode = "default", .kind = "throughput", .pattern = f.pattern,
-                             .api = "publish", .payload = payload};
+      const CaseResult probe{.transport = "libmq",
+                             .mode = "default",
+                             .kind = "throughput",
+                             .pattern = f.pattern,
+                             .api = "publish",
+                             .payload = payload};
       if (!o.wants(mqbench::case_name(probe))) continue;
       results.push_back(mqbench::fanout_throughput(f, payload, o.seconds, o.warmup_seconds, ++case_number));
       mqbench::print_row(results.back());

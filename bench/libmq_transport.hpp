@@ -20,10 +20,14 @@ namespace mqbench {
 
 inline const char* wait_mode(mq::Wait w) {
   switch (w) {
-    case mq::Wait::busy_spin: return "busy";
-    case mq::Wait::spin_yield: return "spin_yield";
-    case mq::Wait::spin_futex: return "default";
-    case mq::Wait::futex: return "blocking";
+    case mq::Wait::busy_spin:
+      return "busy";
+    case mq::Wait::spin_yield:
+      return "spin_yield";
+    case mq::Wait::spin_futex:
+      return "default";
+    case mq::Wait::futex:
+      return "blocking";
   }
   return "?";
 }
@@ -55,8 +59,8 @@ class LibmqTransport final : public Transport {
     for (int c = 0; c < channels; ++c) {
       names_.push_back("case" + std::to_string(case_) + "-ch" + std::to_string(c));
       const std::size_t capacity = capacity_ != 0 ? capacity_ : ring_for(payload);
-      auto made = mq::Topic::create(names_.back(), {.capacity = capacity, .policy = mq::Policy::block,
-                                                    .groups = {"bench"}});
+      auto made =
+          mq::Topic::create(names_.back(), {.capacity = capacity, .policy = mq::Policy::block, .groups = {"bench"}});
       if (!made) return {false, false, "create topic " + names_.back() + ": " + std::string(made.error().message())};
     }
     return {};
@@ -71,8 +75,8 @@ class LibmqTransport final : public Transport {
   std::unique_ptr<Receiver> open_receiver(int channel, std::string& error) override {
     auto topic = mq::Topic::open(names_.at(channel));
     if (!topic) return error = "open " + names_[channel] + ": " + std::string(topic.error().message()), nullptr;
-    auto consumer = mq::Consumer::make(*topic, {.group = "bench", .start = mq::Start::earliest, .wait = wait_,
-                                                .auto_ack = true});
+    auto consumer =
+        mq::Consumer::make(*topic, {.group = "bench", .start = mq::Start::earliest, .wait = wait_, .auto_ack = true});
     if (!consumer) return error = "consumer: " + std::string(consumer.error().message()), nullptr;
     return std::make_unique<Poll>(std::move(*consumer), api_);
   }

@@ -6,14 +6,13 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -126,8 +125,8 @@ BENCHMARK(BM_ClaimCommit64);
 void BM_PublishPollAck64(benchmark::State& state) {
   ScopedTopic t(true);
   mq::Producer producer(t.topic());
-  mq::Consumer consumer(t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin,
-                                    .auto_ack = false});
+  mq::Consumer consumer(
+      t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin, .auto_ack = false});
   const auto p = payload();
   AllocationCount allocations(state);
   allocations.start();
@@ -157,8 +156,8 @@ void BM_Batch32PublishPollAck64(benchmark::State& state) {
   constexpr int kBatch = 32;  // = the most records a member may hold unacked
   ScopedTopic t(true);
   mq::Producer producer(t.topic());
-  mq::Consumer consumer(t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin,
-                                    .auto_ack = false});
+  mq::Consumer consumer(
+      t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin, .auto_ack = false});
   const auto p = payload();
   AllocationCount allocations(state, kBatch);
   allocations.start();

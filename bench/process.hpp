@@ -130,8 +130,10 @@ inline bool spin_until(Ready ready, std::uint64_t timeout_ns) {
     if (ready()) return true;
     if (round % 65536 != 0) continue;
     const std::uint64_t now = now_ns();
-    if (deadline == 0) deadline = now + timeout_ns;
-    else if (now > deadline) return ready();
+    if (deadline == 0)
+      deadline = now + timeout_ns;
+    else if (now > deadline)
+      return ready();
   }
 }
 

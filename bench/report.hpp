@@ -18,13 +18,13 @@
 namespace mqbench {
 
 struct RunOptions {
-  std::string tool{};            // the binary's name, for its JSON
+  std::string tool{};                // the binary's name, for its JSON
   std::size_t iterations = 200'000;  // recorded round trips per RTT case
   std::size_t warmup = 20'000;
-  double seconds = 2.0;        // throughput window per case
+  double seconds = 2.0;  // throughput window per case
   double warmup_seconds = 0.5;
-  std::string json{};            // --json FILE
-  std::string only{};            // --only TEXT: cases whose name contains TEXT
+  std::string json{};  // --json FILE
+  std::string only{};  // --only TEXT: cases whose name contains TEXT
   std::string profile = "full";
 
   // A 1 MiB round trip costs copies of 1 MiB in most transports: a tenth of the round trips (at least 100) keeps
@@ -110,8 +110,8 @@ inline int parse_run_options(int argc, char** argv, RunOptions& o, const char* w
 }
 
 inline std::string case_name(const CaseResult& r) {
-  std::string name = r.transport + " " + r.mode + " " + r.kind + " " + r.pattern + " " + std::to_string(r.payload) +
-                     "B";
+  std::string name =
+      r.transport + " " + r.mode + " " + r.kind + " " + r.pattern + " " + std::to_string(r.payload) + "B";
   if (!r.api.empty()) name += " " + r.api;
   return name;
 }
