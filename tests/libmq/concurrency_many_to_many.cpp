@@ -22,22 +22,7 @@ TEST_F(Concurrency, ManyProducersManyGroupsExactlyOnce) {
   s.workload.per_producer = kThreadSanitizer ? 5'000 : (kSanitized ? 12'500 : 50'000);  // 200,000 records (20k TSan)
   s.workload.max_filler = 96;
   s.members = {1, 2, 3};
-
-  auto topic = mq::Topic::create("threads-many", {.capacity = std::size_t{1} << 20, .policy = mq::Policy::block});
-  ASSERT_TRUE(topic) << topic.error().what();
-  for (std::size_t g = 0; g < s.members.size(); ++g)
-    ASSERT_TRUE(topic->create_group(s.group_name(g), mq::Start::earliest));
-
-  SharedMap map(Tally::bytes_for(s.members.size(), s.workload.total()));
-  Tally tally(map, s.members.size(), s.workload.total());
-  std::vector<std::string> failures;
-  {
-    ThreadCrew crew(*topic);
-    start_many_to_many(crew, s, tally, /*allow_spin_yield=*/true);
-    failures = crew.join();
-  }
-  expect_no_failures(failures);
-  expect_exactly_once(tally, s, *topic);
+  run_many_to_many<ThreadCrew>("threads-many", std::size_t{1} << 20, s, /*allow_spin_yield=*/true);
 }
 
 // The same with a small ring (64 KiB: a lap every ~600 records), so producers wait on back-pressure all the time and
@@ -49,22 +34,7 @@ TEST_F(Concurrency, ManyProducersManyGroupsOnASmallRing) {
   s.workload.max_filler = 200;
   s.workload.seed = 77;
   s.members = {2, 1};
-
-  auto topic = mq::Topic::create("threads-small", {.capacity = std::size_t{64} << 10, .policy = mq::Policy::block});
-  ASSERT_TRUE(topic) << topic.error().what();
-  for (std::size_t g = 0; g < s.members.size(); ++g)
-    ASSERT_TRUE(topic->create_group(s.group_name(g), mq::Start::earliest));
-
-  SharedMap map(Tally::bytes_for(s.members.size(), s.workload.total()));
-  Tally tally(map, s.members.size(), s.workload.total());
-  std::vector<std::string> failures;
-  {
-    ThreadCrew crew(*topic);
-    start_many_to_many(crew, s, tally, /*allow_spin_yield=*/false);
-    failures = crew.join();
-  }
-  expect_no_failures(failures);
-  expect_exactly_once(tally, s, *topic);
+  run_many_to_many<ThreadCrew>("threads-small", std::size_t{64} << 10, s, /*allow_spin_yield=*/false);
 }
 
 }  // namespace

@@ -22,18 +22,7 @@ TEST_F(MultiProcess, ManyProducersManyGroupsExactlyOnce) {
   s.workload.per_producer = kSanitized ? 25'000 : 250'000;  // 1,000,000 records (100,000 under sanitizers)
   s.workload.max_filler = 96;
   s.members = {1, 2, 3};
-
-  auto topic = mq::Topic::create("many-to-many", {.capacity = std::size_t{1} << 20, .policy = mq::Policy::block});
-  ASSERT_TRUE(topic) << topic.error().what();
-  for (std::size_t g = 0; g < s.members.size(); ++g)
-    ASSERT_TRUE(topic->create_group(s.group_name(g), mq::Start::earliest));
-
-  SharedMap map(Tally::bytes_for(s.members.size(), s.workload.total()));
-  Tally tally(map, s.members.size(), s.workload.total());
-  ProcessCrew crew("many-to-many");
-  start_many_to_many(crew, s, tally, /*allow_spin_yield=*/true);
-  expect_no_failures(crew.join());
-  expect_exactly_once(tally, s, *topic);
+  run_many_to_many<ProcessCrew>("many-to-many", std::size_t{1} << 20, s, /*allow_spin_yield=*/true);
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "atomic16.hpp"
@@ -749,6 +750,33 @@ inline void expect_exactly_once(Tally& tally, const ManyToMany& s, const mq::Top
 
 inline void expect_no_failures(const std::vector<std::string>& failures) {
   for (const auto& f : failures) ADD_FAILURE() << f;
+}
+
+// Runs the scenario end to end: a fresh block topic `name` of `capacity` with its groups created at earliest (before
+// the first publish, so back-pressure keeps every record for them), members and producers on a Crew made from the
+// topic (ThreadCrew) or its name (ProcessCrew), then the exactly-once checks.
+template <class Crew>
+void run_many_to_many(const std::string& name, std::size_t capacity, const ManyToMany& s, bool allow_spin_yield) {
+  auto topic = mq::Topic::create(name, {.capacity = capacity, .policy = mq::Policy::block});
+  ASSERT_TRUE(topic) << topic.error().what();
+  for (std::size_t g = 0; g < s.members.size(); ++g)
+    ASSERT_TRUE(topic->create_group(s.group_name(g), mq::Start::earliest));
+  SharedMap map(Tally::bytes_for(s.members.size(), s.workload.total()));
+  Tally tally(map, s.members.size(), s.workload.total());
+  std::vector<std::string> failures;
+  const auto run = [&](Crew& crew) {
+    start_many_to_many(crew, s, tally, allow_spin_yield);
+    failures = crew.join();
+  };
+  if constexpr (std::is_constructible_v<Crew, mq::Topic>) {
+    Crew crew(*topic);  // threads: joined before the checks
+    run(crew);
+  } else {
+    Crew crew(name);
+    run(crew);
+  }
+  expect_no_failures(failures);
+  expect_exactly_once(tally, s, *topic);
 }
 
 }  // namespace mqtest::scenario

@@ -49,6 +49,11 @@ class TopicTest : public ::testing::Test {
 
 inline std::span<const std::byte> bytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 inline std::string text(std::span<const std::byte> b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+inline bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+// A poll timeout of zero: take what is there, do not wait.
+inline constexpr std::chrono::nanoseconds kNow{0};
 
 // A pipe for a child to tell the parent "I am at the exact moment" (a line of text).
 class Pipe {

@@ -23,16 +23,12 @@ namespace {
 
 using mq::Offset;
 using mqtest::bytes;
+using mqtest::contains;
+using mqtest::kNow;
 using mqtest::text;
 namespace d = mq::detail;
 
 using UnitErrors = mqtest::TopicTest;
-
-constexpr std::chrono::nanoseconds kNow{0};
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
 
 std::string shm_file(const std::string& ns, const std::string& name) { return "/dev/shm/mq@" + ns + "@" + name; }
 

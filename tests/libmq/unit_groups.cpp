@@ -17,15 +17,11 @@ namespace {
 
 using mq::Offset;
 using mqtest::bytes;
+using mqtest::contains;
+using mqtest::kNow;
 using mqtest::text;
 
 using UnitGroups = mqtest::TopicTest;
-
-constexpr std::chrono::nanoseconds kNow{0};
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
 
 std::string payload_for(Offset offset) { return "record-" + std::to_string(offset); }
 

@@ -16,6 +16,8 @@ namespace {
 
 using mq::Offset;
 using mqtest::bytes;
+using mqtest::contains;
+using mqtest::kNow;
 using mqtest::text;
 namespace d = mq::detail;
 
@@ -33,10 +35,6 @@ std::string payload_for(Offset offset, std::size_t size) {
 template <class T>
 void put(std::vector<std::byte>& buf, std::size_t at, T value) {
   std::memcpy(buf.data() + at, &value, sizeof value);
-}
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -19,16 +19,12 @@ namespace {
 
 using mq::Offset;
 using mqtest::bytes;
+using mqtest::contains;
+using mqtest::kNow;
 using mqtest::text;
 namespace d = mq::detail;
 
 using UnitPublish = mqtest::TopicTest;
-
-constexpr std::chrono::nanoseconds kNow{0};
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
 
 std::int64_t realtime_ns() {
   timespec ts{};

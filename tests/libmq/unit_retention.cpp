@@ -15,6 +15,8 @@ namespace {
 
 using mq::Offset;
 using mqtest::bytes;
+using mqtest::contains;
+using mqtest::kNow;
 using mqtest::text;
 namespace d = mq::detail;
 
@@ -25,7 +27,6 @@ static_assert(d::record_bytes(0, 0, kSmall) == kRecord);
 
 using UnitRetention = mqtest::TopicTest;
 
-constexpr std::chrono::nanoseconds kNow{0};
 constexpr std::chrono::milliseconds kShortBlock{50};
 
 std::string payload_for(Offset offset, std::size_t size) {
@@ -34,10 +35,6 @@ std::string payload_for(Offset offset, std::size_t size) {
   s.resize(size);
   for (std::size_t i = prefix; i < size; ++i) s[i] = static_cast<char>('a' + (offset * 7 + i) % 26);
   return s;
-}
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
 }
 
 // Publishes records `first`, `first` + 1, ... until one is refused; returns how many went in (at most `max`).
