@@ -5,15 +5,13 @@
 // the end every group must have received exactly what the producers sent (a lost or doubled record fails the case).
 #pragma once
 
-#include <time.h>
-
 #include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "floors.hpp"
 #include "harness.hpp"
 #include "libmq/libmq.hpp"
 #include "libmq_transport.hpp"
@@ -141,11 +139,7 @@ inline std::uint64_t total(const Counter* counters, int n) {
   return sum;
 }
 
-inline void sleep_for(double seconds) {
-  timespec ts{static_cast<time_t>(seconds), static_cast<long>((seconds - static_cast<time_t>(seconds)) * 1e9)};
-  while (::nanosleep(&ts, &ts) != 0) {
-  }
-}
+inline void sleep_for(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
 
 }  // namespace fanout_detail
 

@@ -27,35 +27,6 @@
 
 namespace mqbench {
 
-// An anonymous shared mapping made in the parent before fork (both processes see the same pages), unmapped by the
-// owner. The mapping is populated up front so no first-touch fault lands in a measured sample.
-class SharedPages {
- public:
-  SharedPages() = default;
-  explicit SharedPages(std::size_t bytes) : bytes_(bytes) {
-    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (mem != MAP_FAILED) base_ = static_cast<std::byte*>(mem);
-  }
-  ~SharedPages() { reset(); }
-  SharedPages(const SharedPages&) = delete;
-  SharedPages& operator=(const SharedPages&) = delete;
-  SharedPages& operator=(SharedPages&& other) noexcept {
-    reset();
-    std::swap(base_, other.base_);
-    std::swap(bytes_, other.bytes_);
-    return *this;
-  }
-  void reset() {
-    if (base_ != nullptr) ::munmap(base_, bytes_);
-    base_ = nullptr;
-  }
-  std::byte* get() const { return base_; }
-
- private:
-  std::byte* base_ = nullptr;
-  std::size_t bytes_ = 0;
-};
-
 // ---- raw ping-pong, spinning or sleeping ---------------------------------------------------------------------
 
 // One counter per channel, 128 bytes apart (the adjacent-line prefetcher pairs 64-byte lines).

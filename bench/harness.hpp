@@ -113,20 +113,16 @@ struct Control {
   alignas(64) std::atomic<std::uint32_t> failed{0};
 };
 
+// The control page of one case, mapped before fork.
 class SharedControl {
  public:
-  SharedControl() {
-    void* mem = ::mmap(nullptr, sizeof(Control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mem != MAP_FAILED) control_ = new (mem) Control{};
+  SharedControl() : pages_(sizeof(Control)) {
+    if (pages_.get() != nullptr) control_ = new (pages_.get()) Control{};
   }
-  ~SharedControl() {
-    if (control_ != nullptr) ::munmap(control_, sizeof(Control));
-  }
-  SharedControl(const SharedControl&) = delete;
-  SharedControl& operator=(const SharedControl&) = delete;
   Control* get() const { return control_; }
 
  private:
+  SharedPages pages_;
   Control* control_ = nullptr;
 };
 

@@ -1,10 +1,12 @@
-// Two-process benchmark plumbing: pinning to one core, a forked child with a bounded reap (pidfd + poll, never a
-// sleep loop), a monotonic nanosecond clock, and a spin-wait that gives up at a deadline instead of hanging.
+// Two-process benchmark plumbing: a shared anonymous mapping made before fork, pinning to one core, a forked child
+// with a bounded reap (pidfd + poll, never a sleep loop), a monotonic nanosecond clock, and a spin-wait that gives up
+// at a deadline instead of hanging.
 #pragma once
 
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,9 +14,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <utility>
 
 namespace mqbench {
 
@@ -51,6 +55,35 @@ inline std::uint64_t timer_overhead_ns() {
   }
   return best;
 }
+
+// An anonymous shared mapping made in the parent before fork (both processes see the same pages), unmapped by the
+// owner. The mapping is populated up front so no first-touch fault lands in a measured sample.
+class SharedPages {
+ public:
+  SharedPages() = default;
+  explicit SharedPages(std::size_t bytes) : bytes_(bytes) {
+    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (mem != MAP_FAILED) base_ = static_cast<std::byte*>(mem);
+  }
+  ~SharedPages() { reset(); }
+  SharedPages(const SharedPages&) = delete;
+  SharedPages& operator=(const SharedPages&) = delete;
+  SharedPages& operator=(SharedPages&& other) noexcept {
+    reset();
+    std::swap(base_, other.base_);
+    std::swap(bytes_, other.bytes_);
+    return *this;
+  }
+  void reset() {
+    if (base_ != nullptr) ::munmap(base_, bytes_);
+    base_ = nullptr;
+  }
+  std::byte* get() const { return base_; }
+
+ private:
+  std::byte* base_ = nullptr;
+  std::size_t bytes_ = 0;
+};
 
 // A forked child running `body` (its return value is the exit code; it leaves with _exit, so no destructor of the
 // parent's objects runs in it). It dies with the parent; the destructor SIGKILLs and reaps a child not waited for.
