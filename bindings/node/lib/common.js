@@ -140,6 +140,16 @@ function connectOnce(owner, onConnected) {
   return owner.connecting;
 }
 
+// Acks every record a native consumer delivered up to `seq`: a store into the array shared with its consumer thread
+// (src/consumer.cc: ctl[0] = acked through, ctl[1] = the sequence it sleeps waiting for), and a call into the addon
+// only when that thread sleeps waiting for exactly this ack.
+function ackThrough(ctl, member, seq) {
+  if (!ctl || seq + 1 <= ctl[0]) return;
+  ctl[0] = seq + 1;
+  if (ctl[1] !== 0 && seq + 1 >= ctl[1]) member.wake();
+}
+
 module.exports = {
+  ackThrough,
   DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, decodeKafkaBatch, decodeFastBatch,
 };

@@ -16,7 +16,7 @@
 // libmq's per-member limit) unacked records, so it stops fetching until you commit.
 const { EventEmitter } = require('events');
 const native = require('./native');
-const { connectOnce, decodeKafkaBatch } = require('./common');
+const { ackThrough, connectOnce, decodeKafkaBatch } = require('./common');
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
@@ -126,10 +126,7 @@ class TopicRunner {
   // Acks every record delivered up to `seq`: a store into the array shared with the consumer thread (see
   // src/consumer.cc); a call into the addon only when the thread sleeps waiting for exactly that.
   ack(seq) {
-    const ctl = this.ctl;
-    if (!ctl || seq + 1 <= ctl[0]) return;
-    ctl[0] = seq + 1;
-    if (ctl[1] !== 0 && seq + 1 >= ctl[1]) this.member.wake();
+    ackThrough(this.ctl, this.member, seq);
   }
 
   dropQueued() {
@@ -337,7 +334,7 @@ class Consumer {
     // libmq options: records one member may hold unacked (prefetched + in eachMessage), and per batch.
     this.maxInFlight = config.maxInFlight ?? native.maxUnacked;
     this.maxBatch = config.maxBatch;
-    // How the consumer thread waits for records: 'spin_futex' (default), 'futex', 'spin_yield', 'busy_spin'.
+    // How the consumer thread waits for records: 'futex' (default), 'spin_futex', 'spin_yield', 'busy_spin'.
     this.wait = config.wait;
     this.client = null;
     this.connecting = null;

@@ -17,7 +17,7 @@
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group.
-const { connect, resolveSocket, decodeFastBatch } = require('./common');
+const { ackThrough, connect, resolveSocket, decodeFastBatch } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
 
 function wrap(fn, topic) {
@@ -61,8 +61,7 @@ class FastConsumer {
       for (const it of items) this.queue.push(it);
     } else if (kind === 1) {
       if (a === 'lost') {
-        const m = /lost=(\d+)/.exec(b);
-        this.lost += m ? Number(m[1]) : 1;
+        this.lost += c;  // mq::Error::lost(): exactly how many records the group lost
         return;
       }
       this.error = fromNative(Object.assign(new Error(b), { mqCode: a }), { topic: this.topicName });
@@ -76,10 +75,7 @@ class FastConsumer {
 
   // Acks `msg` and everything received before it (without waiting for the next next()).
   ack(msg) {
-    const ctl = this.ctl;
-    if (!ctl || !msg || !msg.seq || msg.seq + 1 <= ctl[0]) return;
-    ctl[0] = msg.seq + 1;  // shared with the consumer thread: see src/consumer.cc
-    if (ctl[1] !== 0 && msg.seq + 1 >= ctl[1]) this.member.wake();
+    if (msg && msg.seq) ackThrough(this.ctl, this.member, msg.seq);
   }
 
   async next() {
@@ -194,7 +190,7 @@ class Topic {
   }
 
   resetGroup(group, to) {
-    return wrap(() => this.native.resetGroup(group, typeof to === 'bigint' ? to : to), this.name);
+    return wrap(() => this.native.resetGroup(group, to), this.name);
   }
 
   consumer(options = {}) {

@@ -136,8 +136,7 @@ class Producer {
   }
 
   topic(name) {
-    const t = this.topics.get(name);
-    if (t instanceof ProducerTopic) return t;
+    const t = this.topics.get(name);  // a ProducerTopic, or the promise of one being opened
     if (t) return t;
     const p = this.openTopic(name).then(
       (pt) => {

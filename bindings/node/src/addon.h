@@ -104,12 +104,13 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   mq::Producer& producer(Napi::Env env);
   void check_open(Napi::Env env) const;
+  void check_idle(Napi::Env env) const;
   mq::Offset earliest();
 
   std::optional<mq::Topic> topic_;
   std::shared_ptr<mq::Client> client_;       // keeps the daemon connection (this process's liveness) alive
   std::optional<mq::Producer> producer_;     // block_timeout 0: the synchronous path never waits
-  bool busy_ = false;                        // a sendAsync is using the topic's waiting producer
+  bool busy_ = false;                        // a sendAsync is using the topic (send()s wait for it)
   mq::Offset earliest_ = 0;                  // cached for send(): see earliest()
   std::optional<std::chrono::steady_clock::time_point> earliest_at_;
 };

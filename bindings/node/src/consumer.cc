@@ -43,6 +43,7 @@ struct Event {
   std::size_t count = 0;
   std::string code;  // kError / kSeeked: the Errc name ("" = success)
   std::string message;
+  std::uint64_t lost = 0;  // kError with code "lost": how many records the group lost (mq::Error::lost())
 };
 
 void put_u32(std::vector<char>& out, std::uint32_t v) {
@@ -54,8 +55,6 @@ void put_u32(std::vector<char>& out, std::uint32_t v) {
 // The one copy out of the ring (block topics: the spans are valid until acked; overwrite: until the next poll).
 void append(Event& ev, const mq::Message& m) {
   auto& d = ev.data;
-  const double off = static_cast<double>(m.offset());
-  (void)off;
   const std::uint64_t o = m.offset();
   const double vstart = static_cast<double>(d.size());
   d.insert(d.end(), reinterpret_cast<const char*>(m.payload().data()),
@@ -199,6 +198,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     if (e) {
       ev->code = errc_name(e->code());
       ev->message = std::string(e->message());
+      ev->lost = e->lost();
     }
     return deliver(ev);
   }
@@ -471,7 +471,7 @@ void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, Event* ev) {
   } else {
     args[2] = ev->code.empty() ? env.Null() : Napi::String::New(env, ev->code);
     args[3] = Napi::String::New(env, ev->message);
-    args[4] = env.Undefined();
+    args[4] = Napi::Number::New(env, static_cast<double>(ev->lost));
     args[5] = env.Undefined();
   }
   try {

@@ -166,6 +166,12 @@ void TopicWrap::check_open(Napi::Env env) const {
   if (!topic_) throw_js(env, mq::Error(mq::Errc::invalid_argument, "topic handle is closed"));
 }
 
+// Synchronous calls wait for a running sendAsync's records to go out first, so records keep their order.
+void TopicWrap::check_idle(Napi::Env env) const {
+  if (busy_)
+    throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+}
+
 mq::Producer& TopicWrap::producer(Napi::Env env) {
   check_open(env);
   if (!producer_) {
@@ -220,7 +226,7 @@ Napi::Value TopicWrap::Info(const Napi::CallbackInfo& info) {
 // publish(value) -> bigint offset. Synchronous; never waits (Errc::full on a full block topic).
 Napi::Value TopicWrap::Publish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  check_idle(env);
   thread_local std::string scratch;
   auto bytes = bytes_of(env, info[0], scratch, "value");
   auto r = producer(env).publish(bytes);
@@ -232,7 +238,7 @@ Napi::Value TopicWrap::Publish(const Napi::CallbackInfo& info) {
 // published (`published`); those stay published.
 Napi::Value TopicWrap::PublishBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  check_idle(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw_type(env, "publishBatch takes an array of Buffers or strings");
   Napi::Array values = info[0].As<Napi::Array>();
   const uint32_t n = values.Length();
@@ -255,7 +261,7 @@ Napi::Value TopicWrap::PublishBatch(const Napi::CallbackInfo& info) {
 // `firstOffset`, and the caller continues with sendAsync(messages, start + published).
 Napi::Value TopicWrap::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  check_idle(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw_type(env, "messages must be an array");
   Napi::Array messages = info[0].As<Napi::Array>();
   const uint32_t start = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
@@ -299,7 +305,7 @@ mq::Offset TopicWrap::earliest() {
 Napi::Value TopicWrap::SendAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check_open(env);
-  if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room: topic=" + topic_->name()));
+  check_idle(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw_type(env, "messages must be an array");
   Napi::Array messages = info[0].As<Napi::Array>();
   const uint32_t start = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
@@ -392,7 +398,7 @@ Napi::Value TopicWrap::Consumer(const Napi::CallbackInfo& info) {
 
 // close(): releases the producer slot and this handle's mapping (consumers made from it keep their own).
 Napi::Value TopicWrap::Close(const Napi::CallbackInfo& info) {
-  if (busy_) throw_js(info.Env(), mq::Error(mq::Errc::busy, "a sendAsync on this topic is still waiting for room"));
+  check_idle(info.Env());
   producer_.reset();
   topic_.reset();
   client_.reset();
