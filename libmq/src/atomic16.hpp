@@ -29,8 +29,5 @@ inline Word16 load_tail(Word16& w) {
     if (std::atomic_ref<std::uint64_t>(w.hi).load(std::memory_order_acquire) == hi) return Word16{lo, hi};
   }
 }
-inline void store_half(std::uint64_t& half, std::uint64_t value, std::memory_order order) {
-  std::atomic_ref<std::uint64_t>(half).store(value, order);
-}
 
 }  // namespace mq::detail

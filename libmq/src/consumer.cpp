@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "atomic16.hpp"
+#include "clock.hpp"
 #include "futex.hpp"
 #include "groups.hpp"
 #include "layout.hpp"
@@ -26,12 +27,6 @@ namespace mq {
 using namespace detail;
 
 namespace {
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -112,7 +107,7 @@ Take Consumer::State::view(std::uint64_t position, const RecordView& v, bool red
   const std::byte* base = seg->ring() + (position & seg->mask());
   if (seg->policy() == Policy::overwrite) {
     // Nothing holds the producer back: copy, then check that no claim reached these bytes while we copied.
-    copy.resize(v.length);
+    if (copy.size() < v.length) copy.resize(v.length);  // no zero-fill of what the copy overwrites
     std::memcpy(copy.data(), base, v.length);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (tail_position(*seg) > position + seg->capacity()) {
@@ -326,9 +321,9 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   Take t = s.take(out, err);
   if (t == Take::got) return out;
   if (t == Take::failed) return std::move(*err);
+  if (timeout.count() <= 0) return Error(Errc::timed_out, "no record within the timeout: " + s.context());
   const std::int64_t start = mono_ns();
-  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
-  const std::int64_t deadline = timeout.count() >= kMax - start ? kMax : start + timeout.count();  // max = forever
+  const std::int64_t deadline = deadline_after(start, timeout);
   auto& h = s.seg->header();
   for (unsigned round = 1;; ++round) {
     std::int64_t now = 0;

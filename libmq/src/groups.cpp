@@ -246,7 +246,10 @@ std::size_t recover_dead_members(const Segment& seg) {
     if (block.state.load() == kGroupMoving && owner_dead(block.mover.load())) any = true;
     for (const auto& slot : block.members) {
       const std::uint64_t owner = slot.owner.load();
-      if (owner != 0 && owner != self_owner() && owner_dead(owner)) any = true;
+      if (owner != 0 && owner != self_owner() && owner_dead(owner)) {
+        any = true;  // one is enough to take the lock; each owner_dead() reads /proc
+        break;
+      }
     }
   }
   if (!any) return 0;

@@ -27,7 +27,7 @@
 // A producer writes payload, then header, then seq once (a seq_cst exchange): claimed-but-unpublished shows as an
 // older lap's seq here, and as the intent in the producer's slot. (Storing kClaimed first made the header's line
 // cross to a spinning reader twice per record; dropping it took the 64 B round trip from ~985 to ~640 ns.)
-// Readers still accept kClaimed, which recovery and earlier writers may leave.
+// Readers still treat kClaimed as "not yet" (nothing writes it now; a corrupted seq may show it).
 // Vocabulary: a position is a byte count that only grows; an index is position & mask; an offset is a record number.
 #pragma once
 

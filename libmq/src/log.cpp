@@ -7,6 +7,8 @@
 #include <string>
 
 #include "atomic16.hpp"
+#include "clock.hpp"
+#include "futex.hpp"
 
 namespace mq::detail {
 
@@ -42,11 +44,6 @@ __attribute__((no_sanitize("thread"))) bool headers_well_formed(const std::byte*
   return true;
 }
 
-std::int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);  // vDSO: no syscall
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 }  // namespace
 
@@ -124,7 +121,7 @@ void write_header(const Segment& seg, std::uint64_t position, std::uint64_t leng
   auto& h = seg.record_at(position);
   auto* base = reinterpret_cast<std::byte*>(&h);
   h.offset = offset;
-  h.timestamp_ns = shape.timestamp_ns ? *shape.timestamp_ns : now_ns();
+  h.timestamp_ns = shape.timestamp_ns ? *shape.timestamp_ns : realtime_ns();
   h.length = static_cast<std::uint32_t>(length);
   h.payload_len = static_cast<std::uint32_t>(payload_bytes);
   const std::uint64_t key = shape.key ? shape.key->size() : 0;
@@ -196,6 +193,15 @@ Word16 earliest(const Segment& seg) {
       }
       if (retry) break;
     }
+  }
+}
+
+void wake_consumers(const Segment& seg) {
+  auto& h = seg.header();
+  // seq_cst: pairs with a sleeping consumer's bit in `sleepers` + fence before its last look (Dekker).
+  if ((h.sleepers[0].load(std::memory_order_seq_cst) | h.sleepers[1].load(std::memory_order_seq_cst)) != 0) {
+    h.wake_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(h.wake_seq);
   }
 }
 

@@ -51,6 +51,10 @@ inline std::byte* payload_at(const Segment& seg, std::uint64_t position, std::ui
 void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
                   const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len);
 
+// After a record was published (its seq word stored): wakes the consumers sleeping on the topic's futex, if any
+// (their bits in `sleepers`); nothing but two loads when none sleeps.
+void wake_consumers(const Segment& seg);
+
 // Records in the boundary index the record starts that a claim [start, end) created (pad_end: where the record
 // itself starts when the claim begins with a pad; == start otherwise).
 void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept;

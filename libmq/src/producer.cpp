@@ -1,5 +1,5 @@
 // The publishing path: claim (one 16-byte CAS on the tail word yields both the bytes and the offset), fill, commit
-// (one CAS on the record's seq word), and a futex wake only when some consumer sleeps. No lock, no syscall
+// (one exchange on the record's seq word), and a futex wake only when some consumer sleeps. No lock, no syscall
 // otherwise; a full block topic waits on the slow path below.
 #include "libmq/producer.hpp"
 
@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "atomic16.hpp"
+#include "clock.hpp"
 #include "futex.hpp"
 #include "groups.hpp"
 #include "layout.hpp"
@@ -48,29 +49,6 @@ namespace {
 
 Error wrong_process(const Segment& seg) {
   return Error(Errc::wrong_process, "producer was created in another process (before fork): topic=" + seg.name());
-}
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// now + timeout without overflow: milliseconds::max() means "wait forever".
-std::int64_t saturating_deadline(std::int64_t now, std::chrono::milliseconds timeout) {
-  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
-  const std::int64_t ms = timeout.count();
-  if (ms >= (kMax - now) / 1'000'000) return kMax;
-  return now + ms * 1'000'000;
-}
-
-void wake_consumers(const Segment& seg) {
-  auto& h = seg.header();
-  // seq_cst: pairs with a sleeping consumer's bit in `sleepers` + fence before its last look (Dekker).
-  if ((h.sleepers[0].load(std::memory_order_seq_cst) | h.sleepers[1].load(std::memory_order_seq_cst)) != 0) {
-    h.wake_seq.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake_all(h.wake_seq);
-  }
 }
 
 }  // namespace
@@ -139,7 +117,7 @@ const Topic& Producer::topic() const noexcept { return state_->topic; }
 static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::milliseconds timeout,
                           unsigned& rounds) {
   const std::int64_t now = mono_ns();
-  if (deadline == 0) deadline = saturating_deadline(now, timeout);
+  if (deadline == 0) deadline = deadline_after(now, timeout);
   if (now >= deadline) return false;
   ++rounds;
   if (rounds < 64) return true;  // spin: the consumer is usually just behind
@@ -181,9 +159,10 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
     const std::uint64_t index = t.lo & (capacity - 1);
     pad = index + len > capacity ? capacity - index : 0;
     end = t.lo + pad + len;
-    // Loaded after t: a mover increments group_epoch before it bumps the tail epoch, so either we see the new
-    // value here (and rescan), or the tail changed after we read t (and the CAS below fails).
-    const std::uint64_t epoch = seg.header().group_epoch.load(std::memory_order_acquire);
+    // Loaded after t (only where groups hold producers back): a mover increments group_epoch before it bumps the
+    // tail epoch, so either we see the new value here (and rescan), or the tail changed after we read t (and the
+    // CAS below fails).
+    const std::uint64_t epoch = block ? seg.header().group_epoch.load(std::memory_order_acquire) : 0;
     if (block && (epoch != s.cached_epoch || end > s.cached_limit)) {
       const auto limit = producer_limit(seg);
       if (limit) {
@@ -241,7 +220,7 @@ Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
   }
   const Offset offset = header.offset;
   // One seq_cst exchange publishes the record (release) and orders it before the sleepers check (Dekker). What it
-  // replaces is an older lap's bytes (publish) or our "claimed" (claim); a skip means a recoverer declared us dead
+  // replaces is an older lap's bytes (publish or claim); a skip means a recoverer declared us dead
   // and finished the claim: put its skip back and report revoked.
   const std::uint64_t old = header.seq.exchange(position | (commit ? kCommitted : kSkip));
   const bool ok = old != (position | kSkip);
@@ -269,7 +248,9 @@ Result<Offset> Producer::publish(const Record& record) {
   auto claim = claim_record(record, record.payload.size(),
                             record.payload.empty() ? &kNoPayload : record.payload.data());
   if (!claim) return std::move(claim).error();
-  return std::move(*claim).commit();
+  // claim_record checked the fork generation a moment ago: commit without Claim::commit's second look.
+  claim->producer_ = nullptr;  // finished here: the Claim's destructor must not abort it
+  return finish(*state_, claim->position_, true);
 }
 
 Result<Claim> Producer::claim(std::size_t payload_bytes) {

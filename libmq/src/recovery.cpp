@@ -42,11 +42,7 @@ void finish_claim(const Segment& seg, std::uint64_t start, std::uint64_t length,
   }
   h.seq.compare_exchange_strong(seen, at | kSkip);
   note_boundaries(seg, start, at, start + length);  // the owner may have died before it noted them
-  auto& hdr = seg.header();
-  if ((hdr.sleepers[0].load() | hdr.sleepers[1].load()) != 0) {
-    hdr.wake_seq.fetch_add(1);
-    futex_wake_all(hdr.wake_seq);
-  }
+  wake_consumers(seg);
 }
 
 // The claim a dead producer announced, if it really made it: the tail has passed its start, and no live producer

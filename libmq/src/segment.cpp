@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "atomic16.hpp"
+#include "clock.hpp"
 #include "libmq/topic.hpp"
 
 namespace bip = boost::interprocess;
@@ -39,12 +40,6 @@ Error os_error(int e, const std::string& what, std::string_view name) {
 }
 
 bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
-std::int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 Result<void> check_options(std::string_view name, const TopicOptions& o) {
   const std::string ctx = "topic=" + std::string(name);
@@ -82,7 +77,7 @@ void init_header(SegmentHeader& h, std::string_view name, const TopicOptions& o,
   h.policy = static_cast<std::uint32_t>(o.policy);
   h.storage = static_cast<std::uint32_t>(o.storage);
   h.block_timeout_ms = static_cast<std::uint64_t>(o.block_timeout.count());
-  h.created_ns = now_ns();
+  h.created_ns = realtime_ns();
   h.mode = o.mode;
   h.name_len = static_cast<std::uint32_t>(name.size());
   h.producer_slots = kMaxProducers;

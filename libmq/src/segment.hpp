@@ -61,7 +61,7 @@ class Segment {
   Storage storage_ = Storage::shm;
 };
 
-// Checks a segment image (at least its header and tables) against layout version 1: every field that later code
+// Checks a segment image (at least its header and tables) against the layout version (kLayoutVersion): every field that later code
 // trusts. `bytes` is the whole mapping. Used at open and by the fuzzer.
 Result<void> validate_segment(std::span<const std::byte> bytes, std::string_view name);
 
