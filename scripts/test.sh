@@ -14,7 +14,7 @@ run() {  # preset
 }
 run release
 echo "=== node ==="
-MQD="$PWD/build/release/daemon/mqd/mqd" node --test tests/node/
+MQD="$PWD/build/release/daemon/mqd/mqd" node --test --test-timeout=180000 tests/node/
 run asan
 run tsan
 run fuzz

@@ -19,6 +19,9 @@ using namespace std::chrono_literals;
 using mqtest::bytes;
 using mqtest::Daemon;
 using mqtest::NotifyListener;
+using mqtest::quoted;
+using mqtest::Ran;
+using mqtest::run_bounded;
 using mqtest::text;
 
 mq::Client connect(const Daemon& d) {
@@ -197,17 +200,9 @@ TEST(Daemon, SecondInstanceOnTheSameSocketIsRefused) {
   Daemon d;
   NotifyListener notify;
   ASSERT_TRUE(d.start(notify));
-  const auto a = d.args();
-  std::string cmd;
-  for (const auto& s : a) cmd += "'" + s + "' ";
-  cmd += "2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = ::pclose(p);
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  EXPECT_NE(out.find("another mqd is already serving"), std::string::npos) << out;
+  const Ran second = run_bounded(quoted(d.args()));
+  EXPECT_EQ(second.code, 1);
+  EXPECT_NE(second.out.find("another mqd is already serving"), std::string::npos) << second.out;
   auto client = connect(d);  // the first one still serves
   EXPECT_TRUE(client.list());
 }
@@ -219,14 +214,9 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
            {"--default-policy sometimes", "default-policy"},
            {"--default-mode 0666", "world-writable"},
            {"--config /nonexistent/mqd.conf", "config"}}) {
-    const std::string cmd = std::string(MQD_PATH) + " " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-    const int status = ::pclose(p);
-    EXPECT_EQ(WEXITSTATUS(status), 2) << args;
-    EXPECT_NE(out.find(needle), std::string::npos) << args << ": " << out;
+    const Ran r = run_bounded(std::string(MQD_PATH) + " " + args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
   }
 }
 
@@ -470,15 +460,9 @@ TEST(Daemon, MetricsServePrometheusTextOverHttp) {
 TEST(Daemon, BadMetricsAddressIsRefused) {
   Daemon d({"--metrics-listen", "localhost:notaport"});
   d.write_config("");
-  const auto a = d.args();
-  std::string cmd;
-  for (const auto& s : a) cmd += "'" + s + "' ";
-  FILE* p = ::popen((cmd + "2>&1").c_str(), "r");
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  EXPECT_EQ(WEXITSTATUS(::pclose(p)), 2);
-  EXPECT_NE(out.find("--metrics-listen"), std::string::npos) << out;
+  const Ran r = run_bounded(quoted(d.args()));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--metrics-listen"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -20,6 +21,30 @@
 namespace mqtest {
 
 // A datagram socket that receives sd_notify messages.
+// What a bounded shell command printed (stdout and stderr) and its exit code. `timeout 10` in front: a daemon
+// that starts when it should refuse is killed (exit 124) instead of holding the test until ctest's limit.
+struct Ran {
+  int code = -1;
+  std::string out;
+};
+inline Ran run_bounded(const std::string& command) {
+  Ran r;
+  FILE* p = ::popen(("timeout 10 " + command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) r.out += buf;
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// The shell words of a command line, each quoted.
+inline std::string quoted(const std::vector<std::string>& words) {
+  std::string cmd;
+  for (const auto& w : words) cmd += "'" + w + "' ";
+  return cmd;
+}
+
 class NotifyListener {
  public:
   NotifyListener() {

@@ -11,13 +11,7 @@
 #include "control/frame.hpp"
 #include "fuzz_input.hpp"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) std::abort();
-}
-
-}  // namespace
+using mqfuzz::check;
 
 namespace mqfuzz {
 
@@ -43,21 +37,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto* bytes = reinterpret_cast<const std::byte*>(data);
   auto length = mq::control::body_length(std::span<const std::byte, 4>(bytes, 4));
   if (!length) {
-    check(length.error().message().find("bad control frame") != std::string::npos);
+    check(length.error().message().find("bad control frame") != std::string::npos, "a refused length says why");
     return 0;
   }
   // The daemon reads exactly `length` bytes (or fewer when the peer hangs up): decode what there is.
   const std::size_t body = std::min(*length, size - 4);
   auto frame = mq::control::decode(std::span<const std::byte>(bytes + 4, body));
   if (!frame) {
-    check(!std::string(frame.error().message()).empty());
+    check(!std::string(frame.error().message()).empty(), "a refused frame says why");
     return 0;
   }
   auto again = mq::control::encode(*frame);
-  check(static_cast<bool>(again));
+  check(static_cast<bool>(again), "a decoded frame encodes again");
   auto back = mq::control::decode(std::span<const std::byte>(
       reinterpret_cast<const std::byte*>(again->data()) + 4, again->size() - 4));
-  check(back && back->type == frame->type && back->fields == frame->fields);
+  check(back && back->type == frame->type && back->fields == frame->fields, "encode -> decode round trip changed it");
   (void)mq::control::check_reply(*frame);  // any status string must map to an error, never crash
   return 0;
 }

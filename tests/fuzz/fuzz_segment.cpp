@@ -193,7 +193,7 @@ class SparseImage {
 std::vector<std::vector<std::uint8_t>> seeds() {
   std::vector<std::vector<std::uint8_t>> out;
   out.push_back(Writer().u8(0).done());                                              // valid as is
-  out.push_back(Writer().u8(0).u8(kFieldVersion).u32(2).done());                     // another version
+  out.push_back(Writer().u8(0).u8(kFieldVersion).u32(kLayoutVersion + 1).done());    // another version
   out.push_back(Writer().u8(3).u8(1).u8(kFieldCapacity).u64(mq::kMinCapacity << 1)  // 128 KiB ring, valid
                     .u8(kFieldTotal).u64(kRingOffset + (mq::kMinCapacity << 1))
                     .u8(kFieldMaxMessage).u64(mq::kMinCapacity / 2).done());

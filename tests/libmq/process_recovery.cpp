@@ -22,11 +22,6 @@ namespace {
 using namespace mqtest::scenario;
 using namespace std::chrono_literals;
 
-int child_fail(const std::string& what) {
-  std::fprintf(stderr, "child %d: %s\n", ::getpid(), what.c_str());
-  return 1;
-}
-
 mq::TopicOptions block_topic(std::size_t capacity = std::size_t{64} << 10) {
   mq::TopicOptions o;
   o.capacity = capacity;

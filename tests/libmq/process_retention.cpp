@@ -21,11 +21,6 @@ namespace {
 using namespace mqtest::scenario;
 using namespace std::chrono_literals;
 
-int child_fail(const std::string& what) {
-  std::fprintf(stderr, "child %d: %s\n", ::getpid(), what.c_str());
-  return 1;
-}
-
 mq::ConsumerOptions member(bool auto_ack, mq::Start start = mq::Start::earliest) {
   return member_options("g", start, mq::Wait::spin_futex, auto_ack);
 }

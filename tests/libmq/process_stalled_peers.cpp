@@ -29,11 +29,6 @@ const int kProducerRounds = kSanitized ? 800 : 5'000;   // ~1.5 s
 // A loaded machine makes rounds slower: stop early rather than run long (a bound on the run, not a timing check).
 constexpr auto kBudget = std::chrono::seconds(15);
 
-int child_fail(const std::string& what) {
-  std::fprintf(stderr, "child %d: %s\n", ::getpid(), what.c_str());
-  return 1;
-}
-
 mq::ConsumerOptions member(mq::Wait wait) { return member_options("g", mq::Start::earliest, wait, false); }
 
 // Publishes records of random sizes (4..14 KiB, so record starts land anywhere) totalling > `bytes`, the parent's member `a`

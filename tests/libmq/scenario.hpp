@@ -286,6 +286,12 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
   return true;
 }
 
+// A forked child's failure: the reason on stderr (the parent's test output shows it), exit code 1.
+inline int child_fail(const std::string& what) {
+  std::fprintf(stderr, "child %d: %s\n", ::getpid(), what.c_str());
+  return 1;
+}
+
 // A payload for the small tests: producer 0, sequence `seq`, `filler` random bytes.
 inline std::vector<std::byte> numbered_payload(std::uint64_t seq, std::size_t filler = 64, std::uint32_t producer = 0,
                                                std::uint64_t offset = kUnknownOffset) {

@@ -180,9 +180,13 @@ test('seek moves the group; pause and resume', async () => {
   r.c.pause([{ topic: 'seek' }]);
   assert.deepStrictEqual(r.c.paused(), [{ topic: 'seek', partitions: [0] }]);
   await publish('seek', ['e']);
-  // While paused nothing is handed over; resume delivers it. (The pause is checked by the absence of a record
-  // at the moment the publish returned, then by the delivery after resume.)
-  assert.strictEqual(r.got.length, 7);
+  // While paused nothing is handed over: an unpaused group on the same topic gets 'e' (so it is deliverable), and
+  // only then is the paused consumer checked; resume delivers it.
+  const witness = await collect('seek-witness', 'seek', { fromBeginning: true });
+  await witness.until(5);
+  assert.strictEqual(witness.got[4].value, 'e');
+  await witness.c.disconnect();
+  assert.strictEqual(r.got.length, 7, 'a paused consumer was handed a record');
   r.c.resume([{ topic: 'seek' }]);
   await r.until(8);
   assert.strictEqual(r.got[7].value, 'e');
