@@ -2,6 +2,7 @@
 // people or, with --json, one JSON value for scripts (list: an array of names; describe: the topic object with its
 // groups; groups: an array of group objects).
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "cli.hpp"
@@ -14,6 +15,29 @@ namespace mqctl {
 namespace {
 
 constexpr const char* kJsonHelp = "print JSON (one line) instead of text";
+
+struct TopicReport {
+  Report report;
+  std::string name;
+  bool json = false;  // --json
+};
+
+// `mqctl COMMAND NAME [--json]`'s common part: parses the command line (nullopt: --help was printed), checks the
+// name, and asks mqd for its `request` report on that topic.
+std::optional<TopicReport> topic_report(const Args& args, Context& context, const char* usage, const char* help,
+                                        const char* request) {
+  CommandLine cl(usage, help);
+  cl.positional("NAME");
+  cl.options()("json", kJsonHelp);
+  if (!cl.parse(args, context)) return std::nullopt;
+  TopicReport r;
+  r.name = cl.require("NAME");
+  check_topic_name(r.name);
+  r.json = cl.has("json");
+  auto client = connect(context);
+  r.report = parse_report(call(client, request, {{"topic", r.name}}));
+  return r;
+}
 
 }  // namespace
 
@@ -36,18 +60,15 @@ int run_list(const Args& args, Context& context) {
 }
 
 int run_describe(const Args& args, Context& context) {
-  CommandLine cl("describe NAME [--json]",
-                 "Shows a topic: its settings, its offsets (earliest record held, next offset), bytes written,\n"
-                 "producers, rates, and its consumer groups with their positions, lag and members.");
-  cl.positional("NAME");
-  cl.options()("json", kJsonHelp);
-  if (!cl.parse(args, context)) return 0;
-  const std::string name = cl.require("NAME");
-  check_topic_name(name);
-  auto client = connect(context);
-  const Report report = parse_report(call(client, "describe", {{"topic", name}}));
-  if (report.topics.empty()) throw Failure("mqd's describe reply holds no topic section: topic=" + name);
-  if (cl.has("json")) {
+  const auto shown = topic_report(args, context, "describe NAME [--json]",
+                                  "Shows a topic: its settings, its offsets (earliest record held, next offset), "
+                                  "bytes written,\nproducers, rates, and its consumer groups with their positions, "
+                                  "lag and members.",
+                                  "describe");
+  if (!shown) return 0;
+  const Report& report = shown->report;
+  if (report.topics.empty()) throw Failure("mqd's describe reply holds no topic section: topic=" + shown->name);
+  if (shown->json) {
     JsonWriter json;
     write_json(json, report.topics.front());
     std::cout << json.str() << "\n";
@@ -58,19 +79,15 @@ int run_describe(const Args& args, Context& context) {
 }
 
 int run_groups(const Args& args, Context& context) {
-  CommandLine cl("groups NAME [--json]",
-                 "Shows the consumer groups of a topic: committed offset (everything before it is acked), next\n"
-                 "offset to hand out, lag (records not yet acked), members and records held unacked.");
-  cl.positional("NAME");
-  cl.options()("json", kJsonHelp);
-  if (!cl.parse(args, context)) return 0;
-  const std::string name = cl.require("NAME");
-  check_topic_name(name);
-  auto client = connect(context);
-  const Report report = parse_report(call(client, "groups", {{"topic", name}}));
+  const auto shown = topic_report(args, context, "groups NAME [--json]",
+                                  "Shows the consumer groups of a topic: committed offset (everything before it is "
+                                  "acked), next\noffset to hand out, lag (records not yet acked), members and "
+                                  "records held unacked.",
+                                  "groups");
+  if (!shown) return 0;
   const std::vector<GroupReport> none;
-  const auto& groups = report.topics.empty() ? none : report.topics.front().groups;
-  if (cl.has("json")) {
+  const auto& groups = shown->report.topics.empty() ? none : shown->report.topics.front().groups;
+  if (shown->json) {
     JsonWriter json;
     json.begin_array();
     for (const auto& g : groups) write_json(json, g);
