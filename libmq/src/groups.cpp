@@ -16,11 +16,11 @@
 
 namespace mq::detail {
 
-namespace {
-
 std::string group_name(const GroupBlock& g) {
   return std::string(g.name, std::min<std::size_t>(g.name_len, kNameBytes - 1));
 }
+
+namespace {
 
 void store_next(GroupBlock& block, Word16 to) {
   Word16 seen{load_half(block.next.lo), load_half(block.next.hi)};

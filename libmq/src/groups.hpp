@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -38,6 +39,9 @@ class TableLock {
 
 // The group's slot index, or nullopt. Any state but free.
 std::optional<std::size_t> find_group(const Segment& seg, std::string_view name);
+
+// A group's name as stored (its length clamped to the name field: a corrupted length reads no further).
+std::string group_name(const GroupBlock& g);
 
 // REQUIRES: the table lock. Creates a group starting at `start`; Errc::limit when all kMaxGroups are taken.
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start);

@@ -155,7 +155,7 @@ TopicInfo Topic::info() const {
     const auto& block = seg.group(g);
     if (block.state.load() != kGroupActive) continue;
     GroupInfo gi;
-    gi.name.assign(block.name, std::min<std::size_t>(block.name_len, kNameBytes - 1));
+    gi.name = group_name(block);
     const Word16 next = load16(const_cast<Word16*>(&block.next));
     gi.next = next.hi;
     gi.committed = next.hi;
