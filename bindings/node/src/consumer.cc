@@ -306,6 +306,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
       ev->gen = gen;
       ev->first_seq = next_seq;
       const std::size_t room = std::min(max_batch_, max_in_flight_ - held.size());
+      ev->meta.reserve(room * kMetaStride);  // one allocation for the batch's metadata
       append(*ev, *r);
       held.push_back(Held{next_seq++, std::move(*r)});
       while (ev->count < room) {
@@ -459,10 +460,10 @@ void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, Event* ev) {
     args[2] = Napi::Number::New(env, static_cast<double>(ev->first_seq));
     if (ev->data.empty()) {
       args[3] = Napi::Buffer<char>::New(env, 0);
-    } else {  // the batch's heap copy becomes the Buffer itself: no second copy
-      auto* vec = new std::vector<char>(std::move(ev->data));
-      args[3] = Napi::Buffer<char>::New(env, vec->data(), vec->size(),
-                                        [](Napi::Env, char*, std::vector<char>* v) { delete v; }, vec);
+    } else {  // the batch's heap copy becomes the Buffer itself (no second copy); the Buffer owns the Event now
+      Event* kept = owned.release();  // alive until the Buffer is collected, which args[3] prevents below
+      args[3] = Napi::Buffer<char>::New(env, kept->data.data(), kept->data.size(),
+                                        [](Napi::Env, char*, Event* e) { delete e; }, kept);
     }
     auto meta = Napi::Float64Array::New(env, ev->meta.size());
     std::memcpy(meta.Data(), ev->meta.data(), ev->meta.size() * sizeof(double));
