@@ -1,17 +1,10 @@
 'use strict';
 // kafkajs Admin on libmq: topics through mqd (create, delete, list, describe), offsets from the topic header.
 // A topic has one partition (0); numPartitions > 1 is refused, replicationFactor is ignored (one host).
-const { EventEmitter } = require('events');
-const { connectOnce, parseTopicSection } = require('./common');
+const { ClientBase, networkEvents, parseTopicSection } = require('./common');
 const { KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, fromNative } = require('./errors');
 
-const events = Object.freeze({
-  CONNECT: 'admin.connect',
-  DISCONNECT: 'admin.disconnect',
-  REQUEST: 'admin.network.request',
-  REQUEST_TIMEOUT: 'admin.network.request_timeout',
-  REQUEST_QUEUE_SIZE: 'admin.network.request_queue_size',
-});
+const events = networkEvents('admin');
 
 // configEntries -> mqd create options. Kafka names where one fits, libmq names otherwise.
 function createOptions(topic, configEntries = []) {
@@ -54,29 +47,13 @@ function createOptions(topic, configEntries = []) {
   return o;
 }
 
-class Admin {
+class Admin extends ClientBase {
   constructor(kafka, config = {}) {
-    this.kafka = kafka;
-    this.config = config;
-    this.logger_ = kafka.logger().namespace('Admin');
-    this.client = null;
-    this.connecting = null;
-    this.emitter = new EventEmitter();
-    this.events = events;
-  }
-
-  async connect() {
-    return connectOnce(this, () =>
-      this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null }));
+    super(kafka, config, 'Admin', events);
   }
 
   async disconnect() {
-    if (this.connecting) await this.connecting.catch(() => {});
-    if (this.client) {
-      this.client.close();
-      this.client = null;
-      this.emitter.emit(events.DISCONNECT, { type: events.DISCONNECT, timestamp: Date.now(), payload: null });
-    }
+    await this.closeClient();
   }
 
   async c() {
@@ -222,18 +199,6 @@ class Admin {
       results.push({ groupId, errorCode });
     }
     return results;
-  }
-
-  on(eventName, listener) {
-    if (!Object.values(events).includes(eventName)) {
-      throw new KafkaJSError(`Event name should be one of ${Object.values(events).join(', ')}`, { retriable: false });
-    }
-    this.emitter.on(eventName, listener);
-    return () => this.emitter.off(eventName, listener);
-  }
-
-  logger() {
-    return this.logger_;
   }
 }
 

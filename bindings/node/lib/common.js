@@ -1,7 +1,8 @@
 'use strict';
 // Shared helpers: where mqd listens, connecting, and decoding the consumer thread's batches.
 const native = require('./native');
-const { fromNative } = require('./errors');
+const { EventEmitter } = require('events');
+const { KafkaJSError, fromNative } = require('./errors');
 
 const DEFAULT_SOCKET = '/run/mq/mqd.sock';
 
@@ -149,7 +150,63 @@ function ackThrough(ctl, member, seq) {
   if (ctl[1] !== 0 && seq + 1 >= ctl[1]) member.wake();
 }
 
+// The events kafkajs's Producer and Admin emit, under their prefix ('producer', 'admin').
+function networkEvents(prefix) {
+  return Object.freeze({
+    CONNECT: `${prefix}.connect`,
+    DISCONNECT: `${prefix}.disconnect`,
+    REQUEST: `${prefix}.network.request`,
+    REQUEST_TIMEOUT: `${prefix}.network.request_timeout`,
+    REQUEST_QUEUE_SIZE: `${prefix}.network.request_queue_size`,
+  });
+}
+
+// What the kafkajs Producer and Admin share on libmq: the daemon connection (connect() idempotent and shared by
+// concurrent callers), their events, on() and logger().
+class ClientBase {
+  constructor(kafka, config, logName, events) {
+    this.kafka = kafka;
+    this.config = config;
+    this.logger_ = kafka.logger().namespace(logName);
+    this.client = null;
+    this.connecting = null;
+    this.emitter = new EventEmitter();
+    this.events = events;
+  }
+
+  async connect() {
+    return connectOnce(this, () => this.emitEvent(this.events.CONNECT));
+  }
+
+  emitEvent(type) {
+    this.emitter.emit(type, { type, timestamp: Date.now(), payload: null });
+  }
+
+  // Closes the daemon connection (once a connect in flight has settled) and emits DISCONNECT if there was one.
+  async closeClient() {
+    if (this.connecting) await this.connecting.catch(() => {});
+    if (this.client) {
+      this.client.close();
+      this.client = null;
+      this.emitEvent(this.events.DISCONNECT);
+    }
+  }
+
+  on(eventName, listener) {
+    const names = Object.values(this.events);
+    if (!names.includes(eventName)) {
+      throw new KafkaJSError(`Event name should be one of ${names.join(', ')}`, { retriable: false });
+    }
+    this.emitter.on(eventName, listener);
+    return () => this.emitter.off(eventName, listener);
+  }
+
+  logger() {
+    return this.logger_;
+  }
+}
+
 module.exports = {
-  ackThrough,
+  ackThrough, ClientBase, networkEvents,
   DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, decodeKafkaBatch, decodeFastBatch,
 };

@@ -3,17 +3,10 @@
 // copy each) and resolves at once; only a full `block` topic makes it wait, off the JS thread, for up to the
 // topic's block timeout. A topic has one partition (0). acks, timeout and compression are accepted and ignored:
 // a record is in the ring, visible to every consumer, when send() resolves.
-const { EventEmitter } = require('events');
-const { connectOnce } = require('./common');
+const { ClientBase, networkEvents } = require('./common');
 const { KafkaJSError, KafkaJSNonRetriableError, fromNative } = require('./errors');
 
-const events = Object.freeze({
-  CONNECT: 'producer.connect',
-  DISCONNECT: 'producer.disconnect',
-  REQUEST: 'producer.network.request',
-  REQUEST_TIMEOUT: 'producer.network.request_timeout',
-  REQUEST_QUEUE_SIZE: 'producer.network.request_queue_size',
-});
+const events = networkEvents('producer');
 
 // One open topic of a producer: keeps records in order when a send has to wait for room.
 class ProducerTopic {
@@ -90,22 +83,11 @@ function validateMessages(topic, messages) {
   }
 }
 
-class Producer {
+class Producer extends ClientBase {
+  // connect() (ClientBase) is idempotent: the blog's producer calls it before every send.
   constructor(kafka, config = {}) {
-    this.kafka = kafka;
-    this.config = config;
-    this.logger_ = kafka.logger().namespace('Producer');
-    this.client = null;
-    this.connecting = null;
+    super(kafka, config, 'Producer', events);
     this.topics = new Map();  // name -> ProducerTopic | Promise<ProducerTopic>
-    this.emitter = new EventEmitter();
-    this.events = events;
-  }
-
-  // Idempotent: the blog's producer calls it before every send.
-  async connect() {
-    return connectOnce(this, () =>
-      this.emitter.emit(events.CONNECT, { type: events.CONNECT, timestamp: Date.now(), payload: null }));
   }
 
   async disconnect() {
@@ -118,11 +100,7 @@ class Producer {
       if (pt.waiting) await pt.waiting.catch(() => {});
       pt.handle.close();
     }
-    if (this.client) {
-      this.client.close();
-      this.client = null;
-      this.emitter.emit(events.DISCONNECT, { type: events.DISCONNECT, timestamp: Date.now(), payload: null });
-    }
+    await this.closeClient();
   }
 
   async openTopic(name) {
@@ -182,18 +160,6 @@ class Producer {
 
   async transaction() {
     throw new KafkaJSNonRetriableError('libmq: transactions are not supported');
-  }
-
-  on(eventName, listener) {
-    if (!Object.values(events).includes(eventName)) {
-      throw new KafkaJSError(`Event name should be one of ${Object.values(events).join(', ')}`, { retriable: false });
-    }
-    this.emitter.on(eventName, listener);
-    return () => this.emitter.off(eventName, listener);
-  }
-
-  logger() {
-    return this.logger_;
   }
 }
 
