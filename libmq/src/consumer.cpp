@@ -21,6 +21,7 @@
 #include "log.hpp"
 #include "recovery.hpp"
 #include "segment.hpp"
+#include "test_point.hpp"
 
 namespace mq {
 
@@ -91,6 +92,7 @@ struct Consumer::State {
     update_low();
   }
   void pop_through(std::uint64_t index) {
+    test_point(TestPoint::ack_started);
     head = index + 1;
     slot->head.store(head, std::memory_order_release);
     update_low();
@@ -218,6 +220,7 @@ Take Consumer::State::take(Message& out, Failure& err) {
       retract();
       continue;
     }
+    test_point(TestPoint::take_won);
     hold(next.lo);
     return view(next.lo, *v, false, out, err);
   }

@@ -13,6 +13,7 @@
 #include "atomic16.hpp"
 #include "liveness.hpp"
 #include "log.hpp"
+#include "test_point.hpp"
 
 namespace mq::detail {
 
@@ -30,6 +31,9 @@ void store_next(GroupBlock& block, Word16 to) {
 
 // After stealing the lock from a dead holder: finish what it may have left half done.
 void repair_after_dead_holder(const Segment& seg) {
+  // A recoverer that died holding producers back: release them (the dead claim it was finishing keeps its intent,
+  // and the next recovery finishes it).
+  seg.header().hold.store(0);
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     auto& block = seg.group(g);
     // A recovery cut short: make the generation even again. Entries it had copied stay in the redelivery list and
@@ -226,6 +230,7 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
     while (block.redeliver[r].load() != 0) ++r;
     block.redeliver_count.fetch_add(1);  // first: the count may be high for a moment, never low
     block.redeliver[r].store(owed[i] + 1);
+    test_point(TestPoint::redelivery_moving);
   }
   slot.pending.store(0);
   slot.head.store(tail);
@@ -284,6 +289,8 @@ std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g) {
 
 std::optional<std::uint64_t> producer_limit(const Segment& seg) {
   std::uint64_t limit = kNone;
+  if (const std::uint64_t hold = seg.header().hold.load(); hold != 0) limit = hold - 1 + seg.capacity();
+  if (seg.policy() == Policy::overwrite) return limit;  // groups never hold an overwrite topic's producers back
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     const std::uint32_t state = seg.group(g).state.load();
     if (state == kGroupFree) continue;

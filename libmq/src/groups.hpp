@@ -61,8 +61,9 @@ std::size_t recover_dead_members(const Segment& seg);
 // group is moving or a recovery is half done (the caller retries).
 std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g);
 
-// The highest end position a producer may claim up to: min over active groups of their low + capacity; kNone when
-// there are no groups (the ring then keeps the newest records). nullopt while a group is moving.
+// The highest end position a producer may claim up to: a recovery's hold + capacity (SegmentHeader::hold), and for
+// block topics the min over active groups of their low + capacity; kNone when nothing holds producers back (no
+// groups: the ring then keeps the newest records). nullopt while a group is moving.
 std::optional<std::uint64_t> producer_limit(const Segment& seg);
 
 // Bumps the tail word's group epoch, so every claim after this sees the group table as it is now. Returns the

@@ -1,4 +1,4 @@
-// The topic segment's layout, version 2: the one place that says where every byte of a segment lives.
+// The topic segment's layout, version 3: the one place that says where every byte of a segment lives.
 // A segment is a fixed 60 KiB header (identity, tail word, producer table, group table) followed by a byte ring of
 // variable-length records, each in whole 64-byte cache lines. Why the protocol on top of it is safe: libmq/doc/design.md.
 //
@@ -24,10 +24,12 @@
 //
 // Publish rule: a reader at position p trusts the record there only when seq == p | kCommitted (acquire); any other
 // seq means "not yet" (stop, do not skip) unless it is p | kSkip (step over it) or p | kPad (go to the next lap).
-// A producer writes payload, then header, then seq once (a seq_cst exchange): claimed-but-unpublished shows as an
-// older lap's seq here, and as the intent in the producer's slot. (Storing kClaimed first made the header's line
-// cross to a spinning reader twice per record; dropping it took the 64 B round trip from ~985 to ~640 ns.)
-// Readers still treat kClaimed as "not yet" (nothing writes it now; a corrupted seq may show it).
+// A producer writes payload, then header, then seq once (a seq_cst exchange): claimed-but-unpublished shows as
+// whatever an earlier lap left in those 8 bytes (an old header, or payload bytes of ANY value), and as the intent in
+// the producer's slot. So a seq proves something only when it names exactly p; recovery never reads "a later lap"
+// into any other value (libmq/doc/design.md, "Dead producers"). (Storing kClaimed first made the header's line cross
+// to a spinning reader twice per record; dropping it took the 64 B round trip from ~985 to ~640 ns.) Nothing writes
+// kClaimed now; a seq of exactly p | kClaimed (corruption) reads as "not yet", and recovery overwrites it.
 // Vocabulary: a position is a byte count that only grows; an index is position & mask; an offset is a record number.
 #pragma once
 
@@ -41,7 +43,9 @@
 namespace mq::detail {
 
 inline constexpr std::uint64_t kMagic = 0x31504f544d42494cULL;  // "LIBMTOP1" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 2;  // 2: records in whole 64-byte lines
+// 2: records in whole 64-byte lines. 3: producers honour a recovery's hold (SegmentHeader::hold); owner ids carry a
+// boot tag (liveness.hpp).
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kCacheLine = 64;  // fixed in the ABI, not hardware_destructive_interference_size
 inline constexpr std::size_t kPageSize = 4096;
 inline constexpr std::size_t kIndexSlots = 64;          // boundary index: one slot per capacity/64 bytes
@@ -52,7 +56,7 @@ inline constexpr std::uint64_t kNone = ~std::uint64_t{0};
 
 // Record states, in the low 3 bits of RecordHeader::seq (positions are multiples of 8).
 inline constexpr std::uint64_t kEmpty = 0;      // never written at this position
-inline constexpr std::uint64_t kClaimed = 1;    // reserved, being written: readers stop here
+inline constexpr std::uint64_t kClaimed = 1;    // unused since version 2 (see the publish rule): "not yet"
 inline constexpr std::uint64_t kCommitted = 2;  // readable
 inline constexpr std::uint64_t kSkip = 3;       // aborted or recovered claim: keeps its offset, never delivered
 inline constexpr std::uint64_t kPad = 4;        // filler to the ring's end; carries no offset
@@ -127,8 +131,12 @@ struct alignas(kCacheLine) SegmentHeader {
   // a producer wakes only if a bit is set. Recovery clears a dead member's bit: a crash cannot leave it set.
   alignas(kCacheLine) std::atomic<std::uint32_t> wake_seq;
   std::atomic<std::uint64_t> sleepers[2];
-  // line 8: slow-path lock for the group table (create/join/leave/recover/delete/reset); holds the owner's id
+  // line 8: slow-path lock for the group table (create/join/leave/recover/delete/reset); holds the owner's id.
+  // `hold`, set only by the lock holder: position + 1 (0 = none) that no claim may pass by more than `capacity`
+  // while a recoverer writes a dead claim's skip record (recovery.hpp, ProducerHold). Producers read it when they
+  // rescan their limit, which a change of group_epoch forces.
   alignas(kCacheLine) std::atomic<std::uint64_t> table_lock;
+  std::atomic<std::uint64_t> hold;
   alignas(kCacheLine) char reserved[1024 - 9 * kCacheLine];  // lines 9..15: zero, for later versions
   // lines 16..23: index[k % 64] = the first record position at or after chunk k's start (chunk = capacity / 64)
   alignas(kCacheLine) std::atomic<std::uint64_t> index[kIndexSlots];
@@ -137,7 +145,7 @@ inline constexpr std::size_t kSegmentHeaderBytes = 2048;
 static_assert(sizeof(SegmentHeader) <= kSegmentHeaderBytes);
 static_assert(offsetof(SegmentHeader, tail) == 6 * kCacheLine);
 static_assert(offsetof(SegmentHeader, wake_seq) == 7 * kCacheLine);
-static_assert(offsetof(SegmentHeader, table_lock) == 8 * kCacheLine);
+static_assert(offsetof(SegmentHeader, table_lock) == 8 * kCacheLine && offsetof(SegmentHeader, hold) == 8 * kCacheLine + 8);
 static_assert(offsetof(SegmentHeader, index) == 1024);
 
 struct alignas(kCacheLine) ProducerSlot {

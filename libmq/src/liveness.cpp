@@ -55,7 +55,23 @@ int read_stat(int pid, char& state, std::uint64_t& start) {
 
 [[maybe_unused]] const int g_atfork = pthread_atfork(nullptr, nullptr, on_fork_child);
 
+std::uint64_t read_boot_tag() noexcept {
+  const int fd = ::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[64];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the uuid text
+  for (ssize_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ULL;
+  return (h ^ (h >> 32)) & ((std::uint64_t{1} << (64 - kOwnerBootShift)) - 1);
+}
+
 }  // namespace
+
+std::uint64_t boot_tag() noexcept {
+  static const std::uint64_t tag = read_boot_tag();
+  return tag;
+}
 
 std::uint64_t self_owner() noexcept {
   std::uint64_t id = g_self_owner.load(std::memory_order_relaxed);
@@ -64,14 +80,15 @@ std::uint64_t self_owner() noexcept {
   char state = 0;
   std::uint64_t start = 0;
   if (read_stat(pid, state, start) != 1) start = 0;  // no /proc: identity by pid alone
-  id = (static_cast<std::uint64_t>(pid) << 32) | (start & 0xffffffffu);
+  id = (boot_tag() << kOwnerBootShift) | (static_cast<std::uint64_t>(pid) << 32) | (start & 0xffffffffu);
   g_self_owner.store(id, std::memory_order_relaxed);
   return id;
 }
 
 bool owner_dead(std::uint64_t owner) noexcept {
   if (owner == 0) return false;
-  if (owner_pid(owner) <= 0) return true;  // kOrphanOwner
+  if (owner_pid(owner) <= 0) return true;                  // kOrphanOwner
+  if ((owner >> kOwnerBootShift) != boot_tag()) return true;  // an owner from before a reboot (file topics)
   char state = 0;
   std::uint64_t start = 0;
   const int found = read_stat(owner_pid(owner), state, start);

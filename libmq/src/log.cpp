@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "atomic16.hpp"
@@ -160,6 +161,27 @@ Word16 tail_snapshot(const Segment& seg) {
   return t;
 }
 
+namespace {
+
+// The offset of the claim a producer announced exactly at `position` (its start, or its record's start after a
+// pad), if any. Only exact positions: an intent names the offset of its own start, and no other position's.
+std::optional<Offset> claim_at(const Segment& seg, std::uint64_t position) {
+  const std::uint64_t capacity = seg.capacity();
+  for (std::size_t i = 0; i < kMaxProducers; ++i) {
+    const auto& slot = seg.producer(i);
+    if (slot.owner.load() == 0) continue;
+    const std::uint64_t start = slot.intent_pos.load();
+    if (start == kNone) continue;
+    const std::uint64_t index = start & (capacity - 1);
+    const std::uint64_t length = slot.intent_len.load();
+    const std::uint64_t pad = index + length > capacity ? capacity - index : 0;
+    if (position == start || (pad != 0 && position == start + pad)) return slot.intent_off.load();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Word16 earliest(const Segment& seg) {
   const std::uint64_t capacity = seg.capacity();
   const unsigned shift = static_cast<unsigned>(__builtin_ctzll(capacity)) - 6;
@@ -179,7 +201,22 @@ Word16 earliest(const Segment& seg) {
       for (int hop = 0; hop < 2 && !retry; ++hop) {
         if (at >= tail.lo) return tail;
         auto v = read_record(seg, at);
-        if (!v || v->state == kEmpty || v->state == kNone) {
+        if (v && (v->state == kEmpty || v->state == kNone || v->state == kClaimed)) {
+          // Nothing readable there yet: a claim the tail has passed but whose producer has not committed (or died,
+          // and recovery has not finished it). Its producer's intent names its offset: the oldest record held is
+          // that claim, and a reader starting here waits for it. (Before, this retried until it gave up and
+          // answered the tail: a new group skipped the whole ring.) Unless a later lap took these bytes meanwhile.
+          std::atomic_thread_fence(std::memory_order_acquire);
+          if (tail_snapshot(seg).lo - capacity > at) {
+            retry = true;
+          } else if (const auto claim = claim_at(seg, at)) {
+            return Word16{at, *claim};
+          } else if (const std::uint64_t seq = seg.record_at(at).seq.load(); (seq & ~kStateMask) == at) {
+            retry = true;  // committed (and its intent cleared) while we looked
+          } else {
+            break;  // no claim covers it (an orphan, see recovery.hpp): the next chunk's record
+          }
+        } else if (!v) {
           retry = true;
         } else if (v->state == kPad) {
           at += v->length;

@@ -19,6 +19,7 @@
 #include "log.hpp"
 #include "recovery.hpp"
 #include "segment.hpp"
+#include "test_point.hpp"
 
 namespace mq {
 
@@ -113,7 +114,18 @@ void Producer::release() noexcept {
 
 const Topic& Producer::topic() const noexcept { return state_->topic; }
 
-// Waits for room in a block topic. False once the deadline has passed.
+// Why a claim found no room before its deadline: a full block topic, or producers held by a recovery (which an
+// overwrite topic waits for too: a hold lasts as long as a recoverer writes one skip record, unless it is stopped).
+static Error no_room(const Segment& seg, std::chrono::milliseconds waited) {
+  if (seg.header().hold.load() != 0)
+    return Error(Errc::busy, "producers are held by a recovery of a dead claim (table lock pid " +
+                                 std::to_string(owner_pid(seg.header().table_lock.load())) + ", stopped?): topic=" +
+                                 seg.name() + " waited_ms=" + std::to_string(waited.count()));
+  return Error(Errc::full, "topic full: topic=" + seg.name() + " capacity=" + std::to_string(seg.capacity()) +
+                               " waited_ms=" + std::to_string(waited.count()));
+}
+
+// Waits for room in a block topic (or for a recovery's hold to end). False once the deadline has passed.
 static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::milliseconds timeout,
                           unsigned& rounds) {
   const std::int64_t now = mono_ns();
@@ -146,7 +158,6 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   }
   auto& tail = seg.header().tail;
   const std::uint64_t capacity = seg.capacity();
-  const bool block = seg.policy() == Policy::block;
   std::int64_t deadline = 0;
   unsigned rounds = 0;
   Word16 t = load_tail(tail);  // one moment: the intent below names exactly the tail word we CAS
@@ -159,11 +170,11 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
     const std::uint64_t index = t.lo & (capacity - 1);
     pad = index + len > capacity ? capacity - index : 0;
     end = t.lo + pad + len;
-    // Loaded after t (only where groups hold producers back): a mover increments group_epoch before it bumps the
-    // tail epoch, so either we see the new value here (and rescan), or the tail changed after we read t (and the
-    // CAS below fails).
-    const std::uint64_t epoch = block ? seg.header().group_epoch.load(std::memory_order_acquire) : 0;
-    if (block && (epoch != s.cached_epoch || end > s.cached_limit)) {
+    // Loaded after t: a group mover or a recovery's hold increments group_epoch before it bumps the tail epoch, so
+    // either we see the new value here (and rescan), or the tail changed after we read t (and the CAS below fails).
+    // (The same cache line as the tail: nearly free.) Overwrite topics rescan only for a hold, which groups never set.
+    const std::uint64_t epoch = seg.header().group_epoch.load(std::memory_order_acquire);
+    if (epoch != s.cached_epoch || end > s.cached_limit) {
       const auto limit = producer_limit(seg);
       if (limit) {
         s.cached_limit = *limit;
@@ -172,9 +183,7 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
       if (!limit || end > *limit) {
         s.cached_epoch = kNone;
         s.slot->intent_pos.store(kNone, std::memory_order_relaxed);  // we claim nothing while we wait or give up
-        if (!wait_for_room(seg, deadline, s.block_timeout, rounds))
-          return Error(Errc::full, "topic full: topic=" + seg.name() + " capacity=" + std::to_string(capacity) +
-                                       " waited_ms=" + std::to_string(s.block_timeout.count()));
+        if (!wait_for_room(seg, deadline, s.block_timeout, rounds)) return no_room(seg, s.block_timeout);
         t = load_tail(tail);
         continue;
       }
@@ -183,6 +192,7 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
     s.slot->intent_pos.store(t.lo, std::memory_order_relaxed);  // ordered before the CAS (a full barrier)
     s.slot->intent_len.store(pad + len, std::memory_order_relaxed);
     s.slot->intent_off.store(t.hi & kOffsetMask, std::memory_order_relaxed);
+    test_point(TestPoint::claim_announced);
     if (cas16(&tail, t, Word16{end, t.hi + 1})) break;
     // Lost the race: this slot claims nothing. Left set, the intent contests the winner's recovery for as long as
     // we live, and once the ring laps it, aims a later recovery at another lap's record.
@@ -191,7 +201,11 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   const std::uint64_t start = t.lo;
   const std::uint64_t at = start + pad;
   const Offset offset = t.hi & kOffsetMask;
-  if (pad != 0) seg.record_at(start).seq.store(start | kPad, std::memory_order_release);
+  test_point(TestPoint::claim_made);
+  if (pad != 0) {
+    seg.record_at(start).seq.store(start | kPad, std::memory_order_release);
+    test_point(TestPoint::pad_written);
+  }
   std::byte* payload = payload_at(seg, at, shape.key ? shape.key->size() : 0, headers_len);
   // The payload first, the header last (publish: now; claim: at commit), and no "claimed" state in between: the
   // header's cache line then crosses to a spinning reader once, at the commit, instead of once per store. Until
@@ -199,7 +213,9 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   // recovery and stats who holds the place.
   if (copy_from != nullptr) {
     if (payload_bytes != 0) std::memcpy(payload, copy_from, payload_bytes);
+    test_point(TestPoint::payload_written);
     write_header(seg, at, len, offset, shape, payload_bytes, headers_len);
+    test_point(TestPoint::header_written);
   }
   note_boundaries(seg, start, at, end);
   s.open_claim = at;
@@ -217,6 +233,7 @@ Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
     write_header(seg, position, s.open_len, s.slot->intent_off.load(std::memory_order_relaxed), Record{},
                  s.open_payload, 0);
     s.open_len = 0;
+    test_point(TestPoint::header_written);
   }
   const Offset offset = header.offset;
   // One seq_cst exchange publishes the record (release) and orders it before the sleepers check (Dekker). What it
@@ -225,6 +242,7 @@ Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
   const std::uint64_t old = header.seq.exchange(position | (commit ? kCommitted : kSkip));
   const bool ok = old != (position | kSkip);
   if (!ok) header.seq.store(old);
+  test_point(TestPoint::committed);
   s.open_claim = kNone;
   s.slot->intent_pos.store(kNone, std::memory_order_release);
   if (ok) s.slot->published.store(s.slot->published.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

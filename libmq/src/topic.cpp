@@ -174,6 +174,7 @@ TopicInfo Topic::info() const {
     gi.unacked += static_cast<unsigned>(block.redeliver_count.load());
     info.groups.push_back(std::move(gi));
   }
+  info.stuck = stuck_positions(seg);
   return info;
 }
 
@@ -228,6 +229,8 @@ Result<void> Topic::reset_group(std::string_view group, Offset offset) {
 std::size_t Topic::recover_dead() {
   return recover_dead_producers(*segment_) + recover_dead_members(*segment_);
 }
+
+Result<std::vector<OrphanRepair>> Topic::repair_orphans() { return detail::repair_orphans(*segment_); }
 
 Result<void> Topic::flush() { return segment_->flush(); }
 

@@ -31,6 +31,7 @@
 #include "atomic16.hpp"
 #include "groups.hpp"
 #include "layout.hpp"
+#include "liveness.hpp"
 #include "log.hpp"
 #include "segment.hpp"
 #include "test_util.hpp"
@@ -415,13 +416,13 @@ inline std::string dump_topic(const mq::Topic& topic) {
   std::string out = "topic " + seg.name() + ": tail pos=" + std::to_string(tail.lo) +
                     " next_offset=" + std::to_string(tail.hi & kOffsetMask) +
                     " epoch=" + std::to_string(tail.hi >> kEpochShift) + " sleepers=" + std::to_string(sleeping_members(h)) +
-                    " table_lock=" + std::to_string(h.table_lock.load() >> 32);
+                    " table_lock=" + std::to_string(owner_pid(h.table_lock.load()));
   const auto limit = producer_limit(seg);
   out += " producer_limit=" + (limit ? std::to_string(*limit) : std::string("(moving)")) + "\n";
   for (std::size_t i = 0; i < mq::kMaxProducers; ++i) {
     auto& p = seg.producer(i);
     if (p.owner.load() == 0) continue;
-    out += "  producer slot " + std::to_string(i) + " pid=" + std::to_string(p.owner.load() >> 32) +
+    out += "  producer slot " + std::to_string(i) + " pid=" + std::to_string(owner_pid(p.owner.load())) +
            " intent_pos=" + (p.intent_pos.load() == kNone ? std::string("none") : std::to_string(p.intent_pos.load())) +
            " len=" + std::to_string(p.intent_len.load()) + " off=" + std::to_string(p.intent_off.load()) +
            " published=" + std::to_string(p.published.load()) + " stalled=" + std::to_string(p.stalled.load()) + "\n";
@@ -448,7 +449,7 @@ inline std::string dump_topic(const mq::Topic& topic) {
     for (std::size_t m = 0; m < mq::kMaxMembers; ++m) {
       auto& slot = b.members[m];
       if (slot.owner.load() == 0 && slot.tail.load() == slot.head.load()) continue;
-      out += "    member " + std::to_string(m) + " pid=" + std::to_string(slot.owner.load() >> 32) +
+      out += "    member " + std::to_string(m) + " pid=" + std::to_string(owner_pid(slot.owner.load())) +
              " pending=" + std::to_string(slot.pending.load()) +
              " low=" + (slot.low.load() == kNone ? std::string("none") : std::to_string(slot.low.load())) +
              " head=" + std::to_string(slot.head.load()) + " tail=" + std::to_string(slot.tail.load()) + " held=[";

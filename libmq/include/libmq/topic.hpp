@@ -19,7 +19,7 @@ namespace detail {
 class Segment;
 }
 
-// Fixed table sizes of a topic segment (layout version 1). Exceeding one is Errc::limit.
+// Fixed table sizes of a topic segment (layout version 3). Exceeding one is Errc::limit.
 inline constexpr std::size_t kMaxProducers = 64;        // Producer objects attached at once
 inline constexpr std::size_t kMaxGroups = 16;           // consumer groups per topic
 inline constexpr std::size_t kMaxMembers = 8;           // Consumer objects per group at once
@@ -37,6 +37,29 @@ struct GroupInfo {
   unsigned unacked = 0;   // records held by members or waiting for redelivery
 };
 
+// A position where a group's readers wait although the tail has passed it: a claim that is not a record yet.
+struct StuckInfo {
+  enum class Cause {
+    stalled_producer,  // its producer is alive (slow, or stopped): never robbed, only reported
+    dead_producer,     // its producer is confirmed dead: the next recovery turns the claim into a skip record
+    orphaned,          // no producer's claim covers it (lost by a crash of an older libmq, or a scribbled segment):
+                       // repair_orphans() turns it into skip records; mqd does so on its own after --orphan-grace
+  };
+  std::string group;
+  Offset offset = 0;           // the offset the group waits for
+  std::uint64_t position = 0;  // its byte position in the log
+  Cause cause = Cause::orphaned;
+  int pid = 0;                 // the producer's pid (stalled, dead); 0 when orphaned
+};
+
+// What repair_orphans() did at one orphaned position.
+struct OrphanRepair {
+  Offset offset = 0;           // the first offset turned into a skip record
+  std::uint64_t position = 0;  // where
+  std::uint64_t records = 0;   // how many offsets the gap held (each now a skip record, never delivered)
+  std::uint64_t bytes = 0;     // bytes of the log the gap took
+};
+
 struct TopicInfo {
   std::string name;
   std::size_t capacity = 0;
@@ -51,6 +74,7 @@ struct TopicInfo {
   unsigned producers = 0;            // attached producers
   unsigned stalled_producers = 0;    // producers whose open claim blocks readers and whose owner is still alive
   std::vector<GroupInfo> groups;
+  std::vector<StuckInfo> stuck;      // where groups wait on a claim the tail has passed (empty when all flows)
 };
 
 // A cheap, copyable handle; copies share one mapping, which lives as long as the last copy (and the last Producer,
@@ -85,6 +109,12 @@ class Topic {
   // back to their group. Death must be confirmed (pid + start time gone, or a zombie). Returns how many claims and
   // members were recovered. Consumers and blocked producers call this on their slow paths; the daemon calls it too.
   std::size_t recover_dead();
+
+  // Turns every orphaned position (TopicInfo::stuck, Cause::orphaned: readers wait there, the tail has passed it, and
+  // no producer's claim covers it) into skip records up to the next record, so the topic flows again with only the
+  // lost claims' offsets missing. Safe at any time: a position a live or dead producer still claims is left to that
+  // claim. Recovers dead producers first. Errc::busy if the group table's lock is held by a live, stopped process.
+  Result<std::vector<OrphanRepair>> repair_orphans();
 
   // msync for Storage::file (no-op for shm).
   Result<void> flush();
