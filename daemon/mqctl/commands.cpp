@@ -6,7 +6,7 @@
 namespace mqctl {
 
 std::span<const Command> commands() {
-  static constexpr std::array<Command, 11> kCommands = {{
+  static constexpr std::array<Command, 12> kCommands = {{
       {"create", "create a topic (sizes, policy, storage, access, consumer groups)", run_create},
       {"delete", "delete a topic", run_delete},
       {"list", "list the topics", run_list},
@@ -14,6 +14,7 @@ std::span<const Command> commands() {
       {"groups", "show the consumer groups of a topic", run_groups},
       {"reset-offsets", "move a consumer group to earliest, latest or an offset", run_reset_offsets},
       {"delete-group", "delete a consumer group", run_delete_group},
+      {"repair", "skip the claims dead producers left that readers wait on", run_repair},
       {"produce", "publish records: one per line of stdin, or --value", run_produce},
       {"consume", "print records as 'offset # value'", run_consume},
       {"stats", "offsets, bytes, rates and lag of every topic", run_stats},

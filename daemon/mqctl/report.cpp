@@ -21,7 +21,8 @@ std::string find(const mq::Fields& fields, std::string_view key) {
 
 // Keys whose values are text even when they look like numbers (a topic may be called "42").
 bool always_text(std::string_view key) {
-  return key == "name" || key == "mode" || key == "policy" || key == "storage" || key == "access_group";
+  return key == "name" || key == "mode" || key == "policy" || key == "storage" || key == "access_group" ||
+         key == "group" || key == "cause";
 }
 
 void write_fields(JsonWriter& json, const mq::Fields& fields) {
@@ -49,6 +50,10 @@ Report parse_report(const mq::Fields& reply) {
     if (key == "name") {
       report.topics.emplace_back();
       report.topics.back().fields.emplace_back(key, value);
+    } else if (key == "stuck" && !report.topics.empty()) {
+      report.topics.back().stuck.push_back({{"group", value}});
+    } else if (key.starts_with("stuck_") && !report.topics.empty() && !report.topics.back().stuck.empty()) {
+      report.topics.back().stuck.back().emplace_back(key.substr(6), value);
     } else if (key == "group") {
       if (report.topics.empty()) report.topics.emplace_back();
       report.topics.back().groups.emplace_back();
@@ -115,6 +120,14 @@ void write_json(JsonWriter& json, const GroupReport& group) {
 void write_json(JsonWriter& json, const TopicReport& topic) {
   json.begin_object();
   write_fields(json, topic.fields);
+  json.key("stuck");
+  json.begin_array();
+  for (const auto& s : topic.stuck) {
+    json.begin_object();
+    write_fields(json, s);
+    json.end_object();
+  }
+  json.end_array();
   json.key("groups");
   json.begin_array();
   for (const auto& g : topic.groups) write_json(json, g);
@@ -136,10 +149,10 @@ std::string render_groups(const std::vector<GroupReport>& groups) {
 }
 
 std::string render_topic(const TopicReport& t) {
-  static constexpr std::array<std::string_view, 15> kKnown = {
-      "name",  "capacity",     "max_message",       "policy",     "storage",
-      "mode",  "access_group", "block_timeout_ms",  "earliest",   "latest",
-      "bytes", "producers",    "stalled_producers", "msgs_per_s", "bytes_per_s"};
+  static constexpr std::array<std::string_view, 16> kKnown = {
+      "name",  "capacity",     "max_message",       "policy",     "storage",     "mode",
+      "access_group", "block_timeout_ms",  "earliest",   "latest", "bytes", "producers",
+      "stalled_producers", "msgs_per_s", "bytes_per_s", "orphans_repaired"};
   const auto size = [](const std::string& bytes) {
     return bytes.empty() ? std::string("-") : format_size(as_u64(bytes)) + " (" + bytes + " bytes)";
   };
@@ -159,6 +172,17 @@ std::string render_topic(const TopicReport& t) {
   out += "Producers:      " + t.get("producers") + " (" + t.get("stalled_producers") + " stalled)\n";
   out += "Rate:           " + format_rate(as_double(t.get("msgs_per_s"))) + " msg/s, " +
          format_size_approx(as_double(t.get("bytes_per_s"))) + "/s\n";
+  if (t.get("orphans_repaired") != "" && t.get("orphans_repaired") != "0")
+    out += "Repaired:       " + t.get("orphans_repaired") + " position(s) no producer could finish (skip records)\n";
+  for (const auto& s : t.stuck) {
+    const auto get = [&s](std::string_view key) { return find(s, key); };
+    const std::string cause = get("cause");
+    std::string why = cause == "stalled_producer" ? "a live producer's open claim (pid " + get("pid") + "), never robbed"
+                      : cause == "dead_producer"  ? "a dead producer's claim (pid " + get("pid") + "), being recovered"
+                                                  : "a claim no producer holds any more; mqd repairs it (mqctl repair: now)";
+    out += "Stuck:          group " + get("group") + " waits at offset " + get("offset") + " (position " +
+           get("position") + ") for " + format_duration(as_u64(get("for_s"))) + ": " + why + "\n";
+  }
   for (const auto& [k, v] : t.fields) {  // fields a newer daemon added
     bool known = false;
     for (const auto name : kKnown) known = known || name == k;

@@ -20,9 +20,11 @@ struct GroupReport {
   std::string get(std::string_view key) const;
 };
 
-// One topic section: its fields from "name" to "bytes_per_s" (and any later ones), then its groups.
+// One topic section: its fields from "name" to "orphans_repaired" (and any later ones), the positions its groups
+// are stuck at (keys lose their "stuck_" prefix; the group is under "group"), then its groups.
 struct TopicReport {
   mq::Fields fields;
+  std::vector<mq::Fields> stuck;
   std::vector<GroupReport> groups;
   std::string get(std::string_view key) const;
 };

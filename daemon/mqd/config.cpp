@@ -39,6 +39,7 @@ po::options_description describe_options() {
     ("auto-create", po::value<std::string>(), "create a topic on first open: true | false (default true)")
     ("group-expiry", po::value<std::string>(), "seconds a consumer group may have no member before it is removed (default 604800)")
     ("flush-interval", po::value<std::string>(), "ms between msyncs of file-backed topics (default 1000)")
+    ("orphan-grace", po::value<std::string>(), "seconds readers may wait on a position no live producer claims before mqd repairs it with skip records (default 5)")
     ("log-level", po::value<std::string>(), "error | warn | info | debug (default info)")
     ("metrics-listen", po::value<std::string>(), "ADDR:PORT for Prometheus metrics over HTTP (default off)");
   return o;
@@ -153,6 +154,7 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
     c.flush_interval = std::chrono::milliseconds(need_number("flush-interval", *v));
     if (c.flush_interval.count() == 0) throw Failure{"option --flush-interval: must be at least 1 ms"};
   }
+  if (auto v = str("orphan-grace")) c.orphan_grace = std::chrono::seconds(need_number("orphan-grace", *v));
   if (auto v = str("log-level")) {
     if (*v == "error") c.log_level = LogLevel::error;
     else if (*v == "warn") c.log_level = LogLevel::warn;

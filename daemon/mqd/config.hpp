@@ -41,6 +41,9 @@ struct Config {
   bool auto_create = true;
   std::chrono::seconds group_expiry{7 * 24 * 3600};
   std::chrono::milliseconds flush_interval{1000};
+  // How long a position readers wait on, that no live producer claims (TopicInfo::stuck), is shown in describe
+  // before mqd repairs it with skip records. Dead producers' claims are recovered at once; this is the safety net.
+  std::chrono::seconds orphan_grace{5};
   LogLevel log_level = LogLevel::info;
   std::string metrics_listen;  // "ADDR:PORT", empty = off
   std::vector<TopicConfig> topics;

@@ -86,6 +86,15 @@ mq::Result<TopicSettings> settings_from(const Frame& r, TopicSettings s) {
   return s;
 }
 
+const char* stuck_cause(mq::StuckInfo::Cause cause) {
+  switch (cause) {
+    case mq::StuckInfo::Cause::stalled_producer: return "stalled_producer";
+    case mq::StuckInfo::Cause::dead_producer: return "dead_producer";
+    case mq::StuckInfo::Cause::orphaned: return "orphaned";
+  }
+  return "unknown";
+}
+
 }  // namespace
 
 Registry::Registry(Config config) : config_(std::move(config)) {}
@@ -261,6 +270,18 @@ void Registry::section(const Entry& e, Frame& out, bool groups_only) const {
     out.add("stalled_producers", std::to_string(info.stalled_producers));
     out.add("msgs_per_s", std::to_string(static_cast<std::uint64_t>(e.msgs_per_s)));
     out.add("bytes_per_s", std::to_string(static_cast<std::uint64_t>(e.bytes_per_s)));
+    out.add("orphans_repaired", std::to_string(e.orphans_repaired));
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& s : info.stuck) {
+      const auto seen = e.stuck_since.find({s.group, s.position});
+      const auto since = seen == e.stuck_since.end() ? now : seen->second;
+      out.add("stuck", s.group);
+      out.add("stuck_offset", std::to_string(s.offset));
+      out.add("stuck_position", std::to_string(s.position));
+      out.add("stuck_cause", stuck_cause(s.cause));
+      out.add("stuck_pid", std::to_string(s.pid));
+      out.add("stuck_for_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - since).count()));
+    }
   }
   for (const auto& g : info.groups) {
     out.add("group", g.name);
@@ -306,6 +327,47 @@ mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request) {
   return topic.reset_group(group, mq::Offset{*offset});
 }
 
+mq::Result<std::vector<mq::OrphanRepair>> Registry::repair_orphans(const std::string& name, Entry& e,
+                                                                   const std::string& why) {
+  auto repaired = e.topic.repair_orphans();
+  if (!repaired) {
+    log(LogLevel::error, "cannot repair topic " + name + ": " + std::string(repaired.error().message()));
+    return repaired;
+  }
+  for (const auto& r : *repaired) {
+    ++e.orphans_repaired;
+    const std::string offsets = r.records == 1 ? "offset " + std::to_string(r.offset)
+                                               : "offsets " + std::to_string(r.offset) + ".." +
+                                                     std::to_string(r.offset + r.records - 1);
+    log(LogLevel::warn, "repaired topic " + name + " (" + why + "): " + offsets + " at position " +
+                            std::to_string(r.position) + " skipped: " + std::to_string(r.records) +
+                            " claim(s) of dead producers that no recovery could finish");
+  }
+  if (!repaired->empty()) e.stuck_since.clear();
+  return repaired;
+}
+
+mq::Result<void> Registry::repair(const Peer& peer, const std::string& name, Frame& reply) {
+  auto e = authorized(peer, name);
+  if (!e) return e.error();
+  auto& entry = **e;
+  (void)entry.topic.recover_dead();
+  auto repaired = repair_orphans(name, entry, "asked by " + peer.describe());
+  if (!repaired) return repaired.error();
+  for (const auto& r : *repaired) {
+    reply.add("repaired_offset", std::to_string(r.offset));
+    reply.add("repaired_records", std::to_string(r.records));
+    reply.add("repaired_position", std::to_string(r.position));
+  }
+  for (const auto& s : entry.topic.info().stuck) {  // what is still stuck: a live producer's claim
+    reply.add("stuck", s.group);
+    reply.add("stuck_offset", std::to_string(s.offset));
+    reply.add("stuck_cause", stuck_cause(s.cause));
+    reply.add("stuck_pid", std::to_string(s.pid));
+  }
+  return {};
+}
+
 std::string Registry::prometheus(std::size_t clients) const {
   struct Family {
     const char* name;
@@ -326,6 +388,10 @@ std::string Registry::prometheus(std::size_t clients) const {
       {"mq_group_committed_offset", "gauge", "Every record before this offset was acked by the group.", {}},
       {"mq_group_members", "gauge", "Consumers attached to the group.", {}},
       {"mq_group_unacked", "gauge", "Records held by members or waiting for redelivery.", {}},
+      {"mq_topic_stuck_positions", "gauge",
+       "Positions a group waits on although the tail has passed them (a claim not finished yet).", {}},
+      {"mq_topic_orphans_repaired_total", "counter",
+       "Positions no producer could finish that mqd turned into skip records (their claims are lost).", {}},
   };
   auto put = [](Family& fam, const std::string& labels, double value) {
     char v[64];
@@ -343,6 +409,8 @@ std::string Registry::prometheus(std::size_t clients) const {
     put(f[5], t, info.stalled_producers);
     put(f[6], t, e.msgs_per_s);
     put(f[7], t, e.bytes_per_s);
+    put(f[12], t, static_cast<double>(info.stuck.size()));
+    put(f[13], t, static_cast<double>(e.orphans_repaired));
     for (const auto& g : info.groups) {
       std::string escaped;
       for (const char c : g.name) {
@@ -388,6 +456,23 @@ void Registry::tick() {
     e.last_latest = info.latest;
     e.last_bytes = info.bytes_written;
     e.last_sample = now;
+    // Stuck positions: remember since when; one that no live producer claims is repaired after the grace period.
+    std::map<std::pair<std::string, std::uint64_t>, std::chrono::steady_clock::time_point> stuck;
+    bool due = false;
+    for (const auto& s : info.stuck) {
+      const auto key = std::make_pair(s.group, s.position);
+      const auto seen = e.stuck_since.find(key);
+      const auto since = seen == e.stuck_since.end() ? now : seen->second;
+      if (seen == e.stuck_since.end())
+        log(s.cause == mq::StuckInfo::Cause::stalled_producer ? LogLevel::info : LogLevel::warn,
+            "topic " + name + ": group " + s.group + " waits at offset " + std::to_string(s.offset) + " (position " +
+                std::to_string(s.position) + "): " + stuck_cause(s.cause) +
+                (s.pid != 0 ? " pid " + std::to_string(s.pid) : std::string()));
+      stuck.emplace(key, since);
+      due = due || (s.cause != mq::StuckInfo::Cause::stalled_producer && now - since >= config_.orphan_grace);
+    }
+    e.stuck_since = std::move(stuck);
+    if (due) (void)repair_orphans(name, e, "stuck for " + std::to_string(config_.orphan_grace.count()) + " s");
     for (const auto& g : info.groups) {
       auto [seen, fresh] = e.group_seen.try_emplace(g.name, now);
       if (g.members != 0 || fresh) {

@@ -33,6 +33,8 @@ class Registry {
   mq::Result<void> remove(const Peer& peer, const std::string& name);
   mq::Result<void> describe(const Peer& peer, const std::string& name, mq::control::Frame& reply, bool groups_only);
   mq::Result<void> group_op(const Peer& peer, const mq::control::Frame& request);
+  // Repairs the topic's orphaned positions now (mqctl repair), without waiting for --orphan-grace.
+  mq::Result<void> repair(const Peer& peer, const std::string& name, mq::control::Frame& reply);
   std::vector<std::string> names() const;
   void stats(mq::control::Frame& reply) const;
   // Prometheus text exposition of every topic and group, plus the client count.
@@ -40,7 +42,8 @@ class Registry {
 
   // Recovers what dead processes left in these topics (a client's connection closed).
   void recover(const std::vector<std::string>& names);
-  // Housekeeping, about once a second: rates, dead-peer recovery, group expiry.
+  // Housekeeping, about once a second: rates, dead-peer recovery, stuck positions (repaired after
+  // --orphan-grace), group expiry.
   void tick();
   // msync file-backed topics (on the flush interval and at a clean stop).
   void flush();
@@ -57,6 +60,9 @@ class Registry {
     double msgs_per_s = 0;
     double bytes_per_s = 0;
     std::map<std::string, std::chrono::steady_clock::time_point> group_seen{};  // last time with a member
+    // Where groups wait on a claim the tail has passed, by (group, position): since when mqd has seen it.
+    std::map<std::pair<std::string, std::uint64_t>, std::chrono::steady_clock::time_point> stuck_since{};
+    std::uint64_t orphans_repaired = 0;  // positions mqd (or mqctl repair) turned into skip records
   };
 
   mq::OpenOptions where(mq::Storage storage) const;
@@ -65,6 +71,8 @@ class Registry {
   Entry& add(const std::string& name, mq::Topic topic, mq::Storage storage);
   mq::Result<void> create_topic(const std::string& name, const TopicSettings& s, const std::vector<std::string>& groups);
   void section(const Entry& e, mq::control::Frame& out, bool groups_only) const;
+  // Repairs the orphans of `e` and logs each repair; `why` says who asked. Returns what was repaired.
+  mq::Result<std::vector<mq::OrphanRepair>> repair_orphans(const std::string& name, Entry& e, const std::string& why);
 
   Config config_;
   std::map<std::string, Entry> topics_;

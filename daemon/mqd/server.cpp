@@ -98,6 +98,8 @@ class Session : public std::enable_shared_from_this<Session> {
       reply.add("uptime_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                std::chrono::steady_clock::now() - server_.started()).count()));
       reg.stats(reply);
+    } else if (type == "repair") {
+      result = reg.repair(peer_, topic, reply);
     } else if (type == "create-group" || type == "delete-group" || type == "reset-offsets") {
       result = reg.group_op(peer_, request);
     } else {

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "daemon_util.hpp"
+#include "layout.hpp"
+#include "segment.hpp"
 #include "libmq/test_util.hpp"
 
 namespace {
@@ -532,6 +534,112 @@ TEST(Daemon, KilledProducersOpenClaimBecomesASkipRecordWhenItsConnectionDrops) {
   ASSERT_TRUE(second) << second.error().message();
   EXPECT_EQ(second->offset(), 2u);  // offset 1 was the dead claim: a skip record, never delivered
   EXPECT_EQ(text(second->payload()), "after");
+}
+
+}  // namespace
+
+namespace {
+
+// A position no producer claims: a child claims a record, clears its own slot (what an older libmq's recovery did
+// to a dead producer's claim), and dies. Readers of the topic's groups then wait at that offset.
+void leave_orphan(const Daemon& d, const std::string& name) {
+  mqtest::Child child([&] {
+    auto t = mq::Topic::open(name, {.ns = d.ns()});
+    if (!t) return 1;
+    mq::Producer producer(*t);
+    auto claim = producer.claim(100);
+    if (!claim) return 2;
+    const auto& seg = *t->segment();
+    for (std::size_t i = 0; i < mq::kMaxProducers; ++i) {
+      auto& slot = seg.producer(i);
+      if (slot.intent_off.load() != claim->offset() || slot.intent_pos.load() == mq::detail::kNone) continue;
+      slot.intent_pos.store(mq::detail::kNone);
+      slot.owner.store(0);
+    }
+    ::kill(::getpid(), SIGKILL);
+    return 3;
+  });
+  EXPECT_EQ(child.wait(10s), 128 + SIGKILL);
+}
+
+// Polls `describe` until `pred` holds for its reply (the daemon looks once a second); false after 10 s.
+template <class Pred>
+bool describe_until(mq::Client& client, const std::string& topic, Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    auto reply = client.request("describe", {{"topic", topic}});
+    if (reply && pred(*reply)) return true;
+    std::this_thread::sleep_for(50ms);  // the daemon's housekeeping runs once a second; poll its result
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+TEST(Daemon, OrphanedPositionIsShownThenRepairedAfterTheGrace) {
+  const int port = free_port();
+  Daemon d({"--orphan-grace", "2", "--metrics-listen", "127.0.0.1:" + std::to_string(port)});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("orphans", {.groups = {"g"}});
+  ASSERT_TRUE(topic);
+  mq::Producer producer(*topic);
+  mq::Consumer consumer(*topic, {.group = "g"});
+  ASSERT_TRUE(producer.publish(bytes("before")));
+  ASSERT_TRUE(consumer.poll(5s));
+  leave_orphan(d, "orphans");
+  ASSERT_TRUE(producer.publish(bytes("after")));
+  auto blocked = consumer.poll(20ms);
+  ASSERT_FALSE(blocked) << "delivered offset " << blocked->offset() << " past an unreadable position";
+
+  // mqd reports it (describe, within a tick) before it repairs it (after the grace)...
+  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::Fields& f) {
+    return field(f, "stuck") == "g" && field(f, "stuck_offset") == "1" && field(f, "stuck_cause") == "orphaned";
+  }));
+  // ... then the group moves on: offset 1 is a skip record, "after" arrives.
+  auto after = consumer.poll(15s);
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after->offset(), 2u);
+  EXPECT_EQ(text(after->payload()), "after");
+  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::Fields& f) {
+    return field(f, "orphans_repaired") == "1" && field(f, "stuck") == "<missing stuck>";
+  }));
+  const std::string page = http_get(port, "/metrics");
+  EXPECT_NE(page.find("mq_topic_orphans_repaired_total{topic=\"orphans\"} 1"), std::string::npos) << page;
+  EXPECT_NE(page.find("mq_topic_stuck_positions{topic=\"orphans\"} 0"), std::string::npos) << page;
+}
+
+TEST(Daemon, MqctlRepairSkipsAnOrphanAtOnce) {
+  Daemon d({"--orphan-grace", "3600"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("orphans", {.groups = {"g"}});
+  ASSERT_TRUE(topic);
+  mq::Producer producer(*topic);
+  mq::Consumer consumer(*topic, {.group = "g"});
+  leave_orphan(d, "orphans");
+  ASSERT_TRUE(producer.publish(bytes("after")));
+  const std::string mqctl = quoted({MQCTL_PATH, "--socket", d.socket()});
+  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::Fields& f) { return field(f, "stuck") == "g"; }));
+  const Ran described = run_bounded(mqctl + "describe orphans");
+  EXPECT_EQ(described.code, 0) << described.out;
+  EXPECT_NE(described.out.find("Stuck:          group g waits at offset 0"), std::string::npos) << described.out;
+  EXPECT_NE(described.out.find("no producer holds"), std::string::npos) << described.out;
+
+  const Ran repaired = run_bounded(mqctl + "repair orphans");
+  EXPECT_EQ(repaired.code, 0) << repaired.out;
+  EXPECT_NE(repaired.out.find("Repaired topic orphans: offset 0 (position 0) skipped: 1 lost claim."),
+            std::string::npos)
+      << repaired.out;
+  auto after = consumer.poll(5s);
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after->offset(), 1u);
+  const Ran again = run_bounded(mqctl + "repair orphans --json");
+  EXPECT_EQ(again.code, 0) << again.out;
+  EXPECT_EQ(again.out, "{\"topic\":\"orphans\",\"repaired\":[],\"still_stuck\":[]}\n");
+  const Ran missing = run_bounded(mqctl + "repair nosuch");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("no such topic: topic=nosuch"), std::string::npos) << missing.out;
 }
 
 }  // namespace
