@@ -42,6 +42,10 @@ struct ProducerState {
 // Commits (or aborts, as a skip record) the open claim whose record is at `position`.
 Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit);
 
+#ifdef MQ_TEST_POINTS
+ProducerSlot& TestAccess::slot(const Producer& producer) noexcept { return *producer.state_->slot; }
+#endif
+
 }  // namespace detail
 
 using namespace detail;

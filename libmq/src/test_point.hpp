@@ -8,6 +8,10 @@
 #include <optional>
 #include <string_view>
 
+namespace mq {
+class Producer;
+}
+
 namespace mq::detail {
 
 enum class TestPoint : std::uint8_t {
@@ -29,6 +33,12 @@ std::string_view test_point_name(TestPoint point) noexcept;
 std::optional<TestPoint> test_point_named(std::string_view name) noexcept;
 
 #ifdef MQ_TEST_POINTS
+// Test builds: what a test needs to see of a handle, e.g. the slot of a Producer it is about to declare dead.
+struct ProducerSlot;
+struct TestAccess {
+  static ProducerSlot& slot(const Producer& producer) noexcept;
+};
+
 // Test builds: SIGKILLs this process at the `nth` pass (1 = the next one) through `point` from now on. The
 // environment variable MQ_TEST_KILL=NAME[:N] arms one point the same way when the process first passes any point.
 void arm_test_point(TestPoint point, std::uint64_t nth = 1) noexcept;

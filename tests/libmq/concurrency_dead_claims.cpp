@@ -19,6 +19,7 @@
 
 #include "liveness.hpp"
 #include "scenario.hpp"
+#include "test_point.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -68,10 +69,7 @@ std::string dying_producer(const mq::Topic& topic, Ledger& ledger, int claims) {
       ledger.dead_offsets.insert(claim->offset());
     }
     // Its slot's owner is now a dead process; the claim stays open forever (the Claim object is abandoned too).
-    const auto& seg = *topic.segment();
-    for (std::size_t s = 0; s < mq::kMaxProducers; ++s)
-      if (seg.producer(s).intent_off.load() == claim->offset() && seg.producer(s).owner.load() == mq::detail::self_owner())
-        seg.producer(s).owner.store(mq::detail::kOrphanOwner);
+    mq::detail::TestAccess::slot(*producer).owner.store(mq::detail::kOrphanOwner);
     {
       const std::lock_guard lock(g_abandoned->mutex);
       g_abandoned->claims.push_back(std::move(*claim));

@@ -17,6 +17,7 @@ namespace mq {
 namespace detail {
 struct ProducerSlot;
 struct ProducerState;
+struct TestAccess;  // test builds only (libmq/src/test_point.hpp)
 }
 class Producer;
 
@@ -74,6 +75,7 @@ class Producer {
   const Topic& topic() const noexcept;
 
  private:
+  friend struct detail::TestAccess;
   Producer(Topic topic, ProducerOptions options, detail::ProducerSlot* slot);
   void release() noexcept;
   // copy_from: publish() hands the payload to copy in (the header is then written last); claim() passes null.
