@@ -16,7 +16,9 @@
 
 #include "layout.hpp"
 #include "libmq/libmq.hpp"
+#include "liveness.hpp"
 #include "segment.hpp"
+#include "test_point.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -518,6 +520,41 @@ TEST_F(UnitErrors, FileStorageTopicIsConsumedAfterReopen) {
   auto gone = mq::Topic::open("durable", where);
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code(), mq::Errc::not_found);
+}
+
+}  // namespace
+
+namespace {
+
+// A file-backed topic keeps its producer slots across a reboot. An owner id of another boot is dead even when a
+// process of this boot has its pid and start time (as early-boot services often do): here, this very process.
+TEST_F(UnitErrors, OwnerOfAnotherBootIsDeadEvenWithALivePidAndStartTime) {
+  const std::uint64_t self = d::self_owner();
+  EXPECT_FALSE(d::owner_dead(self));
+  const std::uint64_t other_boot = self ^ (std::uint64_t{1} << d::kOwnerBootShift);
+  EXPECT_EQ(d::owner_pid(other_boot), ::getpid());
+  EXPECT_TRUE(d::owner_dead(other_boot));
+
+  auto topic = mq::Topic::create("rebooted", {.capacity = mq::kMinCapacity});
+  ASSERT_TRUE(topic) << topic.error().what();
+  ASSERT_TRUE(topic->create_group("g", mq::Start::earliest));
+  mq::Producer producer(*topic);
+  auto claim = producer.claim(100);
+  ASSERT_TRUE(claim);
+  // What the segment looks like after a reboot: this claim's owner ran in the boot before.
+  auto& slot = d::TestAccess::slot(producer);
+  slot.owner.store(other_boot);
+  mq::Producer after(*topic);
+  ASSERT_TRUE(after.publish(bytes("after the reboot")));
+  EXPECT_EQ(topic->recover_dead(), 1u) << "the claim of the previous boot was finished as a skip record";
+  mq::Consumer consumer(*topic, {.group = "g", .start = mq::Start::earliest});
+  auto m = consumer.poll(kNow);
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(m->offset(), 1u);
+  EXPECT_EQ(text(m->payload()), "after the reboot");
+  auto late = std::move(*claim).commit();
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code(), mq::Errc::revoked);
 }
 
 }  // namespace
