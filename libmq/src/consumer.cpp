@@ -1,15 +1,16 @@
-// The consuming path: a member takes the group's next record with one 16-byte CAS on {position, offset}, after
-// announcing it in its slot (`pending`, `low`) so that neither a producer nor a recoverer can lose it; acks move its
-// held list forward. Redeliveries of dead members' records are drained before new records.
+// The consuming path: a member takes a run of records at its group's cursor (one record for poll, up to kMaxBatch for
+// poll_batch) with one 16-byte CAS on {position, offset}, after announcing the run in its slot (`pending`, `low`) so
+// that neither a producer nor a recoverer can lose it, and holds the run as one entry until acked. Redeliveries of
+// dead members' runs are drained before new records. How a run is encoded: layout.hpp (make_run).
 #include "libmq/consumer.hpp"
 
 #include <sched.h>
 #include <time.h>
 
 #include <algorithm>
-#include <limits>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "atomic16.hpp"
@@ -42,6 +43,14 @@ enum class Take { got, empty, failed };
 // Why a take failed; empty until it does (so a poll builds no Error, and allocates nothing, on its way).
 using Failure = std::optional<Error>;
 
+// A record of the run being handed out, found and checked, not handed out yet.
+struct Found {
+  std::uint64_t position;
+  RecordView view;
+  std::uint64_t after;  // the run's position after it
+  std::uint64_t done;   // the run's records through it
+};
+
 }  // namespace
 
 struct Consumer::State {
@@ -53,107 +62,134 @@ struct Consumer::State {
   MemberSlot* slot = nullptr;
   std::uint64_t fork_gen = 0;
   ConsumerOptions options;
-  std::array<std::uint64_t, kMaxUnacked> held{};  // mirror of slot->held, in receive order
+
+  // Held runs, in receive order (mirror of slot->held, plus `base`: how many of the run's records were acked off its
+  // front already, so a Message's `done` can be compared with what is left).
+  struct Held {
+    std::uint64_t position = 0;  // of its first record not acked
+    std::uint64_t count = 0;     // records left in it, skip records included
+    std::uint64_t base = 0;      // records acked off its front
+  };
+  std::array<Held, kMaxUnacked> held{};
   std::uint64_t head = 0;
   std::uint64_t tail = 0;
-  std::vector<std::byte> copy;  // overwrite topics: the record being read
+  // The run being handed out: the newest held run, of which `left` records at `pos` are not handed out yet.
+  std::uint64_t run_pos = 0;
+  std::uint64_t run_left = 0;
+  std::uint64_t run_done = 0;
+  bool run_redelivered = false;
+  // The last record handed out, which auto_ack acks at the next poll.
+  bool have_last = false;
+  std::uint64_t last_run = 0, last_after = 0, last_done = 0;
+
+  std::vector<std::byte> copy;  // overwrite topics: the records being read
+  std::optional<Error> timed_out;  // built once: an empty poll copies it (a reference count), never allocates
   std::uint64_t stuck_at = kNone;
   std::int64_t next_slow_check = 0;
   std::uint32_t polls = 0;  // every 4096 polls a busy member also looks for dead peers (slow_path)
   std::array<std::uint64_t, kMaxMembers> peer_low{};  // peers' `low` at the last slow-path look
 
   std::string context() const { return "topic=" + seg->name() + " group=" + options.group; }
+  Held& at(std::uint64_t i) { return held[i % kMaxUnacked]; }
 
-  void announce(std::uint64_t position) {
+  void announce(std::uint64_t run) {
     // Both stores are ordered before the taking CAS (a full barrier); a producer that sees the CAS sees them.
-    slot->pending.store(position + 1, std::memory_order_relaxed);
+    slot->pending.store(run, std::memory_order_relaxed);
+    const std::uint64_t position = run_position(run);
     if (slot->low.load(std::memory_order_relaxed) > position) slot->low.store(position, std::memory_order_relaxed);
   }
   void update_low() {
     std::uint64_t low = kNone;
-    for (std::uint64_t i = head; i != tail; ++i) low = std::min(low, held[i % kMaxUnacked]);
+    for (std::uint64_t i = head; i != tail; ++i) low = std::min(low, at(i).position);
     slot->low.store(low, std::memory_order_release);  // release: our reads of acked records are done
   }
   void retract() {
     slot->pending.store(0, std::memory_order_relaxed);
     update_low();
   }
-  void hold(std::uint64_t position) {
-    held[tail % kMaxUnacked] = position;
-    slot->held[tail % kMaxUnacked].store(position, std::memory_order_relaxed);
+  void publish_held(std::uint64_t i) {
+    slot->held[i % kMaxUnacked].store(make_run(at(i).position, at(i).count), std::memory_order_relaxed);
+  }
+  // Holds the run (position, count) just taken, and makes it the run being handed out.
+  void hold(std::uint64_t position, std::uint64_t count, bool redelivered) {
+    at(tail) = Held{position, count, 0};
+    publish_held(tail);
     ++tail;
     slot->tail.store(tail, std::memory_order_release);
     slot->pending.store(0, std::memory_order_release);
-    slot->delivered.store(slot->delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    run_pos = position;
+    run_left = count;
+    run_done = 0;
+    run_redelivered = redelivered;
   }
-  void drop_last() {  // a record that turned out lost: it is not held after all
-    --tail;
-    slot->tail.store(tail, std::memory_order_release);
+  // Ends the run being handed out after the records handed out so far (the rest is lost: overwrite topics).
+  void cut_run() {
+    Held& h = at(tail - 1);
+    const std::uint64_t kept = run_done - h.base;
+    run_left = 0;
+    if (kept == 0) {
+      --tail;
+      slot->tail.store(tail, std::memory_order_release);
+    } else {
+      h.count = kept;
+      publish_held(tail - 1);
+    }
     update_low();
   }
-  void pop_through(std::uint64_t index) {
+  // Acks through the record that ended at `after` as the `done`-th of held run `run`, and every earlier held run.
+  // False if that record is not held (acked already).
+  bool ack_through(std::uint64_t run, std::uint64_t after, std::uint64_t done) {
+    if (run < head || run >= tail) return false;
+    Held& h = at(run);
+    if (done <= h.base) return false;
     test_point(TestPoint::ack_started);
-    head = index + 1;
+    if (done >= h.base + h.count) {
+      head = run + 1;
+      if (run == tail - 1) run_left = 0;  // (only skip records could be left: nothing more to hand out)
+    } else {
+      h.count = h.base + h.count - done;
+      h.base = done;
+      h.position = after;
+      publish_held(run);
+      head = run;
+    }
     slot->head.store(head, std::memory_order_release);
     update_low();
+    if (have_last && (last_run < head || (last_run == run && last_done <= done))) have_last = false;
+    return true;
+  }
+  void ack_last() {
+    if (have_last) (void)ack_through(last_run, last_after, last_done);
+    have_last = false;
   }
 
-  Take view(std::uint64_t position, const RecordView& v, bool redelivered, Message& out, Failure& err);
-  Take take_redelivered(Message& out, Failure& err);
-  Take take(Message& out, Failure& err);
+  Take take_redelivered(Failure& err);
+  Take take_run(std::size_t max, Failure& err);
   Take resync(Word16 from, Failure& err);
+  template <class Sink>
+  Take hand_out(std::size_t max, Sink&& sink, Failure& err);
+  template <class Sink>
+  Take next(std::size_t max, Sink&& sink, Failure& err);
+  bool ready();
   void slow_path(std::int64_t now);
+  template <class Look>
+  bool wait_for(std::chrono::nanoseconds timeout, Look&& look);
 };
 
-Take Consumer::State::view(std::uint64_t position, const RecordView& v, bool redelivered, Message& out, Failure& err) {
-  const std::byte* base = seg->ring() + (position & seg->mask());
-  if (seg->policy() == Policy::overwrite) {
-    // Nothing holds the producer back: copy, then check that no claim reached these bytes while we copied.
-    if (copy.size() < v.length) copy.resize(v.length);  // no zero-fill of what the copy overwrites
-    std::memcpy(copy.data(), base, v.length);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (tail_position(*seg) > position + seg->capacity()) {
-      drop_last();
-      err = Error(Errc::lost, "record overwritten while read: " + context() + " lost=1", 1);
-      return Take::failed;
-    }
-    base = copy.data();
-  }
-  const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
-  out.owner_ = this;
-  out.offset_ = v.offset;
-  out.position_ = position;
-  out.timestamp_ns_ = v.timestamp_ns;
-  out.redelivered_ = redelivered;
-  out.key_ = v.key_len == kNullKey ? std::nullopt
-                                   : std::optional(std::span<const std::byte>(base + kRecordHeaderBytes, key));
-  out.headers_ = std::span<const std::byte>(base + kRecordHeaderBytes + key, v.headers_len);
-  out.payload_ = std::span<const std::byte>(base + payload_start(key, v.headers_len), v.payload_len);
-  return Take::got;
-}
-
-Take Consumer::State::take_redelivered(Message& out, Failure& err) {
+// A run from the redelivery list (a dead or closed member's), held whole.
+Take Consumer::State::take_redelivered(Failure&) {
   for (auto& entry : group->redeliver) {
     std::uint64_t v = entry.load(std::memory_order_acquire);
     if (v == 0) continue;
-    announce(v - 1);
+    if (run_count(v) == 0 || (run_position(v) & 7) != 0) continue;  // never written so: a corrupted entry, left
+    announce(v);
     if (!entry.compare_exchange_strong(v, 0)) {
       retract();
       continue;
     }
     group->redeliver_count.fetch_sub(1);
-    hold(v - 1);
-    auto record = read_record(*seg, v - 1);
-    if (record && record->state == kCommitted) return view(v - 1, *record, true, out, err);
-    drop_last();
-    if (!record) {
-      err = std::move(record).error();
-      return Take::failed;
-    }
-    if (seg->policy() == Policy::overwrite) {
-      err = Error(Errc::lost, "redelivered record overwritten: " + context() + " lost=1", 1);
-      return Take::failed;
-    }
+    hold(run_position(v), run_count(v), true);
+    return Take::got;
   }
   return Take::empty;
 }
@@ -168,11 +204,9 @@ Take Consumer::State::resync(Word16 from, Failure& err) {
   return Take::failed;
 }
 
-Take Consumer::State::take(Message& out, Failure& err) {
-  if (group->redeliver_count.load(std::memory_order_relaxed) != 0) {
-    const Take t = take_redelivered(out, err);
-    if (t != Take::empty) return t;
-  }
+// Takes the run at the group's cursor: up to `max` committed records and the skip records (and pads) among and
+// before them, with one CAS, and holds it. A run of skip records only is stepped over without holding anything.
+Take Consumer::State::take_run(std::size_t max, Failure& err) {
   const bool overwrite = seg->policy() == Policy::overwrite;
   for (;;) {
     Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
@@ -181,49 +215,220 @@ Take Consumer::State::take(Message& out, Failure& err) {
       if (t == Take::failed) return t;
       continue;
     }
-    auto v = read_record(*seg, next.lo);
-    if (!v) {
-      // Our snapshot of `next` may be stale: other members took and acked past it, and a producer is writing a later
-      // lap there (its header fields before its seq). Only a record at the group's current `next` is corrupt.
-      if (const Word16 now = load16(&group->next); now.lo != next.lo || now.hi != next.hi) continue;
-      if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) continue;  // torn by a lap: resync
-      err = std::move(v).error();
-      return Take::failed;
-    }
-    switch (v->state) {
-      case kEmpty:
-      case kClaimed:
-      case kNone:  // at the tail, the ring still holds an older lap's bytes (any value): not written yet
-        stuck_at = next.lo;
-        return Take::empty;
-      case kPad:
-        cas16(&group->next, next, Word16{next.lo + v->length, next.hi});
-        continue;
-      default:
+    std::uint64_t pos = next.lo;
+    std::uint64_t count = 0;      // records in the run (committed and skip)
+    std::size_t committed = 0;
+    bool retry = false;
+    while (committed < max && count < kMaxBatch) {
+      auto v = read_record(*seg, pos);
+      if (!v) {
+        // Our snapshot of `next` may be stale: other members took and acked past it, and a producer is writing a
+        // later lap there (its header fields before its seq). Only a record at the group's current `next` is corrupt.
+        if (const Word16 now = load16(&group->next); now.lo != next.lo || now.hi != next.hi) retry = true;
+        else if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) retry = true;  // torn by a lap
+        else if (count == 0) {
+          err = std::move(v).error();
+          return Take::failed;
+        }
+        break;  // a bad record further on: the run ends before it (the next take reports it, if it is real)
+      }
+      if (v->state == kEmpty || v->state == kClaimed || v->state == kNone) {
+        // At the tail: the ring still holds an older lap's bytes (any value) there: not written yet.
+        if (count == 0) stuck_at = pos;
         break;
+      }
+      if (v->state == kPad) {
+        pos += v->length;
+        continue;
+      }
+      if (v->offset != next.hi + count) {
+        // The two halves of `next` were loaded apart: another member may have moved it in between.
+        if (const Word16 now = load16(&group->next); now.lo != next.lo || now.hi != next.hi) retry = true;
+        else if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) retry = true;
+        else if (count == 0) {
+          err = Error(Errc::bad_segment, "record offset " + std::to_string(v->offset) + " where the group expects " +
+                                             std::to_string(next.hi) + ": " + context());
+          return Take::failed;
+        }
+        break;
+      }
+      if (v->state == kCommitted) ++committed;
+      ++count;
+      pos += v->length;
     }
-    if (v->offset != next.hi) {
-      // The two halves of `next` were loaded apart: another member may have moved it in between.
-      if (const Word16 now = load16(&group->next); now.lo != next.lo || now.hi != next.hi) continue;
-      if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) continue;  // torn by a lap: resync
-      err = Error(Errc::bad_segment, "record offset " + std::to_string(v->offset) + " where the group expects " +
-                                         std::to_string(next.hi) + ": " + context());
-      return Take::failed;
+    if (retry) continue;
+    if (count == 0) {
+      if (pos == next.lo) return Take::empty;
+      cas16(&group->next, next, Word16{pos, next.hi});  // only pads: step over them
+      continue;
     }
-    const Word16 after{next.lo + v->length, next.hi + 1};
-    if (v->state == kSkip) {
+    const Word16 after{pos, next.hi + count};
+    if (committed == 0) {  // skip records only: step over them, hold nothing
       cas16(&group->next, next, after);
       continue;
     }
-    announce(next.lo);
+    announce(make_run(next.lo, count));
     if (!cas16(&group->next, next, after)) {
       retract();
       continue;
     }
     test_point(TestPoint::take_won);
-    hold(next.lo);
-    return view(next.lo, *v, false, out, err);
+    hold(next.lo, count, false);
+    return Take::got;
   }
+}
+
+// Hands out up to `max` committed records of the run being handed out, through sink(Message&&). Block topics: views
+// into the ring (a held record cannot be overwritten). Overwrite topics: copies, each checked after the copy against
+// the tail; a lapped record ends the run there and is reported lost with the rest of the run.
+template <class Sink>
+Take Consumer::State::hand_out(std::size_t max, Sink&& sink, Failure& err) {
+  std::array<Found, kMaxBatch> found;
+  std::size_t n = 0;
+  const bool overwrite = seg->policy() == Policy::overwrite;
+  auto step = [&]() -> std::optional<RecordView> {  // the next record of the run, or nullopt when it is unreadable
+    for (;;) {
+      auto v = read_record(*seg, run_pos);
+      if (!v || !(v->state == kCommitted || v->state == kSkip || v->state == kPad)) {
+        if (!v && !overwrite) err = std::move(v).error();
+        return std::nullopt;
+      }
+      if (v->state != kPad) return *v;
+      run_pos += v->length;
+    }
+  };
+  bool unreadable = false;
+  while (n < max && run_left != 0) {
+    auto v = step();
+    if (!v) {
+      unreadable = true;
+      break;
+    }
+    const std::uint64_t position = run_pos;
+    run_pos += v->length;
+    --run_left;
+    ++run_done;
+    if (v->state == kCommitted) found[n++] = Found{position, *v, run_pos, run_done};
+  }
+  // Skip records right after the last one handed out belong to it (acking it acks them): nothing is left waiting
+  // for a record that never comes.
+  while (!unreadable && run_left != 0 && n != 0) {
+    const std::uint64_t at = run_pos;
+    auto v = read_record(*seg, at);
+    if (!v || v->state == kCommitted) break;
+    if (v->state == kPad) {
+      run_pos += v->length;
+      continue;
+    }
+    if (v->state != kSkip) break;
+    run_pos += v->length;
+    --run_left;
+    ++run_done;
+    found[n - 1].after = run_pos;
+    found[n - 1].done = run_done;
+  }
+  if (unreadable && !overwrite) {
+    if (!err) err = Error(Errc::bad_segment, "a held record is unreadable at position " + std::to_string(run_pos) +
+                                                 ": " + context());
+    return Take::failed;
+  }
+  const std::uint64_t run = tail - 1;
+  if (overwrite && n != 0) {
+    // Nothing holds the producers back: copy, then check that no claim reached these bytes while we copied.
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) bytes += found[i].view.length;
+    if (copy.size() < bytes) copy.resize(bytes);  // no zero-fill of what the copy overwrites
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::memcpy(copy.data() + at, seg->ring() + (found[i].position & seg->mask()), found[i].view.length);
+      at += found[i].view.length;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    // Positions grow along the run, so if any record was lapped, the first was. Then this lot and the rest of the
+    // run are lost (the group's cursor is past them): exactly that many, the count the reader is told.
+    if (tail_position(*seg) > found[0].position + seg->capacity() || unreadable) {
+      const std::uint64_t lost = n + run_left;
+      run_done -= n;  // nothing of this lot was handed out
+      cut_run();
+      err = Error(Errc::lost, "records overwritten while read: " + context() + " lost=" + std::to_string(lost), lost);
+      return Take::failed;
+    }
+  } else if (overwrite && unreadable) {  // lapped before we read it: the rest of the run is gone
+    const std::uint64_t lost = run_left;
+    cut_run();
+    err = Error(Errc::lost, "records overwritten before they were read: " + context() + " lost=" + std::to_string(lost),
+                lost);
+    return Take::failed;
+  }
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Found& f = found[i];
+    const RecordView& v = f.view;
+    const std::byte* base = seg->ring() + (f.position & seg->mask());
+    if (overwrite) {
+      base = copy.data() + copied;
+      copied += v.length;
+    }
+    const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
+    Message m;
+    m.owner_ = this;
+    m.offset_ = v.offset;
+    m.position_ = f.position;
+    m.run_ = run;
+    m.after_ = f.after;
+    m.done_ = f.done;
+    m.timestamp_ns_ = v.timestamp_ns;
+    m.redelivered_ = run_redelivered;
+    if (v.key_len != kNullKey) m.key_ = std::span<const std::byte>(base + kRecordHeaderBytes, key);
+    m.headers_ = std::span<const std::byte>(base + kRecordHeaderBytes + key, v.headers_len);
+    m.payload_ = std::span<const std::byte>(base + payload_start(key, v.headers_len), v.payload_len);
+    sink(std::move(m));
+  }
+  if (n != 0) {
+    have_last = true;
+    last_run = run;
+    last_after = found[n - 1].after;
+    last_done = found[n - 1].done;
+  }
+  if (n == 0 && run_left == 0) {  // a run of skip records only (a redelivered one): nothing to hold
+    --tail;
+    slot->tail.store(tail, std::memory_order_release);
+    update_low();
+  }
+  slot->delivered.store(slot->delivered.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  return n != 0 ? Take::got : Take::empty;
+}
+
+// The next records for this member, up to `max`: the rest of the run being handed out, else a redelivered run, else
+// a new run at the group's cursor.
+template <class Sink>
+Take Consumer::State::next(std::size_t max, Sink&& sink, Failure& err) {
+  for (;;) {
+    if (run_left != 0) {
+      const Take t = hand_out(max, sink, err);
+      if (t != Take::empty) return t;
+      if (run_left != 0) return Take::empty;
+      continue;
+    }
+    if (tail - head >= kMaxUnacked) {
+      err = Error(Errc::limit, "consumer holds " + std::to_string(kMaxUnacked) + " unacked runs; ack first: " +
+                                   context());
+      return Take::failed;
+    }
+    Take t = Take::empty;
+    if (group->redeliver_count.load(std::memory_order_relaxed) != 0) t = take_redelivered(err);
+    if (t == Take::empty) t = take_run(max, err);
+    if (t != Take::got) return t;
+  }
+}
+
+// Whether a take would find something now (wait_ready), without taking it.
+bool Consumer::State::ready() {
+  if (run_left != 0 || group->redeliver_count.load(std::memory_order_relaxed) != 0) return true;
+  const std::uint64_t next = load_half(group->next.lo);
+  if (seg->policy() == Policy::overwrite && tail_position(*seg) > next + seg->capacity()) return true;
+  auto v = read_record(*seg, next);
+  return !v || v->state == kCommitted || v->state == kSkip || v->state == kPad;
 }
 
 void Consumer::State::slow_path(std::int64_t now) {
@@ -240,6 +445,44 @@ void Consumer::State::slow_path(std::int64_t now) {
     peer_low[m] = low;
   }
   if (stuck_peer) recover_dead_members(*seg);
+}
+
+// The wait of poll, poll_batch and wait_ready: spin, yield or sleep on the topic's futex as options.wait says, with
+// the slow path (recovery of dead peers) at least every kSleepSliceNs. `look` takes (or checks) and says whether to
+// stop. Returns false when the deadline passed first.
+template <class Look>
+bool Consumer::State::wait_for(std::chrono::nanoseconds timeout, Look&& look) {
+  State& s = *this;
+  const std::int64_t start = mono_ns();
+  const std::int64_t deadline = deadline_after(start, timeout);
+  auto& h = s.seg->header();
+  for (unsigned round = 1;; ++round) {
+    const Wait wait = s.options.wait;
+    if (wait == Wait::busy_spin || wait == Wait::spin_yield || wait == Wait::spin_futex) {
+      if (wait == Wait::spin_yield && round > 64) sched_yield();
+      else cpu_relax();
+      if (round % 64 != 0) {
+        if (look()) return true;
+        continue;
+      }
+    }
+    const std::int64_t now = mono_ns();
+    if (now >= deadline) return false;
+    const bool sleep = wait == Wait::futex || (wait == Wait::spin_futex && now - start >= kSpinNs);
+    if (sleep || now - start >= kSleepSliceNs) s.slow_path(now);
+    if (sleep) {
+      const std::uint32_t seen = h.wake_seq.load(std::memory_order_acquire);
+      const std::size_t bit = s.group_index * kMaxMembers + static_cast<std::size_t>(s.slot - s.group->members);
+      h.sleepers[bit / 64].fetch_or(std::uint64_t{1} << (bit % 64));
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + sleepers check
+      bool got = look();
+      if (!got) futex_wait(h.wake_seq, seen, std::chrono::nanoseconds(std::min(deadline - now, kSleepSliceNs)));
+      h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
+      if (got || look()) return true;
+    } else if (look()) {
+      return true;
+    }
+  }
 }
 
 Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
@@ -265,6 +508,7 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
   state->fork_gen = fork_generation();
   state->options = std::move(options);
   state->head = state->tail = state->slot->tail.load();
+  state->timed_out.emplace(Errc::timed_out, "no record within the timeout: " + state->context());
   Consumer c;
   c.state_ = std::move(state);
   return c;
@@ -293,7 +537,7 @@ void Consumer::release() noexcept {
   State& s = *state_;
   // With auto-ack the last record was handed to the application, which is done with it now (as Kafka commits on
   // close). What we still hold otherwise goes back to the group.
-  if (s.options.auto_ack && s.tail != s.head) s.pop_through(s.tail - 1);
+  if (s.options.auto_ack) s.ack_last();
   {  // the lock must be released before state_ (maybe the last handle on the mapping) goes
     TableLock lock(*s.seg);
     // The redelivery list is full, or the table lock is held by a stopped process: a later recovery hands these
@@ -308,71 +552,73 @@ const Topic& Consumer::topic() const noexcept { return state_->topic; }
 
 std::size_t Consumer::unacked() const noexcept { return state_ ? state_->tail - state_->head : 0; }
 
+
 Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   State& s = *state_;
   if (s.fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
-  if (s.options.auto_ack && s.tail != s.head) s.pop_through(s.tail - 1);
-  if (s.tail - s.head >= kMaxUnacked)
-    return Error(Errc::limit, "consumer holds " + std::to_string(kMaxUnacked) + " unacked records; ack first: " +
-                                  s.context());
+  if (s.options.auto_ack) s.ack_last();
   // A member that never runs dry would never look for dead peers; every 4096 polls it does (rate-limited inside).
   if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
   Message out;
   Failure err;
   s.stuck_at = kNone;
-  Take t = s.take(out, err);
+  const auto sink = [&out](Message&& m) { out = std::move(m); };
+  Take t = s.next(1, sink, err);
   if (t == Take::got) return out;
   if (t == Take::failed) return std::move(*err);
-  if (timeout.count() <= 0) return Error(Errc::timed_out, "no record within the timeout: " + s.context());
-  const std::int64_t start = mono_ns();
-  const std::int64_t deadline = deadline_after(start, timeout);
-  auto& h = s.seg->header();
-  for (unsigned round = 1;; ++round) {
-    std::int64_t now = 0;
-    if (s.options.wait == Wait::busy_spin || s.options.wait == Wait::spin_yield ||
-        (s.options.wait == Wait::spin_futex)) {
-      if (s.options.wait == Wait::spin_yield && round > 64) sched_yield();
-      else cpu_relax();
-      if (round % 64 != 0 && timeout.count() > 0) {
-        t = s.take(out, err);
-        if (t == Take::got) return out;
-        if (t == Take::failed) return std::move(*err);
-        continue;
-      }
-    }
-    now = mono_ns();
-    if (now >= deadline) return Error(Errc::timed_out, "no record within the timeout: " + s.context());
-    const bool sleep = s.options.wait == Wait::futex || (s.options.wait == Wait::spin_futex && now - start >= kSpinNs);
-    if (sleep || now - start >= kSleepSliceNs) s.slow_path(now);
-    if (sleep) {
-      const std::uint32_t seen = h.wake_seq.load(std::memory_order_acquire);
-      const std::size_t bit = s.group_index * kMaxMembers + static_cast<std::size_t>(s.slot - s.group->members);
-      h.sleepers[bit / 64].fetch_or(std::uint64_t{1} << (bit % 64));
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + sleepers check
-      t = s.take(out, err);
-      if (t == Take::empty)
-        futex_wait(h.wake_seq, seen, std::chrono::nanoseconds(std::min(deadline - now, kSleepSliceNs)));
-      h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
-      if (t == Take::empty) t = s.take(out, err);
-    } else {
-      t = s.take(out, err);
-    }
-    if (t == Take::got) return out;
-    if (t == Take::failed) return std::move(*err);
-  }
+  if (timeout.count() <= 0) return *s.timed_out;
+  s.wait_for(timeout, [&] {
+    t = s.next(1, sink, err);
+    return t != Take::empty;
+  });
+  if (t == Take::got) return out;
+  if (t == Take::failed) return std::move(*err);
+  return *s.timed_out;
+}
+
+Result<std::size_t> Consumer::poll_batch(std::vector<Message>& out, std::size_t max, std::chrono::nanoseconds timeout) {
+  State& s = *state_;
+  out.clear();
+  if (s.fork_gen != fork_generation())
+    return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
+  if (max == 0 || max > kMaxBatch)
+    return Error(Errc::invalid_argument, "poll_batch max must be 1.." + std::to_string(kMaxBatch) + ": " +
+                                             s.context() + " max=" + std::to_string(max));
+  if (s.options.auto_ack) s.ack_last();
+  if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
+  Failure err;
+  s.stuck_at = kNone;
+  const auto sink = [&out](Message&& m) { out.push_back(std::move(m)); };
+  Take t = s.next(max, sink, err);
+  if (t == Take::empty && timeout.count() > 0)
+    s.wait_for(timeout, [&] {
+      t = s.next(max, sink, err);
+      return t != Take::empty;
+    });
+  if (t == Take::failed) return std::move(*err);
+  return out.size();
+}
+
+bool Consumer::wait_ready(std::chrono::nanoseconds timeout) {
+  State& s = *state_;
+  if (s.fork_gen != fork_generation()) return true;  // the poll says why
+  if (s.ready()) return true;
+  return s.wait_for(timeout, [&] { return s.ready(); });
+}
+
+void Consumer::interrupt_wait() noexcept {
+  if (!state_) return;
+  auto& h = state_->seg->header();
+  h.wake_seq.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake_all(h.wake_seq);
 }
 
 Result<void> Consumer::ack(Message&& message) {
   State& s = *state_;
   if (s.fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
-  for (std::uint64_t i = s.head; i != s.tail && message.owner_ == &s; ++i) {
-    if (s.held[i % kMaxUnacked] == message.position_) {
-      s.pop_through(i);
-      return {};
-    }
-  }
+  if (message.owner_ == &s && s.ack_through(message.run_, message.after_, message.done_)) return {};
   return Error(Errc::invalid_argument, "record not held by this consumer (acked already?): " + s.context() +
                                            " offset=" + std::to_string(message.offset_));
 }
@@ -381,7 +627,7 @@ Result<void> Consumer::ack_all() {
   State& s = *state_;
   if (s.fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
-  if (s.tail != s.head) s.pop_through(s.tail - 1);
+  s.ack_last();
   return {};
 }
 

@@ -204,11 +204,12 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   const std::uint64_t tail = slot.tail.load();
   const std::uint64_t held = std::min<std::uint64_t>(tail - head, kMaxUnacked);  // a corrupted count is clamped
   for (std::uint64_t i = 0; i < held; ++i) owed[n++] = slot.held[(head + i) % kMaxUnacked].load();
-  // A take cut short: the member may or may not have won the record. Hand it out again only if the group has
-  // passed it and no other member holds it (at-least-once: a duplicate is possible, a loss is not).
+  // A take cut short: the member may or may not have won the run. Hand it out again only if the group has passed
+  // it and no member holds a run starting there (at-least-once: a duplicate is possible, a loss is not).
   const std::uint64_t pending = slot.pending.load();
-  if (pending != 0 && pending - 1 < load_half(block.next.lo) &&
-      std::find(owed, owed + n, pending - 1) == owed + n) {
+  const auto starts_at = [](std::uint64_t run, std::uint64_t position) { return run_position(run) == position; };
+  if (pending != 0 && run_position(pending) < load_half(block.next.lo) &&
+      std::none_of(owed, owed + n, [&](std::uint64_t r) { return starts_at(r, run_position(pending)); })) {
     bool held_elsewhere = false;
     for (std::size_t other = 0; other < kMaxMembers; ++other) {
       if (other == m) continue;
@@ -216,9 +217,9 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
       const std::uint64_t oh = o.head.load();
       const std::uint64_t n_held = std::min<std::uint64_t>(o.tail.load() - oh, kMaxUnacked);  // corrupted: clamped
       for (std::uint64_t i = 0; i < n_held && !held_elsewhere; ++i)
-        held_elsewhere = o.held[(oh + i) % kMaxUnacked].load() == pending - 1;
+        held_elsewhere = starts_at(o.held[(oh + i) % kMaxUnacked].load(), run_position(pending));
     }
-    if (!held_elsewhere) owed[n++] = pending - 1;
+    if (!held_elsewhere) owed[n++] = pending;
   }
   std::size_t free_slots = 0;
   for (const auto& r : block.redeliver) free_slots += r.load() == 0 ? 1 : 0;
@@ -229,7 +230,7 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   for (std::size_t i = 0; i < n; ++i) {
     while (block.redeliver[r].load() != 0) ++r;
     block.redeliver_count.fetch_add(1);  // first: the count may be high for a moment, never low
-    block.redeliver[r].store(owed[i] + 1);
+    block.redeliver[r].store(owed[i]);
     test_point(TestPoint::redelivery_moving);
   }
   slot.pending.store(0);
@@ -280,7 +281,7 @@ std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g) {
     std::uint64_t low = load_half(block.next.lo, std::memory_order_seq_cst);
     if (block.redeliver_count.load() != 0)
       for (const auto& r : block.redeliver)
-        if (const std::uint64_t v = r.load(); v != 0) low = std::min(low, v - 1);
+        if (const std::uint64_t v = r.load(); v != 0) low = std::min(low, run_position(v));
     for (const auto& slot : block.members) low = std::min(low, slot.low.load());
     if (block.gen.load() == gen) return low;
   }

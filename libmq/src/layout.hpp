@@ -44,8 +44,9 @@ namespace mq::detail {
 
 inline constexpr std::uint64_t kMagic = 0x31504f544d42494cULL;  // "LIBMTOP1" little-endian
 // 2: records in whole 64-byte lines. 3: producers honour a recovery's hold (SegmentHeader::hold); owner ids carry a
-// boot tag (liveness.hpp).
-inline constexpr std::uint32_t kLayoutVersion = 3;
+// boot tag (liveness.hpp). 4: batches: a claim may hold several records (ProducerSlot::intent_count), and a member's
+// held, pending and redelivery entries are runs of records (a Run: position | count).
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr std::size_t kCacheLine = 64;  // fixed in the ABI, not hardware_destructive_interference_size
 inline constexpr std::size_t kPageSize = 4096;
 inline constexpr std::size_t kIndexSlots = 64;          // boundary index: one slot per capacity/64 bytes
@@ -66,6 +67,15 @@ inline constexpr std::uint64_t kStateMask = 7;
 // moves bumps the epoch with a CAS on the same 16 bytes, so no producer claim can slip past a group it did not see.
 inline constexpr int kEpochShift = 56;
 inline constexpr std::uint64_t kOffsetMask = (std::uint64_t{1} << kEpochShift) - 1;
+
+// A run of records a member takes with one CAS on its group's cursor (held, pending and redelivery entries): the
+// position of its first record (or of a pad before it) with, in the low 6 bits a position never uses, how many
+// records (committed or skip records, pads not counted) it holds: 1..kMaxBatch. Never 0, so 0 means "none".
+inline constexpr std::uint64_t kRunCountMask = kCacheLine - 1;
+static_assert(kMaxBatch == kRunCountMask, "a run's count fits the bits a line-aligned position leaves free");
+inline constexpr std::uint64_t make_run(std::uint64_t position, std::uint64_t count) { return position | count; }
+inline constexpr std::uint64_t run_position(std::uint64_t run) { return run & ~kRunCountMask; }
+inline constexpr std::uint64_t run_count(std::uint64_t run) { return run & kRunCountMask; }
 
 inline constexpr std::uint64_t align8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
 inline constexpr std::uint64_t align_line(std::uint64_t n) { return (n + kCacheLine - 1) & ~(kCacheLine - 1); }
@@ -152,18 +162,19 @@ struct alignas(kCacheLine) ProducerSlot {
   std::atomic<std::uint64_t> owner;        // 0 = free; else an owner id (liveness.hpp)
   std::atomic<std::uint64_t> intent_pos;   // kNone, or the tail position this producer is claiming at
   std::atomic<std::uint64_t> intent_len;   // bytes of that claim, pad included
-  std::atomic<std::uint64_t> intent_off;   // the offset that claim gets
+  std::atomic<std::uint64_t> intent_off;   // the offset that claim's first record gets
   std::atomic<std::uint64_t> published;    // records committed (stats)
   std::atomic<std::uint64_t> stalled;      // set by a reader that found this producer's claim blocking it
+  std::atomic<std::uint64_t> intent_count;  // records in that claim (a batch: several, laid end to end after the pad)
 };
 static_assert(sizeof(ProducerSlot) == kCacheLine);
 
 struct alignas(kCacheLine) MemberSlot {
   // line 0: written by the member (and by the recoverer under the table lock once the member is dead)
   std::atomic<std::uint64_t> owner;    // 0 = free
-  std::atomic<std::uint64_t> pending;  // position + 1 of the record being taken, 0 = none
+  std::atomic<std::uint64_t> pending;  // the run being taken (make_run), 0 = none
   std::atomic<std::uint64_t> low;      // lowest position this member may still read (pending or held); kNone
-  std::atomic<std::uint64_t> head;     // held[head % kMaxUnacked .. tail % kMaxUnacked) in receive order
+  std::atomic<std::uint64_t> head;     // held runs: held[head % kMaxUnacked .. tail % kMaxUnacked), receive order
   std::atomic<std::uint64_t> tail;
   std::atomic<std::uint64_t> delivered;  // stats
   // lines 1..4
@@ -188,7 +199,7 @@ struct alignas(kCacheLine) GroupBlock {
   // line 6: recovery generation (odd while a dead member's records move to `redeliver`) and redelivery count
   alignas(kCacheLine) std::atomic<std::uint64_t> gen;
   std::atomic<std::uint64_t> redeliver_count;
-  // lines 7..13: position + 1 of records to hand out again, 0 = empty
+  // lines 7..13: runs to hand out again (make_run), 0 = empty
   alignas(kCacheLine) std::atomic<std::uint64_t> redeliver[kRedeliverSlots];
   // lines 14..53
   MemberSlot members[kMaxMembers];

@@ -37,7 +37,20 @@ struct ProducerState {
   std::uint64_t open_claim = kNone;    // position of the open claim's record
   std::uint64_t open_len = 0;          // its length, when its header is still to be written (claim())
   std::uint64_t open_payload = 0;      // its payload bytes
+  // A batch (publish_batch, claim_batch): its records, in order; the vector keeps its capacity between batches.
+  struct BatchRecord {
+    std::uint64_t position;
+    std::uint64_t len;
+    std::uint64_t payload;  // bytes
+    bool header_written;    // claim_batch writes the headers at commit
+  };
+  std::vector<BatchRecord> batch;
+  Offset batch_offset = 0;  // the first record's
+  bool batch_open = false;  // a BatchClaim is open
 };
+
+// Commits (or aborts, as skip records) the batch in `s.batch`.
+Result<Offset> finish_batch(ProducerState& s, bool commit);
 
 // Commits (or aborts, as a skip record) the open claim whose record is at `position`.
 Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit);
@@ -111,6 +124,7 @@ Producer::~Producer() { release(); }
 void Producer::release() noexcept {
   if (!state_ || state_->fork_gen != fork_generation()) return;  // a fork child leaves the parent's slot alone
   if (state_->open_claim != kNone) (void)finish(*state_, state_->open_claim, false);
+  if (state_->batch_open) (void)finish_batch(*state_, false);
   state_->slot->intent_pos.store(kNone);
   state_->slot->owner.store(0);
   state_.reset();
@@ -146,20 +160,19 @@ static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::mil
   return true;
 }
 
-Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from) {
-  ProducerState& s = *state_;
+namespace {
+
+// Where a claim landed: [start, start + pad) a pad to the ring's end (when pad != 0), then its records from `at`.
+struct Reserved {
+  std::uint64_t start = 0;
+  std::uint64_t at = 0;
+  Offset offset = 0;
+};
+
+// Claims `len` bytes for `count` records with one CAS on the tail word (announcing the claim in the producer's slot
+// first), waiting for room in a block topic, and writes the pad in front when the claim would cross the ring's end.
+inline Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64_t count) {
   Segment& seg = *s.seg;
-  if (s.fork_gen != fork_generation()) return wrong_process(seg);
-  if (s.open_claim != kNone)
-    return Error(Errc::busy, "this producer has an open claim; commit or abort it first: topic=" + seg.name());
-  std::uint64_t headers_len = 0;
-  const std::uint64_t len = encoded_size(shape, payload_bytes, seg.max_message(), &headers_len);
-  if (len == 0) {
-    const std::uint64_t key = shape.key ? shape.key->size() : 0;
-    return Error(Errc::too_large, "record too large: topic=" + seg.name() + " max=" +
-                                      std::to_string(seg.max_message()) + " size=" +
-                                      std::to_string(key + headers_len + payload_bytes));
-  }
   auto& tail = seg.header().tail;
   const std::uint64_t capacity = seg.capacity();
   std::int64_t deadline = 0;
@@ -196,20 +209,44 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
     s.slot->intent_pos.store(t.lo, std::memory_order_relaxed);  // ordered before the CAS (a full barrier)
     s.slot->intent_len.store(pad + len, std::memory_order_relaxed);
     s.slot->intent_off.store(t.hi & kOffsetMask, std::memory_order_relaxed);
+    s.slot->intent_count.store(count, std::memory_order_relaxed);
     test_point(TestPoint::claim_announced);
-    if (cas16(&tail, t, Word16{end, t.hi + 1})) break;
+    if (cas16(&tail, t, Word16{end, t.hi + count})) break;
     // Lost the race: this slot claims nothing. Left set, the intent contests the winner's recovery for as long as
     // we live, and once the ring laps it, aims a later recovery at another lap's record.
     s.slot->intent_pos.store(kNone, std::memory_order_relaxed);
   }
-  const std::uint64_t start = t.lo;
-  const std::uint64_t at = start + pad;
-  const Offset offset = t.hi & kOffsetMask;
+  const Reserved r{t.lo, t.lo + pad, t.hi & kOffsetMask};
   test_point(TestPoint::claim_made);
   if (pad != 0) {
-    seg.record_at(start).seq.store(start | kPad, std::memory_order_release);
+    seg.record_at(r.start).seq.store(r.start | kPad, std::memory_order_release);
     test_point(TestPoint::pad_written);
   }
+  return r;
+}
+
+}  // namespace
+
+Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from) {
+  ProducerState& s = *state_;
+  Segment& seg = *s.seg;
+  if (s.fork_gen != fork_generation()) return wrong_process(seg);
+  if (s.open_claim != kNone || s.batch_open)
+    return Error(Errc::busy, "this producer has an open claim; commit or abort it first: topic=" + seg.name());
+  std::uint64_t headers_len = 0;
+  const std::uint64_t len = encoded_size(shape, payload_bytes, seg.max_message(), &headers_len);
+  if (len == 0) {
+    const std::uint64_t key = shape.key ? shape.key->size() : 0;
+    return Error(Errc::too_large, "record too large: topic=" + seg.name() + " max=" +
+                                      std::to_string(seg.max_message()) + " size=" +
+                                      std::to_string(key + headers_len + payload_bytes));
+  }
+  auto reserved = reserve(s, len, 1);
+  if (!reserved) return std::move(reserved).error();
+  const std::uint64_t start = reserved->start;
+  const std::uint64_t at = reserved->at;
+  const std::uint64_t end = at + len;
+  const Offset offset = reserved->offset;
   std::byte* payload = payload_at(seg, at, shape.key ? shape.key->size() : 0, headers_len);
   // The payload first, the header last (publish: now; claim: at commit), and no "claimed" state in between: the
   // header's cache line then crosses to a spinning reader once, at the commit, instead of once per store. Until
@@ -312,6 +349,190 @@ void Claim::abort() && {
   ProducerState* p = std::exchange(producer_, nullptr);
   if (p->fork_gen != fork_generation()) return;
   (void)finish(*p, position_, false);
+}
+
+}  // namespace mq
+
+namespace mq {
+
+namespace detail {
+
+Result<Offset> finish_batch(ProducerState& s, bool commit) {
+  Segment& seg = *s.seg;
+  auto& records = s.batch;
+  const Offset first = s.batch_offset;
+  s.batch_open = false;
+  // A recoverer that declared us dead has tiled the batch with skip records of its own lengths: touch nothing then.
+  bool ok = seg.record_at(records.front().position).seq.load(std::memory_order_acquire) !=
+            (records.front().position | kSkip);
+  std::size_t published = 0;
+  if (ok) {
+    for (std::size_t i = 0; i < records.size(); ++i)
+      if (!records[i].header_written)
+        write_header(seg, records[i].position, records[i].len, first + i, Record{}, records[i].payload, 0);
+    if (!records.front().header_written) test_point(TestPoint::header_written);
+    // In log order: readers take each record as soon as it is published (one seq_cst exchange each, as publish).
+    for (const auto& r : records) {
+      auto& h = seg.record_at(r.position);
+      const std::uint64_t old = h.seq.exchange(r.position | (commit ? kCommitted : kSkip));
+      if (old == (r.position | kSkip)) {
+        h.seq.store(old);
+        ok = false;
+        break;
+      }
+      ++published;
+      test_point(TestPoint::committed);  // after each record: a death here leaves a committed prefix
+    }
+  }
+  const std::size_t count = records.size();
+  records.clear();
+  s.slot->intent_pos.store(kNone, std::memory_order_release);
+  if (commit)
+    s.slot->published.store(s.slot->published.load(std::memory_order_relaxed) + published, std::memory_order_relaxed);
+  if (s.slot->stalled.load(std::memory_order_relaxed) != 0) s.slot->stalled.store(0, std::memory_order_relaxed);
+  wake_consumers(seg);
+  if (!ok)
+    return Error(Errc::revoked, "batch claim was recovered before its commit: topic=" + seg.name() + " offsets=" +
+                                    std::to_string(first) + ".." + std::to_string(first + count - 1) +
+                                    " committed=" + std::to_string(commit ? published : 0));
+  return first;
+}
+
+}  // namespace detail
+
+// The batch paths. shape(i) -> {const Record&, payload bytes, copy source (null: claim_batch)}.
+template <class Shape>
+Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit) {
+  ProducerState& s = *state_;
+  Segment& seg = *s.seg;
+  if (s.fork_gen != fork_generation()) return wrong_process(seg);
+  if (s.open_claim != kNone || s.batch_open)
+    return Error(Errc::busy, "this producer has an open claim; commit or abort it first: topic=" + seg.name());
+  if (n == 0 || n > kMaxPublishBatch)
+    return Error(Errc::invalid_argument, "a batch holds 1.." + std::to_string(kMaxPublishBatch) +
+                                             " records: topic=" + seg.name() + " records=" + std::to_string(n));
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto [record, payload_bytes, from] = shape(i);
+    std::uint64_t headers_len = 0;
+    const std::uint64_t len = encoded_size(record, payload_bytes, seg.max_message(), &headers_len);
+    if (len == 0) {
+      const std::uint64_t key = record.key ? record.key->size() : 0;
+      return Error(Errc::too_large, "record too large: topic=" + seg.name() + " max=" +
+                                        std::to_string(seg.max_message()) + " size=" +
+                                        std::to_string(key + headers_len + payload_bytes) + " record=" +
+                                        std::to_string(i));
+    }
+    total += len;
+  }
+  // Half the ring at most: a pad in front (when the batch would cross the ring's end) is then shorter than the
+  // batch, and pad + batch always fit behind a consumer that has caught up.
+  if (total > seg.capacity() / 2)
+    return Error(Errc::too_large, "batch too large: topic=" + seg.name() + " records=" + std::to_string(n) +
+                                      " bytes=" + std::to_string(total) + " max=" + std::to_string(seg.capacity() / 2));
+  auto reserved = reserve(s, total, n);
+  if (!reserved) return std::move(reserved).error();
+  s.batch.clear();
+  s.batch_offset = reserved->offset;
+  std::uint64_t at = reserved->at;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto [record, payload_bytes, from] = shape(i);
+    std::uint64_t headers_len = 0;
+    const std::uint64_t len = encoded_size(record, payload_bytes, seg.max_message(), &headers_len);
+    if (from != nullptr) {
+      std::byte* payload = payload_at(seg, at, record.key ? record.key->size() : 0, headers_len);
+      if (payload_bytes != 0) std::memcpy(payload, from, payload_bytes);
+      if (i == 0) test_point(TestPoint::payload_written);
+      write_header(seg, at, len, reserved->offset + i, record, payload_bytes, headers_len);
+    }
+    s.batch.push_back(ProducerState::BatchRecord{at, len, payload_bytes, from != nullptr});
+    at += len;
+  }
+  if (s.batch.front().header_written) test_point(TestPoint::header_written);
+  note_boundaries(seg, reserved->start, reserved->at, at);
+  if (!commit) {
+    s.batch_open = true;
+    return reserved->offset;
+  }
+  return finish_batch(s, true);
+}
+
+namespace {
+
+struct Shaped {
+  const Record& record;
+  std::size_t payload_bytes;
+  const std::byte* from;
+};
+
+// A non-null source even for an empty payload (null means "claim": header at commit).
+constexpr std::byte kNoPayload{};
+
+}  // namespace
+
+Result<Offset> Producer::publish_batch(std::span<const Record> records) {
+  return claim_records(
+      records.size(),
+      [&](std::size_t i) {
+        const Record& r = records[i];
+        return Shaped{r, r.payload.size(), r.payload.empty() ? &kNoPayload : r.payload.data()};
+      },
+      true);
+}
+
+Result<Offset> Producer::publish_batch(std::span<const std::span<const std::byte>> payloads) {
+  Record shape;
+  return claim_records(
+      payloads.size(),
+      [&](std::size_t i) {
+        shape.payload = payloads[i];
+        return Shaped{shape, payloads[i].size(), payloads[i].empty() ? &kNoPayload : payloads[i].data()};
+      },
+      true);
+}
+
+Result<BatchClaim> Producer::claim_batch(std::span<const std::size_t> payload_bytes) {
+  const Record none{};
+  auto first = claim_records(
+      payload_bytes.size(), [&](std::size_t i) { return Shaped{none, payload_bytes[i], nullptr}; }, false);
+  if (!first) return std::move(first).error();
+  return BatchClaim(state_.get(), *first, payload_bytes.size());
+}
+
+std::span<std::byte> BatchClaim::bytes(std::size_t i) const noexcept {
+  const auto& r = producer_->batch[i];
+  return {payload_at(*producer_->seg, r.position, 0, 0), r.payload};
+}
+
+BatchClaim::BatchClaim(BatchClaim&& other) noexcept
+    : producer_(std::exchange(other.producer_, nullptr)), offset_(other.offset_), count_(other.count_) {}
+
+BatchClaim& BatchClaim::operator=(BatchClaim&& other) noexcept {
+  if (this != &other) {
+    if (producer_ != nullptr) std::move(*this).abort();
+    producer_ = std::exchange(other.producer_, nullptr);
+    offset_ = other.offset_;
+    count_ = other.count_;
+  }
+  return *this;
+}
+
+BatchClaim::~BatchClaim() {
+  if (producer_ != nullptr) std::move(*this).abort();
+}
+
+Result<Offset> BatchClaim::commit() && {
+  if (producer_ == nullptr) return Error(Errc::invalid_argument, "batch claim already committed or aborted");
+  ProducerState* p = std::exchange(producer_, nullptr);
+  if (p->fork_gen != fork_generation()) return wrong_process(*p->seg);
+  return finish_batch(*p, true);
+}
+
+void BatchClaim::abort() && {
+  if (producer_ == nullptr) return;
+  ProducerState* p = std::exchange(producer_, nullptr);
+  if (p->fork_gen != fork_generation()) return;
+  (void)finish_batch(*p, false);
 }
 
 }  // namespace mq

@@ -39,20 +39,25 @@ Offset header_offset(const Segment& seg, std::uint64_t position) { return seg.re
 struct Claimed {
   std::uint64_t start = 0;
   std::uint64_t length = 0;
-  Offset offset = 0;
+  Offset offset = 0;      // the first record's
+  std::uint64_t count = 1;  // records, laid end to end from `at` (a batch: several)
   std::uint64_t at = 0;
   std::uint64_t end() const { return start + length; }
 };
 
 // The claim an intent describes; nullopt when the numbers are no claim this library makes (a corrupted slot).
-std::optional<Claimed> claimed(const Segment& seg, std::uint64_t start, std::uint64_t length, Offset offset) {
+std::optional<Claimed> claimed(const Segment& seg, const ProducerSlot& slot) {
+  const std::uint64_t start = slot.intent_pos.load();
+  const std::uint64_t length = slot.intent_len.load();
+  const std::uint64_t count = slot.intent_count.load();
   const std::uint64_t capacity = seg.capacity();
-  if (start == kNone || start % kCacheLine != 0 || length % kCacheLine != 0 || length == 0 || length > capacity)
+  if (start == kNone || start % kCacheLine != 0 || length % kCacheLine != 0 || length == 0 || length > capacity ||
+      count == 0)
     return std::nullopt;
   const std::uint64_t index = start & (capacity - 1);
   const std::uint64_t pad = index + length > capacity ? capacity - index : 0;
-  if (length - pad < kCacheLine) return std::nullopt;
-  return Claimed{start, length, offset, start + pad};
+  if ((length - pad) / kCacheLine < count) return std::nullopt;  // every record takes a line at least
+  return Claimed{start, length, slot.intent_off.load(), count, start + pad};
 }
 
 // A skip record of `length` bytes with `offset` at `position`: the header fields, then the seq word (release).
@@ -112,10 +117,14 @@ std::optional<Offset> offset_at(const Segment& seg, Word16 tail, std::uint64_t p
   return header_offset(seg, record);
 }
 
+void lay_skips(const Segment& seg, std::uint64_t from, std::uint64_t to, Offset first, std::uint64_t n);
+
 // REQUIRES: the table lock and a ProducerHold at or below c.start; `c` won its start (proven by its end) and no live
-// producer contests it. Writes what its dead owner did not: the pad, then the record's header as a skip record. Each
-// part is skipped if a later lap has already passed it (the tail is more than a capacity ahead: no reader can be
-// there), or if its seq names its position as complete. Any other value is an earlier lap's, and overwritten.
+// producer contests it. Writes what its dead owner did not: the pad, then skip records for its records that are not
+// complete. Its records are published in order, so the complete ones (each names its exact position) are a prefix;
+// the rest is tiled with as many skip records as records were left. A part a later lap has already passed (the tail
+// is more than a capacity ahead: no reader can be there) is left alone. Any value that does not name its exact
+// position is an earlier lap's, and overwritten.
 void finish_claim(const Segment& seg, const Claimed& c, std::uint64_t tail) {
   const std::uint64_t capacity = seg.capacity();
   if (c.at != c.start && tail - c.start <= capacity) {
@@ -124,7 +133,17 @@ void finish_claim(const Segment& seg, const Claimed& c, std::uint64_t tail) {
   }
   test_point(TestPoint::recovery_writing);
   if (tail - c.at > capacity) return;
-  if (!complete(seq_at(seg, c.at), c.at)) write_skip(seg, c.at, c.end() - c.at, c.offset);
+  std::uint64_t q = c.at;
+  std::uint64_t done = 0;
+  while (done < c.count) {
+    const std::uint64_t seq = seq_at(seg, q);
+    if (!complete(seq, q) || (seq & kStateMask) == kPad) break;
+    const std::uint64_t length = seg.record_at(q).length;
+    if (length < kCacheLine || length % kCacheLine != 0 || length > c.end() - q) break;  // not this claim's: tile
+    q += length;
+    ++done;
+  }
+  if (done < c.count) lay_skips(seg, q, c.end(), c.offset + done, c.count - done);
   note_boundaries(seg, c.start, c.at, c.end());  // the owner may have died before it noted them
 }
 
@@ -135,26 +154,22 @@ enum class Settle { free, finished, keep };
 
 // REQUIRES: the table lock and a ProducerHold at or below the slot's intent position. `tail` was read after the hold.
 Settle settle(const Segment& seg, std::size_t i, Word16 tail) {
-  const auto& slot = seg.producer(i);
-  const auto c = claimed(seg, slot.intent_pos.load(), slot.intent_len.load(), slot.intent_off.load());
+  const auto c = claimed(seg, seg.producer(i));
   const std::uint64_t capacity = seg.capacity();
   if (!c || tail.lo <= c->start) return Settle::free;         // no claim was made at its position
   if (tail.lo >= c->end() + capacity) return Settle::free;     // a later lap has passed every byte of it
-  // The words at its start, if no later lap has passed them. A complete record (or skip) there of this claim's
-  // length is this claim, finished; of another length, or where this claim begins with a pad, another claim won the
-  // start. A complete pad where this claim has none: another won. Both begin with a pad: the record decides.
+  // The word at its start, if no later lap has passed it: a complete record there where this claim begins with a
+  // pad, or a complete pad where it has none, means another claim (of another shape) won this start.
   if (tail.lo - c->start <= capacity) {
     const std::uint64_t first = seq_at(seg, c->start);
-    if (complete(first, c->start)) {
-      const bool pad = (first & kStateMask) == kPad;
-      if (!pad) return c->at == c->start && seg.record_at(c->start).length == c->length ? Settle::finished : Settle::free;
-      if (c->at == c->start) return Settle::free;
-      if (tail.lo - c->at <= capacity && complete(seq_at(seg, c->at), c->at))
-        return seg.record_at(c->at).length == c->end() - c->at ? Settle::finished : Settle::free;
-    }
+    if (complete(first, c->start) && ((first & kStateMask) == kPad) != (c->at != c->start)) return Settle::free;
   }
   // Other producers that announced the same tail word: a live one may be the winner, still writing.
-  std::array<std::uint64_t, kMaxProducers> rival_ends{};
+  struct Rival {
+    std::uint64_t end;
+    std::uint64_t count;
+  };
+  std::array<Rival, kMaxProducers> rival{};
   std::size_t rivals = 0;
   for (std::size_t j = 0; j < kMaxProducers; ++j) {
     if (j == i) continue;
@@ -162,14 +177,16 @@ Settle settle(const Segment& seg, std::size_t i, Word16 tail) {
     const std::uint64_t owner = other.owner.load();
     if (owner == 0 || other.intent_pos.load() != c->start || other.intent_off.load() != c->offset) continue;
     if (!owner_dead(owner)) return Settle::keep;
-    rival_ends[rivals++] = c->start + other.intent_len.load();
+    rival[rivals++] = Rival{c->start + other.intent_len.load(), other.intent_count.load()};
   }
-  if (claim_starts_at(seg, tail, c->end(), c->offset + 1)) {  // the next claim starts at its end: it won
+  if (claim_starts_at(seg, tail, c->end(), c->offset + c->count)) {  // the next claim starts at its end: it won
     finish_claim(seg, *c, tail.lo);
     return Settle::finished;
   }
-  for (std::size_t r = 0; r < rivals; ++r)  // a dead rival of another size won (its own settle finishes it)
-    if (rival_ends[r] != c->end() && claim_starts_at(seg, tail, rival_ends[r], c->offset + 1)) return Settle::free;
+  for (std::size_t r = 0; r < rivals; ++r)  // a dead rival of another shape won (its own settle finishes it)
+    if ((rival[r].end != c->end() || rival[r].count != c->count) &&
+        claim_starts_at(seg, tail, rival[r].end, c->offset + rival[r].count))
+      return Settle::free;
   return Settle::keep;
 }
 

@@ -169,9 +169,12 @@ TopicInfo Topic::info() const {
       const std::uint64_t owner = m.owner.load();
       if (owner == 0) continue;
       if (owner != kOrphanOwner) ++gi.members;  // an orphaned slot only waits to hand its records back
-      gi.unacked += static_cast<unsigned>(std::min<std::uint64_t>(m.tail.load() - m.head.load(), kMaxUnacked));
+      const std::uint64_t head = m.head.load();
+      const std::uint64_t runs = std::min<std::uint64_t>(m.tail.load() - head, kMaxUnacked);
+      for (std::uint64_t i = 0; i < runs; ++i) gi.unacked += static_cast<unsigned>(run_count(m.held[(head + i) % kMaxUnacked].load()));
     }
-    gi.unacked += static_cast<unsigned>(block.redeliver_count.load());
+    if (block.redeliver_count.load() != 0)
+      for (const auto& r : block.redeliver) gi.unacked += static_cast<unsigned>(run_count(r.load()));
     info.groups.push_back(std::move(gi));
   }
   info.stuck = stuck_positions(seg);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "libmq/error.hpp"
 #include "libmq/options.hpp"
@@ -32,12 +33,28 @@ class Consumer {
   // member holds kMaxUnacked records (ack some first); Errc::bad_segment on a corrupted record.
   // With auto_ack, the previous record is acked first.
   [[nodiscard]] Result<Message> poll(std::chrono::nanoseconds timeout);
+  // Up to `max` records (1..kMaxBatch) taken with ONE CAS on the group's cursor and held as one run (one of the
+  // kMaxUnacked entries, however many records it holds), waiting up to `timeout` for the first (0: do not wait).
+  // `out` is cleared, then gets the records in log order (keep the vector: its capacity is reused, so a batch
+  // allocates nothing once it has grown). Returns how many: 0 when nothing came within the timeout (not an error).
+  // Errors as poll(). Acking a record acks it and every earlier one this member holds: ack(std::move(out.back()))
+  // acks the batch. With auto_ack, what the previous poll or poll_batch handed out is acked first.
+  [[nodiscard]] Result<std::size_t> poll_batch(std::vector<Message>& out, std::size_t max,
+                                               std::chrono::nanoseconds timeout);
+  // Waits up to `timeout` until a poll would likely find something (a record at the group's cursor, a record to
+  // redeliver, a dead peer's claim to recover), without taking it: true then, false on timeout. Sleeps on the
+  // topic's futex like poll's wait (spinning first as options.wait says). REQUIRES: no poll or ack runs on this
+  // Consumer meanwhile; this is the one call that may come from another thread than the polling one (the Node addon
+  // parks its event loop's consumer with it). interrupt_wait() from any thread makes it return at once.
+  bool wait_ready(std::chrono::nanoseconds timeout);
+  // Wakes a wait_ready (and, harmlessly, every sleeper on this topic for one look). Any thread.
+  void interrupt_wait() noexcept;
   // Acks `message` and every record this member received before it. Errc::invalid_argument if this member does
   // not hold it (acked already, or another consumer's).
   Result<void> ack(Message&& message);
   // Acks everything this member holds.
   Result<void> ack_all();
-  // Records this member holds unacked.
+  // Runs (one per poll, one per poll_batch) this member holds unacked; at kMaxUnacked a poll is Errc::limit.
   std::size_t unacked() const noexcept;
 
   const Topic& topic() const noexcept;

@@ -50,6 +50,39 @@ class Claim {
   std::span<std::byte> bytes_;
 };
 
+// A batch claim: writable spans in the ring for several records with consecutive offsets, reserved with one CAS.
+// Move-only. commit() publishes them all, in order; abort() or destruction without commit turns them all into skip
+// records. Like Claim: readers stop at it until it is committed, and it must not outlive its Producer.
+class BatchClaim {
+ public:
+  BatchClaim(BatchClaim&& other) noexcept;
+  BatchClaim& operator=(BatchClaim&& other) noexcept;
+  BatchClaim(const BatchClaim&) = delete;
+  BatchClaim& operator=(const BatchClaim&) = delete;
+  ~BatchClaim();
+
+  std::size_t size() const noexcept { return count_; }
+  // Record i's payload bytes. REQUIRES: i < size().
+  std::span<std::byte> bytes(std::size_t i) const noexcept;
+  // The first record's offset; record i gets offset() + i.
+  Offset offset() const noexcept { return offset_; }
+
+  // The first offset. Errc::revoked if the batch was recovered as a dead producer's before the commit.
+  [[nodiscard]] Result<Offset> commit() &&;
+  void abort() &&;
+
+ private:
+  friend class Producer;
+  BatchClaim(detail::ProducerState* producer, Offset offset, std::size_t count)
+      : producer_(producer), offset_(offset), count_(count) {}
+  detail::ProducerState* producer_ = nullptr;  // null once committed or aborted
+  Offset offset_ = 0;
+  std::size_t count_ = 0;
+};
+
+// Records in one publish_batch or claim_batch.
+inline constexpr std::size_t kMaxPublishBatch = 1024;
+
 // Publishes to one topic. One thread at a time (use one Producer per thread); any number of Producers in any number
 // of processes may publish to one topic at once, and the order of each Producer's records is kept.
 // At most one open Claim per Producer. A Producer takes one of the topic's kMaxProducers slots until destroyed.
@@ -71,6 +104,14 @@ class Producer {
   // Reserves `payload_bytes` in the ring (8-byte aligned, contiguous). Errors as publish, plus Errc::busy when a
   // claim of this producer is still open.
   [[nodiscard]] Result<Claim> claim(std::size_t payload_bytes);
+  // Publishes `records` (1..kMaxPublishBatch) with ONE claim: consecutive offsets, the first returned, laid end to
+  // end in the ring (a pad in front if they would cross its end). All or nothing: Errc::full (block topic, no room
+  // for all of them before the timeout) or Errc::too_large (a record over the max message size, or a batch over
+  // half the capacity) write nothing.
+  [[nodiscard]] Result<Offset> publish_batch(std::span<const Record> records);
+  [[nodiscard]] Result<Offset> publish_batch(std::span<const std::span<const std::byte>> payloads);
+  // Reserves one record per entry of `payload_bytes` (1..kMaxPublishBatch) with one claim; errors as publish_batch.
+  [[nodiscard]] Result<BatchClaim> claim_batch(std::span<const std::size_t> payload_bytes);
 
   const Topic& topic() const noexcept;
 
@@ -80,6 +121,9 @@ class Producer {
   void release() noexcept;
   // copy_from: publish() hands the payload to copy in (the header is then written last); claim() passes null.
   Result<Claim> claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from);
+  // The batch paths: n records, record i shaped by shape(i) -> {Record, payload bytes, copy source or null}.
+  template <class Shape>
+  Result<Offset> claim_records(std::size_t n, Shape&& shape, bool commit);
   std::unique_ptr<detail::ProducerState> state_;
 };
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "libmq/options.hpp"
 
@@ -87,6 +88,9 @@ class Message {
   const void* owner_ = nullptr;  // the consumer state that handed it out: ack refuses anyone else's
   Offset offset_ = 0;
   std::uint64_t position_ = 0;
+  std::uint64_t run_ = 0;    // which held run of the consumer it came in (a running count)
+  std::uint64_t after_ = 0;  // the position after it
+  std::uint64_t done_ = 0;   // records of its run up to and including it (skip records before it counted)
   std::span<const std::byte> payload_;
   std::optional<std::span<const std::byte>> key_;
   std::span<const std::byte> headers_;

@@ -19,11 +19,13 @@ namespace detail {
 class Segment;
 }
 
-// Fixed table sizes of a topic segment (layout version 3). Exceeding one is Errc::limit.
+// Fixed table sizes of a topic segment (layout version 4). Exceeding one is Errc::limit.
 inline constexpr std::size_t kMaxProducers = 64;        // Producer objects attached at once
 inline constexpr std::size_t kMaxGroups = 16;           // consumer groups per topic
 inline constexpr std::size_t kMaxMembers = 8;           // Consumer objects per group at once
-inline constexpr std::size_t kMaxUnacked = 32;          // records one Consumer may hold unacked
+inline constexpr std::size_t kMaxUnacked = 32;          // runs one Consumer may hold unacked (a poll takes a run
+                                                        // of 1 record, a poll_batch a run of up to kMaxBatch)
+inline constexpr std::size_t kMaxBatch = 63;            // records in one run (poll_batch) or one batch publish
 inline constexpr std::size_t kMinCapacity = std::size_t{64} << 10;
 inline constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;
 inline constexpr std::size_t kMaxMessageLimit = std::size_t{1} << 30;  // record lengths are 32-bit in the layout
