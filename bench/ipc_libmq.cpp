@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -126,7 +127,7 @@ int main(int argc, char** argv) {
   if (const int code = mqbench::parse_run_options(
           argc, argv, o,
           "libmq between two processes (RTT per wait strategy at 64 B, 4 KiB, 1 MiB; throughput 1P->1C, 4P->group\n"
-          "  of 2, 1P->3 groups) next to the floors of the same run: raw cache-line ping-pong, raw futex ping-pong,\n"
+          "  of 2, 1P->3 groups, batches of 1, 8, 32, 256) next to the floors of the same run: raw cache-line ping-pong, raw futex ping-pong,\n"
           "  raw SPSC ring.");
       code >= 0)
     return code;
@@ -145,6 +146,10 @@ int main(int argc, char** argv) {
   // The ring's size is the user's throughput knob: a ring larger than the consumer's caches means the producer's
   // writes find lines no other core holds (measured next to the default 1 MiB).
   LibmqTransport busy_big(mq::Wait::busy_spin, LibmqTransport::Api::copy, std::size_t{16} << 20);
+  // Batches: one claim for B records on the producer's side, one take for up to 63 on the consumer's.
+  std::vector<std::unique_ptr<LibmqTransport>> batched;
+  for (const std::size_t b : {std::size_t{1}, std::size_t{8}, std::size_t{32}, std::size_t{256}})
+    batched.push_back(std::make_unique<LibmqTransport>(mq::Wait::busy_spin, LibmqTransport::Api::batch, 0, b));
 
   if (o.wants("libmq embedded memory one topic")) {
     results.push_back(topic_footprint(ns));
@@ -177,6 +182,7 @@ int main(int argc, char** argv) {
     flow(busy_big, o, payload, busy_big.api(), results);
     flow(spin_futex, o, payload, spin_futex.api(), results);
   }
+  for (auto& t : batched) flow(*t, o, 64, t->api(), results);
 
   // Many processes on two cores: the default wait, throughput only.
   const mqbench::Fanout patterns[] = {{.producers = 4, .groups = 1, .members = 2, .pattern = "4p-group2"},

@@ -2,7 +2,9 @@
 // before fork, opened by name in each process, its name removed when the case ends.
 //   copy     publish() copies the message in; the receiver copies the payload out of the ring (as every peer does);
 //   claim    claim() + commit() with only the 8-byte sequence number written, and only it read: the cost of the
-//            record path, not of memcpy (zero-copy: flat in the payload size).
+//            record path, not of memcpy (zero-copy: flat in the payload size);
+//   batch    publish_batch() of B records with one claim (the sender holds B messages back, and flushes at the end
+//            marker), poll_batch() of up to min(B, 63) records with one take; each payload copied in and out.
 #pragma once
 
 #include <bit>
@@ -42,13 +44,17 @@ inline std::size_t ring_for(std::size_t payload) {
 
 class LibmqTransport final : public Transport {
  public:
-  enum class Api { copy, claim };
-  // `capacity` 0: ring_for(payload).
-  LibmqTransport(mq::Wait wait, Api api, std::size_t capacity = 0) : wait_(wait), api_(api), capacity_(capacity) {}
+  enum class Api { copy, claim, batch };
+  // `capacity` 0: ring_for(payload). `batch`: records per publish_batch (Api::batch).
+  LibmqTransport(mq::Wait wait, Api api, std::size_t capacity = 0, std::size_t batch = 1)
+      : wait_(wait), api_(api), capacity_(capacity), batch_(batch) {}
   std::string name() const override { return "libmq"; }
   std::string mode() const override { return wait_mode(wait_); }
   std::string api() const {
-    std::string a = api_ == Api::copy ? "publish" : "claim (8 B touched)";
+    std::string a = api_ == Api::copy    ? "publish"
+                    : api_ == Api::claim ? "claim (8 B touched)"
+                                         : "publish_batch " + std::to_string(batch_) + " / poll_batch " +
+                                               std::to_string(std::min(batch_, mq::kMaxBatch));
     if (capacity_ != 0) a += ", " + std::to_string(capacity_ >> 20) + " MiB ring";
     return a;
   }
@@ -70,6 +76,7 @@ class LibmqTransport final : public Transport {
     if (!topic) return error = "open " + names_[channel] + ": " + std::string(topic.error().message()), nullptr;
     auto producer = mq::Producer::make(*topic);
     if (!producer) return error = "producer: " + std::string(producer.error().message()), nullptr;
+    if (api_ == Api::batch) return std::make_unique<PublishBatch>(std::move(*producer), batch_);
     return std::make_unique<Publish>(std::move(*producer), api_);
   }
   std::unique_ptr<Receiver> open_receiver(int channel, std::string& error) override {
@@ -78,6 +85,7 @@ class LibmqTransport final : public Transport {
     auto consumer =
         mq::Consumer::make(*topic, {.group = "bench", .start = mq::Start::earliest, .wait = wait_, .auto_ack = true});
     if (!consumer) return error = "consumer: " + std::string(consumer.error().message()), nullptr;
+    if (api_ == Api::batch) return std::make_unique<PollBatch>(std::move(*consumer), std::min(batch_, mq::kMaxBatch));
     return std::make_unique<Poll>(std::move(*consumer), api_);
   }
   // Removes the names; processes that still have a topic mapped keep it until they unmap.
@@ -122,9 +130,49 @@ class LibmqTransport final : public Transport {
     Api api;
   };
 
+  // Holds `batch` messages back (copied into one buffer), then publishes them with one publish_batch.
+  struct PublishBatch final : Sender {
+    PublishBatch(mq::Producer p, std::size_t b) : producer(std::move(p)), batch(b) { spans.reserve(b); }
+    bool send(std::span<const std::byte> message, std::string& error) override {
+      if (buffer.size() < batch * message.size()) buffer.resize(batch * message.size());
+      std::memcpy(buffer.data() + spans.size() * message.size(), message.data(), message.size());
+      spans.emplace_back(buffer.data() + spans.size() * message.size(), message.size());
+      if (spans.size() < batch && get_seq(message) != ~std::uint64_t{0}) return true;  // the end marker flushes
+      auto r = producer.publish_batch(spans);
+      spans.clear();
+      if (!r) return error = "publish_batch: " + std::string(r.error().message()), false;
+      return true;
+    }
+    mq::Producer producer;
+    std::size_t batch;
+    std::vector<std::byte> buffer;
+    std::vector<std::span<const std::byte>> spans;
+  };
+  // Takes up to `batch` records with one poll_batch (auto_ack acks the previous batch at the next one).
+  struct PollBatch final : Receiver {
+    PollBatch(mq::Consumer c, std::size_t b) : consumer(std::move(c)), batch(b) { messages.reserve(b); }
+    std::optional<std::size_t> receive(std::span<std::byte> buffer, std::string& error) override {
+      while (next == messages.size()) {
+        auto n = consumer.poll_batch(messages, batch, kLibmqPollTimeout);
+        next = 0;
+        if (!n) return error = "poll_batch: " + std::string(n.error().message()), std::nullopt;
+        if (*n == 0) return error = "poll_batch: nothing within the timeout", std::nullopt;
+      }
+      const auto payload = messages[next++].payload();
+      if (payload.size() > buffer.size()) return error = "a record of " + std::to_string(payload.size()) + " bytes", std::nullopt;
+      std::memcpy(buffer.data(), payload.data(), payload.size());
+      return payload.size();
+    }
+    mq::Consumer consumer;
+    std::size_t batch;
+    std::vector<mq::Message> messages;
+    std::size_t next = 0;
+  };
+
   mq::Wait wait_;
   Api api_;
   std::size_t capacity_;
+  std::size_t batch_;
   int case_ = 0;
   std::vector<std::string> names_;
 };

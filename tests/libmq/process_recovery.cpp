@@ -377,3 +377,43 @@ TEST_F(MultiProcess, MemberKilledWhileAsleepLeavesNoSleeperMark) {
 }
 
 }  // namespace
+
+namespace {
+
+// A member killed while it holds two runs taken by poll_batch (20 and 10 records, unacked): both go back to the
+// group whole and reach the live member first, flagged redelivered; nothing twice, nothing lost.
+TEST_F(MultiProcess, MemberKilledHoldingBatchRunsHasThemRedeliveredWhole) {
+  constexpr std::uint64_t kRecords = 100;
+  auto topic = mq::Topic::create("held-runs", block_topic());
+  ASSERT_TRUE(topic) << topic.error().what();
+  ASSERT_TRUE(topic->create_group("g", mq::Start::earliest));
+  mq::Producer producer(*topic);
+  ASSERT_EQ(publish_numbered(producer, 0, kRecords).size(), kRecords);
+  mqtest::Pipe pipe;
+  mqtest::Child holder([&]() -> int {
+    auto t = mq::Topic::open("held-runs");
+    if (!t) return child_fail(t.error().what());
+    mq::Consumer c(*t, member(/*auto_ack=*/false));
+    std::vector<mq::Message> first, second;
+    auto a = c.poll_batch(first, 20, std::chrono::seconds(5));
+    auto b = c.poll_batch(second, 10, std::chrono::seconds(5));
+    if (!a || !b || *a != 20 || *b != 10) return child_fail("could not take two runs");
+    pipe.send("holding " + std::to_string(first.front().offset()) + " " + std::to_string(second.back().offset()) +
+              " in " + std::to_string(c.unacked()) + " runs");
+    for (;;) ::pause();
+  });
+  ASSERT_EQ(pipe.receive(), "holding 0 29 in 2 runs");
+  holder.kill9();
+  EXPECT_EQ(holder.wait(), 128 + SIGKILL);
+  EXPECT_EQ(topic->recover_dead(), 1u);
+  EXPECT_EQ(topic->info().groups[0].unacked, 30u) << "both runs wait for redelivery";
+
+  mq::Consumer live(*topic, member());
+  std::vector<Got> got;
+  ASSERT_EQ(take_records(live, kRecords, got), "");
+  expect_each_once(got, kRecords, 0, 29);
+  for (std::size_t i = 0; i < 30; ++i) EXPECT_EQ(got[i].offset, i) << "redeliveries come first, in order";
+  expect_drained(live, *topic, kRecords);
+}
+
+}  // namespace
