@@ -180,6 +180,33 @@ void BM_Batch32PublishPollAck64(benchmark::State& state) {
 }
 BENCHMARK(BM_Batch32PublishPollAck64);
 
+// Batches through the batch API: one publish_batch of B records (one claim), one poll_batch (one take of the run),
+// one ack of the last. Per record; B = 1, 8, 32, 63.
+void BM_PublishBatchPollBatchAck64(benchmark::State& state) {
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  ScopedTopic t(true);
+  mq::Producer producer(t.topic());
+  mq::Consumer consumer(
+      t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin, .auto_ack = false});
+  const auto p = payload();
+  const std::vector<std::span<const std::byte>> spans(batch, std::span<const std::byte>(p));
+  std::vector<mq::Message> got;
+  got.reserve(batch);
+  AllocationCount allocations(state, static_cast<int>(batch));
+  allocations.start();
+  for (auto _ : state) {
+    if (auto r = producer.publish_batch(spans); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
+    auto n = consumer.poll_batch(got, batch, std::chrono::nanoseconds(0));
+    if (!n || *n != batch) return state.SkipWithError(n ? "a short batch" : std::string(n.error().message()).c_str());
+    for (const auto& m : got) benchmark::DoNotOptimize(m.payload()[63]);
+    if (auto r = consumer.ack(std::move(got.back())); !r)
+      return state.SkipWithError(std::string(r.error().message()).c_str());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(batch * p.size()));
+}
+BENCHMARK(BM_PublishBatchPollBatchAck64)->Arg(1)->Arg(8)->Arg(32)->Arg(63);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -82,6 +82,8 @@ struct Consumer::State {
   bool have_last = false;
   std::uint64_t last_run = 0, last_after = 0, last_done = 0;
 
+  std::array<Found, kMaxBatch> found;  // the records about to be handed out: found[0 .. found_n)
+  std::size_t found_n = 0;
   std::vector<std::byte> copy;  // overwrite topics: the records being read
   std::optional<Error> timed_out;  // built once: an empty poll copies it (a reference count), never allocates
   std::uint64_t stuck_at = kNone;
@@ -166,10 +168,11 @@ struct Consumer::State {
   Take take_redelivered(Failure& err);
   Take take_run(std::size_t max, Failure& err);
   Take resync(Word16 from, Failure& err);
-  template <class Sink>
-  Take hand_out(std::size_t max, Sink&& sink, Failure& err);
-  template <class Sink>
-  Take next(std::size_t max, Sink&& sink, Failure& err);
+  Take collect(std::size_t max, Failure& err);
+  template <class Slot>
+  Take emit(Slot&& slot_for, Failure& err);
+  template <class Slot>
+  Take next(std::size_t max, Slot&& slot_for, Failure& err);
   bool ready();
   void slow_path(std::int64_t now);
   template <class Look>
@@ -219,6 +222,7 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
     std::uint64_t count = 0;      // records in the run (committed and skip)
     std::size_t committed = 0;
     bool retry = false;
+    found_n = 0;
     while (committed < max && count < kMaxBatch) {
       auto v = read_record(*seg, pos);
       if (!v) {
@@ -252,9 +256,13 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
         }
         break;
       }
-      if (v->state == kCommitted) ++committed;
+      const std::uint64_t position = pos;
       ++count;
       pos += v->length;
+      if (v->state == kCommitted) {
+        ++committed;
+        found[found_n++] = Found{position, *v, pos, count};
+      }
     }
     if (retry) continue;
     if (count == 0) {
@@ -274,67 +282,81 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
     }
     test_point(TestPoint::take_won);
     hold(next.lo, count, false);
+    // The walk read them already: the whole run goes out now (skip records after the last one belong to it).
+    run_pos = pos;
+    run_left = 0;
+    run_done = count;
+    found[found_n - 1].after = pos;
+    found[found_n - 1].done = count;
     return Take::got;
   }
 }
 
-// Hands out up to `max` committed records of the run being handed out, through sink(Message&&). Block topics: views
-// into the ring (a held record cannot be overwritten). Overwrite topics: copies, each checked after the copy against
-// the tail; a lapped record ends the run there and is reported lost with the rest of the run.
-template <class Sink>
-Take Consumer::State::hand_out(std::size_t max, Sink&& sink, Failure& err) {
-  std::array<Found, kMaxBatch> found;
-  std::size_t n = 0;
+// Reads up to `max` committed records of the run being handed out (a redelivered run, handed out in parts) into
+// `found`. Block topics: a held record cannot be overwritten, so an unreadable one is corruption. Overwrite
+// topics: a lapped run ends there, and what is left of it is lost.
+Take Consumer::State::collect(std::size_t max, Failure& err) {
   const bool overwrite = seg->policy() == Policy::overwrite;
-  auto step = [&]() -> std::optional<RecordView> {  // the next record of the run, or nullopt when it is unreadable
-    for (;;) {
-      auto v = read_record(*seg, run_pos);
-      if (!v || !(v->state == kCommitted || v->state == kSkip || v->state == kPad)) {
-        if (!v && !overwrite) err = std::move(v).error();
-        return std::nullopt;
-      }
-      if (v->state != kPad) return *v;
-      run_pos += v->length;
-    }
-  };
+  found_n = 0;
   bool unreadable = false;
-  while (n < max && run_left != 0) {
-    auto v = step();
-    if (!v) {
+  // While records remain: the next one, then (once `max` are found) the skip records right after the last, which
+  // belong to it (acking it acks them): nothing is then left waiting for a record that never comes.
+  while (run_left != 0) {
+    auto v = read_record(*seg, run_pos);
+    if (!v || !(v->state == kCommitted || v->state == kSkip || v->state == kPad)) {
+      if (!v && !overwrite) err = std::move(v).error();
       unreadable = true;
       break;
     }
-    const std::uint64_t position = run_pos;
-    run_pos += v->length;
-    --run_left;
-    ++run_done;
-    if (v->state == kCommitted) found[n++] = Found{position, *v, run_pos, run_done};
-  }
-  // Skip records right after the last one handed out belong to it (acking it acks them): nothing is left waiting
-  // for a record that never comes.
-  while (!unreadable && run_left != 0 && n != 0) {
-    const std::uint64_t at = run_pos;
-    auto v = read_record(*seg, at);
-    if (!v || v->state == kCommitted) break;
     if (v->state == kPad) {
       run_pos += v->length;
       continue;
     }
-    if (v->state != kSkip) break;
+    if (v->state == kCommitted && found_n == max) break;
+    const std::uint64_t position = run_pos;
     run_pos += v->length;
     --run_left;
     ++run_done;
-    found[n - 1].after = run_pos;
-    found[n - 1].done = run_done;
+    if (v->state == kCommitted) {
+      found[found_n++] = Found{position, *v, run_pos, run_done};
+    } else if (found_n != 0) {
+      found[found_n - 1].after = run_pos;
+      found[found_n - 1].done = run_done;
+    }
   }
   if (unreadable && !overwrite) {
     if (!err) err = Error(Errc::bad_segment, "a held record is unreadable at position " + std::to_string(run_pos) +
                                                  ": " + context());
     return Take::failed;
   }
-  const std::uint64_t run = tail - 1;
-  if (overwrite && n != 0) {
-    // Nothing holds the producers back: copy, then check that no claim reached these bytes while we copied.
+  if (unreadable) {  // lapped before we read it: the rest of the run is gone, and so is what we found of it
+    const std::uint64_t lost = found_n + run_left;
+    run_done -= found_n;
+    found_n = 0;
+    cut_run();
+    err = Error(Errc::lost, "records overwritten before they were read: " + context() + " lost=" + std::to_string(lost),
+                lost);
+    return Take::failed;
+  }
+  if (found_n == 0) {
+    if (run_left == 0 && run_done == at(tail - 1).count) {  // a run of skip records only: nothing to hold
+      --tail;
+      slot->tail.store(tail, std::memory_order_release);
+      update_low();
+    }
+    return Take::empty;
+  }
+  return Take::got;
+}
+
+// Hands out the records in `found`, each into the Message slot() gives. Block topics: views into the ring.
+// Overwrite topics: copies, checked after the copy against the tail; if a claim reached any of them, the lot and the
+// rest of the run are lost (the group's cursor is past them): exactly that many, the count the reader is told.
+template <class Slot>
+Take Consumer::State::emit(Slot&& slot_for, Failure& err) {
+  const std::size_t n = found_n;
+  const bool overwrite = seg->policy() == Policy::overwrite;
+  if (overwrite) {
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < n; ++i) bytes += found[i].view.length;
     if (copy.size() < bytes) copy.resize(bytes);  // no zero-fill of what the copy overwrites
@@ -344,22 +366,18 @@ Take Consumer::State::hand_out(std::size_t max, Sink&& sink, Failure& err) {
       at += found[i].view.length;
     }
     std::atomic_thread_fence(std::memory_order_acquire);
-    // Positions grow along the run, so if any record was lapped, the first was. Then this lot and the rest of the
-    // run are lost (the group's cursor is past them): exactly that many, the count the reader is told.
-    if (tail_position(*seg) > found[0].position + seg->capacity() || unreadable) {
+    // Positions grow along the run, so if any record was lapped, the first was.
+    if (tail_position(*seg) > found[0].position + seg->capacity()) {
       const std::uint64_t lost = n + run_left;
-      run_done -= n;  // nothing of this lot was handed out
+      run_done -= found[n - 1].done - (found[0].done - 1);  // nothing of this lot was handed out
+      run_left = 0;
+      found_n = 0;
       cut_run();
       err = Error(Errc::lost, "records overwritten while read: " + context() + " lost=" + std::to_string(lost), lost);
       return Take::failed;
     }
-  } else if (overwrite && unreadable) {  // lapped before we read it: the rest of the run is gone
-    const std::uint64_t lost = run_left;
-    cut_run();
-    err = Error(Errc::lost, "records overwritten before they were read: " + context() + " lost=" + std::to_string(lost),
-                lost);
-    return Take::failed;
   }
+  const std::uint64_t run = tail - 1;
   std::size_t copied = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const Found& f = found[i];
@@ -370,7 +388,7 @@ Take Consumer::State::hand_out(std::size_t max, Sink&& sink, Failure& err) {
       copied += v.length;
     }
     const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
-    Message m;
+    Message& m = slot_for();
     m.owner_ = this;
     m.offset_ = v.offset;
     m.position_ = f.position;
@@ -380,45 +398,42 @@ Take Consumer::State::hand_out(std::size_t max, Sink&& sink, Failure& err) {
     m.timestamp_ns_ = v.timestamp_ns;
     m.redelivered_ = run_redelivered;
     if (v.key_len != kNullKey) m.key_ = std::span<const std::byte>(base + kRecordHeaderBytes, key);
+    else m.key_.reset();
     m.headers_ = std::span<const std::byte>(base + kRecordHeaderBytes + key, v.headers_len);
     m.payload_ = std::span<const std::byte>(base + payload_start(key, v.headers_len), v.payload_len);
-    sink(std::move(m));
   }
-  if (n != 0) {
-    have_last = true;
-    last_run = run;
-    last_after = found[n - 1].after;
-    last_done = found[n - 1].done;
-  }
-  if (n == 0 && run_left == 0) {  // a run of skip records only (a redelivered one): nothing to hold
-    --tail;
-    slot->tail.store(tail, std::memory_order_release);
-    update_low();
-  }
+  have_last = true;
+  last_run = run;
+  last_after = found[n - 1].after;
+  last_done = found[n - 1].done;
   slot->delivered.store(slot->delivered.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  return n != 0 ? Take::got : Take::empty;
+  return Take::got;
 }
 
 // The next records for this member, up to `max`: the rest of the run being handed out, else a redelivered run, else
 // a new run at the group's cursor.
-template <class Sink>
-Take Consumer::State::next(std::size_t max, Sink&& sink, Failure& err) {
+template <class Slot>
+Take Consumer::State::next(std::size_t max, Slot&& slot_for, Failure& err) {
   for (;;) {
     if (run_left != 0) {
-      const Take t = hand_out(max, sink, err);
-      if (t != Take::empty) return t;
-      if (run_left != 0) return Take::empty;
-      continue;
+      const Take t = collect(max, err);
+      if (t == Take::got) return emit(slot_for, err);
+      if (t == Take::failed) return t;
+      continue;  // skip records only: the run is done
     }
     if (tail - head >= kMaxUnacked) {
       err = Error(Errc::limit, "consumer holds " + std::to_string(kMaxUnacked) + " unacked runs; ack first: " +
                                    context());
       return Take::failed;
     }
-    Take t = Take::empty;
-    if (group->redeliver_count.load(std::memory_order_relaxed) != 0) t = take_redelivered(err);
-    if (t == Take::empty) t = take_run(max, err);
+    if (group->redeliver_count.load(std::memory_order_relaxed) != 0) {
+      const Take t = take_redelivered(err);
+      if (t == Take::got) continue;  // collected from the run in the next round
+      if (t == Take::failed) return t;
+    }
+    const Take t = take_run(max, err);
     if (t != Take::got) return t;
+    return emit(slot_for, err);
   }
 }
 
@@ -563,7 +578,7 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   Message out;
   Failure err;
   s.stuck_at = kNone;
-  const auto sink = [&out](Message&& m) { out = std::move(m); };
+  const auto sink = [&out]() -> Message& { return out; };
   Take t = s.next(1, sink, err);
   if (t == Take::got) return out;
   if (t == Take::failed) return std::move(*err);
@@ -589,7 +604,7 @@ Result<std::size_t> Consumer::poll_batch(std::vector<Message>& out, std::size_t 
   if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
   Failure err;
   s.stuck_at = kNone;
-  const auto sink = [&out](Message&& m) { out.push_back(std::move(m)); };
+  const auto sink = [&out]() -> Message& { return out.emplace_back(); };
   Take t = s.next(max, sink, err);
   if (t == Take::empty && timeout.count() > 0)
     s.wait_for(timeout, [&] {

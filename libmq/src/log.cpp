@@ -118,11 +118,11 @@ std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::
 }
 
 void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
-                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len) {
+                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len, std::int64_t now_ns) {
   auto& h = seg.record_at(position);
   auto* base = reinterpret_cast<std::byte*>(&h);
   h.offset = offset;
-  h.timestamp_ns = shape.timestamp_ns ? *shape.timestamp_ns : realtime_ns();
+  h.timestamp_ns = shape.timestamp_ns ? *shape.timestamp_ns : now_ns != 0 ? now_ns : realtime_ns();
   h.length = static_cast<std::uint32_t>(length);
   h.payload_len = static_cast<std::uint32_t>(payload_bytes);
   const std::uint64_t key = shape.key ? shape.key->size() : 0;

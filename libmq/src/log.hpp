@@ -48,8 +48,9 @@ inline std::byte* payload_at(const Segment& seg, std::uint64_t position, std::ui
 }
 
 // Writes the header fields, key and headers of a claimed record; not its seq word (the caller publishes).
+// `now_ns`: the timestamp when the record has none (0: read the clock here; a batch reads it once for all).
 void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
-                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len);
+                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len, std::int64_t now_ns = 0);
 
 // After a record was published (its seq word stored): wakes the consumers sleeping on the topic's futex, if any
 // (their bits in `sleepers`); nothing but two loads when none sleeps.

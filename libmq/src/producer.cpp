@@ -367,22 +367,33 @@ Result<Offset> finish_batch(ProducerState& s, bool commit) {
             (records.front().position | kSkip);
   std::size_t published = 0;
   if (ok) {
-    for (std::size_t i = 0; i < records.size(); ++i)
-      if (!records[i].header_written)
-        write_header(seg, records[i].position, records[i].len, first + i, Record{}, records[i].payload, 0);
-    if (!records.front().header_written) test_point(TestPoint::header_written);
-    // In log order: readers take each record as soon as it is published (one seq_cst exchange each, as publish).
+    if (!records.front().header_written) {
+      const std::int64_t now = realtime_ns();  // one timestamp for the batch
+      for (std::size_t i = 0; i < records.size(); ++i)
+        write_header(seg, records[i].position, records[i].len, first + i, Record{}, records[i].payload, 0, now);
+      test_point(TestPoint::header_written);
+    }
+    // In log order: readers take each record as soon as it is published. The first by an exchange, the same
+    // revocation check a single publish makes (a recoverer acts only on a producer confirmed dead: this catches the
+    // case where that confirmation was wrong, the limit libmq/doc/design.md states); the rest by release stores, one
+    // locked instruction per batch instead of per record (32 records of 64 B: 58 -> 31 ns a record, bench/micro).
     for (const auto& r : records) {
       auto& h = seg.record_at(r.position);
-      const std::uint64_t old = h.seq.exchange(r.position | (commit ? kCommitted : kSkip));
-      if (old == (r.position | kSkip)) {
-        h.seq.store(old);
-        ok = false;
-        break;
+      const std::uint64_t state = r.position | (commit ? kCommitted : kSkip);
+      if (published == 0) {
+        const std::uint64_t old = h.seq.exchange(state);
+        if (old == (r.position | kSkip)) {
+          h.seq.store(old);
+          ok = false;
+          break;
+        }
+      } else {
+        h.seq.store(state, std::memory_order_release);
       }
       ++published;
       test_point(TestPoint::committed);  // after each record: a death here leaves a committed prefix
     }
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the stores before the sleepers check (Dekker)
   }
   const std::size_t count = records.size();
   records.clear();
@@ -435,6 +446,7 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
   s.batch.clear();
   s.batch_offset = reserved->offset;
   std::uint64_t at = reserved->at;
+  const std::int64_t now = realtime_ns();  // one timestamp for the batch (records may carry their own)
   for (std::size_t i = 0; i < n; ++i) {
     const auto [record, payload_bytes, from] = shape(i);
     std::uint64_t headers_len = 0;
@@ -443,7 +455,7 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
       std::byte* payload = payload_at(seg, at, record.key ? record.key->size() : 0, headers_len);
       if (payload_bytes != 0) std::memcpy(payload, from, payload_bytes);
       if (i == 0) test_point(TestPoint::payload_written);
-      write_header(seg, at, len, reserved->offset + i, record, payload_bytes, headers_len);
+      write_header(seg, at, len, reserved->offset + i, record, payload_bytes, headers_len, now);
     }
     s.batch.push_back(ProducerState::BatchRecord{at, len, payload_bytes, from != nullptr});
     at += len;
