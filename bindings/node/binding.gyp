@@ -33,7 +33,7 @@
         "mq_atomic16",
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all",
       ],
-      "sources": ["src/addon.cc", "src/client.cc", "src/topic.cc", "src/consumer.cc", "src/util.cc"],
+      "sources": ["src/addon.cc", "src/client.cc", "src/topic.cc", "src/consumer.cc", "src/futex_ring.cc", "src/util.cc"],
       "libraries": ["-pthread"],
     },
   ],

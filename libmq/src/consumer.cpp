@@ -622,6 +622,29 @@ bool Consumer::wait_ready(std::chrono::nanoseconds timeout) {
   return s.wait_for(timeout, [&] { return s.ready(); });
 }
 
+std::optional<Consumer::WaitWord> Consumer::prepare_wait() {
+  State& s = *state_;
+  auto& h = s.seg->header();
+  const std::uint32_t seen = h.wake_seq.load(std::memory_order_acquire);
+  const std::size_t bit = s.group_index * kMaxMembers + static_cast<std::size_t>(s.slot - s.group->members);
+  h.sleepers[bit / 64].fetch_or(std::uint64_t{1} << (bit % 64));
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + sleepers check
+  if (s.ready()) {
+    h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
+    return std::nullopt;
+  }
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  return WaitWord{reinterpret_cast<const std::uint32_t*>(&h.wake_seq), seen};
+}
+
+void Consumer::done_waiting() noexcept {
+  State& s = *state_;
+  const std::size_t bit = s.group_index * kMaxMembers + static_cast<std::size_t>(s.slot - s.group->members);
+  s.seg->header().sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
+}
+
+void Consumer::maintain() { state_->slow_path(mono_ns()); }
+
 void Consumer::interrupt_wait() noexcept {
   if (!state_) return;
   auto& h = state_->seg->header();

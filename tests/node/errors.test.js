@@ -7,7 +7,7 @@ const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
-const { PKG, startDaemon, within } = require('./helpers');
+const { PKG, startDaemon, within, signal } = require('./helpers');
 const libmq = require(PKG);
 const {
   Kafka, Topic, KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, KafkaJSConnectionError,
@@ -189,6 +189,60 @@ test('a full block topic: publish throws KafkaJSTopicFull at once; send waits of
   } finally {
     await producer.disconnect();
     await t.close();
+    await d.stop();
+  }
+});
+
+test('subscribe({ topics }) with a string is refused as kafkajs refuses it, and subscribes to nothing', async () => {
+  const d = await startDaemon();
+  try {
+    const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
+    const consumer = kafka.consumer({ groupId: 'g' });
+    await consumer.connect();
+    await assert.rejects(consumer.subscribe({ topics: 'orders' }), (e) =>
+      e instanceof KafkaJSNonRetriableError && e.message === 'Argument "topics" must be an array');
+    await assert.rejects(consumer.subscribe({ topics: [] }), /cannot be empty/);
+    const admin = kafka.admin();
+    await admin.connect();
+    assert.deepStrictEqual(await admin.listTopics(), [], 'no topic o, r, d, e, s was auto-created');
+    await admin.disconnect();
+    await consumer.disconnect();
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a logCreator that throws and an event listener that throws neither crash the process nor fail the call', async () => {
+  const d = await startDaemon();
+  try {
+    let calls = 0;
+    const logCreator = () => () => {
+      calls++;
+      throw new Error('the log sink is broken');
+    };
+    const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logCreator });
+    const producer = kafka.producer();
+    producer.on(producer.events.CONNECT, () => { throw new Error('a listener that throws'); });
+    await producer.connect();  // resolves: the listener's throw is logged (through the broken logCreator)
+    await producer.send({ topic: 'flaky', messages: [{ value: 'a' }, { value: 'b' }] });
+    const consumer = kafka.consumer({ groupId: 'g' });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'flaky', fromBeginning: true });
+    const seen = [];
+    const twice = signal();
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push(message.value.toString());
+        if (seen.length === 1) throw new Error('fail once');  // logged through the broken logCreator, retried
+        if (seen.length === 3) twice.resolve();
+      },
+    });
+    await within(20000, 'the retried record and the next one', twice.p);
+    assert.deepStrictEqual(seen, ['a', 'a', 'b']);
+    assert.ok(calls >= 2, `the logCreator was called ${calls} times`);
+    await consumer.disconnect();
+    await producer.disconnect();
+  } finally {
     await d.stop();
   }
 });

@@ -4,7 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const path = require('path');
-const { PKG, startDaemon, child, within, condition } = require('./helpers');
+const { PKG, startDaemon, child, within, condition, signal } = require('./helpers');
 const { Kafka } = require(PKG);
 
 let d;
@@ -61,4 +61,58 @@ test('a process exits by itself after disconnect()', async () => {
   const exit = await within(10000, 'the process to exit by itself', c.exited);
   assert.deepStrictEqual(exit, { code: 0, signal: null }, c.stderr());
   assert.deepStrictEqual(c.json, [{ event: 'disconnected', value: 'bye' }]);
+});
+
+test('a consumer draining a topic that never runs dry leaves timers and sockets their turn', async () => {
+  const { Topic } = require(PKG);
+  const net = require('net');
+  const t = await Topic.open('busy', { socket: d.socket, create: { capacity: 64 << 20 } });
+  const value = Buffer.alloc(32);
+  const N = 100000;
+  for (let i = 0; i < N; i += 1000) t.publishBatch(Array(1000).fill(value));
+  // A socket echo and a timer, both counted only while the drain runs.
+  const server = net.createServer((s) => {
+    s.on('error', () => {});  // the client goes away at the end
+    s.on('data', (b) => s.write(b));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const sock = net.connect(server.address().port, '127.0.0.1');
+  sock.on('error', () => {});
+  await new Promise((r) => sock.once('connect', r));
+  let draining = true;
+  let ticks = 0;
+  let echoes = 0;
+  const iv = setInterval(() => { if (draining) ticks++; }, 2);
+  sock.on('data', () => { if (draining) { echoes++; sock.write('p'); } });
+  sock.write('p');
+  const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
+  const consumer = kafka.consumer({ groupId: 'drain' });
+  await consumer.connect();
+  await consumer.subscribe({ topic: 'busy', fromBeginning: true });
+  let n = 0;
+  const started = process.hrtime.bigint();
+  const done = signal();
+  try {
+    await consumer.run({
+      eachMessage: async () => {
+        // ~2 us of work a record: the drain takes a few hundred ms of back-to-back microtasks
+        const until = process.hrtime.bigint() + 2000n;
+        while (process.hrtime.bigint() < until);
+        if (++n === N) done.resolve();
+      },
+    });
+    await within(60000, 'the drain', done.p);
+    draining = false;
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    assert.ok(ms > 100, `the drain took only ${ms.toFixed(0)} ms: too short to tell`);
+    assert.ok(ticks >= 10, `a 2 ms timer fired ${ticks} times during a ${ms.toFixed(0)} ms drain`);
+    assert.ok(echoes >= 10, `a socket echo came back ${echoes} times during a ${ms.toFixed(0)} ms drain`);
+  } finally {
+    draining = false;
+    clearInterval(iv);
+    sock.destroy();
+    await new Promise((r) => server.close(r));
+    await consumer.disconnect();
+    await t.close();
+  }
 });

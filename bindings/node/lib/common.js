@@ -1,5 +1,6 @@
 'use strict';
 // Shared helpers: where mqd listens, connecting, and decoding the consumer thread's batches.
+const util = require('util');
 const native = require('./native');
 const { EventEmitter } = require('events');
 const { KafkaJSError, fromNative } = require('./errors');
@@ -41,17 +42,24 @@ function parseTopicSection(fields) {
   return t;
 }
 
-const STRIDE = 10;  // see src/consumer.cc: offHi, offLo, tsMs, vStart, vLen, kStart, kLen, hStart, hLen, redelivered
+// The batches a native consumer's take() returns: one Buffer holding a header and a row of numbers per record
+// (positions named by the addon's batchLayout, defined once in src/consumer.cc), then the records' bytes.
+const L = native.batchLayout;
+const { header: HEADER, stride: STRIDE } = L;
 
-function offsetString(hi, lo) {
-  return hi === 0 ? String(lo) : ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+// -> {buf, meta, count, firstSeq, lost}
+function readBatch(buf) {
+  const count = new Float64Array(buf.buffer, buf.byteOffset, HEADER)[L.count];
+  const meta = new Float64Array(buf.buffer, buf.byteOffset, HEADER + count * STRIDE);
+  return { buf, meta, count, firstSeq: meta[L.firstSeq], lost: meta[L.lost] };
 }
+
 function offsetBigInt(hi, lo) {
   return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
-// Header bytes as the consumer thread writes them: (u32 nameLen, name, u32 valueLen, value)*. Repeated names
-// become an array of Buffers, as kafkajs 2 gives them.
+// Header bytes as the addon writes them: (u32 nameLen, name, u32 valueLen, value)*. Repeated names become an array
+// of Buffers, as kafkajs 2 gives them.
 function decodeHeaders(data, start, len) {
   const headers = {};
   let at = start;
@@ -71,53 +79,137 @@ function decodeHeaders(data, start, len) {
   return headers;
 }
 
-// A batch from the consumer thread -> [{seq, message}] with kafkajs KafkaMessage fields. `value`, `key` and header
-// values are views (subarray) of the batch's one Buffer, which holds the copy made off the ring.
-function decodeKafkaBatch(data, meta, count, firstSeq) {
-  const out = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const b = i * STRIDE;
-    const vs = meta[b + 3];
-    const vl = meta[b + 4];
-    const kl = meta[b + 6];
-    const hl = meta[b + 8];
-    out[i] = {
-      seq: firstSeq + i,
-      message: {
-        key: kl < 0 ? null : data.subarray(meta[b + 5], meta[b + 5] + kl),
-        value: data.subarray(vs, vs + vl),
-        timestamp: String(meta[b + 2]),
-        attributes: 0,
-        offset: offsetString(meta[b], meta[b + 1]),
-        headers: hl === 0 ? {} : decodeHeaders(data, meta[b + 7], hl),
-        size: vl,
-        isControlRecord: false,
-        redelivered: meta[b + 9] === 1,
-      },
+// A received record with kafkajs' KafkaMessage fields (`offset` and `timestamp` strings, `value`, `key` and header
+// values Buffers: views of the batch's one Buffer, which holds the copy made off the ring). Each field is computed on
+// first access and kept: a handler that reads only `value` pays for nothing else. Fields can be reassigned, as on
+// kafkajs' plain objects. Being getters, they are not own properties: `{...message}` copies none of them, and
+// JSON.stringify and console.log go through toJSON() / inspect, which give the plain kafkajs shape.
+class KafkaMessage {
+  #meta;
+  #buf;
+  #row;
+  #value;
+  #key;
+  #offset;
+  #timestamp;
+  #headers;
+
+  constructor(batch, index) {
+    this.#meta = batch.meta;
+    this.#buf = batch.buf;
+    this.#row = HEADER + index * STRIDE;
+  }
+
+  get value() {
+    if (this.#value === undefined) {
+      const start = this.#meta[this.#row + L.valueStart];
+      this.#value = this.#buf.subarray(start, start + this.#meta[this.#row + L.valueLength]);
+    }
+    return this.#value;
+  }
+  set value(v) { this.#value = v; }
+
+  get key() {
+    if (this.#key === undefined) {
+      const len = this.#meta[this.#row + L.keyLength];
+      const start = this.#meta[this.#row + L.keyStart];
+      this.#key = len < 0 ? null : this.#buf.subarray(start, start + len);
+    }
+    return this.#key;
+  }
+  set key(v) { this.#key = v; }
+
+  get offset() {
+    if (this.#offset === undefined) {
+      const hi = this.#meta[this.#row + L.offsetHigh];
+      const lo = this.#meta[this.#row + L.offsetLow];
+      this.#offset = hi === 0 ? String(lo) : offsetBigInt(hi, lo).toString();
+    }
+    return this.#offset;
+  }
+  set offset(v) { this.#offset = v; }
+
+  get timestamp() {
+    if (this.#timestamp === undefined) this.#timestamp = String(this.#meta[this.#row + L.timestampMs]);
+    return this.#timestamp;
+  }
+  set timestamp(v) { this.#timestamp = v; }
+
+  get headers() {
+    if (this.#headers === undefined) {
+      const len = this.#meta[this.#row + L.headersLength];
+      this.#headers = len === 0 ? {} : decodeHeaders(this.#buf, this.#meta[this.#row + L.headersStart], len);
+    }
+    return this.#headers;
+  }
+  set headers(v) { this.#headers = v; }
+
+  get size() { return this.#meta[this.#row + L.valueLength]; }
+  get attributes() { return 0; }
+  get isControlRecord() { return false; }
+  // libmq: handed out before to a member that died or left without acking it.
+  get redelivered() { return this.#meta[this.#row + L.redelivered] === 1; }
+
+  toJSON() {
+    return {
+      key: this.key, value: this.value, timestamp: this.timestamp, attributes: 0, offset: this.offset,
+      headers: this.headers, size: this.size, isControlRecord: false, redelivered: this.redelivered,
     };
   }
-  return out;
+  [util.inspect.custom](depth, options, inspect) {
+    return `KafkaMessage ${inspect(this.toJSON(), options)}`;
+  }
 }
 
-// The same batch for the native fast path: offset a bigint, timestamp a number (ms).
-function decodeFastBatch(data, meta, count, firstSeq) {
-  const out = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const b = i * STRIDE;
-    const vs = meta[b + 3];
-    const kl = meta[b + 6];
-    const hl = meta[b + 8];
-    out[i] = {
-      seq: firstSeq + i,
-      offset: offsetBigInt(meta[b], meta[b + 1]),
-      value: data.subarray(vs, vs + meta[b + 4]),
-      key: kl < 0 ? null : data.subarray(meta[b + 5], meta[b + 5] + kl),
-      headers: hl === 0 ? {} : decodeHeaders(data, meta[b + 7], hl),
-      timestamp: meta[b + 2],
-      redelivered: meta[b + 9] === 1,
-    };
+// The fast path's record: `offset` a bigint, `timestamp` a number (ms); the same lazy fields otherwise.
+class FastMessage {
+  #meta;
+  #buf;
+  #row;
+  #value;
+  #key;
+  #headers;
+
+  constructor(batch, index, seq) {
+    this.#meta = batch.meta;
+    this.#buf = batch.buf;
+    this.#row = HEADER + index * STRIDE;
+    this.seq = seq;  // for ack(msg)
   }
-  return out;
+
+  get value() {
+    if (this.#value === undefined) {
+      const start = this.#meta[this.#row + L.valueStart];
+      this.#value = this.#buf.subarray(start, start + this.#meta[this.#row + L.valueLength]);
+    }
+    return this.#value;
+  }
+  get key() {
+    if (this.#key === undefined) {
+      const len = this.#meta[this.#row + L.keyLength];
+      const start = this.#meta[this.#row + L.keyStart];
+      this.#key = len < 0 ? null : this.#buf.subarray(start, start + len);
+    }
+    return this.#key;
+  }
+  get offset() { return offsetBigInt(this.#meta[this.#row + L.offsetHigh], this.#meta[this.#row + L.offsetLow]); }
+  get timestamp() { return this.#meta[this.#row + L.timestampMs]; }
+  get headers() {
+    if (this.#headers === undefined) {
+      const len = this.#meta[this.#row + L.headersLength];
+      this.#headers = len === 0 ? {} : decodeHeaders(this.#buf, this.#meta[this.#row + L.headersStart], len);
+    }
+    return this.#headers;
+  }
+  get redelivered() { return this.#meta[this.#row + L.redelivered] === 1; }
+
+  toJSON() {
+    return { offset: this.offset.toString(), value: this.value, key: this.key, headers: this.headers,
+             timestamp: this.timestamp, redelivered: this.redelivered };
+  }
+  [util.inspect.custom](depth, options, inspect) {
+    return `Message ${inspect({ ...this.toJSON(), offset: this.offset }, options)}`;
+  }
 }
 
 // The idempotent connect() of producer, consumer and admin (the blog calls it before every send): one attempt at a
@@ -139,15 +231,6 @@ function connectOnce(owner, onConnected) {
     );
   }
   return owner.connecting;
-}
-
-// Acks every record a native consumer delivered up to `seq`: a store into the array shared with its consumer thread
-// (src/consumer.cc: ctl[0] = acked through, ctl[1] = the sequence it sleeps waiting for), and a call into the addon
-// only when that thread sleeps waiting for exactly this ack.
-function ackThrough(ctl, member, seq) {
-  if (!ctl || seq + 1 <= ctl[0]) return;
-  ctl[0] = seq + 1;
-  if (ctl[1] !== 0 && seq + 1 >= ctl[1]) member.wake();
 }
 
 // The events kafkajs's Producer and Admin emit, under their prefix ('producer', 'admin').
@@ -197,8 +280,14 @@ class ClientBase {
     if (!names.includes(eventName)) {
       throw new KafkaJSError(`Event name should be one of ${names.join(', ')}`, { retriable: false });
     }
-    this.emitter.on(eventName, listener);
-    return () => this.emitter.off(eventName, listener);
+    // A listener that throws (or rejects) is logged, never thrown into connect() or send(), as kafkajs does.
+    const guarded = (e) => {
+      Promise.resolve()
+        .then(() => listener(e))
+        .catch((err) => this.logger_.error(`Failed to execute listener: ${err && err.message}`, { eventName, stack: err && err.stack }));
+    };
+    this.emitter.on(eventName, guarded);
+    return () => this.emitter.off(eventName, guarded);
   }
 
   logger() {
@@ -207,6 +296,6 @@ class ClientBase {
 }
 
 module.exports = {
-  ackThrough, ClientBase, networkEvents,
-  DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, decodeKafkaBatch, decodeFastBatch,
+  ClientBase, networkEvents,
+  DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, readBatch, KafkaMessage, FastMessage,
 };

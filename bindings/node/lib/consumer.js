@@ -1,22 +1,26 @@
 'use strict';
 // kafkajs Consumer on libmq.
 //
-// Each subscribed topic gets one native member of the consumer group (src/consumer.cc): a thread that polls the
-// ring and hands over copied batches. Records of one group are SHARED by its members across processes (competing
-// consumers); every group sees every record. Delivery is at-least-once:
+// Each subscribed topic gets one native member of the consumer group (src/consumer.cc), PULLED on the JS thread:
+// while records flow, one synchronous take() acks what the application finished and copies the next run of up to
+// 63 records into one Buffer (no thread hop); when the topic is empty the member parks, and a native waiter thread
+// calls back once when a take may find something. Records of one group are SHARED by its members across processes
+// (competing consumers); every group sees every record. Delivery is at-least-once:
 //   - eachMessage is awaited before that topic's next record is handed to the application; with autoCommit (the
-//     default) the record is acked as soon as eachMessage resolves (kafkajs acks later, by interval; acking at
-//     once means fewer redeliveries after a crash);
+//     default) what resolved is acked at the next take (kafkajs commits later still, by interval; acking at once
+//     means fewer redeliveries after a crash);
 //   - if eachMessage throws, the record is NOT acked: the error is logged, the member leaves the group (which
 //     hands the failed record and everything after it that it held back to the group, to be redelivered first)
 //     and rejoins after a backoff (kafkajs' retry: 300 ms doubling up to 30 s) -- as kafkajs restarts the
 //     consumer from the last committed offset;
 //   - a process that dies (SIGKILL included) gets its unacked records redelivered to the group by libmq/mqd.
-// With autoCommit: false nothing is acked until commitOffsets(); a member may hold at most `maxInFlight` (<= 32,
-// libmq's per-member limit) unacked records, so it stops fetching until you commit.
+// With autoCommit: false nothing is acked until commitOffsets(); a member holds at most `maxInFlight` records
+// unacked, so it stops fetching until you commit.
+// A topic that never runs dry does not starve the event loop: the runner yields to I/O (setImmediate) every
+// YIELD_RECORDS records or YIELD_MS milliseconds.
 const { EventEmitter } = require('events');
 const native = require('./native');
-const { ackThrough, connectOnce, decodeKafkaBatch } = require('./common');
+const { connectOnce, readBatch, KafkaMessage } = require('./common');
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
@@ -43,268 +47,351 @@ const events = Object.freeze({
   REQUEST_QUEUE_SIZE: 'consumer.network.request_queue_size',
 });
 
-const noopHeartbeat = async () => {};
+const YIELD_RECORDS = 1024;  // records between yields to the event loop's I/O
+const YIELD_MS = 10;          // ... or milliseconds, whichever comes first
+const SPIN_MS = 0.05;         // wait: 'spin': how long the JS thread keeps taking before it parks
 
-// One topic of a running consumer: its native group member and the batches it delivered.
+const noopHeartbeat = async () => {};
+const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
+
+// Limits how many eachMessage/eachBatch calls run at once across the topics of a consumer
+// (partitionsConsumedConcurrently).
+class Gate {
+  constructor(limit) {
+    this.free = limit;
+    this.waiters = [];
+  }
+  enter() {
+    if (this.free > 0) {
+      this.free -= 1;
+      return null;
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+  leave() {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+}
+
+// One topic of a running consumer: its native group member and the loop that pulls from it.
 class TopicRunner {
   constructor(consumer, name, topic, fromBeginning) {
     this.consumer = consumer;
     this.name = name;
     this.topic = topic;  // native Topic
     this.fromBeginning = fromBeginning;
-    this.gen = 0;
-    this.queue = [];  // {gen, items: [{seq, message}], index}
+    this.gen = 0;          // bumped by seek() and rejoin(): a batch of an older generation is abandoned
     this.paused = false;
-    this.active = false;  // a batch of this topic is being processed
-    this.scheduled = false;
     this.retries = 0;
-    this.uncommitted = [];  // autoCommit false: delivered records not yet committed, in delivery order
+    this.finished = 0;     // autoCommit: every record below this sequence number is done (acked at the next take)
+    this.uncommitted = []; // autoCommit false: {seq, offset} of delivered records not yet committed, in order
     this.warnedFull = false;
-    this.seekWaiters = [];
     this.member = null;
+    this.loop = null;
+    this.wake = null;      // resolves the park (or the pause) the loop is waiting in
     this.pauseFn = () => {
       this.consumer.pause([{ topic: this.name }]);
       return () => this.consumer.resume([{ topic: this.name }]);
     };
   }
 
-  start({ maxInFlight, maxBatch, wait }) {
+  // Joins the group (the native member).
+  open({ maxBatch, wait }) {
     try {
       this.member = this.topic.consumer(
-        { group: this.consumer.groupId, fromBeginning: this.fromBeginning, maxInFlight, maxBatch, wait },
-        (kind, gen, a, b, c, d) => this.onEvent(kind, gen, a, b, c, d),
+        { group: this.consumer.groupId, fromBeginning: this.fromBeginning, maxBatch, wait: wait === 'spin' ? 'spin_futex' : wait },
+        () => this.onReady(),
       );
     } catch (e) {
       throw fromNative(e, { topic: this.name });
     }
-    this.ctl = this.member.ctl;
-    if (this.paused) this.member.pause();
+    this.spin = wait === 'spin';
+    this.maxBatch = maxBatch;
   }
 
-  onEvent(kind, gen, a, b, c, d) {
-    if (kind === 0) {
-      if (gen !== this.gen) return;  // from before a seek or a rejoin: those records were handed back
-      const items = decodeKafkaBatch(b, c, d, a);
-      if (!this.consumer.autoCommit) {
-        for (const it of items) this.uncommitted.push(it);
-        if (this.uncommitted.length >= this.consumer.maxInFlight && !this.warnedFull) {
-          this.warnedFull = true;
-          this.consumer.logger_.warn(
-            `topic ${this.name}: ${this.uncommitted.length} records delivered and not committed (autoCommit is ` +
-              'false); libmq holds at most maxInFlight unacked records per member, so fetching waits for commitOffsets()',
-            { topic: this.name, groupId: this.consumer.groupId },
-          );
+  // Starts pulling.
+  begin() {
+    this.loop = this.run().catch((e) => this.consumer.logger_.error(`internal error: ${e && e.stack}`, { groupId: this.consumer.groupId }));
+  }
+
+  onReady() {
+    const w = this.wake;
+    this.wake = null;
+    if (w) w();
+  }
+
+  // Waits until the member may have records (it parked) or something else calls for a look (resume, stop).
+  park() {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      if (!this.member.park()) this.onReady();  // something came in meanwhile: take again at once
+    });
+  }
+
+  // The next batch, or null when the member holds all it may (autoCommit false) or has nothing now.
+  take() {
+    const c = this.consumer;
+    let max = this.maxBatch;
+    if (!c.autoCommit) {
+      const room = c.maxInFlight - this.uncommitted.length;
+      if (room <= 0) return null;
+      max = Math.min(max, room);
+    }
+    const buf = this.member.take(max, c.autoCommit ? this.finished : 0);
+    return buf === undefined ? null : readBatch(buf);
+  }
+
+  async run() {
+    const c = this.consumer;
+    let sinceYield = 0;
+    let yieldAt = Date.now() + YIELD_MS;
+    let errors = 0;
+    while (c.running) {
+      if (this.paused) {
+        await new Promise((resolve) => { this.wake = resolve; });
+        continue;
+      }
+      let batch;
+      try {
+        batch = this.take();
+        if (batch === null && this.spin) {
+          const until = performance.now() + SPIN_MS;
+          while (batch === null && performance.now() < until) batch = this.take();
         }
-      }
-      this.queue.push({ gen, items, index: 0 });
-      this.consumer.schedule(this);
-    } else if (kind === 1) {
-      const err = fromNative(Object.assign(new Error(b), { mqCode: a }), { topic: this.name });
-      if (a === 'lost') {
-        this.consumer.logger_.warn(`records lost on topic ${this.name} (overwrite policy): ${b}`, {
-          topic: this.name, groupId: this.consumer.groupId, error: err,
+        errors = 0;
+      } catch (e) {
+        // A corrupted record, a member table full, a stopped peer holding the group's lock: say so, then back
+        // off (doubling up to 5 s) instead of logging in a tight loop.
+        errors += 1;
+        c.logger_.error(`consumer error on topic ${this.name}: ${e.message}`, {
+          topic: this.name, groupId: c.groupId, error: fromNative(e, { topic: this.name }),
         });
-      } else {
-        this.consumer.logger_.error(`consumer error on topic ${this.name}: ${b}`, {
-          topic: this.name, groupId: this.consumer.groupId, error: err,
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (errors - 1), 5000)));
+        continue;
+      }
+      if (batch === null) {
+        if (!c.autoCommit && this.uncommitted.length >= c.maxInFlight) {
+          if (!this.warnedFull) {
+            this.warnedFull = true;
+            c.logger_.warn(
+              `topic ${this.name}: ${this.uncommitted.length} records delivered and not committed (autoCommit is ` +
+                'false); a member holds at most maxInFlight unacked records, so fetching waits for commitOffsets()',
+              { topic: this.name, groupId: c.groupId },
+            );
+          }
+          await new Promise((resolve) => { this.wake = resolve; });
+        } else {
+          await this.park();
+        }
+        continue;
+      }
+      if (batch.lost > 0) {
+        c.logger_.warn(`records lost on topic ${this.name} (overwrite policy): ${batch.lost}`, {
+          topic: this.name, groupId: c.groupId, lost: batch.lost,
         });
       }
-    } else if (kind === 2) {
-      const waiters = this.seekWaiters.filter((w) => w.gen <= gen);
-      this.seekWaiters = this.seekWaiters.filter((w) => w.gen > gen);
-      if (a) {
-        this.consumer.logger_.error(`seek failed on topic ${this.name}: ${b}`, { topic: this.name, groupId: this.consumer.groupId });
+      const gen = this.gen;
+      const done = await this.process(batch, gen);
+      if (this.gen !== gen) continue;  // a seek or a rejoin dropped the rest of the batch
+      if (!done) continue;
+      sinceYield += batch.count;
+      if (sinceYield >= YIELD_RECORDS || Date.now() >= yieldAt) {
+        await yieldToIo();  // timers, sockets and other callbacks run between batches of a topic that never runs dry
+        sinceYield = 0;
+        yieldAt = Date.now() + YIELD_MS;
       }
-      for (const w of waiters) w.resolve(a ? b : null);
     }
   }
 
-  hasWork() {
-    return !this.paused && this.queue.length > 0;
-  }
-
-  // Acks every record delivered up to `seq`: a store into the array shared with the consumer thread (see
-  // src/consumer.cc); a call into the addon only when the thread sleeps waiting for exactly that.
-  ack(seq) {
-    ackThrough(this.ctl, this.member, seq);
-  }
-
-  dropQueued() {
-    this.queue = [];
-    this.uncommitted = [];
+  // Processes a batch; false when it was abandoned (error, seek, stop).
+  async process(batch, gen) {
+    const c = this.consumer;
+    const manual = !c.autoCommit;
+    if (c.eachMessage) {
+      for (let i = 0; i < batch.count; i++) {
+        if (!c.running || this.gen !== gen) return false;
+        const message = new KafkaMessage(batch, i);
+        if (manual) this.uncommitted.push({ seq: batch.firstSeq + i, message });
+        const entered = c.gate.enter();
+        if (entered) await entered;
+        try {
+          await c.eachMessage({ topic: this.name, partition: 0, message, heartbeat: noopHeartbeat, pause: this.pauseFn });
+        } catch (e) {
+          c.gate.leave();
+          if (this.gen === gen) await this.fail(e, 'eachMessage');
+          return false;
+        }
+        c.gate.leave();
+        if (this.gen !== gen) return false;
+        this.retries = 0;
+        this.finished = batch.firstSeq + i + 1;
+        while (this.paused && c.running && this.gen === gen) await new Promise((resolve) => { this.wake = resolve; });
+      }
+      return true;
+    }
+    const messages = new Array(batch.count);
+    for (let i = 0; i < batch.count; i++) {
+      messages[i] = new KafkaMessage(batch, i);
+      if (manual) this.uncommitted.push({ seq: batch.firstSeq + i, message: messages[i] });
+    }
+    return this.processBatch(batch, messages, gen);
   }
 
   // Hands everything unfinished back to the group and rejoins after a backoff.
-  fail(error, where) {
-    const { retry } = this.consumer;
+  async fail(error, where) {
+    const c = this.consumer;
+    const { retry } = c;
     const delay = Math.min(retry.initialRetryTime * Math.pow(retry.multiplier, this.retries), retry.maxRetryTime);
     this.retries += 1;
-    this.consumer.logger_.error(`Error when calling ${where}`, {
-      topic: this.name, partition: 0, groupId: this.consumer.groupId, error: error && error.message, stack: error && error.stack,
+    c.logger_.error(`Error when calling ${where}`, {
+      topic: this.name, partition: 0, groupId: c.groupId, error: error && error.message, stack: error && error.stack,
       retryInMs: delay,
     });
-    this.consumer.emit(events.CRASH, { error, groupId: this.consumer.groupId, restart: true });
+    c.emit(events.CRASH, { error, groupId: c.groupId, restart: true });
     this.gen += 1;
-    this.dropQueued();
-    if (this.member) this.member.rejoin(this.gen, delay);
+    this.uncommitted = [];
+    // Acks what finished before the failed record, then leaves (the rest goes back to the group) and rejoins.
+    try {
+      if (c.autoCommit && this.finished > 0) this.member.ack(this.finished);
+      await this.member.rejoin();
+    } catch (e) {
+      c.logger_.error(`rejoin failed on topic ${this.name}: ${e.message}`, { topic: this.name, groupId: c.groupId });
+    }
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, delay);
+      this.wake = () => {  // stop() cuts the backoff short
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
-  seek(to) {
+  async seek(to) {
     this.gen += 1;
-    this.dropQueued();
-    const gen = this.gen;
-    const done = new Promise((resolve) => this.seekWaiters.push({ gen, resolve }));
-    this.member.seek(gen, to);
-    return done;
+    this.uncommitted = [];
+    this.onReady();  // a loop parked or paused looks again
+    try {
+      await this.member.seek(to);
+      return null;
+    } catch (e) {
+      this.consumer.logger_.error(`seek failed on topic ${this.name}: ${e.message}`, { topic: this.name, groupId: this.consumer.groupId });
+      return e.message;
+    }
   }
 
   // Acks every delivered record whose offset is below `next` (committed = the next offset to read), as far as
-  // delivery order allows (an ack covers all records this member received before it).
+  // delivery order allows (an ack covers all records this member received before it). autoCommit false only:
+  // with autoCommit, what eachMessage finished is acked anyway.
   commitBelow(next) {
-    let last = -1;
-    if (this.consumer.autoCommit) {
-      for (const batch of this.queue) {
-        if (batch.gen !== this.gen) continue;
-        for (const it of batch.items) {
-          if (BigInt(it.message.offset) < next) last = it.seq;
-          else return this.ackIf(last);
-        }
-      }
-      return this.ackIf(last);
-    }
     let n = 0;
-    while (n < this.uncommitted.length && BigInt(this.uncommitted[n].message.offset) < next) {
-      last = this.uncommitted[n].seq;
-      n += 1;
-    }
+    while (n < this.uncommitted.length && BigInt(this.uncommitted[n].message.offset) < next) n += 1;
+    if (n === 0) return false;
+    const last = this.uncommitted[n - 1].seq;
     this.uncommitted.splice(0, n);
     if (this.uncommitted.length < this.consumer.maxInFlight) this.warnedFull = false;
-    return this.ackIf(last);
+    this.member.ack(last + 1);
+    this.onReady();  // a loop waiting for room looks again
+    return true;
   }
 
-  ackIf(seq) {
-    if (seq >= 0) this.ack(seq);
-    return seq >= 0;
-  }
-
-  async processNext() {
-    const batch = this.queue[0];
-    if (!batch) return;
-    if (batch.gen !== this.gen) {
-      this.queue.shift();
-      return;
-    }
+  async processBatch(batch, all, gen) {
     const c = this.consumer;
-    if (c.eachMessage) {
-      const { items } = batch;
-      while (batch.index < items.length) {
-        if (this.paused || !c.running || batch.gen !== this.gen) return;
-        const it = items[batch.index];
-        try {
-          await c.eachMessage({
-            topic: this.name,
-            partition: 0,
-            message: it.message,
-            heartbeat: noopHeartbeat,
-            pause: this.pauseFn,
-          });
-        } catch (e) {
-          if (batch.gen === this.gen) this.fail(e, 'eachMessage');
-          return;
+    let first = 0;  // records before it are resolved and done
+    for (;;) {
+      const messages = first === 0 ? all : all.slice(first);
+      let resolved = -1;  // index into messages of the last resolved record
+      let acked = -1;
+      const info = this.topic.info();
+      const high = BigInt(info.latest);
+      const commitResolved = () => {
+        if (c.autoCommit && resolved > acked) {
+          this.finished = batch.firstSeq + first + resolved + 1;
+          this.member.ack(this.finished);
+          acked = resolved;
         }
-        if (batch.gen !== this.gen) return;  // seek() during eachMessage: the rest was dropped
-        batch.index += 1;
-        this.retries = 0;
-        if (c.autoCommit) this.ack(it.seq);
-      }
-      if (this.queue[0] === batch) this.queue.shift();
-      return;
-    }
-    await this.processBatch(batch);
-  }
-
-  async processBatch(batch) {
-    const c = this.consumer;
-    const items = batch.items.slice(batch.index);
-    const messages = items.map((it) => it.message);
-    let resolved = -1;  // index into items of the last resolved record
-    let acked = -1;
-    const info = this.topic.info();
-    const high = BigInt(info.latest);
-    const commitResolved = () => {
-      if (c.autoCommit && resolved > acked) {
-        this.ack(items[resolved].seq);
-        acked = resolved;
-      }
-    };
-    const payload = {
-      batch: {
-        topic: this.name,
-        partition: 0,
-        highWatermark: info.latest,
-        messages,
-        isEmpty: () => messages.length === 0,
-        firstOffset: () => (messages.length ? messages[0].offset : null),
-        lastOffset: () => (messages.length ? messages[messages.length - 1].offset : String(high - 1n)),
-        offsetLag: () => {
-          const last = messages.length ? BigInt(messages[messages.length - 1].offset) : high - 1n;
-          return String(high - 1n - last);
-        },
-        offsetLagLow: () => {
-          const first = messages.length ? BigInt(messages[0].offset) : high - 1n;
-          return String(high - 1n - first);
-        },
-      },
-      resolveOffset: (offset) => {
-        const o = String(offset);
-        for (let i = items.length - 1; i > resolved; i--) {
-          if (messages[i].offset === o) {
-            resolved = i;
-            break;
-          }
-        }
-      },
-      heartbeat: noopHeartbeat,
-      pause: this.pauseFn,
-      commitOffsetsIfNecessary: async (offsets) => {
-        if (offsets) return c.commitOffsets(flattenOffsets(offsets));
-        commitResolved();
-      },
-      uncommittedOffsets: () => ({
-        topics: [{
+      };
+      const payload = {
+        batch: {
           topic: this.name,
-          partitions: [{ partition: 0, offset: resolved >= 0 ? String(BigInt(messages[resolved].offset) + 1n) : (messages[0] ? messages[0].offset : info.latest) }],
-        }],
-      }),
-      isRunning: () => c.running,
-      isStale: () => batch.gen !== this.gen,
-    };
-    try {
-      await c.eachBatch(payload);
-    } catch (e) {
-      if (batch.gen !== this.gen) return;
+          partition: 0,
+          highWatermark: info.latest,
+          messages,
+          isEmpty: () => messages.length === 0,
+          firstOffset: () => (messages.length ? messages[0].offset : null),
+          lastOffset: () => (messages.length ? messages[messages.length - 1].offset : String(high - 1n)),
+          offsetLag: () => {
+            const last = messages.length ? BigInt(messages[messages.length - 1].offset) : high - 1n;
+            return String(high - 1n - last);
+          },
+          offsetLagLow: () => {
+            const f = messages.length ? BigInt(messages[0].offset) : high - 1n;
+            return String(high - 1n - f);
+          },
+        },
+        resolveOffset: (offset) => {
+          const o = String(offset);
+          for (let i = messages.length - 1; i > resolved; i--) {
+            if (messages[i].offset === o) {
+              resolved = i;
+              break;
+            }
+          }
+        },
+        heartbeat: noopHeartbeat,
+        pause: this.pauseFn,
+        commitOffsetsIfNecessary: async (offsets) => {
+          if (offsets) return c.commitOffsets(flattenOffsets(offsets));
+          commitResolved();
+        },
+        uncommittedOffsets: () => ({
+          topics: [{
+            topic: this.name,
+            partitions: [{ partition: 0, offset: resolved >= 0 ? String(BigInt(messages[resolved].offset) + 1n) : (messages[0] ? messages[0].offset : info.latest) }],
+          }],
+        }),
+        isRunning: () => c.running,
+        isStale: () => this.gen !== gen,
+      };
+      const entered = c.gate.enter();
+      if (entered) await entered;
+      try {
+        await c.eachBatch(payload);
+      } catch (e) {
+        c.gate.leave();
+        if (this.gen !== gen) return false;
+        commitResolved();
+        await this.fail(e, 'eachBatch');
+        return false;
+      }
+      c.gate.leave();
+      if (this.gen !== gen) return false;
+      if (c.eachBatchAutoResolve) resolved = messages.length - 1;
       commitResolved();
-      this.fail(e, 'eachBatch');
-      return;
+      this.retries = 0;
+      first += resolved + 1;
+      if (first >= all.length) return true;
+      // kafkajs fetches unresolved records again: here they are handed to eachBatch again, after a pause.
+      if (!c.running || this.paused) return false;
+      await new Promise((r) => setTimeout(r, 10));
+      if (!c.running || this.gen !== gen) return false;
     }
-    if (batch.gen !== this.gen) return;
-    if (c.eachBatchAutoResolve) resolved = items.length - 1;
-    commitResolved();
-    this.retries = 0;
-    batch.index += resolved + 1;
-    // kafkajs fetches unresolved records again: here they stay at the head of the queue.
-    if (batch.index >= batch.items.length && this.queue[0] === batch) this.queue.shift();
-    else if (resolved < 0 && c.running && !this.paused) await new Promise((r) => setTimeout(r, 10));
   }
 
   async close() {
     const m = this.member;
+    this.onReady();  // a parked or paused loop sees `running` false and ends
+    if (this.loop) await this.loop;
     this.member = null;
-    this.ctl = null;
-    this.dropQueued();
-    if (m) await m.close();
-    for (const w of this.seekWaiters) w.resolve('consumer stopped');
-    this.seekWaiters = [];
+    if (m) {
+      try {
+        if (this.consumer.autoCommit && this.finished > 0) m.ack(this.finished);
+      } catch {
+        // the consumer is going away anyway: what was not acked goes back to the group
+      }
+      await m.close();
+    }
   }
 }
 
@@ -331,10 +418,25 @@ class Consumer {
       maxRetryTime: retry.maxRetryTime ?? 30000,
       multiplier: retry.multiplier ?? 2,
     };
-    // libmq options: records one member may hold unacked (prefetched + in eachMessage), and per batch.
-    this.maxInFlight = config.maxInFlight ?? native.maxUnacked;
-    this.maxBatch = config.maxBatch;
-    // How the consumer thread waits for records: 'futex' (default), 'spin_futex', 'spin_yield', 'busy_spin'.
+    // libmq options. maxInFlight: records one member may hold unacked (prefetched + in eachMessage): a take asks
+    // for at most that many, so with several processes in a group, 1 hands each record to whichever is free.
+    // maxBatch: records per take (1..63). Both default to 63 (the most one take holds).
+    const whole = (name, v, max) => {
+      if (v === undefined) return native.batchLayout.maxBatch;
+      if (!Number.isInteger(v) || v < 1 || v > max) {
+        throw new KafkaJSNonRetriableError(`${name} must be a whole number from 1 to ${max}, got ${v}`);
+      }
+      return v;
+    };
+    this.maxInFlight = whole('maxInFlight', config.maxInFlight, 1 << 30);
+    this.maxBatch = Math.min(whole('maxBatch', config.maxBatch, native.batchLayout.maxBatch), this.maxInFlight);
+    // How an idle member waits: 'futex' (default: a native thread sleeps on the topic's futex and wakes the event
+    // loop once), 'spin' (the JS thread keeps taking for 50 us before it parks: lower latency, more CPU), or the
+    // native waiter's own strategies 'spin_futex', 'spin_yield', 'busy_spin'.
+    const waits = ['futex', 'spin', 'spin_futex', 'spin_yield', 'busy_spin'];
+    if (config.wait !== undefined && !waits.includes(config.wait)) {
+      throw new KafkaJSNonRetriableError(`wait must be one of ${waits.join(', ')}, got ${config.wait}`);
+    }
     this.wait = config.wait;
     this.client = null;
     this.connecting = null;
@@ -344,10 +446,7 @@ class Consumer {
     this.pausedTopics = new Set();
     this.pendingSeeks = new Map();
     this.running = false;
-    this.concurrency = 1;
-    this.activeCount = 0;
-    this.ready = [];
-    this.idleWaiters = [];
+    this.gate = new Gate(1);
     this.emitter = new EventEmitter();
     this.events = events;
   }
@@ -384,10 +483,14 @@ class Consumer {
     }
     if (this.connecting) await this.connecting;
     const client = this.requireClient();
-    const list = subscription.topics || (subscription.topic !== undefined ? [subscription.topic] : null);
-    if (!list || list.length === 0) {
+    if (!subscription.topic && !subscription.topics) {
       throw new KafkaJSNonRetriableError('Missing required argument "topics"');
     }
+    if (subscription.topics != null && !Array.isArray(subscription.topics)) {
+      throw new KafkaJSNonRetriableError('Argument "topics" must be an array');
+    }
+    const list = subscription.topics || [subscription.topic];
+    if (list.length === 0) throw new KafkaJSNonRetriableError('Invalid topics array, it cannot be empty');
     const fromBeginning = !!subscription.fromBeginning;
     let existing = null;
     for (const t of list) {
@@ -415,17 +518,20 @@ class Consumer {
     this.eachBatch = eachMessage ? null : eachBatch;
     this.autoCommit = config.autoCommit !== false;
     this.eachBatchAutoResolve = config.eachBatchAutoResolve !== false;
-    this.concurrency = Math.max(1, config.partitionsConsumedConcurrently || 1);
+    this.gate = new Gate(Math.max(1, config.partitionsConsumedConcurrently || 1));
     this.running = true;
     const started = [];
     try {
       for (const [name, { topic, fromBeginning }] of this.topics) {
         const r = new TopicRunner(this, name, topic, fromBeginning);
         r.paused = this.pausedTopics.has(name);
-        r.start({ maxInFlight: this.maxInFlight, maxBatch: this.maxBatch, wait: this.wait });
-        started.push(r);
         this.runners.set(name, r);
+        started.push(r);
+        r.open({ maxBatch: this.maxBatch, wait: this.wait });
       }
+      for (const [name, to] of this.pendingSeeks) await this.applySeek(name, to);
+      this.pendingSeeks.clear();
+      for (const r of started) r.begin();
     } catch (e) {
       this.running = false;
       for (const r of started) await r.close();
@@ -437,53 +543,12 @@ class Consumer {
       memberId: `${this.kafka.clientId}-${process.pid}`,
       memberAssignment: Object.fromEntries([...this.runners.keys()].map((n) => [n, [0]])),
     });
-    for (const [name, to] of this.pendingSeeks) this.applySeek(name, to);
-    this.pendingSeeks.clear();
-  }
-
-  // Scheduling: at most `partitionsConsumedConcurrently` batches are processed at once (default 1: one
-  // eachMessage at a time, as kafkajs); within a topic, strictly one record after another.
-  schedule(runner) {
-    if (runner.scheduled || runner.active || !runner.hasWork() || !this.running) return;
-    runner.scheduled = true;
-    this.ready.push(runner);
-    this.pump();
-  }
-
-  pump() {
-    while (this.activeCount < this.concurrency && this.ready.length > 0) {
-      const r = this.ready.shift();
-      r.scheduled = false;
-      if (!r.hasWork() || !this.running) continue;
-      r.active = true;
-      this.activeCount += 1;
-      r.processNext()
-        .catch((e) => this.logger_.error(`internal error: ${e && e.stack}`, { groupId: this.groupId }))
-        .finally(() => {
-          r.active = false;
-          this.activeCount -= 1;
-          if (this.activeCount === 0) {
-            const w = this.idleWaiters;
-            this.idleWaiters = [];
-            for (const f of w) f();
-          }
-          this.schedule(r);
-          this.pump();
-        });
-    }
-  }
-
-  idle() {
-    if (this.activeCount === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   // Stops fetching; waits for the eachMessage/eachBatch in progress; hands unprocessed records back to the group.
   async stop() {
     if (!this.running && this.runners.size === 0) return;
     this.running = false;
-    this.ready = [];
-    await this.idle();
     const runners = [...this.runners.values()];
     this.runners.clear();
     await Promise.all(runners.map((r) => r.close()));
@@ -507,10 +572,7 @@ class Consumer {
       if (typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`);
       this.pausedTopics.add(topic);
       const r = this.runners.get(topic);
-      if (r && !r.paused) {
-        r.paused = true;
-        if (r.member) r.member.pause();
-      }
+      if (r) r.paused = true;  // its loop stops taking after the record in progress
     }
   }
 
@@ -520,8 +582,7 @@ class Consumer {
       const r = this.runners.get(topic);
       if (r && r.paused) {
         r.paused = false;
-        if (r.member) r.member.resume();
-        this.schedule(r);
+        r.onReady();  // the loop waiting for the resume goes on
       }
     }
   }

@@ -8,17 +8,22 @@
 //   await t.publishAsync(buf);                          // waits (off the JS thread) while the topic is full
 //   const c = t.consumer({ group: 'billing', fromBeginning: true });
 //   for await (const msg of c) { ... }                  // msg: {offset: bigint, value: Buffer, key, headers, timestamp}
+//   for await (const batch of c.batches()) { ... }      // or arrays of them: one promise per batch, not per record
 //   await c.close(); await t.close();
 //
 // Copies: publish copies the bytes once, from your Buffer into the ring (a string is first encoded to UTF-8 in a
-// scratch buffer). Consuming copies each record once, in the consumer thread, from the ring into a batch buffer
-// that becomes a Node Buffer without another copy; msg.value/key/headers are views of that batch Buffer (keeping
-// one message alive keeps its batch's memory). Shared memory itself is never exposed to JavaScript.
+// scratch buffer). Consuming copies each record once, on the JS thread, from the ring into one Buffer per batch;
+// msg.value/key/headers are views of that Buffer (keeping one message alive keeps its batch's memory, at most 63
+// records). Shared memory itself is never exposed to JavaScript.
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group.
-const { ackThrough, connect, resolveSocket, decodeFastBatch } = require('./common');
+const { connect, resolveSocket, readBatch, FastMessage } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
+const native = require('./native');
+const { waitForRoom } = require('./producer');
+
+const SPIN_MS = 0.05;  // wait: 'spin': how long the JS thread keeps taking before it parks
 
 function wrap(fn, topic) {
   try {
@@ -28,81 +33,106 @@ function wrap(fn, topic) {
   }
 }
 
+// A consumer group member pulled on the JS thread (see src/consumer.cc): while records flow, each take() acks what
+// was handed out before and copies the next run of records into one Buffer; when the topic is empty it parks and
+// the native waiter wakes the loop once.
 class FastConsumer {
   constructor(topic, options) {
     this.topicName = topic.name;
-    this.queue = [];
-    this.head = 0;
-    this.last = null;  // the message handed out last: acked on the next next()
-    this.waiter = null;
-    this.error = null;
+    this.batch = null;
+    this.index = 0;
+    this.done = 0;  // every record below this sequence number was handed out, and is acked at the next take
     this.closed = false;
     this.lost = 0;  // overwrite topics: records lost to lapping
+    this.wake = null;
+    this.spin = options.wait === 'spin';
+    const max = options.maxBatch === undefined ? native.batchLayout.maxBatch : options.maxBatch;
+    this.maxBatch = max;
     this.member = wrap(
       () => topic.native.consumer(
         {
           group: options.group,
           fromBeginning: !!options.fromBeginning,
-          maxInFlight: options.maxInFlight,
-          maxBatch: options.maxBatch,
-          wait: options.wait,
+          maxBatch: max,
+          wait: options.wait === 'spin' ? 'spin_futex' : options.wait,
         },
-        (kind, gen, a, b, c, d) => this.onEvent(kind, a, b, c, d),
+        () => this.onReady(),
       ),
       topic.name,
     );
-    this.ctl = this.member.ctl;
   }
 
-  onEvent(kind, a, b, c, d) {
-    if (this.closed) return;
-    if (kind === 0) {
-      const items = decodeFastBatch(b, c, d, a);
-      for (const it of items) this.queue.push(it);
-    } else if (kind === 1) {
-      if (a === 'lost') {
-        this.lost += c;  // mq::Error::lost(): exactly how many records the group lost
-        return;
-      }
-      this.error = fromNative(Object.assign(new Error(b), { mqCode: a }), { topic: this.topicName });
-    }
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = null;
-      w();
-    }
+  onReady() {
+    const w = this.wake;
+    this.wake = null;
+    if (w) w();
   }
 
-  // Acks `msg` and everything received before it (without waiting for the next next()).
+  // Acks `msg` and everything received before it now (instead of at the next take).
   ack(msg) {
-    if (msg && msg.seq) ackThrough(this.ctl, this.member, msg.seq);
+    if (msg && msg.seq && this.member) wrap(() => this.member.ack(msg.seq + 1), this.topicName);
   }
 
-  async next() {
-    if (this.last) {
-      this.ack(this.last);
-      this.last = null;
-    }
+  // The next batch from the member (acking what was handed out), or null when it has nothing now.
+  take() {
+    const buf = wrap(() => this.member.take(this.maxBatch, this.done), this.topicName);
+    if (buf === undefined) return null;
+    const batch = readBatch(buf);
+    this.lost += batch.lost;
+    return batch;
+  }
+
+  // Waits for a batch; null once closed.
+  async nextBatch() {
     for (;;) {
-      if (this.head < this.queue.length) {
-        const msg = this.queue[this.head++];
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue = this.queue.slice(this.head);
-          this.head = 0;
+      if (this.closed) return null;
+      let batch;
+      try {
+        batch = this.take();
+        if (batch === null && this.spin) {
+          const until = performance.now() + SPIN_MS;
+          while (batch === null && performance.now() < until) batch = this.take();
         }
-        this.last = msg;
-        return { value: msg, done: false };
-      }
-      if (this.error) {  // the iteration ends here (for await does not call return() after a throwing next())
-        const e = this.error;
-        this.error = null;
+      } catch (e) {  // the iteration ends here (for await does not call return() after a throwing next())
         await this.close();
         throw e;
       }
-      if (this.closed) return { value: undefined, done: true };
+      if (batch !== null) return batch;
       await new Promise((resolve) => {
-        this.waiter = resolve;
+        this.wake = resolve;
+        if (!this.member.park()) this.onReady();  // something came in meanwhile: take again at once
       });
+    }
+  }
+
+  async next() {
+    const b = this.batch;
+    if (b !== null && this.index < b.count) {
+      const i = this.index++;
+      const msg = new FastMessage(b, i, b.firstSeq + i);
+      this.done = msg.seq + 1;
+      return { value: msg, done: false };
+    }
+    this.batch = await this.nextBatch();
+    this.index = 0;
+    if (this.batch === null) return { value: undefined, done: true };
+    return this.next();
+  }
+
+  // for await (const batch of consumer.batches()): arrays of messages, one promise per batch instead of per
+  // record. A batch is acked when the loop asks for the next one.
+  async *batches() {
+    try {
+      for (;;) {
+        const b = await this.nextBatch();
+        if (b === null) return;
+        const out = new Array(b.count);
+        for (let i = 0; i < b.count; i++) out[i] = new FastMessage(b, i, b.firstSeq + i);
+        this.done = b.firstSeq + b.count;
+        yield out;
+      }
+    } finally {
+      await this.close();
     }
   }
 
@@ -115,21 +145,15 @@ class FastConsumer {
     return this;
   }
 
-  // Stops the consumer thread and leaves the group: unacked records go back to it.
+  // Leaves the group: what was handed out and finished is acked (the last record handed out counts as finished
+  // only once the loop asked for the next one); the rest goes back to the group.
   async close() {
     if (this.closed) return;
     this.closed = true;
-    this.last = null;
-    this.queue = [];
-    this.head = 0;
+    this.batch = null;
     const m = this.member;
     this.member = null;
-    this.ctl = null;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = null;
-      w();
-    }
+    this.onReady();
     if (m) await m.close();
   }
 }
@@ -175,7 +199,7 @@ class Topic {
         i += 1;
       } catch (e) {
         if (e.mqCode !== 'full') throw fromNative(e, { topic: this.name });
-        const [first] = await this.native.sendAsync([{ value: values[i] }]).catch((err) => {
+        const [first] = await waitForRoom(this.native, [{ value: values[i] }], 0).catch((err) => {
           throw fromNative(err, { topic: this.name });
         });
         out[i] = BigInt(first);

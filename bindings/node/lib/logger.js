@@ -23,7 +23,17 @@ function createLogger({ level = logLevel.INFO, logCreator = defaultLogCreator } 
   const make = (namespace) => {
     const at = (lvl) => (message, extra = {}) => {
       if (lvl > level || level === logLevel.NOTHING) return;
-      sink({ namespace, level: lvl, label: names[lvl], log: { timestamp: new Date().toISOString(), message, ...extra } });
+      // A logCreator that throws must not take the process down with it (a log is called from callbacks and
+      // loops with no caller to catch): the failure goes to stderr, once per call.
+      try {
+        sink({ namespace, level: lvl, label: names[lvl], log: { timestamp: new Date().toISOString(), message, ...extra } });
+      } catch (e) {
+        try {
+          process.stderr.write(`libmq: the logCreator threw (${e && e.message}) while logging: ${message}\n`);
+        } catch {
+          // nowhere left to report it
+        }
+      }
     };
     return {
       info: at(logLevel.INFO),

@@ -55,7 +55,7 @@ class ProducerTopic {
       if (e.mqCode !== 'full') throw fromNative(e, { topic: this.name });
       // Full: the records before e.published are out; wait for room for the rest off the JS thread.
       const before = e.firstOffset;
-      const p = this.handle.sendAsync(messages, e.published).then(
+      const p = waitForRoom(this.handle, messages, e.published).then(
         ([f, low]) => this.metadata(before !== undefined ? before : f, low),
         (err) => {
           throw fromNative(err, { topic: this.name });
@@ -67,6 +67,27 @@ class ProducerTopic {
         if (this.waiting === settled) this.waiting = null;
       });
       return p;
+    }
+  }
+}
+
+// Sends messages[start..] through the handle's pool path, a slice of waiting at a time (src/topic.cc: sendAsync),
+// until they are all out or the topic's block timeout has passed since the first try: then the last `full` error.
+// -> [firstOffset of messages[start], earliest]
+async function waitForRoom(handle, messages, start) {
+  const deadline = Date.now() + handle.info().blockTimeoutMs;
+  let first;
+  for (;;) {
+    try {
+      const [f, low] = await handle.sendAsync(messages, start);
+      return [first !== undefined ? first : f, low];
+    } catch (e) {
+      if (e.mqCode !== 'full' || Date.now() >= deadline) {
+        if (first !== undefined && e.firstOffset === undefined) e.firstOffset = first;
+        throw e;
+      }
+      if (first === undefined && e.firstOffset !== undefined) first = e.firstOffset;
+      start += e.published;
     }
   }
 }
@@ -163,4 +184,4 @@ class Producer extends ClientBase {
   }
 }
 
-module.exports = { Producer, ProducerTopic, validateMessages };
+module.exports = { waitForRoom, Producer, ProducerTopic, validateMessages };

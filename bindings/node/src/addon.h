@@ -110,6 +110,8 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   std::optional<mq::Topic> topic_;
   std::shared_ptr<mq::Client> client_;       // keeps the daemon connection (this process's liveness) alive
   std::optional<mq::Producer> producer_;     // block_timeout 0: the synchronous path never waits
+  std::optional<mq::Producer> async_producer_;  // sendAsync's, in the pool: waits kSendSlice per call at most
+  static constexpr std::chrono::milliseconds kSendSlice{100};
   bool busy_ = false;                        // a sendAsync is using the topic (send()s wait for it)
   mq::Offset earliest_ = 0;                  // cached for send(): see earliest()
   std::optional<std::chrono::steady_clock::time_point> earliest_at_;

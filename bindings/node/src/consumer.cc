@@ -1,103 +1,73 @@
-// Consumer: one member of a consumer group, driven by its own native thread.
+// Consumer: one member of a consumer group, pulled by JavaScript on its own thread.
 //
-// The thread owns the mq::Consumer (one thread at a time, as libmq requires). Holding nothing, it polls with a
-// 100 ms timeout (the library's futex wait: an idle topic costs no CPU). When records come, it takes what is there
-// up to a batch, COPIES each record (payload, key, headers) into one heap buffer and hands the batch to JS through a
-// ThreadSafeFunction (queue bounded at kQueue batches; the records held are bounded by maxInFlight <= kMaxUnacked).
-// While JS works on records it holds, it only takes what is there at once and otherwise sleeps on a condition
-// variable that JS signals when it has finished what the thread waits for (at most kBusyPoll), so finished records
-// are acked at once. The event loop never waits for data.
+// While records flow, JS calls take(): one synchronous call acks what JS finished (cumulatively) and takes the next
+// run of records (mq::Consumer::poll_batch: one CAS for up to 63 records), copying them into one new Buffer laid out
+// as batchLayout says (a header, a metadata row per record, then the bytes). No thread hop, one allocation per batch.
+// The copy is what makes message.value stable after eachMessage returns (kafkajs users keep it); shared memory is
+// never exposed to JavaScript.
 //
-// JS tells the thread what it finished by storing into a small Float64Array shared with it (ctl[0]: every record
-// with a lower sequence number is done; see ctl_ below), applied by the thread as one cumulative
-// mq::Consumer::ack. Records handed to JS but not finished stay unacked in the ring, so a crash (SIGKILL
-// included) redelivers them to the group. seek / rejoin / pause / close are commands the thread applies between
-// polls; batches from before a seek or a rejoin carry an older generation number and JS drops them.
-#include <atomic>
+// When a take comes back empty, JS parks the consumer, and is called back (onReady) once a take may find something.
+// Where the kernel has io_uring's FUTEX_WAIT (Linux 6.7+), the member registers as a sleeper and a FUTEX_WAIT on the
+// topic's wake word goes into a small ring of its own (futex_ring.h) whose fd libuv polls: a producer's FUTEX_WAKE
+// wakes the event loop directly (one wake-up), and a 100 ms timer runs the slow path (dead peers) meanwhile. Elsewhere
+// a waiter thread (one per consumer, started once) waits on the futex (mq::Consumer::wait_ready: a brief spin as
+// `wait` says, then sleep) and calls JS back through a ThreadSafeFunction: two wake-ups. Only the waiter touches the
+// mq::Consumer while parked; a take, seek, rejoin or close first takes it back (interrupt_wait wakes it at once).
+//
+// Records JS holds unacked stay held in the ring: a crash (SIGKILL included) redelivers them to the group.
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
 
+#include <uv.h>
+
 #include "addon.h"
+#include "futex_ring.h"
 
 namespace mqnode {
 
 namespace {
 
-constexpr auto kIdlePoll = std::chrono::milliseconds(100);
-constexpr auto kBusyPoll = std::chrono::milliseconds(20);  // holding records: look for new ones this often
-constexpr std::size_t kQueue = 8;
-constexpr int kMetaStride = 10;  // offHi, offLo, timestampMs, valueStart, valueLen, keyStart, keyLen (-1 = null),
-                                 // headersStart, headersLen, redelivered
-
-enum EventKind { kBatch = 0, kError = 1, kSeeked = 2 };
-
-struct Event {
-  EventKind kind = kBatch;
-  std::uint64_t gen = 0;
-  std::uint64_t first_seq = 0;
-  std::vector<char> data;
-  std::vector<double> meta;
-  std::size_t count = 0;
-  std::string code;  // kError / kSeeked: the Errc name ("" = success)
-  std::string message;
-  std::uint64_t lost = 0;  // kError with code "lost": how many records the group lost (mq::Error::lost())
+// The batch Buffer, shared with lib/common.js through `batchLayout` (one definition: this enum).
+enum BatchLayout : int {
+  kCount = 0,      // header: records in the batch
+  kFirstSeq = 1,   // header: the first record's sequence number (ack(seq) acks every record below seq)
+  kLost = 2,       // header: records the group lost (overwrite topics) since the previous batch
+  kHeader = 3,     // header doubles; the rows follow
+  // A row per record (kStride doubles):
+  kOffsetHigh = 0,
+  kOffsetLow = 1,
+  kTimestampMs = 2,
+  kValueStart = 3,   // byte offsets into the Buffer
+  kValueLength = 4,
+  kKeyStart = 5,
+  kKeyLength = 6,    // -1: a null key
+  kHeadersStart = 7, // encoded headers: (u32 nameLength, name, u32 valueLength, value)*, little-endian
+  kHeadersLength = 8,
+  kRedelivered = 9,  // 1: handed out before to a member that died or left
+  kStride = 10,
 };
 
-void put_u32(std::vector<char>& out, std::uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);  // little-endian hosts only (x86-64, aarch64): JS reads readUInt32LE
-  out.insert(out.end(), b, b + 4);
-}
+constexpr auto kWaitSlice = std::chrono::milliseconds(100);  // the waiter looks at its flags at least this often
 
-// The one copy out of the ring (block topics: the spans are valid until acked; overwrite: until the next poll).
-void append(Event& ev, const mq::Message& m) {
-  auto& d = ev.data;
-  const std::uint64_t o = m.offset();
-  const double vstart = static_cast<double>(d.size());
-  d.insert(d.end(), reinterpret_cast<const char*>(m.payload().data()),
-           reinterpret_cast<const char*>(m.payload().data()) + m.payload().size());
-  double kstart = static_cast<double>(d.size());
-  double klen = -1;
-  if (auto k = m.key()) {
-    d.insert(d.end(), reinterpret_cast<const char*>(k->data()), reinterpret_cast<const char*>(k->data()) + k->size());
-    klen = static_cast<double>(k->size());
-  }
-  const std::size_t hstart = d.size();
-  for (const auto& h : m.headers()) {
-    put_u32(d, static_cast<std::uint32_t>(h.name.size()));
-    d.insert(d.end(), h.name.begin(), h.name.end());
-    put_u32(d, static_cast<std::uint32_t>(h.value.size()));
-    d.insert(d.end(), reinterpret_cast<const char*>(h.value.data()),
-             reinterpret_cast<const char*>(h.value.data()) + h.value.size());
-  }
-  const double meta[kMetaStride] = {static_cast<double>(o >> 32),
-                                    static_cast<double>(o & 0xffffffffu),
-                                    static_cast<double>(m.timestamp_ns() / 1'000'000),
-                                    vstart,
-                                    static_cast<double>(m.payload().size()),
-                                    kstart,
-                                    klen,
-                                    static_cast<double>(hstart),
-                                    static_cast<double>(d.size() - hstart),
-                                    m.redelivered() ? 1.0 : 0.0};
-  ev.meta.insert(ev.meta.end(), meta, meta + kMetaStride);
-  ++ev.count;
+std::size_t encoded_headers(const mq::Message& m) {
+  std::size_t n = 0;
+  for (const auto& h : m.headers()) n += 8 + h.name.size() + h.value.size();
+  return n;
 }
 
 }  // namespace
 
 class ConsumerWrap;
-void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, Event* ev);
-using Tsfn = Napi::TypedThreadSafeFunction<ConsumerWrap, Event, &CallJs>;
+void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, std::nullptr_t*);
+using Tsfn = Napi::TypedThreadSafeFunction<ConsumerWrap, std::nullptr_t, &CallJs>;
 
 struct ConsumerInit {
   mq::Topic topic;
   mq::Consumer consumer;
   mq::ConsumerOptions options;
-  std::size_t max_in_flight;
   std::size_t max_batch;
 };
 
@@ -105,16 +75,25 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports, AddonData& data) {
     Napi::Function ctor = DefineClass(env, "Consumer",
-                                      {InstanceMethod<&ConsumerWrap::Ack>("ack"),
-                                       InstanceMethod<&ConsumerWrap::Pause>("pause"),
-                                       InstanceMethod<&ConsumerWrap::Resume>("resume"),
+                                      {InstanceMethod<&ConsumerWrap::Take>("take"),
+                                       InstanceMethod<&ConsumerWrap::Ack>("ack"),
+                                       InstanceMethod<&ConsumerWrap::Park>("park"),
                                        InstanceMethod<&ConsumerWrap::Seek>("seek"),
                                        InstanceMethod<&ConsumerWrap::Rejoin>("rejoin"),
                                        InstanceMethod<&ConsumerWrap::Close>("close"),
-                                       InstanceMethod<&ConsumerWrap::Wake>("wake"),
-                                       InstanceAccessor<&ConsumerWrap::Ctl>("ctl")});
+                                       InstanceAccessor<&ConsumerWrap::Held>("held")});
     data.consumer_ctor = Napi::Persistent(ctor);
     exports.Set("Consumer", ctor);
+    Napi::Object layout = Napi::Object::New(env);
+    const std::pair<const char*, int> fields[] = {
+        {"count", kCount},           {"firstSeq", kFirstSeq},         {"lost", kLost},
+        {"header", kHeader},         {"offsetHigh", kOffsetHigh},     {"offsetLow", kOffsetLow},
+        {"timestampMs", kTimestampMs}, {"valueStart", kValueStart},   {"valueLength", kValueLength},
+        {"keyStart", kKeyStart},     {"keyLength", kKeyLength},       {"headersStart", kHeadersStart},
+        {"headersLength", kHeadersLength}, {"redelivered", kRedelivered}, {"stride", kStride}};
+    for (const auto& [name, value] : fields) layout.Set(name, Napi::Number::New(env, value));
+    layout.Set("maxBatch", Napi::Number::New(env, static_cast<double>(mq::kMaxBatch)));
+    exports.Set("batchLayout", layout);
   }
 
   explicit ConsumerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConsumerWrap>(info) {
@@ -124,408 +103,492 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     topic_.emplace(std::move(init->topic));
     consumer_.emplace(std::move(init->consumer));
     options_ = init->options;
-    max_in_flight_ = init->max_in_flight;
     max_batch_ = init->max_batch;
-    Napi::Float64Array ctl = Napi::Float64Array::New(info.Env(), 2);
-    ctl_ = ctl.Data();
-    ctl_[0] = 1;
-    ctl_[1] = 0;
-    ctl_ref_ = Napi::Persistent(ctl);
-    tsfn_ = Tsfn::New(info.Env(), info[1].As<Napi::Function>(), "libmq consumer", kQueue, 1, this,
+    Ref();  // alive while its waiter (ring or thread) may call back; released when the close completes
+    ring_ = FutexRing::open();
+    if (ring_) {
+      on_ready_ = Napi::Persistent(info[1].As<Napi::Function>());
+      async_ = std::make_unique<Napi::AsyncContext>(info.Env(), "libmq consumer");
+      uv_loop_t* loop = nullptr;
+      napi_get_uv_event_loop(info.Env(), &loop);
+      poll_ = new uv_poll_t;
+      timer_ = new uv_timer_t;
+      uv_poll_init(loop, poll_, ring_->fd());
+      uv_timer_init(loop, timer_);
+      poll_->data = this;
+      timer_->data = this;
+      return;
+    }
+    tsfn_ = Tsfn::New(info.Env(), info[1].As<Napi::Function>(), "libmq consumer", 1, 1, this,
                       [](Napi::Env, ConsumerWrap* self, ConsumerWrap*) { self->finalized(); }, this);
-    Ref();  // alive while the thread runs; released by the finalizer
-    thread_ = std::thread([this] { run(); });
+    waiter_ = std::thread([this] { wait_loop(); });
   }
 
   ~ConsumerWrap() override {
-    stop_thread();
-    if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (waiter_.joinable()) waiter_.join();
   }
 
-  friend void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, Event* ev);
+  friend void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, std::nullptr_t*);
 
  private:
-  struct Held {
-    std::uint64_t seq;
-    mq::Message message;
-  };
-  struct Command {
-    enum Kind { seek, rejoin } kind;
-    std::uint64_t gen = 0;
-    int to = 0;  // seek: 0 earliest, 1 latest, 2 offset
-    mq::Offset offset = 0;
-    int delay_ms = 0;
+  struct Taken {
+    std::uint64_t first_seq = 0;
+    std::vector<mq::Message> messages;
+    std::size_t acked = 0;  // messages[0 .. acked) are acked
   };
 
-  void stop_thread() {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
+  // --- the waiter thread -------------------------------------------------------------------------------------
+  void wait_loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || armed_; });
+      if (stop_) break;
+      waiting_ = true;
+      bool ready = false;
+      while (!ready && !stop_ && !cancel_) {
+        lock.unlock();
+        ready = consumer_->wait_ready(kWaitSlice);
+        lock.lock();
+      }
+      waiting_ = false;
+      const bool tell = armed_ && !cancel_ && !stop_;
+      armed_ = false;
+      cancel_ = false;
+      cv_.notify_all();  // a take waiting for us to let go of the consumer
+      if (tell) {
+        lock.unlock();
+        tsfn_.NonBlockingCall();
+        lock.lock();
+      }
+    }
+    lock.unlock();
+    tsfn_.Release();
   }
 
-  // TSFN finalizer, on the JS thread: after the thread released it (close) or at environment teardown.
+  // --- the io_uring path (JS thread only) ----------------------------------------------------------------------
+  static void on_poll(uv_poll_t* handle, int, int) {
+    auto* self = static_cast<ConsumerWrap*>(handle->data);
+    self->ring_->reap([&](std::uint64_t, std::int32_t) { self->wait_queued_ = false; });
+    if (!self->parked_) return;
+    self->unpark_ring();
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->on_ready_.MakeCallback(self->Value(), {}, *self->async_);  // runs the microtasks it queues, too
+  }
+  static void on_timer(uv_timer_t* handle) {
+    auto* self = static_cast<ConsumerWrap*>(handle->data);
+    if (self->parked_ && self->consumer_) self->consumer_->maintain();  // a dead peer's claim or records: recovered
+  }
+  // Parks on the ring; false when a take would find something now.
+  bool park_ring() {
+    if (parked_) return true;
+    auto word = consumer_->prepare_wait();
+    if (!word) return false;
+    // A wait still queued from an earlier park keeps waiting in the kernel's queue for the word: any wake completes
+    // it. Else queue one; the kernel checks the value at once (a wake since prepare_wait: -EAGAIN, a completion).
+    if (!wait_queued_) {
+      if (!ring_->wait(word->word, word->value, 1)) {
+        consumer_->done_waiting();
+        return false;
+      }
+      wait_queued_ = true;
+    }
+    parked_ = true;
+    uv_poll_start(poll_, UV_READABLE, on_poll);
+    uv_timer_start(timer_, on_timer, 100, 100);
+    return true;
+  }
+  void unpark_ring() {
+    if (!parked_) return;
+    parked_ = false;
+    consumer_->done_waiting();
+    uv_poll_stop(poll_);
+    uv_timer_stop(timer_);
+  }
+  // Closes the handles; the last close callback completes the close.
+  void close_ring() {
+    unpark_ring();
+    auto done = [](uv_handle_t* h) {
+      auto* self = static_cast<ConsumerWrap*>(h->data);
+      if (h->type == UV_POLL) delete reinterpret_cast<uv_poll_t*>(h);
+      else delete reinterpret_cast<uv_timer_t*>(h);
+      if (--self->open_handles_ != 0) return;
+      // From libuv, not from JS: a handle scope, and a callback scope so the close's promise settles its reactions.
+      Napi::Env env = self->Env();
+      Napi::HandleScope handles(env);
+      Napi::CallbackScope callback(env, *self->async_);
+      self->finalized();
+    };
+    open_handles_ = 2;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), done);
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_), done);
+    poll_ = nullptr;
+    timer_ = nullptr;
+  }
+
+  // Takes the consumer back from the waiter (JS thread): after this, only the JS thread uses it.
+  void unpark() {
+    if (ring_) return unpark_ring();
+    std::unique_lock lock(mu_);
+    if (!armed_ && !waiting_) return;
+    armed_ = false;
+    if (waiting_) {
+      cancel_ = true;
+      consumer_->interrupt_wait();
+      cv_.wait(lock, [&] { return !waiting_; });
+      cancel_ = false;
+    }
+  }
+
+  // The end of a close, on the JS thread: the waiter thread released the TSFN (or the environment is going away),
+  // or the ring's handles are closed.
   void finalized() {
     {
       std::lock_guard lock(mu_);
       stop_ = true;
-      tsfn_gone_ = true;
-      cv_.notify_all();
     }
-    if (thread_.joinable()) thread_.join();
-    done_ = true;
-    if (closed_) {
-      closed_->Resolve(Env().Undefined());
-      closed_.reset();
+    cv_.notify_all();
+    if (waiter_.joinable()) waiter_.join();  // it released the TSFN last: it has finished, or finishes now
+    ring_.reset();                           // cancels a FUTEX_WAIT still queued
+    consumer_.reset();                       // leaves the group: unacked records go back to it
+    topic_.reset();
+    closed_ = true;
+    if (on_closed_) {
+      on_closed_->Resolve(Env().Undefined());
+      on_closed_.reset();
     }
     Unref();
   }
 
-  // Hands an event to JS; false when the environment is going away.
-  bool deliver(Event* ev) {
-    if (tsfn_.BlockingCall(ev) != napi_ok) {
-      delete ev;
-      std::lock_guard lock(mu_);
-      tsfn_gone_ = true;
-      return false;
+  void check_usable(Napi::Env env) const {
+    if (closing_ || !consumer_) throw_js(env, mq::Error(mq::Errc::invalid_argument, "the consumer is closed"));
+    if (busy_) throw_js(env, mq::Error(mq::Errc::busy, "a seek or rejoin of this consumer is under way"));
+  }
+
+  // Acks every record with a sequence number below `seq`: one cumulative mq::Consumer::ack of the last of them.
+  void ack_below(Napi::Env env, std::uint64_t seq) {
+    std::optional<std::size_t> entry;  // the take holding the last record below `seq` not acked yet
+    std::size_t through = 0;
+    for (std::size_t e = 0; e < taken_.size() && taken_[e].first_seq < seq; ++e) {
+      const std::size_t n = std::min<std::uint64_t>(seq - taken_[e].first_seq, taken_[e].messages.size());
+      if (n > taken_[e].acked) {
+        entry = e;
+        through = n;
+      }
     }
-    return true;
-  }
-
-  bool report(EventKind kind, std::uint64_t gen, const mq::Error* e) {
-    auto* ev = new Event;
-    ev->kind = kind;
-    ev->gen = gen;
-    if (e) {
-      ev->code = errc_name(e->code());
-      ev->message = std::string(e->message());
-      ev->lost = e->lost();
+    if (!entry) return;
+    auto r = consumer_->ack(std::move(taken_[*entry].messages[through - 1]));
+    if (!r) throw_js(env, r.error());
+    taken_[*entry].acked = through;
+    // The ack covers every earlier take too: they are done; so is this one if it was acked to its end.
+    std::size_t done = *entry + (through == taken_[*entry].messages.size() ? 1 : 0);
+    for (; done > 0; --done) {
+      spare_.push_back(std::move(taken_.front().messages));
+      spare_.back().clear();
+      taken_.pop_front();
     }
-    return deliver(ev);
   }
 
-  // Waits on the command variable up to `d` (returns early on a command, stop, resume or ack).
-  void nap(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, d, [&] { return stop_ || !commands_.empty(); });
-  }
-
-  void run() {
-    std::deque<Held> held;
-    std::uint64_t next_seq = 1;
-    std::uint64_t gen = 0;
-    bool alive = true;
-
-    auto ack_done = [&] {
-      const std::uint64_t done = acked();
-      if (held.empty() || held.front().seq >= done || !consumer_) return;
-      std::optional<mq::Message> last;
-      while (!held.empty() && held.front().seq < done) {
-        last.emplace(std::move(held.front().message));
-        held.pop_front();
-      }
-      if (auto r = consumer_->ack(std::move(*last)); !r) alive = report(kError, gen, &r.error());
-    };
-
-    while (alive) {
-      std::optional<Command> cmd;
-      bool stop = false;
-      bool paused = false;
-      {
-        std::lock_guard lock(mu_);
-        stop = stop_;
-        paused = paused_;
-        if (!commands_.empty()) {
-          cmd = commands_.front();
-          commands_.pop_front();
-        }
-      }
-      ack_done();
-      if (stop) break;
-
-      if (cmd && cmd->kind == Command::seek) {
-        gen = cmd->gen;
-        if (consumer_) (void)consumer_->ack_all();
-        held.clear();
-        mq::Result<void> r = cmd->to == 0   ? topic_->reset_group(options_.group, mq::Start::earliest)
-                             : cmd->to == 1 ? topic_->reset_group(options_.group, mq::Start::latest)
-                                            : topic_->reset_group(options_.group, cmd->offset);
-        alive = report(kSeeked, gen, r ? nullptr : &r.error());
-        continue;
-      }
-      if (cmd && cmd->kind == Command::rejoin) {
-        // eachMessage failed: leave the group so that what we hold unfinished goes back to it (redelivered to
-        // the next member that polls, this one included once it has rejoined after the delay).
-        gen = cmd->gen;
-        held.clear();
-        consumer_.reset();
-        nap(std::chrono::milliseconds(cmd->delay_ms));
-        continue;
-      }
-      if (!consumer_) {
-        auto c = mq::Consumer::make(*topic_, options_);
-        if (!c) {
-          alive = report(kError, gen, &c.error());
-          nap(std::chrono::milliseconds(1000));
-          continue;
-        }
-        consumer_.emplace(std::move(*c));
-      }
-
-      if (paused || held.size() >= max_in_flight_) {
-        std::unique_lock lock(mu_);
-        // Full: wake when a batch's worth is finished (not at every ack: that would be a syscall per record).
-        set_wake(held.empty() ? kNoAckWake : held[std::min(max_batch_, held.size()) - 1].seq + 1);
-        // Re-check after publishing wake_at: JS stores ctl[0] and then reads ctl[1].
-        const bool acks = !held.empty() && acked() > held.front().seq;
-        if (!acks && !stop_ && commands_.empty() && (paused_ || held.size() >= max_in_flight_))
-          cv_.wait_for(lock, kBusyPoll);
-        set_wake(0);
-        continue;
-      }
-
-      // Holding records JS has not finished: take only what is there now, else sleep until JS acks (ack()
-      // wakes us) or a while passes, so that finished records are acked at once. Holding nothing: wait for data.
-      auto r = consumer_->poll(held.empty() ? kIdlePoll : std::chrono::milliseconds(0));
-      if (!r) {
-        const mq::Errc code = r.error().code();
-        if (code == mq::Errc::timed_out) {
-          if (!held.empty()) {
-            std::unique_lock lock(mu_);
-            set_wake(held.front().seq + 1);  // any progress: ack it at once
-            if (acked() <= held.front().seq && !stop_ && commands_.empty()) cv_.wait_for(lock, kBusyPoll);
-            set_wake(0);
-          }
-          continue;
-        }
-        alive = report(kError, gen, &r.error());
-        if (code != mq::Errc::lost) nap(std::chrono::milliseconds(100));  // do not spin on a persistent error
-        continue;
-      }
-      auto* ev = new Event;
-      ev->kind = kBatch;
-      ev->gen = gen;
-      ev->first_seq = next_seq;
-      const std::size_t room = std::min(max_batch_, max_in_flight_ - held.size());
-      ev->meta.reserve(room * kMetaStride);  // one allocation for the batch's metadata
-      append(*ev, *r);
-      held.push_back(Held{next_seq++, std::move(*r)});
-      while (ev->count < room) {
-        auto more = consumer_->poll(std::chrono::nanoseconds(0));
-        if (!more) {
-          if (more.error().code() != mq::Errc::timed_out) {
-            if (!deliver(ev)) { ev = nullptr; alive = false; break; }
-            ev = nullptr;
-            alive = report(kError, gen, &more.error());
-          }
-          break;
-        }
-        append(*ev, *more);
-        held.push_back(Held{next_seq++, std::move(*more)});
-      }
-      if (ev && alive) alive = deliver(ev);
-    }
-
-    // Ack what JS finished; leaving the group hands everything else back to it (auto_ack is off).
-    ack_done();
-    held.clear();
-    consumer_.reset();
-    std::lock_guard lock(mu_);
-    if (!tsfn_gone_) tsfn_.Release();
-  }
-
-  // ack(seq): every record with a sequence number below seq is finished (the same as JS storing ctl[0]).
-  Napi::Value Ack(const Napi::CallbackInfo& info) {
-    const auto seq = static_cast<std::uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    std::atomic_ref<double> a(ctl_[0]);
-    if (static_cast<double>(seq) > a.load()) a.store(static_cast<double>(seq));
-    const double wake = std::atomic_ref<double>(ctl_[1]).load();
-    if (wake != 0 && static_cast<double>(seq) >= wake) notify();
-    return info.Env().Undefined();
-  }
-
-  // wake(): JS stored ctl[0] itself and saw it reach ctl[1].
-  Napi::Value Wake(const Napi::CallbackInfo& info) {
-    notify();
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Ctl(const Napi::CallbackInfo& info) { return ctl_ref_.Value(); }
-
-  void notify() {
-    { std::lock_guard lock(mu_); }  // the thread is either before its re-check (sees ctl[0]) or waiting
-    cv_.notify_one();               // outside the lock: the woken thread does not block on mu_ again
-  }
-
-  Napi::Value Pause(const Napi::CallbackInfo& info) {
-    std::lock_guard lock(mu_);
-    paused_ = true;
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Resume(const Napi::CallbackInfo& info) {
-    std::lock_guard lock(mu_);
-    paused_ = false;
-    cv_.notify_all();
-    return info.Env().Undefined();
-  }
-
-  // seek(gen, 'earliest' | 'latest' | offset): moves the group (all members); batches of older generations are
-  // to be dropped by JS. Reported back as a kSeeked event.
-  Napi::Value Seek(const Napi::CallbackInfo& info) {
+  // take(max, ackSeq) -> Buffer | undefined: acks every record below ackSeq, then takes up to `max` records.
+  Napi::Value Take(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Command c{Command::seek};
-    c.gen = static_cast<std::uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    Napi::Value to = info[1];
-    if (to.IsString() && to.As<Napi::String>().Utf8Value() == "earliest") {
-      c.to = 0;
-    } else if (to.IsString() && to.As<Napi::String>().Utf8Value() == "latest") {
-      c.to = 1;
-    } else if (to.IsBigInt()) {
-      bool lossless = false;
-      c.to = 2;
-      c.offset = to.As<Napi::BigInt>().Uint64Value(&lossless);
-    } else if (to.IsNumber()) {
-      c.to = 2;
-      c.offset = static_cast<mq::Offset>(to.As<Napi::Number>().DoubleValue());
-    } else {
-      throw_type(env, "seek(gen, 'earliest' | 'latest' | offset)");
+    check_usable(env);
+    unpark();
+    const std::size_t max = info.Length() > 0 && info[0].IsNumber()
+                                ? static_cast<std::size_t>(info[0].As<Napi::Number>().Int64Value())
+                                : max_batch_;
+    if (max < 1 || max > mq::kMaxBatch)
+      throw_js(env, mq::Error(mq::Errc::invalid_argument, "take(max): max must be 1.." +
+                                                              std::to_string(mq::kMaxBatch) + ": " + context()));
+    if (info.Length() > 1 && info[1].IsNumber()) ack_below(env, static_cast<std::uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+    if (taken_.size() >= mq::kMaxUnacked) return env.Undefined();  // JS holds the most it may: ack first
+    std::vector<mq::Message> messages;
+    if (!spare_.empty()) {
+      messages = std::move(spare_.back());
+      spare_.pop_back();
     }
-    std::lock_guard lock(mu_);
-    commands_.push_back(c);
-    cv_.notify_all();
+    std::uint64_t lost = 0;
+    for (;;) {
+      auto n = consumer_->poll_batch(messages, max, std::chrono::nanoseconds(0));
+      if (n) break;
+      if (n.error().code() != mq::Errc::lost) {
+        spare_.push_back(std::move(messages));
+        throw_js(env, n.error());
+      }
+      lost += n.error().lost();  // the group moved past them: go on with what follows
+    }
+    lost_ += lost;
+    if (messages.empty()) {
+      spare_.push_back(std::move(messages));
+      return env.Undefined();
+    }
+    // One Buffer: the header and rows (doubles), then each record's value, key and headers.
+    const std::size_t count = messages.size();
+    const std::size_t meta_bytes = (kHeader + count * kStride) * sizeof(double);
+    std::size_t bytes = meta_bytes;
+    for (const auto& m : messages) {
+      bytes += m.payload().size() + encoded_headers(m);
+      if (auto k = m.key()) bytes += k->size();
+    }
+    auto buffer = Napi::Buffer<char>::New(env, bytes);
+    char* data = buffer.Data();
+    auto* meta = reinterpret_cast<double*>(data);  // Buffer::New: its own ArrayBuffer, aligned at byte 0
+    meta[kCount] = static_cast<double>(count);
+    meta[kFirstSeq] = static_cast<double>(next_seq_);
+    meta[kLost] = static_cast<double>(lost_);
+    lost_ = 0;
+    std::size_t at = meta_bytes;
+    for (std::size_t i = 0; i < count; ++i) {
+      const mq::Message& m = messages[i];
+      double* row = meta + kHeader + i * kStride;
+      const mq::Offset o = m.offset();
+      row[kOffsetHigh] = static_cast<double>(o >> 32);
+      row[kOffsetLow] = static_cast<double>(o & 0xffffffffu);
+      row[kTimestampMs] = static_cast<double>(m.timestamp_ns() / 1'000'000);
+      row[kValueStart] = static_cast<double>(at);
+      row[kValueLength] = static_cast<double>(m.payload().size());
+      if (!m.payload().empty()) std::memcpy(data + at, m.payload().data(), m.payload().size());
+      at += m.payload().size();
+      row[kKeyStart] = static_cast<double>(at);
+      row[kKeyLength] = -1;
+      if (auto k = m.key()) {
+        if (!k->empty()) std::memcpy(data + at, k->data(), k->size());
+        row[kKeyLength] = static_cast<double>(k->size());
+        at += k->size();
+      }
+      row[kHeadersStart] = static_cast<double>(at);
+      for (const auto& h : m.headers()) {  // little-endian hosts only (x86-64, aarch64): JS reads readUInt32LE
+        const auto name = static_cast<std::uint32_t>(h.name.size());
+        const auto value = static_cast<std::uint32_t>(h.value.size());
+        std::memcpy(data + at, &name, 4);
+        std::memcpy(data + at + 4, h.name.data(), name);
+        std::memcpy(data + at + 4 + name, &value, 4);
+        if (value != 0) std::memcpy(data + at + 8 + name, h.value.data(), value);
+        at += 8 + name + value;
+      }
+      row[kHeadersLength] = static_cast<double>(at - static_cast<std::size_t>(row[kHeadersStart]));
+      row[kRedelivered] = m.redelivered() ? 1 : 0;
+    }
+    taken_.push_back(Taken{next_seq_, std::move(messages), 0});
+    next_seq_ += count;
+    return buffer;
+  }
+
+  // ack(seq): every record with a sequence number below `seq` is finished.
+  Napi::Value Ack(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_usable(env);
+    unpark();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw_type(env, "ack(seq)");
+    ack_below(env, static_cast<std::uint64_t>(info[0].As<Napi::Number>().DoubleValue()));
     return env.Undefined();
   }
 
-  // rejoin(gen, delayMs): give back every unfinished record and join again after the delay.
-  Napi::Value Rejoin(const Napi::CallbackInfo& info) {
-    Command c{Command::rejoin};
-    c.gen = static_cast<std::uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    c.delay_ms = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
-    std::lock_guard lock(mu_);
-    commands_.push_back(c);
+  // park() -> boolean: a take came back empty. true: onReady will be called once a take may find something;
+  // false: take again now (something came in meanwhile).
+  Napi::Value Park(const Napi::CallbackInfo& info) {
+    check_usable(info.Env());
+    if (ring_) return Napi::Boolean::New(info.Env(), park_ring());
+    {
+      std::lock_guard lock(mu_);
+      armed_ = true;
+    }
     cv_.notify_all();
-    return info.Env().Undefined();
+    return Napi::Boolean::New(info.Env(), true);
   }
 
-  // close() -> Promise: stops the thread (within one poll timeout), acks what JS finished, leaves the group.
+  // held -> how many runs (takes) JS holds unacked; at batchLayout... kMaxUnacked a take returns nothing.
+  Napi::Value Held(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(taken_.size()));
+  }
+
+  // Runs `work` on the consumer in the libuv pool (a table-lock operation that must not hold the event loop); takes
+  // and acks are refused until it settles.
+  Napi::Value in_pool(Napi::Env env, std::function<std::optional<mq::Error>(ConsumerWrap&)> work) {
+    check_usable(env);
+    unpark();
+    busy_ = true;
+    Ref();
+    return Task::run(
+        env, [this, work] { return work(*this); }, [](Napi::Env env) { return env.Undefined(); },
+        [this](Napi::Env, Napi::Object*) {
+          busy_ = false;
+          if (closing_) stop_waiter();  // a close() came while the pool had the consumer
+          Unref();
+        });
+  }
+
+  // seek('earliest' | 'latest' | offset) -> Promise: what JS was handed counts as done; the group (all its members)
+  // moves; the next take reads from there.
+  Napi::Value Seek(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Value to = info.Length() > 0 ? info[0] : env.Undefined();
+    std::optional<mq::Start> start;
+    mq::Offset offset = 0;
+    if (to.IsString() && to.As<Napi::String>().Utf8Value() == "earliest") {
+      start = mq::Start::earliest;
+    } else if (to.IsString() && to.As<Napi::String>().Utf8Value() == "latest") {
+      start = mq::Start::latest;
+    } else if (to.IsBigInt()) {
+      bool lossless = false;
+      offset = to.As<Napi::BigInt>().Uint64Value(&lossless);
+    } else if (to.IsNumber()) {
+      offset = static_cast<mq::Offset>(to.As<Napi::Number>().DoubleValue());
+    } else {
+      throw_type(env, "seek('earliest' | 'latest' | offset)");
+    }
+    check_usable(env);
+    unpark();
+    (void)consumer_->ack_all();
+    release_taken();
+    return in_pool(env, [start, offset](ConsumerWrap& self) -> std::optional<mq::Error> {
+      auto r = start ? self.topic_->reset_group(self.options_.group, *start)
+                     : self.topic_->reset_group(self.options_.group, offset);
+      if (!r) return r.error();
+      return std::nullopt;
+    });
+  }
+
+  // rejoin() -> Promise: leaves the group, handing back every record JS holds unfinished (redelivered to the next
+  // member that takes, this one included), then joins again.
+  Napi::Value Rejoin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_usable(env);
+    unpark();
+    release_taken();  // dropped unacked: the consumer hands them back when it leaves
+    return in_pool(env, [](ConsumerWrap& self) -> std::optional<mq::Error> {
+      self.consumer_.reset();
+      auto c = mq::Consumer::make(*self.topic_, self.options_);
+      if (!c) return c.error();
+      self.consumer_.emplace(std::move(*c));
+      return std::nullopt;
+    });
+  }
+
+  void release_taken() {
+    for (auto& t : taken_) {
+      spare_.push_back(std::move(t.messages));
+      spare_.back().clear();
+    }
+    taken_.clear();
+  }
+
+  // close() -> Promise: stops the waiter, leaves the group (what JS did not ack goes back to it).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto d = Napi::Promise::Deferred::New(env);
-    if (done_) {
+    if (closed_) {
       d.Resolve(env.Undefined());
       return d.Promise();
     }
-    if (!closed_) closed_.emplace(d);
-    else d = *closed_;
-    stop_thread();
+    if (on_closed_) return on_closed_->Promise();
+    on_closed_.emplace(d);
+    closing_ = true;
+    release_taken();
+    if (!busy_) stop_waiter();  // else when the seek or rejoin in the pool is done with the consumer
     return d.Promise();
   }
 
+  // Ends the waiter: the ring's handles close, or the thread ends and releases the ThreadSafeFunction, whose
+  // finalizer completes the close.
+  void stop_waiter() {
+    if (ring_) return close_ring();
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      if (waiting_) consumer_->interrupt_wait();
+    }
+    cv_.notify_all();
+  }
+
+  std::string context() const { return "topic=" + topic_->name() + " group=" + options_.group; }
+
   std::optional<mq::Topic> topic_;
-  std::optional<mq::Consumer> consumer_;  // used by the thread only (after construction)
+  std::optional<mq::Consumer> consumer_;
   mq::ConsumerOptions options_;
-  std::size_t max_in_flight_ = kMaxInFlightDefault;
-  std::size_t max_batch_ = 16;
-  std::thread thread_;
+  std::size_t max_batch_ = mq::kMaxBatch;
+  std::deque<Taken> taken_;                        // JS thread only
+  std::vector<std::vector<mq::Message>> spare_;    // emptied message vectors, reused (their capacity)
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t lost_ = 0;
+  bool busy_ = false;     // a seek or rejoin runs in the pool
+  bool closing_ = false;
+  bool closed_ = false;
+  std::optional<Napi::Promise::Deferred> on_closed_;
+  // The io_uring path (ring_ set): JS thread only.
+  std::unique_ptr<FutexRing> ring_;
+  uv_poll_t* poll_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
+  int open_handles_ = 0;
+  bool parked_ = false;
+  bool wait_queued_ = false;  // a FUTEX_WAIT request is in the ring
+  Napi::FunctionReference on_ready_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+  // The thread path.
   Tsfn tsfn_;
+  std::thread waiter_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;
-  bool paused_ = false;
-  bool tsfn_gone_ = false;
-  std::deque<Command> commands_;
-  // Shared with JS (a Float64Array over a V8-owned ArrayBuffer kept alive by ctl_ref_), so that a finished record
-  // is acked with a plain store instead of a call into the addon: ctl[0] = every sequence number below it is
-  // finished (starts at 1); ctl[1] = 0, or the value of ctl[0] at which the sleeping thread wants a wake() call.
-  // JS has no store-load fence: a wake-up missed in that window costs at most one kBusyPoll.
-  Napi::Reference<Napi::Float64Array> ctl_ref_;
-  double* ctl_ = nullptr;
-  static constexpr std::uint64_t kNoAckWake = ~std::uint64_t{0} >> 12;  // above any sequence number
-  std::uint64_t acked() const { return static_cast<std::uint64_t>(std::atomic_ref<double>(ctl_[0]).load(std::memory_order_acquire)); }
-  void set_wake(std::uint64_t seq) { std::atomic_ref<double>(ctl_[1]).store(static_cast<double>(seq)); }
-  bool done_ = false;                    // JS thread only
-  std::optional<Napi::Promise::Deferred> closed_;
-
- public:
-  static constexpr std::size_t kMaxInFlightDefault = 32;
+  bool stop_ = false;     // close: the waiter ends
+  bool armed_ = false;    // park(): call JS back when something may be there
+  bool waiting_ = false;  // the waiter is in wait_ready (it owns the consumer)
+  bool cancel_ = false;   // a take wants the consumer back
 };
 
-void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, Event* ev) {
-  std::unique_ptr<Event> owned(ev);
-  if (env == nullptr || cb.IsEmpty()) return;  // tearing down
-  Napi::Value args[6];
-  args[0] = Napi::Number::New(env, ev->kind);
-  args[1] = Napi::Number::New(env, static_cast<double>(ev->gen));
-  if (ev->kind == kBatch) {
-    args[2] = Napi::Number::New(env, static_cast<double>(ev->first_seq));
-    if (ev->data.empty()) {
-      args[3] = Napi::Buffer<char>::New(env, 0);
-    } else {  // the batch's heap copy becomes the Buffer itself (no second copy); the Buffer owns the Event now
-      Event* kept = owned.release();  // alive until the Buffer is collected, which args[3] prevents below
-      args[3] = Napi::Buffer<char>::New(env, kept->data.data(), kept->data.size(),
-                                        [](Napi::Env, char*, Event* e) { delete e; }, kept);
-    }
-    auto meta = Napi::Float64Array::New(env, ev->meta.size());
-    std::memcpy(meta.Data(), ev->meta.data(), ev->meta.size() * sizeof(double));
-    args[4] = meta;
-    args[5] = Napi::Number::New(env, static_cast<double>(ev->count));
-  } else {
-    args[2] = ev->code.empty() ? env.Null() : Napi::String::New(env, ev->code);
-    args[3] = Napi::String::New(env, ev->message);
-    args[4] = Napi::Number::New(env, static_cast<double>(ev->lost));
-    args[5] = env.Undefined();
-  }
+void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, std::nullptr_t*) {
+  if (env == nullptr || cb.IsEmpty() || self->closing_) return;  // tearing down, or closed meanwhile
   try {
-    cb.Call(self->Value(), {args[0], args[1], args[2], args[3], args[4], args[5]});
+    cb.Call(self->Value(), {});
   } catch (const Napi::Error& e) {
-    // An exception in the JS handler: report it as an uncaught exception rather than losing it.
+    // An exception escaped the JS handler (lib/ catches its own): report it as an uncaught exception.
     napi_fatal_exception(env, e.Value());
   }
 }
 
 void InitConsumer(Napi::Env env, Napi::Object exports, AddonData& data) { ConsumerWrap::Init(env, exports, data); }
 
-// topic.consumer({group, fromBeginning, maxInFlight, maxBatch, wait}, onEvent) -> Consumer
-// onEvent(kind, gen, ...): kind 0 = batch (firstSeq, data: Buffer, meta: Float64Array, count),
-// 1 = error (code, message), 2 = seek done (code or null, message).
+// topic.consumer({group, fromBeginning, maxBatch, wait}, onReady) -> Consumer. `wait`: how the waiter waits once
+// parked: 'futex' (default: sleeps at once), 'spin_futex' (spins ~20 us first), 'spin_yield', 'busy_spin'.
 Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
-    throw_type(env, "consumer({group, fromBeginning, maxInFlight, maxBatch, wait}, onEvent)");
+    throw_type(env, "consumer({group, fromBeginning, maxBatch, wait}, onReady)");
   Napi::Object o = info[0].As<Napi::Object>();
   mq::ConsumerOptions options;
   Napi::Value group = o.Get("group");
   if (!group.IsString()) throw_type(env, "consumer group must be a string");
   options.group = group.As<Napi::String>().Utf8Value();
   options.start = o.Get("fromBeginning").ToBoolean() ? mq::Start::earliest : mq::Start::latest;
-  options.auto_ack = false;  // acks follow JS (ack(seq)); leaving hands unfinished records back
-  // Default wait: futex (no spinning). The JS thread is the slow hop anyway, and on a small machine a consumer thread
-  // spinning ~20 us per wake-up takes the core the event loop needs: measured p50 ping-pong one-way latency
-  // 12 us with futex vs 30 us with spin_futex on 2 cores (bench/bench.js). Idle, both sleep.
+  options.auto_ack = false;  // acks follow JS (take's ackSeq, ack(seq)); leaving hands unfinished records back
   options.wait = mq::Wait::futex;
   Napi::Value wait = o.Get("wait");
   if (wait.IsString()) {
     const std::string w = wait.As<Napi::String>().Utf8Value();
     if (w == "busy_spin") options.wait = mq::Wait::busy_spin;
     else if (w == "spin_yield") options.wait = mq::Wait::spin_yield;
-    else if (w == "spin_futex") options.wait = mq::Wait::spin_futex;
+    else if (w == "spin_futex" || w == "spin") options.wait = mq::Wait::spin_futex;
     else if (w == "futex") options.wait = mq::Wait::futex;
-    else throw_type(env, "wait must be busy_spin, spin_yield, spin_futex or futex");
+    else
+      throw_js(env, mq::Error(mq::Errc::invalid_argument, "wait must be 'futex', 'spin', 'spin_futex', 'spin_yield' or "
+                                                              "'busy_spin', not '" + w + "': topic=" + topic.topic().name()));
   }
-  std::size_t max_in_flight = ConsumerWrap::kMaxInFlightDefault;
-  Napi::Value mif = o.Get("maxInFlight");
-  if (mif.IsNumber()) max_in_flight = static_cast<std::size_t>(mif.As<Napi::Number>().Int64Value());
-  if (max_in_flight < 1 || max_in_flight > mq::kMaxUnacked)
-    throw_js(env, mq::Error(mq::Errc::invalid_argument, "maxInFlight must be 1.." + std::to_string(mq::kMaxUnacked) +
-                                                            ": topic=" + topic.topic().name()));
-  // One batch fills the window: per-batch costs (a ThreadSafeFunction call, a wake-up) dominate small records, and
-  // measured 1.4 M msgs/s with 32-record batches against 1.1 M with two batches of 16 in flight.
-  std::size_t max_batch = max_in_flight;
+  std::size_t max_batch = mq::kMaxBatch;
   Napi::Value mb = o.Get("maxBatch");
-  if (mb.IsNumber()) max_batch = std::clamp<std::size_t>(static_cast<std::size_t>(mb.As<Napi::Number>().Int64Value()), 1, max_in_flight);
+  if (!mb.IsUndefined() && !mb.IsNull()) {
+    const double v = mb.IsNumber() ? mb.As<Napi::Number>().DoubleValue() : 0;
+    if (!mb.IsNumber() || v < 1 || v > static_cast<double>(mq::kMaxBatch) || v != static_cast<double>(static_cast<std::int64_t>(v)))
+      throw_js(env, mq::Error(mq::Errc::invalid_argument, "maxBatch must be a whole number 1.." +
+                                                              std::to_string(mq::kMaxBatch) + ": topic=" + topic.topic().name()));
+    max_batch = static_cast<std::size_t>(v);
+  }
   auto c = mq::Consumer::make(topic.topic(), options);
   if (!c) throw_js(env, c.error());
-  ConsumerInit init{topic.topic(), std::move(*c), options, max_in_flight, max_batch};
+  ConsumerInit init{topic.topic(), std::move(*c), options, max_batch};
   auto* data = env.GetInstanceData<AddonData>();
   return data->consumer_ctor.New({Napi::External<ConsumerInit>::New(env, &init), info[1]});
 }

@@ -299,9 +299,11 @@ mq::Offset TopicWrap::earliest() {
   return earliest_;
 }
 
-// sendAsync(messages, start = 0) -> Promise<[firstOffset, earliest]>: as send(), but waits for room up to the
-// topic's block timeout in the libuv pool (the records are copied to native memory first). Until it settles the
-// synchronous calls on this topic throw Errc::busy, so records keep their order.
+// sendAsync(messages, start = 0) -> Promise<[firstOffset, earliest]>: as send(), but waits for room in the libuv
+// pool (the records are copied to native memory first), through a Producer of this handle's own, at most
+// kSendSlice per call: on Errc::full it rejects with `published` (how many went out) and the caller, which knows the
+// topic's block timeout, calls again for the rest. A pool thread is never held for a whole block timeout. Until it
+// settles the synchronous calls on this topic throw Errc::busy, so records keep their order.
 Napi::Value TopicWrap::SendAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check_open(env);
@@ -323,12 +325,21 @@ Napi::Value TopicWrap::SendAsync(const Napi::CallbackInfo& info) {
     std::size_t published = 0;
   };
   auto out = std::make_shared<Out>();
+  if (!async_producer_) {
+    auto p = mq::Producer::make(*topic_, mq::ProducerOptions{kSendSlice});
+    if (!p) {
+      busy_ = false;
+      Unref();
+      throw_js(env, p.error());
+    }
+    async_producer_.emplace(std::move(*p));
+  }
   mq::Topic topic = *topic_;
+  mq::Producer* producer = &*async_producer_;
   return Task::run(
       env,
-      [topic, records, out]() -> std::optional<mq::Error> {
-        auto p = mq::Producer::make(topic);  // the topic's own block timeout
-        if (!p) return p.error();
+      [topic, producer, records, out]() -> std::optional<mq::Error> {
+        auto* p = producer;  // this handle's, kept alive by Ref() until the task settles
         for (const auto& o : *records) {
           std::vector<mq::Header> headers;
           for (const auto& [k, v] : o.headers) headers.push_back(mq::Header{k, std::as_bytes(std::span(v.data(), v.size()))});
@@ -400,6 +411,7 @@ Napi::Value TopicWrap::Consumer(const Napi::CallbackInfo& info) {
 Napi::Value TopicWrap::Close(const Napi::CallbackInfo& info) {
   check_idle(info.Env());
   producer_.reset();
+  async_producer_.reset();
   topic_.reset();
   client_.reset();
   return info.Env().Undefined();

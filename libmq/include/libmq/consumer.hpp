@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "libmq/error.hpp"
@@ -49,6 +50,20 @@ class Consumer {
   bool wait_ready(std::chrono::nanoseconds timeout);
   // Wakes a wait_ready (and, harmlessly, every sleeper on this topic for one look). Any thread.
   void interrupt_wait() noexcept;
+
+  // For an event loop that sleeps on the topic's futex word by other means (an io_uring FUTEX_WAIT, say) instead of
+  // in poll: prepare_wait() registers this member as a sleeper, so that producers wake the word, and looks once
+  // more: nullopt when a poll would find something now (not registered then), else the word to sleep on while it
+  // holds `value` (a u32 in shared memory: wait on it without FUTEX_PRIVATE_FLAG). done_waiting() unregisters;
+  // maintain(), about every 100 ms while waiting, runs the slow path a waiting poll runs (dead peers' claims and
+  // records). Same thread rules as poll.
+  struct WaitWord {
+    const std::uint32_t* word;
+    std::uint32_t value;
+  };
+  std::optional<WaitWord> prepare_wait();
+  void done_waiting() noexcept;
+  void maintain();
   // Acks `message` and every record this member received before it. Errc::invalid_argument if this member does
   // not hold it (acked already, or another consumer's).
   Result<void> ack(Message&& message);
