@@ -16,9 +16,14 @@ const EXPECTED = [
   ['libmq node', 'default', 'throughput', 'kafkajs send (batch of 100)'],
   ['libmq node', 'default', 'throughput', 'fast path publish'],
   ['libmq node', 'default', 'throughput', 'kafkajs eachMessage'],
+  ['libmq node', 'default', 'throughput', 'kafkajs eachBatch'],
+  ['libmq node', 'default', 'throughput', 'fast path batches()'],
   ['libmq node', 'default', 'throughput', 'fast path for await'],
   ['libmq node', 'default', 'rtt', 'kafkajs send + eachMessage'],
   ['libmq node', 'default', 'rtt', 'fast path publish + for await'],
+  ['libmq node', 'default', 'rtt', 'kafkajs send + eachMessage (wait spin)'],
+  ['libmq node', 'default', 'rtt', 'fast path publish + for await (wait spin)'],
+  ['libmq node', 'default', 'idle', 'kafkajs consumer, empty topic'],
   ['node net (unix socket)', 'blocking', 'throughput', 'net write (awaited)'],
   ['node net (unix socket)', 'blocking', 'throughput', 'net write (batch of 100)'],
   ['node net (unix socket)', 'blocking', 'throughput', 'net read (eachMessage-shaped)'],
@@ -52,6 +57,8 @@ test('bench.js --smoke --json: every row, positive numbers, exit 0', async () =>
         const q = ['min', 'p50', 'p90', 'p99', 'p99.9', 'p99.99', 'max'].map((k) => c.ns[k]);
         assert.ok(q[0] > 0 && c.ns.mean > 0, what);
         for (let i = 1; i < q.length; i++) assert.ok(q[i - 1] <= q[i], `percentiles in order: ${what}`);
+      } else if (c.kind === 'idle') {
+        assert.ok(c.core_fraction >= 0 && c.core_fraction < 1, what);
       } else {
         assert.ok(c.seconds > 0 && c.msgs_per_s > 0 && c.bytes_per_s > 0, what);
       }

@@ -116,3 +116,34 @@ test('a consumer draining a topic that never runs dry leaves timers and sockets 
     await t.close();
   }
 });
+
+// A parked consumer is woken by each record a producer publishes while it sleeps: through io_uring where the kernel
+// has FUTEX_WAIT, and through the waiter thread (forced here) everywhere.
+for (const forced of [null, 'thread']) {
+  test(`a parked consumer wakes for every record (${forced ? 'waiter thread, forced' : 'default waiter'})`, async () => {
+    const { Topic } = require(PKG);
+    const topic = `parked-${forced || 'default'}`;
+    const t = await Topic.open(topic, { socket: d.socket });
+    const env = { MQ_SOCKET: d.socket, LIBMQ_PKG: PKG, TOPIC: topic, COUNT: '5' };
+    if (forced) env.MQ_NODE_WAITER = forced;
+    const c = child(path.join(__dirname, 'fixtures', 'parked-consumer.js'), { env });
+    try {
+      await c.until((lines, json) => json.some((j) => j.ready), 10000, 'the consumer to start');
+      const { waiter } = c.json.find((j) => j.ready);
+      if (forced) assert.strictEqual(waiter, 'thread');
+      else assert.ok(waiter === 'io_uring' || waiter === 'thread', waiter);
+      for (let i = 0; i < 5; i++) {
+        // One record at a time, each once the previous arrived: between them the consumer has nothing and parks.
+        await condition().until(() => t.info().groups.length === 1, 5000, 'the group');
+        t.publish(Buffer.from(`r${i}`));
+        await c.until((lines, json) => json.filter((j) => j.value).length === i + 1, 10000, `record ${i}`);
+      }
+      const exit = await within(10000, 'the consumer to exit', c.exited);
+      assert.deepStrictEqual(exit, { code: 0, signal: null }, c.stderr());
+      assert.deepStrictEqual(c.json.filter((j) => j.value).map((j) => j.value), ['r0', 'r1', 'r2', 'r3', 'r4']);
+    } finally {
+      await c.kill('SIGKILL');
+      await t.close();
+    }
+  });
+}

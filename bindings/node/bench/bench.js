@@ -228,7 +228,8 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
 // Runs body(c) for one row. The body bumps c.progress as it goes (the case fails if it stays put for STALL_MS)
 // and registers what it opens with c.defer(fn), run afterwards whatever happened (each bounded too). The body
 // returns {count, t0[, t1]} (throughput from t0 to t1, default now) or {samples} (ns per round trip).
-async function runCase(spec, opts, body) {
+async function runCase(specIn, opts, body) {
+  let spec = specIn;
   const row = { transport: spec.transport, mode: spec.mode, kind: spec.kind, pattern: '1p1c', api: spec.api,
     payload_bytes: opts.size, load_before: loadAverage() };
   const c = { progress: 0, cleanups: [], defer(fn) { this.cleanups.push(fn); } };
@@ -247,6 +248,9 @@ async function runCase(spec, opts, body) {
     if (r.samples) {
       row.samples = r.samples.length;
       row.ns = summarize(r.samples);
+    } else if (r.idle !== undefined) {
+      row.core_fraction = Math.round(r.idle * 1e6) / 1e6;
+      spec = { ...spec, note: `${spec.note}: ${(r.idle * 100).toFixed(2)} % of a core` };
     } else {
       const seconds = Number((r.t1 || now()) - r.t0) / 1e9;
       row.seconds = Math.round(seconds * 1e6) / 1e6;
@@ -285,7 +289,55 @@ function libmqCases(opts, socket, wait) {
     await within(START_MS, 'a kafkajs connect', client.connect());
     return client;
   };
-  const waitNote = `consumer wait ${wait || 'futex (default)'}; echo process forked; not pinned`;
+  // Round trips with consumers that wait as `w` says (undefined: the default), on topics of their own.
+  const rttCases = (w) => {
+    const tag = w === 'spin' ? ' (wait spin)' : '';
+    const sfx = w === 'spin' ? '-spin' : '';
+    const waitNote = `consumer wait ${w || 'futex (default)'}; echo process forked; not pinned`;
+    return [
+    [{ ...MQ, kind: 'rtt', api: `kafkajs send + eachMessage${tag}`, note: waitNote }, async (c) => {
+      const echo = await startChild('mq-echo', { socket, wait: w, ping: `ping${sfx}`, pong: `pong${sfx}` });
+      c.defer(() => stopChild(echo));
+      const p = await connected(c, kafka.producer());
+      const pc = await connected(c, kafka.consumer({ groupId: 'pinger', wait: w }));
+      await pc.subscribe({ topic: `pong${sfx}` });
+      let pending = null;
+      await pc.run({ eachMessage: async () => { const r = pending; pending = null; if (r) r.resolve(); } });
+      const samples = [];
+      const warmup = Math.ceil(opts.rounds / 10);
+      for (let i = 0; i < warmup + opts.rounds; i++) {
+        const t0 = now();
+        await new Promise((resolve, reject) => {
+          pending = { resolve };
+          p.send({ topic: `ping${sfx}`, messages: [{ value }] }).catch(reject);
+        });
+        if (i >= warmup) samples.push(Number(now() - t0));
+        c.progress++;
+      }
+      return { samples };
+    }],
+      [{ ...MQ, kind: 'rtt', api: `fast path publish + for await${tag}`, note: waitNote }, async (c) => {
+      const echo = await startChild('fast-echo', { socket, wait: w, ping: `fping${sfx}`, pong: `fpong${sfx}` });
+      c.defer(() => stopChild(echo));
+      const ping = await within(START_MS, 'Topic.open', Topic.open(`fping${sfx}`, { socket }));
+      c.defer(() => ping.close());
+      const pong = await within(START_MS, 'Topic.open', Topic.open(`fpong${sfx}`, { socket }));
+      c.defer(() => pong.close());
+      const it = pong.consumer({ group: 'pinger', wait: w })[Symbol.asyncIterator]();
+      const samples = [];
+      const warmup = Math.ceil(opts.rounds / 10);
+      for (let i = 0; i < warmup + opts.rounds; i++) {
+        const t0 = now();
+        ping.publish(value);
+        const r = await it.next();  // a stalled case closes pong, which ends the iteration
+        if (r.done) throw new Error(`the pong consumer ended after ${i} round trips`);
+        if (i >= warmup) samples.push(Number(now() - t0));
+        c.progress++;
+      }
+      return { samples };
+    }],
+    ];
+  };
 
   return [
     [{ ...MQ, kind: 'throughput', api: 'kafkajs send (awaited)' }, async (c) => {
@@ -327,6 +379,37 @@ function libmqCases(opts, socket, wait) {
       await all;
       return { count: n, t0, t1: now() };
     }],
+    [{ ...MQ, kind: 'throughput', api: 'kafkajs eachBatch', note: `reads the ${n} records of the batched send` }, async (c) => {
+      const consumer = await connected(c, kafka.consumer({ groupId: 'batch-reader' }));
+      await consumer.subscribe({ topic: 'batched', fromBeginning: true });
+      let done;
+      const all = new Promise((r) => (done = r));
+      const t0 = now();
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          c.progress += batch.messages.length;
+          if (c.progress >= n) done();
+        },
+      });
+      await all;
+      return { count: n, t0, t1: now() };
+    }],
+    [{ ...MQ, kind: 'throughput', api: 'fast path batches()', note: `reads the ${n} records of the fast path publish` }, async (c) => {
+      const t = await within(START_MS, 'Topic.open', Topic.open('fast', { socket }));
+      c.defer(() => t.close());
+      const fc = t.consumer({ group: 'fast-batch-reader', fromBeginning: true });
+      const t0 = now();
+      let t1 = null;
+      for await (const batch of fc.batches()) {
+        c.progress += batch.length;
+        if (c.progress >= n) {
+          t1 = now();
+          break;
+        }
+      }
+      if (c.progress < n) throw new Error(`the consumer ended after ${c.progress} of ${n} records`);
+      return { count: n, t0, t1 };
+    }],
     [{ ...MQ, kind: 'throughput', api: 'fast path for await', note: `reads the ${n} records of the fast path publish` }, async (c) => {
       const t = await within(START_MS, 'Topic.open', Topic.open('fast', { socket }));
       c.defer(() => t.close());
@@ -343,46 +426,20 @@ function libmqCases(opts, socket, wait) {
       if (c.progress < n) throw new Error(`the consumer ended after ${c.progress} of ${n} records`);
       return { count: n, t0, t1 };
     }],
-    [{ ...MQ, kind: 'rtt', api: 'kafkajs send + eachMessage', note: waitNote }, async (c) => {
-      const echo = await startChild('mq-echo', { socket, wait, ping: 'ping', pong: 'pong' });
-      c.defer(() => stopChild(echo));
-      const p = await connected(c, kafka.producer());
-      const pc = await connected(c, kafka.consumer({ groupId: 'pinger', wait }));
-      await pc.subscribe({ topic: 'pong' });
-      let pending = null;
-      await pc.run({ eachMessage: async () => { const r = pending; pending = null; if (r) r.resolve(); } });
-      const samples = [];
-      const warmup = Math.ceil(opts.rounds / 10);
-      for (let i = 0; i < warmup + opts.rounds; i++) {
-        const t0 = now();
-        await new Promise((resolve, reject) => {
-          pending = { resolve };
-          p.send({ topic: 'ping', messages: [{ value }] }).catch(reject);
-        });
-        if (i >= warmup) samples.push(Number(now() - t0));
-        c.progress++;
-      }
-      return { samples };
-    }],
-    [{ ...MQ, kind: 'rtt', api: 'fast path publish + for await', note: waitNote }, async (c) => {
-      const echo = await startChild('fast-echo', { socket, wait, ping: 'fping', pong: 'fpong' });
-      c.defer(() => stopChild(echo));
-      const ping = await within(START_MS, 'Topic.open', Topic.open('fping', { socket }));
-      c.defer(() => ping.close());
-      const pong = await within(START_MS, 'Topic.open', Topic.open('fpong', { socket }));
-      c.defer(() => pong.close());
-      const it = pong.consumer({ group: 'pinger', wait })[Symbol.asyncIterator]();
-      const samples = [];
-      const warmup = Math.ceil(opts.rounds / 10);
-      for (let i = 0; i < warmup + opts.rounds; i++) {
-        const t0 = now();
-        ping.publish(value);
-        const r = await it.next();  // a stalled case closes pong, which ends the iteration
-        if (r.done) throw new Error(`the pong consumer ended after ${i} round trips`);
-        if (i >= warmup) samples.push(Number(now() - t0));
-        c.progress++;
-      }
-      return { samples };
+    ...rttCases(wait),
+    ...(wait === 'spin' ? [] : rttCases('spin')),
+    [{ ...MQ, kind: 'idle', api: 'kafkajs consumer, empty topic', note: 'process CPU over 1 s of waiting' }, async (c) => {
+      const consumer = await connected(c, kafka.consumer({ groupId: 'idle', wait }));
+      await consumer.subscribe({ topic: 'idle-topic' });
+      await consumer.run({ eachMessage: async () => {} });
+      await new Promise((r) => setTimeout(r, 100));  // parked by now
+      const cpu0 = process.cpuUsage();
+      const t0 = now();
+      await new Promise((r) => setTimeout(r, 1000));  // the figure is the CPU this second costs: a duration, not a condition
+      const used = process.cpuUsage(cpu0);
+      const wall = Number(now() - t0) / 1e9;
+      c.progress++;
+      return { idle: (used.user + used.system) / 1e6 / wall };
     }],
   ];
 }
@@ -422,11 +479,18 @@ function printTable(rows, opts) {
   line(`batched send, ${BATCH}/send (msgs/s)`, rate(mq('kafkajs send (batch')), rate(nt('net write (batch')));
   line('fast path publish(), synchronous (msgs/s)', rate(mq('fast path publish')), '');
   line('consume, eachMessage (msgs/s)', rate(mq('kafkajs eachMessage')), rate(nt('net read')));
-  line('consume, fast path for await (msgs/s)', rate(mq('fast path for await')), '');
+  line('consume, fast path for await (msgs/s)', rate(mq('fast path for await')), rate(nt('net read')));
+  line('consume, eachBatch (msgs/s)', rate(mq('kafkajs eachBatch')), rate(nt('net read')));
+  line('consume, fast path batches() (msgs/s)', rate(mq('fast path batches()')), rate(nt('net read')));
+  const rtt = (api) => rows.find((r) => r.transport === MQ.transport && r.api === api);
   for (const [q, label] of [['p50', 'p50'], ['p99', 'p99']]) {
-    line(`end-to-end ${label} one-way latency (us)`, oneWay(mq('kafkajs send +'), q), oneWay(nt('net write +'), q));
-    line(`end-to-end ${label} one-way latency, fast path (us)`, oneWay(mq('fast path publish +'), q), oneWay(nt('net write +'), q));
+    line(`end-to-end ${label} one-way latency (us)`, oneWay(rtt('kafkajs send + eachMessage'), q), oneWay(nt('net write +'), q));
+    line(`end-to-end ${label} one-way latency, fast path (us)`, oneWay(rtt('fast path publish + for await'), q), oneWay(nt('net write +'), q));
+    line(`end-to-end ${label} one-way latency, wait spin (us)`, oneWay(rtt('kafkajs send + eachMessage (wait spin)'), q), oneWay(nt('net write +'), q));
+    line(`end-to-end ${label} one-way latency, fast path, wait spin (us)`, oneWay(rtt('fast path publish + for await (wait spin)'), q), oneWay(nt('net write +'), q));
   }
+  const idle = mq('kafkajs consumer, empty topic');
+  console.log(`| idle consumer, default wait (share of a core) | ${idle && idle.core_fraction !== undefined ? (idle.core_fraction * 100).toFixed(2) + ' %' : 'failed'} | | |`);
 }
 
 // ---- main -----------------------------------------------------------------------------------------------------

@@ -47,11 +47,45 @@ function parseTopicSection(fields) {
 const L = native.batchLayout;
 const { header: HEADER, stride: STRIDE } = L;
 
-// -> {buf, meta, count, firstSeq, lost}
-function readBatch(buf) {
-  const count = new Float64Array(buf.buffer, buf.byteOffset, HEADER)[L.count];
-  const meta = new Float64Array(buf.buffer, buf.byteOffset, HEADER + count * STRIDE);
-  return { buf, meta, count, firstSeq: meta[L.firstSeq], lost: meta[L.lost] };
+// The batch written at byte `at` of `slab` -> {buf: the slab (every position in the rows counts from its start),
+// meta: the header and rows, count, firstSeq, lost}
+function readBatch(slab, at) {
+  const count = new Float64Array(slab.buffer, slab.byteOffset + at, HEADER)[L.count];
+  const meta = new Float64Array(slab.buffer, slab.byteOffset + at, HEADER + count * STRIDE);
+  return { buf: slab, meta, count, firstSeq: meta[L.firstSeq], lost: meta[L.lost] };
+}
+
+// Slabs the native consumer writes batches into, one after the other, as Node's Buffer pool hands out slices of
+// its 8 KiB slabs: a batch costs no allocation, and a slab, once written, is never written again, so the messages
+// (views of it) stay valid for as long as they are referenced. Keeping one message keeps its slab (64 KiB) alive.
+// (Slabs of the addon's own memory, recycled by a finalizer, faulted in more pages than these: V8 frees a Buffer's
+// memory at the scavenge that finds it dead, and knows its size, so it collects as often as the slabs need.)
+const SLAB_BYTES = 64 * 1024;
+
+class Slabs {
+  constructor() {
+    this.slab = null;
+    this.at = 0;
+  }
+
+  // The next batch from `member` (acking every record below ackSeq first), or null when it has none.
+  take(member, max, ackSeq) {
+    if (this.slab === null) this.fresh(SLAB_BYTES);
+    let n = member.take(max, ackSeq, this.slab, this.at);
+    if (n < 0) {  // not enough room left in this slab: the batch waits in the member for a fresh one
+      this.fresh(Math.max(SLAB_BYTES, -n));
+      n = member.take(max, ackSeq, this.slab, this.at);
+    }
+    if (n === 0) return null;
+    const batch = readBatch(this.slab, this.at);
+    this.at += n;
+    return batch;
+  }
+
+  fresh(bytes) {
+    this.slab = Buffer.allocUnsafeSlow(bytes);  // its own ArrayBuffer: 8-aligned at byte 0
+    this.at = 0;
+  }
 }
 
 function offsetBigInt(hi, lo) {
@@ -297,5 +331,5 @@ class ClientBase {
 
 module.exports = {
   ClientBase, networkEvents,
-  DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, readBatch, KafkaMessage, FastMessage,
+  DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, Slabs, KafkaMessage, FastMessage,
 };

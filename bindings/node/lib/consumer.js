@@ -20,7 +20,7 @@
 // YIELD_RECORDS records or YIELD_MS milliseconds.
 const { EventEmitter } = require('events');
 const native = require('./native');
-const { connectOnce, readBatch, KafkaMessage } = require('./common');
+const { connectOnce, Slabs, KafkaMessage } = require('./common');
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
@@ -89,6 +89,7 @@ class TopicRunner {
     this.uncommitted = []; // autoCommit false: {seq, offset} of delivered records not yet committed, in order
     this.warnedFull = false;
     this.member = null;
+    this.slabs = new Slabs();
     this.loop = null;
     this.wake = null;      // resolves the park (or the pause) the loop is waiting in
     this.pauseFn = () => {
@@ -139,8 +140,7 @@ class TopicRunner {
       if (room <= 0) return null;
       max = Math.min(max, room);
     }
-    const buf = this.member.take(max, c.autoCommit ? this.finished : 0);
-    return buf === undefined ? null : readBatch(buf);
+    return this.slabs.take(this.member, max, c.autoCommit ? this.finished : 0);
   }
 
   async run() {

@@ -18,7 +18,7 @@
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group.
-const { connect, resolveSocket, readBatch, FastMessage } = require('./common');
+const { connect, resolveSocket, Slabs, FastMessage } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
 const native = require('./native');
 const { waitForRoom } = require('./producer');
@@ -45,6 +45,7 @@ class FastConsumer {
     this.closed = false;
     this.lost = 0;  // overwrite topics: records lost to lapping
     this.wake = null;
+    this.slabs = new Slabs();
     this.spin = options.wait === 'spin';
     const max = options.maxBatch === undefined ? native.batchLayout.maxBatch : options.maxBatch;
     this.maxBatch = max;
@@ -75,10 +76,8 @@ class FastConsumer {
 
   // The next batch from the member (acking what was handed out), or null when it has nothing now.
   take() {
-    const buf = wrap(() => this.member.take(this.maxBatch, this.done), this.topicName);
-    if (buf === undefined) return null;
-    const batch = readBatch(buf);
-    this.lost += batch.lost;
+    const batch = wrap(() => this.slabs.take(this.member, this.maxBatch, this.done), this.topicName);
+    if (batch !== null) this.lost += batch.lost;
     return batch;
   }
 

@@ -81,7 +81,8 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
                                        InstanceMethod<&ConsumerWrap::Seek>("seek"),
                                        InstanceMethod<&ConsumerWrap::Rejoin>("rejoin"),
                                        InstanceMethod<&ConsumerWrap::Close>("close"),
-                                       InstanceAccessor<&ConsumerWrap::Held>("held")});
+                                       InstanceAccessor<&ConsumerWrap::Held>("held"),
+                                       InstanceAccessor<&ConsumerWrap::Waiter>("waiter")});
     data.consumer_ctor = Napi::Persistent(ctor);
     exports.Set("Consumer", ctor);
     Napi::Object layout = Napi::Object::New(env);
@@ -294,40 +295,55 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     }
   }
 
-  // take(max, ackSeq) -> Buffer | undefined: acks every record below ackSeq, then takes up to `max` records.
+  // take(max, ackSeq, slab, at) -> number: acks every record below ackSeq, then takes up to `max` records and
+  // writes them into the Buffer `slab` from byte `at` (8-aligned) on, laid out as batchLayout says, with every
+  // position counted from the slab's start. Returns the bytes written; 0 when there is nothing (or JS holds the most
+  // it may: ack first); -n when the batch needs n bytes and the slab has less room: the records wait here, and the
+  // next take (with a fresh slab) writes them. JS hands out views of the slab and never writes it again, so a
+  // message stays valid for as long as it is referenced, while a batch costs no allocation (Node's Buffer pool does
+  // the same with its 8 KiB slabs).
   Napi::Value Take(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     check_usable(env);
     unpark();
-    const std::size_t max = info.Length() > 0 && info[0].IsNumber()
-                                ? static_cast<std::size_t>(info[0].As<Napi::Number>().Int64Value())
-                                : max_batch_;
-    if (max < 1 || max > mq::kMaxBatch)
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsBuffer() || !info[3].IsNumber())
+      throw_type(env, "take(max, ackSeq, slab, at)");
+    const double max_arg = info[0].As<Napi::Number>().DoubleValue();
+    if (!(max_arg >= 1 && max_arg <= static_cast<double>(mq::kMaxBatch)))
       throw_js(env, mq::Error(mq::Errc::invalid_argument, "take(max): max must be 1.." +
                                                               std::to_string(mq::kMaxBatch) + ": " + context()));
-    if (info.Length() > 1 && info[1].IsNumber()) ack_below(env, static_cast<std::uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
-    if (taken_.size() >= mq::kMaxUnacked) return env.Undefined();  // JS holds the most it may: ack first
-    std::vector<mq::Message> messages;
-    if (!spare_.empty()) {
-      messages = std::move(spare_.back());
-      spare_.pop_back();
-    }
-    std::uint64_t lost = 0;
-    for (;;) {
-      auto n = consumer_->poll_batch(messages, max, std::chrono::nanoseconds(0));
-      if (n) break;
-      if (n.error().code() != mq::Errc::lost) {
-        spare_.push_back(std::move(messages));
-        throw_js(env, n.error());
+    const auto max = static_cast<std::size_t>(max_arg);
+    ack_below(env, static_cast<std::uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+    auto slab = info[2].As<Napi::Buffer<char>>();
+    const double at_arg = info[3].As<Napi::Number>().DoubleValue();
+    if (!(at_arg >= 0 && at_arg <= static_cast<double>(slab.Length())) || static_cast<std::size_t>(at_arg) % 8 != 0 ||
+        reinterpret_cast<std::uintptr_t>(slab.Data()) % 8 != 0)
+      throw_type(env, "take: `at` must be an 8-aligned offset inside an 8-aligned slab");
+    const auto at = static_cast<std::size_t>(at_arg);
+    if (!pending_) {
+      if (taken_.size() >= mq::kMaxUnacked) return Napi::Number::New(env, 0);  // JS holds the most it may
+      std::vector<mq::Message> messages;
+      if (!spare_.empty()) {
+        messages = std::move(spare_.back());
+        spare_.pop_back();
       }
-      lost += n.error().lost();  // the group moved past them: go on with what follows
+      for (;;) {
+        auto n = consumer_->poll_batch(messages, max, std::chrono::nanoseconds(0));
+        if (n) break;
+        if (n.error().code() != mq::Errc::lost) {
+          spare_.push_back(std::move(messages));
+          throw_js(env, n.error());
+        }
+        lost_ += n.error().lost();  // the group moved past them: go on with what follows
+      }
+      if (messages.empty()) {
+        spare_.push_back(std::move(messages));
+        return Napi::Number::New(env, 0);
+      }
+      pending_.emplace(std::move(messages));
     }
-    lost_ += lost;
-    if (messages.empty()) {
-      spare_.push_back(std::move(messages));
-      return env.Undefined();
-    }
-    // One Buffer: the header and rows (doubles), then each record's value, key and headers.
+    // The batch: the header and rows (doubles), then each record's value, key and headers.
+    const std::vector<mq::Message>& messages = *pending_;
     const std::size_t count = messages.size();
     const std::size_t meta_bytes = (kHeader + count * kStride) * sizeof(double);
     std::size_t bytes = meta_bytes;
@@ -335,14 +351,15 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
       bytes += m.payload().size() + encoded_headers(m);
       if (auto k = m.key()) bytes += k->size();
     }
-    auto buffer = Napi::Buffer<char>::New(env, bytes);
-    char* data = buffer.Data();
-    auto* meta = reinterpret_cast<double*>(data);  // Buffer::New: its own ArrayBuffer, aligned at byte 0
+    bytes = (bytes + 7) & ~std::size_t{7};  // the next batch starts 8-aligned
+    if (bytes > slab.Length() - at) return Napi::Number::New(env, -static_cast<double>(bytes));
+    char* data = slab.Data();
+    auto* meta = reinterpret_cast<double*>(data + at);
     meta[kCount] = static_cast<double>(count);
     meta[kFirstSeq] = static_cast<double>(next_seq_);
     meta[kLost] = static_cast<double>(lost_);
     lost_ = 0;
-    std::size_t at = meta_bytes;
+    std::size_t pos = at + meta_bytes;
     for (std::size_t i = 0; i < count; ++i) {
       const mq::Message& m = messages[i];
       double* row = meta + kHeader + i * kStride;
@@ -350,33 +367,34 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
       row[kOffsetHigh] = static_cast<double>(o >> 32);
       row[kOffsetLow] = static_cast<double>(o & 0xffffffffu);
       row[kTimestampMs] = static_cast<double>(m.timestamp_ns() / 1'000'000);
-      row[kValueStart] = static_cast<double>(at);
+      row[kValueStart] = static_cast<double>(pos);
       row[kValueLength] = static_cast<double>(m.payload().size());
-      if (!m.payload().empty()) std::memcpy(data + at, m.payload().data(), m.payload().size());
-      at += m.payload().size();
-      row[kKeyStart] = static_cast<double>(at);
+      if (!m.payload().empty()) std::memcpy(data + pos, m.payload().data(), m.payload().size());
+      pos += m.payload().size();
+      row[kKeyStart] = static_cast<double>(pos);
       row[kKeyLength] = -1;
       if (auto k = m.key()) {
-        if (!k->empty()) std::memcpy(data + at, k->data(), k->size());
+        if (!k->empty()) std::memcpy(data + pos, k->data(), k->size());
         row[kKeyLength] = static_cast<double>(k->size());
-        at += k->size();
+        pos += k->size();
       }
-      row[kHeadersStart] = static_cast<double>(at);
+      row[kHeadersStart] = static_cast<double>(pos);
       for (const auto& h : m.headers()) {  // little-endian hosts only (x86-64, aarch64): JS reads readUInt32LE
         const auto name = static_cast<std::uint32_t>(h.name.size());
         const auto value = static_cast<std::uint32_t>(h.value.size());
-        std::memcpy(data + at, &name, 4);
-        std::memcpy(data + at + 4, h.name.data(), name);
-        std::memcpy(data + at + 4 + name, &value, 4);
-        if (value != 0) std::memcpy(data + at + 8 + name, h.value.data(), value);
-        at += 8 + name + value;
+        std::memcpy(data + pos, &name, 4);
+        std::memcpy(data + pos + 4, h.name.data(), name);
+        std::memcpy(data + pos + 4 + name, &value, 4);
+        if (value != 0) std::memcpy(data + pos + 8 + name, h.value.data(), value);
+        pos += 8 + name + value;
       }
-      row[kHeadersLength] = static_cast<double>(at - static_cast<std::size_t>(row[kHeadersStart]));
+      row[kHeadersLength] = static_cast<double>(pos - static_cast<std::size_t>(row[kHeadersStart]));
       row[kRedelivered] = m.redelivered() ? 1 : 0;
     }
-    taken_.push_back(Taken{next_seq_, std::move(messages), 0});
+    taken_.push_back(Taken{next_seq_, std::move(*pending_), 0});
+    pending_.reset();
     next_seq_ += count;
-    return buffer;
+    return Napi::Number::New(env, static_cast<double>(bytes));
   }
 
   // ack(seq): every record with a sequence number below `seq` is finished.
@@ -400,6 +418,11 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     }
     cv_.notify_all();
     return Napi::Boolean::New(info.Env(), true);
+  }
+
+  // waiter -> 'io_uring' (one wake-up) or 'thread' (the fallback), how a parked consumer waits.
+  Napi::Value Waiter(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), ring_ ? "io_uring" : "thread");
   }
 
   // held -> how many runs (takes) JS holds unacked; at batchLayout... kMaxUnacked a take returns nothing.
@@ -471,6 +494,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
   }
 
   void release_taken() {
+    pending_.reset();  // taken but not handed to JS yet: unacked, so the consumer hands them back when it leaves
     for (auto& t : taken_) {
       spare_.push_back(std::move(t.messages));
       spare_.back().clear();
@@ -513,6 +537,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
   mq::ConsumerOptions options_;
   std::size_t max_batch_ = mq::kMaxBatch;
   std::deque<Taken> taken_;                        // JS thread only
+  std::optional<std::vector<mq::Message>> pending_;  // taken, waiting for a slab with room
   std::vector<std::vector<mq::Message>> spare_;    // emptied message vectors, reused (their capacity)
   std::uint64_t next_seq_ = 1;
   std::uint64_t lost_ = 0;
