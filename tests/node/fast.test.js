@@ -47,6 +47,55 @@ test('publish / publishBatch / for await', async () => {
   }
 });
 
+// Reads `n` records of group `group` from the start of what it has not acked, acking the last.
+async function readAll(t, group, n) {
+  const c = t.consumer({ group });
+  const got = [];
+  for await (const m of c) {
+    got.push(m);
+    if (got.length === n) {
+      c.ack(m);
+      break;
+    }
+  }
+  return got;
+}
+
+test('a batch larger than one claim goes out whole and in order; a record too large stops it at its index', async () => {
+  // 1 MiB ring: one claim takes at most 1024 records and 512 KiB. The group, created with the topic, keeps it all.
+  const t = await Topic.open('chunks', { socket: d.socket, create: { capacity: 1 << 20, groups: ['chunks-g'] } });
+  const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
+  const producer = kafka.producer();
+  try {
+    const n = 2500;
+    const values = Array.from({ length: n }, (_, i) => `${i}:`.padEnd(150, '.'));  // 256 ring bytes each: 640 KiB
+    const offsets = t.publishBatch(values);
+    assert.deepStrictEqual([...offsets], values.map((_, i) => BigInt(i)));
+    assert.deepStrictEqual((await readAll(t, 'chunks-g', n)).map((m) => `${m.offset}/${m.value}`),
+      values.map((v, i) => `${i}/${v}`));
+
+    await producer.connect();
+    const messages = values.map((v, i) => ({ key: `k${i}`, value: v, headers: { i: String(i) } }));
+    const [sent] = await producer.send({ topic: 'chunks', messages });
+    assert.strictEqual(sent.baseOffset, String(n));
+    const back = await readAll(t, 'chunks-g', n);
+    assert.deepStrictEqual(back.map((m) => `${m.offset}/${m.key}/${m.headers.i}/${m.value}`),
+      values.map((v, i) => `${n + i}/k${i}/${i}/${v}`));
+
+    // max_message is a quarter of the ring: the third record cannot go; the two before it did, the one after did not.
+    assert.throws(() => t.publishBatch(['a', 'b', Buffer.alloc(300000), 'c']), (e) => {
+      assert.match(e.message, /too large/);
+      assert.match(e.message, /size=300000/);
+      assert.strictEqual(e.published, 2);
+      return true;
+    });
+    assert.strictEqual(t.info().latest, String(2 * n + 2));
+  } finally {
+    await producer.disconnect();
+    await t.close();
+  }
+});
+
 test('leaving the loop hands the unacked record back to the group', async () => {
   const t = await Topic.open('handback', { socket: d.socket });
   try {

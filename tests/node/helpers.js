@@ -43,6 +43,12 @@ function canConnect(socket) {
   });
 }
 
+// Daemons still running when this process exits (a test that threw before stop(), a runner timeout) die with it.
+const live = new Set();
+process.on('exit', () => {
+  for (const proc of live) proc.kill('SIGKILL');
+});
+
 // Starts mqd; resolves once its socket accepts connections (at most 10 s).
 async function startDaemon({ autoCreate = true, args = [] } = {}) {
   if (!fs.existsSync(MQD)) {
@@ -58,7 +64,9 @@ async function startDaemon({ autoCreate = true, args = [] } = {}) {
   proc.stdout.on('data', (d) => (log += d));
   proc.stderr.on('data', (d) => (log += d));
   let exited = null;
+  live.add(proc);
   const exitP = new Promise((resolve) => proc.once('exit', (code, signal) => {
+    live.delete(proc);
     exited = { code, signal };
     resolve(exited);
   }));

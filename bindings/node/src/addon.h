@@ -84,6 +84,12 @@ class ClientWrap : public Napi::ObjectWrap<ClientWrap> {
   std::shared_ptr<mq::Client> client_;
 };
 
+// A topic's ring: its bytes and the largest record it takes (key + headers + payload).
+struct RingLimits {
+  std::size_t capacity = 0;
+  std::size_t max_message = 0;
+};
+
 class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports, AddonData& data);
@@ -113,6 +119,7 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   std::optional<mq::Producer> async_producer_;  // sendAsync's, in the pool: waits kSendSlice per call at most
   static constexpr std::chrono::milliseconds kSendSlice{100};
   bool busy_ = false;                        // a sendAsync is using the topic (send()s wait for it)
+  RingLimits limits_;  // how large a batched publish's chunks may be
   mq::Offset earliest_ = 0;                  // cached for send(): see earliest()
   std::optional<std::chrono::steady_clock::time_point> earliest_at_;
 };

@@ -3,6 +3,7 @@
 // they throw Errc::full at once; sendAsync then waits for room in the libuv pool with the topic's block timeout.
 #include <charconv>
 #include <deque>
+#include <functional>
 
 #include "addon.h"
 
@@ -127,6 +128,52 @@ Napi::Error with_progress(Napi::Env env, const mq::Error& e, std::size_t publish
   return err;
 }
 
+// What a batched publish achieved: how many records went out (in order), the first offset, and the error that
+// stopped it, if any.
+struct Progress {
+  std::size_t published = 0;
+  std::optional<mq::Offset> first;
+  std::optional<mq::Error> error;
+};
+// Called with each chunk's first offset and size, in order (a chunk's offsets are consecutive; two chunks' need
+// not be, when other producers publish in between).
+using ChunkDone = std::function<void(mq::Offset, std::size_t)>;
+
+// Publishes records[0..n) in order, as few publish_batch calls as fit (each one claim: at most kMaxPublishBatch
+// records and half the ring), so a batch of small records costs one CAS, not one each. A chunk is all or nothing;
+// a record over the topic's max_message goes alone, so its error is publish()'s and `published` is its index.
+template <class Get>
+Progress publish_chunks(mq::Producer& p, std::size_t n, const RingLimits& limits, Get&& get,
+                        std::vector<mq::Record>& chunk, const ChunkDone& on_chunk = nullptr) {
+  Progress out;
+  std::size_t i = 0;
+  while (i < n) {
+    chunk.clear();
+    std::size_t bytes = 0;
+    while (i + chunk.size() < n && chunk.size() < mq::kMaxPublishBatch) {
+      const mq::Record& r = get(i + chunk.size());
+      std::size_t parts = r.payload.size() + (r.key ? r.key->size() : 0);
+      for (const auto& h : r.headers) parts += 8 + h.name.size() + h.value.size();
+      const std::size_t size = 112 + parts;  // at least its ring bytes: 40 of header, up to 7 + 63 of alignment
+      const bool alone = parts > limits.max_message;
+      if (!chunk.empty() && (alone || bytes + size > limits.capacity / 2)) break;
+      bytes += size;
+      chunk.push_back(r);
+      if (alone) break;
+    }
+    auto first = chunk.size() == 1 ? p.publish(chunk.front()) : p.publish_batch(chunk);
+    if (!first) {
+      out.error = std::move(first).error();
+      return out;
+    }
+    if (!out.first) out.first = *first;
+    if (on_chunk) on_chunk(*first, chunk.size());
+    out.published += chunk.size();
+    i += chunk.size();
+  }
+  return out;
+}
+
 }  // namespace
 
 void TopicWrap::Init(Napi::Env env, Napi::Object exports, AddonData& data) {
@@ -160,6 +207,8 @@ TopicWrap::TopicWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TopicWra
   auto* init = info[0].As<Napi::External<TopicInit>>().Data();
   topic_ = std::move(init->topic);
   client_ = std::move(init->client);
+  const mq::TopicInfo ring = topic_->info();
+  limits_ = RingLimits{ring.capacity, ring.max_message};
 }
 
 void TopicWrap::check_open(Napi::Env env) const {
@@ -243,16 +292,22 @@ Napi::Value TopicWrap::PublishBatch(const Napi::CallbackInfo& info) {
   Napi::Array values = info[0].As<Napi::Array>();
   const uint32_t n = values.Length();
   auto& p = producer(env);
+  // UTF-8 of string values, alive until the batch is out; sized before use (no reallocation moves a string that a
+  // record points into) and kept between calls, so a steady sender allocates nothing here.
+  thread_local std::vector<std::string> strings;
+  thread_local std::vector<mq::Record> records, chunk;
+  if (strings.size() < n) strings.resize(n);
+  records.clear();
+  for (uint32_t i = 0; i < n; ++i)
+    records.push_back(mq::Record{bytes_of(env, values.Get(i), strings[i], "value"), std::nullopt, {}, std::nullopt});
   auto offsets = Napi::BigUint64Array::New(env, n);
-  thread_local std::string scratch;
-  std::optional<mq::Offset> first;
-  for (uint32_t i = 0; i < n; ++i) {
-    auto bytes = bytes_of(env, values.Get(i), scratch, "value");
-    auto r = p.publish(bytes);
-    if (!r) throw with_progress(env, r.error(), i, first);
-    if (!first) first = *r;
-    offsets[i] = *r;
-  }
+  std::size_t at = 0;
+  const Progress done = publish_chunks(
+      p, n, limits_, [&](std::size_t i) -> const mq::Record& { return records[i]; }, chunk,
+      [&](mq::Offset first, std::size_t count) {
+        for (std::size_t k = 0; k < count; ++k) offsets[at++] = first + k;
+      });
+  if (done.error) throw with_progress(env, *done.error, done.published, done.first);
   return offsets;
 }
 
@@ -267,21 +322,30 @@ Napi::Value TopicWrap::Send(const Napi::CallbackInfo& info) {
   const uint32_t start = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
   const uint32_t n = messages.Length();
   auto& p = producer(env);
-  thread_local Scratch scratch;
-  std::optional<mq::Offset> first;
+  // Every record read from JS first (their bytes stay where they are: views), then published in chunks of one claim.
+  // Sized before use and kept between calls, like PublishBatch's strings.
+  thread_local std::vector<Scratch> scratch;
+  thread_local std::vector<Parsed> parsed;
+  thread_local std::vector<mq::Record> records, chunk;
+  const std::size_t count = n > start ? n - start : 0;
+  if (scratch.size() < count) scratch.resize(count);
+  if (parsed.size() < count) parsed.resize(count);
+  records.clear();
   for (uint32_t i = start; i < n; ++i) {
     Napi::Value item = messages.Get(i);
-    mq::Result<mq::Offset> r = mq::Offset{0};
+    Scratch& s = scratch[i - start];
     if (is_value(env, item)) {  // a bare value (JS passes these when no message has key/headers/timestamp)
-      r = p.publish(bytes_of(env, item, scratch.payload, "message value"));
+      records.push_back(mq::Record{bytes_of(env, item, s.payload, "message value"), std::nullopt, {}, std::nullopt});
     } else {
-      scratch.clear();
-      Parsed m = parse_message(env, item, scratch);
-      r = p.publish(mq::Record{m.payload, m.key, std::span<const mq::Header>(m.headers), m.timestamp_ns});
+      s.clear();
+      Parsed& m = parsed[i - start] = parse_message(env, item, s);
+      records.push_back(mq::Record{m.payload, m.key, std::span<const mq::Header>(m.headers), m.timestamp_ns});
     }
-    if (!r) throw with_progress(env, r.error(), i - start, first);
-    if (!first) first = *r;
   }
+  const Progress done = publish_chunks(p, records.size(), limits_,
+                                       [&](std::size_t i) -> const mq::Record& { return records[i]; }, chunk);
+  if (done.error) throw with_progress(env, *done.error, done.published, done.first);
+  const std::optional<mq::Offset> first = done.first;
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, first ? offset_number(env, *first) : env.Null());
   out.Set(1u, offset_number(env, earliest()));
