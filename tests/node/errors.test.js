@@ -212,6 +212,47 @@ test('subscribe({ topics }) with a string is refused as kafkajs refuses it, and 
   }
 });
 
+test('consumer options: a bad maxInFlight, maxBatch or wait is refused by name; maxInFlight caps what a fast member holds', async () => {
+  const d = await startDaemon();
+  const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
+  const t = await libmq.Topic.open('opts', { socket: d.socket });
+  try {
+    const bad = [
+      [{ maxInFlight: 0 }, /maxInFlight must be a whole number from 1 to \d+, got 0/],
+      [{ maxInFlight: 2.5 }, /maxInFlight must be a whole number/],
+      [{ maxBatch: 64 }, /maxBatch must be a whole number from 1 to 63, got 64/],
+      [{ maxBatch: '8' }, /maxBatch must be a whole number from 1 to 63, got 8/],
+      [{ wait: 'nap' }, /wait must be one of futex, spin, spin_futex, spin_yield, busy_spin, got nap/],
+    ];
+    for (const [options, message] of bad) {
+      assert.throws(() => kafka.consumer({ groupId: 'g', ...options }),
+        (e) => e instanceof KafkaJSNonRetriableError && message.test(e.message), JSON.stringify(options));
+      assert.throws(() => t.consumer({ group: 'g', ...options }),
+        (e) => e instanceof KafkaJSNonRetriableError && message.test(e.message), JSON.stringify(options));
+    }
+    t.publishBatch(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    const c = t.consumer({ group: 'capped', fromBeginning: true, maxInFlight: 3 });
+    for await (const m of c) {
+      assert.strictEqual(m.offset, 0n);
+      break;  // handed back: the member took 3 and held 3
+    }
+    const held = [];
+    const c2 = t.consumer({ group: 'capped', maxInFlight: 3 });
+    for await (const m of c2) {
+      held.push(t.info().groups.find((g) => g.name === 'capped').unacked);
+      if (m.offset === 9n) {
+        c2.ack(m);
+        break;
+      }
+    }
+    assert.ok(held.every((n) => n <= 3), `unacked records stayed within maxInFlight: ${held}`);
+    assert.strictEqual(t.info().groups.find((g) => g.name === 'capped').committed, '10');
+  } finally {
+    await t.close();
+    await d.stop();
+  }
+});
+
 test('a logCreator that throws and an event listener that throws neither crash the process nor fail the call', async () => {
   const d = await startDaemon();
   try {

@@ -118,19 +118,21 @@ test('a consumer draining a topic that never runs dry leaves timers and sockets 
 });
 
 // A parked consumer is woken by each record a producer publishes while it sleeps: through io_uring where the kernel
-// has FUTEX_WAIT, and through the waiter thread (forced here) everywhere.
-for (const forced of [null, 'thread']) {
-  test(`a parked consumer wakes for every record (${forced ? 'waiter thread, forced' : 'default waiter'})`, async () => {
+// has FUTEX_WAIT, and through the waiter thread (forced here, or chosen by a wait strategy only it has) everywhere.
+for (const [label, forced, wait] of [['default waiter', null, undefined], ['waiter thread, forced', 'thread', undefined],
+  ["wait 'spin_futex': the waiter thread", null, 'spin_futex']]) {
+  test(`a parked consumer wakes for every record (${label})`, async () => {
     const { Topic } = require(PKG);
-    const topic = `parked-${forced || 'default'}`;
+    const topic = `parked-${forced || wait || 'default'}`;
     const t = await Topic.open(topic, { socket: d.socket });
     const env = { MQ_SOCKET: d.socket, LIBMQ_PKG: PKG, TOPIC: topic, COUNT: '5' };
     if (forced) env.MQ_NODE_WAITER = forced;
+    if (wait) env.WAIT = wait;
     const c = child(path.join(__dirname, 'fixtures', 'parked-consumer.js'), { env });
     try {
       await c.until((lines, json) => json.some((j) => j.ready), 10000, 'the consumer to start');
       const { waiter } = c.json.find((j) => j.ready);
-      if (forced) assert.strictEqual(waiter, 'thread');
+      if (forced || wait) assert.strictEqual(waiter, 'thread');
       else assert.ok(waiter === 'io_uring' || waiter === 'thread', waiter);
       for (let i = 0; i < 5; i++) {
         // One record at a time, each once the previous arrived: between them the consumer has nothing and parks.

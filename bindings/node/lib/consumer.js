@@ -19,8 +19,7 @@
 // A topic that never runs dry does not starve the event loop: the runner yields to I/O (setImmediate) every
 // YIELD_RECORDS records or YIELD_MS milliseconds.
 const { EventEmitter } = require('events');
-const native = require('./native');
-const { connectOnce, Slabs, KafkaMessage } = require('./common');
+const { connectOnce, memberOptions, SPIN_MS, Slabs, KafkaMessage } = require('./common');
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
@@ -49,7 +48,6 @@ const events = Object.freeze({
 
 const YIELD_RECORDS = 1024;  // records between yields to the event loop's I/O
 const YIELD_MS = 10;          // ... or milliseconds, whichever comes first
-const SPIN_MS = 0.05;         // wait: 'spin': how long the JS thread keeps taking before it parks
 
 const noopHeartbeat = async () => {};
 const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
@@ -102,7 +100,7 @@ class TopicRunner {
   open({ maxBatch, wait }) {
     try {
       this.member = this.topic.consumer(
-        { group: this.consumer.groupId, fromBeginning: this.fromBeginning, maxBatch, wait: wait === 'spin' ? 'spin_futex' : wait },
+        { group: this.consumer.groupId, fromBeginning: this.fromBeginning, maxBatch, wait },
         () => this.onReady(),
       );
     } catch (e) {
@@ -418,26 +416,8 @@ class Consumer {
       maxRetryTime: retry.maxRetryTime ?? 30000,
       multiplier: retry.multiplier ?? 2,
     };
-    // libmq options. maxInFlight: records one member may hold unacked (prefetched + in eachMessage): a take asks
-    // for at most that many, so with several processes in a group, 1 hands each record to whichever is free.
-    // maxBatch: records per take (1..63). Both default to 63 (the most one take holds).
-    const whole = (name, v, max) => {
-      if (v === undefined) return native.batchLayout.maxBatch;
-      if (!Number.isInteger(v) || v < 1 || v > max) {
-        throw new KafkaJSNonRetriableError(`${name} must be a whole number from 1 to ${max}, got ${v}`);
-      }
-      return v;
-    };
-    this.maxInFlight = whole('maxInFlight', config.maxInFlight, 1 << 30);
-    this.maxBatch = Math.min(whole('maxBatch', config.maxBatch, native.batchLayout.maxBatch), this.maxInFlight);
-    // How an idle member waits: 'futex' (default: a native thread sleeps on the topic's futex and wakes the event
-    // loop once), 'spin' (the JS thread keeps taking for 50 us before it parks: lower latency, more CPU), or the
-    // native waiter's own strategies 'spin_futex', 'spin_yield', 'busy_spin'.
-    const waits = ['futex', 'spin', 'spin_futex', 'spin_yield', 'busy_spin'];
-    if (config.wait !== undefined && !waits.includes(config.wait)) {
-      throw new KafkaJSNonRetriableError(`wait must be one of ${waits.join(', ')}, got ${config.wait}`);
-    }
-    this.wait = config.wait;
+    // libmq options (see memberOptions in common.js).
+    ({ maxInFlight: this.maxInFlight, maxBatch: this.maxBatch, wait: this.wait } = memberOptions(config));
     this.client = null;
     this.connecting = null;
     this.subscriptions = [];  // {topic: string|RegExp, fromBeginning}

@@ -18,12 +18,10 @@
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group.
-const { connect, resolveSocket, Slabs, FastMessage } = require('./common');
+const { connect, resolveSocket, memberOptions, SPIN_MS, Slabs, FastMessage } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
-const native = require('./native');
 const { waitForRoom } = require('./producer');
 
-const SPIN_MS = 0.05;  // wait: 'spin': how long the JS thread keeps taking before it parks
 
 function wrap(fn, topic) {
   try {
@@ -46,16 +44,18 @@ class FastConsumer {
     this.lost = 0;  // overwrite topics: records lost to lapping
     this.wake = null;
     this.slabs = new Slabs();
-    this.spin = options.wait === 'spin';
-    const max = options.maxBatch === undefined ? native.batchLayout.maxBatch : options.maxBatch;
-    this.maxBatch = max;
+    // What this member holds unacked is the batch being handed out (the take after it acks it): maxInFlight caps
+    // maxBatch.
+    const { maxBatch, wait } = memberOptions(options);
+    this.spin = wait === 'spin';
+    this.maxBatch = maxBatch;
     this.member = wrap(
       () => topic.native.consumer(
         {
           group: options.group,
           fromBeginning: !!options.fromBeginning,
-          maxBatch: max,
-          wait: options.wait === 'spin' ? 'spin_futex' : options.wait,
+          maxBatch,
+          wait,
         },
         () => this.onReady(),
       ),

@@ -69,6 +69,7 @@ struct ConsumerInit {
   mq::Consumer consumer;
   mq::ConsumerOptions options;
   std::size_t max_batch;
+  bool kernel_wait;  // may park in io_uring's FUTEX_WAIT ('futex', 'spin'); else the waiter thread's strategy
 };
 
 class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
@@ -106,7 +107,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     options_ = init->options;
     max_batch_ = init->max_batch;
     Ref();  // alive while its waiter (ring or thread) may call back; released when the close completes
-    ring_ = FutexRing::open();
+    if (init->kernel_wait) ring_ = FutexRing::open();
     if (ring_) {
       on_ready_ = Napi::Persistent(info[1].As<Napi::Function>());
       async_ = std::make_unique<Napi::AsyncContext>(info.Env(), "libmq consumer");
@@ -577,8 +578,10 @@ void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, std::nullptr_t
 
 void InitConsumer(Napi::Env env, Napi::Object exports, AddonData& data) { ConsumerWrap::Init(env, exports, data); }
 
-// topic.consumer({group, fromBeginning, maxBatch, wait}, onReady) -> Consumer. `wait`: how the waiter waits once
-// parked: 'futex' (default: sleeps at once), 'spin_futex' (spins ~20 us first), 'spin_yield', 'busy_spin'.
+// topic.consumer({group, fromBeginning, maxBatch, wait}, onReady) -> Consumer. `wait`: how a parked member waits:
+// 'futex' (default) and 'spin' (JS spins before it parks) sleep in io_uring's FUTEX_WAIT where the kernel has it (the
+// waiter thread sleeping on the futex where not); 'spin_futex' (spins ~20 us first), 'spin_yield' and 'busy_spin'
+// always use the waiter thread, with that strategy.
 Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
@@ -591,9 +594,11 @@ Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
   options.start = o.Get("fromBeginning").ToBoolean() ? mq::Start::earliest : mq::Start::latest;
   options.auto_ack = false;  // acks follow JS (take's ackSeq, ack(seq)); leaving hands unfinished records back
   options.wait = mq::Wait::futex;
+  bool kernel_wait = true;
   Napi::Value wait = o.Get("wait");
   if (wait.IsString()) {
     const std::string w = wait.As<Napi::String>().Utf8Value();
+    kernel_wait = w == "futex" || w == "spin";  // 'spin' spins in JS, then parks as 'futex' does
     if (w == "busy_spin") options.wait = mq::Wait::busy_spin;
     else if (w == "spin_yield") options.wait = mq::Wait::spin_yield;
     else if (w == "spin_futex" || w == "spin") options.wait = mq::Wait::spin_futex;
@@ -613,7 +618,7 @@ Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
   }
   auto c = mq::Consumer::make(topic.topic(), options);
   if (!c) throw_js(env, c.error());
-  ConsumerInit init{topic.topic(), std::move(*c), options, max_batch};
+  ConsumerInit init{topic.topic(), std::move(*c), options, max_batch, kernel_wait};
   auto* data = env.GetInstanceData<AddonData>();
   return data->consumer_ctor.New({Napi::External<ConsumerInit>::New(env, &init), info[1]});
 }
