@@ -177,19 +177,25 @@ export type Producer = {
 // ---------------------------------------------------------------------------------------------------------------
 // Consumer
 
+/** How an idle consumer waits (ConsumerConfig.wait). */
+export type Wait = 'futex' | 'spin' | 'spin_futex' | 'spin_yield' | 'busy_spin'
+
 export interface ConsumerConfig {
   groupId: string
   /** false: subscribing to a topic that does not exist fails even if mqd auto-creates. */
   allowAutoTopicCreation?: boolean
   retry?: RetryOptions
-  /** libmq: records one member may hold unacked (fetched ahead + being processed), 1..32. Default 32.
+  /** libmq: records one member may hold unacked (taken ahead + being processed), a whole number >= 1. Default 63.
    *  Smaller shares slow work more evenly between the processes of a group (1: one record at a time). */
   maxInFlight?: number
-  /** libmq: records per batch handed from the consumer thread. Default: maxInFlight. */
+  /** libmq: records one take copies out of the ring (held as one run), 1..63, at most maxInFlight. Default 63. */
   maxBatch?: number
-  /** libmq: how the consumer thread waits for records. Default 'futex' (sleeps; lowest CPU, and on small machines
-   *  the lowest latency too). 'spin_futex' spins ~20 us first; 'spin_yield'/'busy_spin' never sleep (a core each). */
-  wait?: 'futex' | 'spin_futex' | 'spin_yield' | 'busy_spin'
+  /** libmq: how a member waits once its topic is empty. The consumer pulls on the JS thread while records flow.
+   *  'futex' (default): parks; the producer's wake reaches the event loop once (io_uring FUTEX_WAIT where the
+   *  kernel has it, Linux 6.7+; else a waiter thread). Idle CPU ~0.
+   *  'spin': the JS thread keeps taking for 50 us before it parks: lowest latency, the loop busy meanwhile.
+   *  'spin_futex' | 'spin_yield' | 'busy_spin': a waiter thread that spins ~20 us first / never sleeps. */
+  wait?: Wait
   sessionTimeout?: number
   rebalanceTimeout?: number
   heartbeatInterval?: number
@@ -204,9 +210,11 @@ export interface ConsumerConfig {
   partitionAssigners?: any[]
 }
 
+/** Computed on first access (getters, settable), so `{...message}` and Object.keys() see no fields: use the fields,
+ *  or JSON.stringify / toJSON(), which give the plain kafkajs shape. */
 export type KafkaMessage = {
   key: Buffer | null
-  /** A copy of the record's bytes (a view of the batch Buffer the consumer thread filled), never shared memory. */
+  /** A copy of the record's bytes (a view of the 64 KiB slab batches are copied into), never shared memory. */
   value: Buffer | null
   timestamp: string
   attributes: number
@@ -582,9 +590,10 @@ export interface TopicInfo {
   groups: GroupInfo[]
 }
 
+/** Read-only getters, computed on first access. */
 export interface FastMessage {
   offset: bigint
-  /** A copy: a view of the batch Buffer the consumer thread filled from the ring. */
+  /** A copy: a view of the 64 KiB slab batches are copied into (keeping a message keeps its slab). */
   value: Buffer
   key: Buffer | null
   headers: { [name: string]: Buffer | Buffer[] }
@@ -596,9 +605,12 @@ export interface FastMessage {
 export interface FastConsumerOptions {
   group: string
   fromBeginning?: boolean
+  /** Records the member holds unacked (the batch being handed out): caps maxBatch. Default 63. */
   maxInFlight?: number
+  /** Records per take, 1..63. Default 63. */
   maxBatch?: number
-  wait?: 'futex' | 'spin_futex' | 'spin_yield' | 'busy_spin'
+  /** As ConsumerConfig.wait. Default 'futex'. */
+  wait?: Wait
 }
 
 export class FastConsumer implements AsyncIterableIterator<FastMessage> {
@@ -607,6 +619,11 @@ export class FastConsumer implements AsyncIterableIterator<FastMessage> {
   /** Acks `msg` and everything received before it, now (otherwise: when the loop asks for the next record). */
   ack(msg: FastMessage): void
   next(): Promise<IteratorResult<FastMessage>>
+  /** for await (const batch of c.batches()): arrays of up to maxBatch messages, one promise per batch; a batch is
+   *  acked when the loop asks for the next one; leaving the loop closes the consumer. */
+  batches(): AsyncGenerator<FastMessage[], void, undefined>
+  /** 'io_uring' or 'thread': how this member parks (see ConsumerConfig.wait); null once closed. */
+  readonly waiter: 'io_uring' | 'thread' | null
   return(): Promise<IteratorResult<FastMessage>>
   [Symbol.asyncIterator](): AsyncIterableIterator<FastMessage>
   /** Stops the consumer thread and leaves the group; records not acked go back to it. */

@@ -207,6 +207,36 @@ test('autoCommit false: commitOffsets acks; uncommitted records come back after 
   await second.c.disconnect();
 });
 
+test('autoCommit false, records arriving one at a time: a member holding its most takes waits for a commit, loop alive', async () => {
+  const { Topic } = require(PKG);
+  const t = await Topic.open('manual-runs', { socket: d.socket });
+  const c = child(path.join(__dirname, 'fixtures', 'manual-commit.js'),
+    { env: { MQ_SOCKET: d.socket, LIBMQ_PKG: PKG, TOPIC: 'manual-runs', MAX_IN_FLIGHT: '1000' } });
+  const offsets = (json) => json.filter((j) => j.offset !== undefined).map((j) => Number(j.offset));
+  try {
+    await c.until((l, json) => json.some((j) => j.ready), 10000, 'the consumer to start');
+    // Each record published once the previous one arrived: every take holds one record.
+    const held = require(path.join(PKG, 'lib', 'native')).batchLayout.maxHeld;
+    for (let i = 0; i < held; i++) {
+      t.publish(`r${i}`);
+      await c.until((l, json) => offsets(json).length === i + 1, 10000, `record ${i}`);
+    }
+    for (let i = held; i < held + 8; i++) t.publish(`r${i}`);
+    // Full: it says so, its timer keeps ticking, and nothing past the held takes is delivered.
+    await c.until((l, json) => json.some((j) => j.warn && /waits for commitOffsets/.test(j.warn)), 10000, 'the warning');
+    const ticks = c.json.filter((j) => j.tick).length;
+    await c.until((l, json) => json.filter((j) => j.tick).length >= ticks + 10, 10000, 'ten more ticks');
+    assert.deepStrictEqual(offsets(c.json), Array.from({ length: held }, (_, i) => i));
+    c.proc.kill('SIGUSR2');
+    await c.until((l, json) => offsets(json).length === held + 8, 10000, 'the rest after the commit');
+    assert.deepStrictEqual(offsets(c.json), Array.from({ length: held + 8 }, (_, i) => i));
+    assert.ok(c.json.some((j) => j.committed === String(held)), c.lines.join('\n'));
+  } finally {
+    await c.kill('SIGKILL');
+    await t.close();
+  }
+});
+
 test('eachBatch with resolveOffset', async () => {
   await publish('batches', range(0, 20));
   const c = kafka().consumer({ groupId: 'batch-group' });

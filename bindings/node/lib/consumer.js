@@ -19,6 +19,7 @@
 // A topic that never runs dry does not starve the event loop: the runner yields to I/O (setImmediate) every
 // YIELD_RECORDS records or YIELD_MS milliseconds.
 const { EventEmitter } = require('events');
+const native = require('./native');
 const { connectOnce, memberOptions, SPIN_MS, Slabs, KafkaMessage } = require('./common');
 const {
   KafkaJSError,
@@ -129,15 +130,18 @@ class TopicRunner {
     });
   }
 
-  // The next batch, or null when the member holds all it may (autoCommit false) or has nothing now.
+  // autoCommit false: the member holds all it may until commitOffsets() (maxInFlight records, or maxHeld takes:
+  // records that arrive one at a time come in takes of one).
+  full() {
+    const c = this.consumer;
+    return !c.autoCommit && (this.uncommitted.length >= c.maxInFlight || this.member.held >= native.batchLayout.maxHeld);
+  }
+
+  // The next batch, or null when the member is full() or has nothing now.
   take() {
     const c = this.consumer;
-    let max = this.maxBatch;
-    if (!c.autoCommit) {
-      const room = c.maxInFlight - this.uncommitted.length;
-      if (room <= 0) return null;
-      max = Math.min(max, room);
-    }
+    if (this.full()) return null;
+    const max = c.autoCommit ? this.maxBatch : Math.min(this.maxBatch, c.maxInFlight - this.uncommitted.length);
     return this.slabs.take(this.member, max, c.autoCommit ? this.finished : 0);
   }
 
@@ -170,12 +174,13 @@ class TopicRunner {
         continue;
       }
       if (batch === null) {
-        if (!c.autoCommit && this.uncommitted.length >= c.maxInFlight) {
+        if (this.full()) {
           if (!this.warnedFull) {
             this.warnedFull = true;
             c.logger_.warn(
               `topic ${this.name}: ${this.uncommitted.length} records delivered and not committed (autoCommit is ` +
-                'false); a member holds at most maxInFlight unacked records, so fetching waits for commitOffsets()',
+                `false); a member holds at most maxInFlight (${c.maxInFlight}) unacked records in at most ` +
+                `${native.batchLayout.maxHeld} takes, so fetching waits for commitOffsets()`,
               { topic: this.name, groupId: c.groupId },
             );
           }
@@ -288,8 +293,8 @@ class TopicRunner {
     if (n === 0) return false;
     const last = this.uncommitted[n - 1].seq;
     this.uncommitted.splice(0, n);
-    if (this.uncommitted.length < this.consumer.maxInFlight) this.warnedFull = false;
     this.member.ack(last + 1);
+    if (!this.full()) this.warnedFull = false;
     this.onReady();  // a loop waiting for room looks again
     return true;
   }

@@ -12,9 +12,9 @@
 //   await c.close(); await t.close();
 //
 // Copies: publish copies the bytes once, from your Buffer into the ring (a string is first encoded to UTF-8 in a
-// scratch buffer). Consuming copies each record once, on the JS thread, from the ring into one Buffer per batch;
-// msg.value/key/headers are views of that Buffer (keeping one message alive keeps its batch's memory, at most 63
-// records). Shared memory itself is never exposed to JavaScript.
+// scratch buffer). Consuming copies each record once, on the JS thread, from the ring into a 64 KiB slab that
+// batches fill one after the other (Slabs in common.js); msg.value/key/headers are views of it, so keeping one
+// message alive keeps its slab alive. Shared memory itself is never exposed to JavaScript.
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group.
@@ -67,6 +67,11 @@ class FastConsumer {
     const w = this.wake;
     this.wake = null;
     if (w) w();
+  }
+
+  // 'io_uring' or 'thread': how this member parks when its topic is empty.
+  get waiter() {
+    return this.member ? this.member.waiter : null;
   }
 
   // Acks `msg` and everything received before it now (instead of at the next take).

@@ -95,6 +95,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
         {"headersLength", kHeadersLength}, {"redelivered", kRedelivered}, {"stride", kStride}};
     for (const auto& [name, value] : fields) layout.Set(name, Napi::Number::New(env, value));
     layout.Set("maxBatch", Napi::Number::New(env, static_cast<double>(mq::kMaxBatch)));
+    layout.Set("maxHeld", Napi::Number::New(env, static_cast<double>(mq::kMaxUnacked)));  // runs (takes) held
     exports.Set("batchLayout", layout);
   }
 
@@ -426,7 +427,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     return Napi::String::New(info.Env(), ring_ ? "io_uring" : "thread");
   }
 
-  // held -> how many runs (takes) JS holds unacked; at batchLayout... kMaxUnacked a take returns nothing.
+  // held -> how many runs (takes) JS holds unacked; at batchLayout.maxHeld a take returns nothing.
   Napi::Value Held(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(taken_.size()));
   }
