@@ -200,7 +200,53 @@ def target_rows(cases):
         growth = (mem["rss_anon_kib_end"] - mem["rss_anon_kib_start"]) / 1024
         add(f"mqd resident memory (anonymous) ≤ 16 MiB with 100 topics, flat over {mem['seconds']:.0f} s", mib,
             mib <= 16 and growth <= 1, f"max {mib:.1f} MiB, start→end {growth:+.2f} MiB")
+    batch32 = find(cases, transport="libmq", mode="busy", kind="throughput", pattern="1p1c", payload_bytes=64,
+                   api="publish_batch 32 / poll_batch 32")
+    if batch32 and spsc[64]:
+        r = batch32["msgs_per_s"] / spsc[64]["msgs_per_s"]
+        add("throughput 1P→1C, batches of 32 ≥ 0.8 × raw SPSC ring", r, r >= 0.8,
+            f"{rate(batch32['msgs_per_s'])}/s vs {rate(spsc[64]['msgs_per_s'])}/s: ×{r:.3f}")
+    out += node_targets(cases, add)
     return out
+
+
+def node_targets(cases, add):
+    """The Node addon's targets: each libmq row against Node's `net` over a Unix socket in the same run."""
+    def row(transport, api, kind):
+        for c in cases:
+            if (c["transport"] == transport and c["kind"] == kind and c.get("api", "") == api and "error" not in c
+                    and "skipped" not in c):
+                return c
+        return None
+
+    mq = lambda api, kind="throughput": row("libmq node", api, kind)  # noqa: E731
+    net = lambda api, kind="throughput": row("node net (unix socket)", api, kind)  # noqa: E731
+    read = net("net read (eachMessage-shaped)")
+    for name, mine, theirs, want in [
+            ("Node awaited send ≥ 50 × net", mq("kafkajs send (awaited)"), net("net write (awaited)"), 50),
+            ("Node batched send ≥ 3 × net", mq("kafkajs send (batch of 100)"), net("net write (batch of 100)"), 3),
+            ("Node eachMessage consume ≥ 2 × net", mq("kafkajs eachMessage"), read, 2),
+            ("Node fast path for await consume ≥ 3 × net", mq("fast path for await"), read, 3),
+            ("Node eachBatch consume ≥ 4 × net", mq("kafkajs eachBatch"), read, 4),
+            ("Node eachMessage consume ≥ 2 × net, while a producer streams", mq("kafkajs eachMessage (streamed)"), read, 2),
+            ("Node eachBatch consume ≥ 4 × net, while a producer streams", mq("kafkajs eachBatch (streamed)"), read, 4)]:
+        if mine and theirs:
+            r = mine["msgs_per_s"] / theirs["msgs_per_s"]
+            add(name, r, r >= want, f"{rate(mine['msgs_per_s'])}/s vs {rate(theirs['msgs_per_s'])}/s: ×{r:.2f}")
+    echo = net("net write + echo", "rtt")
+    for name, api, pct, want in [
+            ("Node one-way p50, default wait ≤ net's", "kafkajs send + eachMessage", "p50", 1),
+            ("Node one-way p99, default wait ≤ net's", "kafkajs send + eachMessage", "p99", 1),
+            ("Node one-way p50, wait 'spin' ≤ 0.25 × net's", "kafkajs send + eachMessage (wait spin)", "p50", 0.25)]:
+        mine = mq(api, "rtt")
+        if mine and echo:
+            r = mine["ns"][pct] / echo["ns"][pct]
+            add(name, r, r <= want, f"{ns(mine['ns'][pct] / 2)} vs {ns(echo['ns'][pct] / 2)}: ×{r:.2f}")
+    idle = mq("kafkajs consumer, empty topic", "idle")
+    if idle and "core_fraction" in idle:
+        f = idle["core_fraction"]
+        add("Node idle consumer ~0 CPU (< 1 % of a core)", f, f < 0.01, f"{f * 100:.2f} % of a core")
+    return []
 
 
 def micro_case(b):

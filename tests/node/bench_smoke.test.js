@@ -18,6 +18,8 @@ const EXPECTED = [
   ['libmq node', 'default', 'throughput', 'kafkajs eachMessage'],
   ['libmq node', 'default', 'throughput', 'kafkajs eachBatch'],
   ['libmq node', 'default', 'throughput', 'fast path batches()'],
+  ['libmq node', 'default', 'throughput', 'kafkajs eachMessage (streamed)'],
+  ['libmq node', 'default', 'throughput', 'kafkajs eachBatch (streamed)'],
   ['libmq node', 'default', 'throughput', 'fast path for await'],
   ['libmq node', 'default', 'rtt', 'kafkajs send + eachMessage'],
   ['libmq node', 'default', 'rtt', 'fast path publish + for await'],

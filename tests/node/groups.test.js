@@ -259,3 +259,48 @@ test('eachBatch with resolveOffset', async () => {
   assert.deepStrictEqual(got, range(0, 20));
   await c.disconnect();
 });
+
+test('eachBatch gathers takes while the topic has records, up to maxInFlight; a partly resolved batch goes on where it stopped', async () => {
+  const p = kafka().producer();
+  await p.connect();
+  await p.send({ topic: 'gather', messages: range(0, 300).map((v) => ({ value: v })) });
+  await p.disconnect();
+  const run = async (groupId, consumerConfig, eachBatch, runConfig = {}) => {
+    const c = kafka().consumer({ groupId, ...consumerConfig });
+    const sizes = [];
+    const got = [];
+    const cond = condition();
+    await c.connect();
+    await c.subscribe({ topic: 'gather', fromBeginning: true });
+    await c.run({
+      ...runConfig,
+      eachBatch: async (payload) => {
+        sizes.push(payload.batch.messages.length);
+        await eachBatch(payload, got);
+        cond.bump();
+      },
+    });
+    try {
+      await cond.until(() => got.length >= 300, 10000, `300 records in group ${groupId}`);
+    } finally {
+      await c.disconnect();
+    }
+    assert.deepStrictEqual(got, range(0, 300), `group ${groupId}`);
+    return sizes;
+  };
+  const all = async ({ batch }, got) => { for (const m of batch.messages) got.push(m.value.toString()); };
+  const gathered = await run('gather-default', {}, all);
+  assert.ok(gathered[0] > 63, `the first batch of a 300-record backlog holds more than one take: ${gathered}`);
+  const capped = await run('gather-capped', { maxInFlight: 10 }, all);
+  assert.ok(capped.every((n) => n <= 10), `maxInFlight 10 caps each batch: ${capped}`);
+  // Resolving only up to the 100th record of the first batch: the next call starts right after it.
+  let calls = 0;
+  await run('gather-partial', {}, async ({ batch, resolveOffset }, got) => {
+    calls += 1;
+    for (const m of batch.messages) {
+      got.push(m.value.toString());
+      resolveOffset(m.offset);
+      if (calls === 1 && m.offset === '99') return;
+    }
+  }, { eachBatchAutoResolve: false });
+});

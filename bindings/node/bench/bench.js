@@ -1,7 +1,7 @@
 'use strict';
 // Node-side figures for libmq, each next to Node's own `net` over a Unix socket measured in the same run (64-byte
 // messages by default): throughput of kafkajs send (awaited one at a time, and batched), kafkajs consume
-// (eachMessage), the native fast path (publish, for await), and round trips (ping on one topic, pong on another,
+// (eachMessage, eachBatch; of a backlog, and while a forked producer streams), the native fast path (publish, for await), and round trips (ping on one topic, pong on another,
 // echoed by a forked copy of this script) with every sample kept. Prints one row per case and a Markdown table;
 // --json writes the schema of bench/report.hpp (tool "node"). Starts its own mqd ($MQD, default
 // build/release/daemon/mqd/mqd) on a private socket, namespace and data dir, and stops it however the run ends.
@@ -106,6 +106,28 @@ async function role(name, opts) {
     process.on('message', async () => { await ping.close(); await pong.close(); process.exit(0); });
     process.send('ready');
     for await (const m of c) pong.publish(m.value);
+  } else if (name === 'mq-stream') {  // publishes opts.messages records on opts.topic when told 'go', as the net
+    // server streams frames: batches of 256 prebuilt values; a full ring (the reader is behind) is retried at once
+    const t = await Topic.open(opts.topic, { socket: opts.socket });
+    const values = Array.from({ length: 256 }, () => Buffer.alloc(opts.size, 7));
+    process.on('message', async (m) => {
+      if (m !== 'go') {
+        await t.close();
+        process.exit(0);
+      }
+      for (let sent = 0; sent < opts.messages;) {
+        const k = Math.min(values.length, opts.messages - sent);
+        try {
+          t.publishBatch(k === values.length ? values : values.slice(0, k));
+          sent += k;
+        } catch (e) {
+          if (e.mqCode !== 'full') throw e;
+          sent += e.published || 0;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    });
+    process.send('ready');
   } else if (name === 'net-server') {
     const server = netBaseline.serve(opts);
     process.on('message', () => { server.close(); process.exit(0); });
@@ -339,6 +361,37 @@ function libmqCases(opts, socket, wait) {
     ];
   };
 
+  // Consuming while a forked producer streams n records through a 1 MiB ring, as net's reader reads while its
+  // server streams: the ring wraps, so the reader's pages are warm after the first lap (a backlog read through a
+  // fresh mapping pays a first touch per 4 KiB page, which on a VM with shadow paging is microseconds).
+  const streamCases = () => [
+    ['kafkajs eachMessage', (consumer, c, done) => consumer.run({ eachMessage: async () => { if (++c.progress === n) done(); } })],
+    ['kafkajs eachBatch', (consumer, c, done) => consumer.run({
+      eachBatch: async ({ batch }) => {
+        c.progress += batch.messages.length;
+        if (c.progress >= n) done();
+      },
+    })],
+  ].map(([api, run], i) => [
+    { ...MQ, kind: 'throughput', api: `${api} (streamed)`, note: `a forked producer publishes ${n} records through a 1 MiB ring meanwhile` },
+    async (c) => {
+      const topic = `stream-${i}`;
+      const t = await within(START_MS, 'Topic.open', Topic.open(topic, { socket, create: { capacity: 1 << 20 } }));
+      await t.close();
+      const producer = await startChild('mq-stream', { socket, topic, messages: n, size: opts.size });
+      c.defer(() => stopChild(producer));
+      const consumer = await connected(c, kafka.consumer({ groupId: 'stream-reader' }));
+      await consumer.subscribe({ topic, fromBeginning: true });
+      let done;
+      const all = new Promise((r) => (done = r));
+      await run(consumer, c, () => done(now()));
+      const t0 = now();
+      producer.send('go');
+      const t1 = await all;
+      return { count: n, t0, t1 };
+    },
+  ]);
+
   return [
     [{ ...MQ, kind: 'throughput', api: 'kafkajs send (awaited)' }, async (c) => {
       const p = await connected(c, kafka.producer());
@@ -410,6 +463,7 @@ function libmqCases(opts, socket, wait) {
       if (c.progress < n) throw new Error(`the consumer ended after ${c.progress} of ${n} records`);
       return { count: n, t0, t1 };
     }],
+    ...streamCases(),
     [{ ...MQ, kind: 'throughput', api: 'fast path for await', note: `reads the ${n} records of the fast path publish` }, async (c) => {
       const t = await within(START_MS, 'Topic.open', Topic.open('fast', { socket }));
       c.defer(() => t.close());
@@ -482,6 +536,8 @@ function printTable(rows, opts) {
   line('consume, fast path for await (msgs/s)', rate(mq('fast path for await')), rate(nt('net read')));
   line('consume, eachBatch (msgs/s)', rate(mq('kafkajs eachBatch')), rate(nt('net read')));
   line('consume, fast path batches() (msgs/s)', rate(mq('fast path batches()')), rate(nt('net read')));
+  line('consume while a producer streams, eachMessage (msgs/s)', rate(mq('kafkajs eachMessage (streamed)')), rate(nt('net read')));
+  line('consume while a producer streams, eachBatch (msgs/s)', rate(mq('kafkajs eachBatch (streamed)')), rate(nt('net read')));
   const rtt = (api) => rows.find((r) => r.transport === MQ.transport && r.api === api);
   for (const [q, label] of [['p50', 'p50'], ['p99', 'p99']]) {
     line(`end-to-end ${label} one-way latency (us)`, oneWay(rtt('kafkajs send + eachMessage'), q), oneWay(nt('net write +'), q));

@@ -76,6 +76,7 @@ function printRow(r) {
   if (r.skipped) console.log(`${name} skipped: ${r.skipped}`);
   else if (r.error) console.log(`${name} FAILED: ${r.error}`);
   else if (r.ns) console.log(`${name} ${n(r.ns.p50)} ${n(r.ns.p90)} ${n(r.ns.p99)} ${n(r.ns['p99.9'])} ${n(r.ns.max)}`);
+  else if (r.core_fraction !== undefined) console.log(`${name} ${(r.core_fraction * 100).toFixed(3)} % of a core`);
   else console.log(`${name} ${''.padStart(9 * 5 + 4)} ${String(Math.round(r.msgs_per_s)).padStart(10)}`);
 }
 

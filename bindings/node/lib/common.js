@@ -332,22 +332,22 @@ class ClientBase {
 // The member options both consumer APIs take -> {maxInFlight, maxBatch, wait}, or throws naming the bad one.
 //   maxInFlight: records a member may hold unacked (taken ahead + being processed); 1 hands each record of a group
 //     to whichever process is free. maxBatch: records per take, 1..63 (a take holds one run), at most maxInFlight.
-//     Both default to 63.
+//     Both default to 63; `inFlightDefault` overrides maxInFlight's default (kafkajs' eachBatch gathers takes).
 //   wait: how an idle member waits. 'futex' (default: sleeps; the producer's wake reaches the event loop once),
 //     'spin' (the JS thread keeps taking for SPIN_MS before it parks: lower latency, more CPU), or the waiter
 //     thread's own strategies 'spin_futex', 'spin_yield', 'busy_spin'.
 const WAITS = ['futex', 'spin', 'spin_futex', 'spin_yield', 'busy_spin'];
 const SPIN_MS = 0.05;
-function memberOptions(config) {
+function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
   const most = native.batchLayout.maxBatch;
-  const whole = (name, v, max) => {
-    if (v === undefined) return most;
+  const whole = (name, v, max, dflt = most) => {
+    if (v === undefined) return dflt;
     if (!Number.isInteger(v) || v < 1 || v > max) {
       throw new KafkaJSNonRetriableError(`${name} must be a whole number from 1 to ${max}, got ${v}`);
     }
     return v;
   };
-  const maxInFlight = whole('maxInFlight', config.maxInFlight, 1 << 30);
+  const maxInFlight = whole('maxInFlight', config.maxInFlight, 1 << 30, inFlightDefault);
   const maxBatch = Math.min(whole('maxBatch', config.maxBatch, most), maxInFlight);
   if (config.wait !== undefined && !WAITS.includes(config.wait)) {
     throw new KafkaJSNonRetriableError(`wait must be one of ${WAITS.join(', ')}, got ${config.wait}`);

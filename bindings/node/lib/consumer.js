@@ -49,6 +49,9 @@ const events = Object.freeze({
 
 const YIELD_RECORDS = 1024;  // records between yields to the event loop's I/O
 const YIELD_MS = 10;          // ... or milliseconds, whichever comes first
+// eachBatch's default maxInFlight: a batch gathers takes while the topic has records, up to this many records (16
+// runs of 63), as a kafkajs fetch hands over what the partition has. An explicit maxInFlight wins.
+const BATCH_IN_FLIGHT = 16 * native.batchLayout.maxBatch;
 
 const noopHeartbeat = async () => {};
 const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
@@ -137,12 +140,26 @@ class TopicRunner {
     return !c.autoCommit && (this.uncommitted.length >= c.maxInFlight || this.member.held >= native.batchLayout.maxHeld);
   }
 
-  // The next batch, or null when the member is full() or has nothing now.
+  // The next batch, or null when the member is full() or has nothing now. eachBatch gathers takes while the topic
+  // has records, up to maxInFlight records: {parts: [batch, ...], count, firstSeq, lost} (sequence numbers run on
+  // from one take to the next).
   take() {
     const c = this.consumer;
     if (this.full()) return null;
-    const max = c.autoCommit ? this.maxBatch : Math.min(this.maxBatch, c.maxInFlight - this.uncommitted.length);
-    return this.slabs.take(this.member, max, c.autoCommit ? this.finished : 0);
+    const ackSeq = c.autoCommit ? this.finished : 0;
+    const room = () => c.maxInFlight - (c.autoCommit ? 0 : this.uncommitted.length);
+    const first = this.slabs.take(this.member, Math.min(this.maxBatch, room()), ackSeq);
+    if (first === null || !c.eachBatch) return first;
+    const parts = [first];
+    let { count, lost } = first;
+    while (count < room()) {
+      const next = this.slabs.take(this.member, Math.min(this.maxBatch, room() - count), ackSeq);
+      if (next === null) break;  // the topic is empty for now, or the member holds its most takes
+      parts.push(next);
+      count += next.count;
+      lost += next.lost;
+    }
+    return { parts, count, firstSeq: first.firstSeq, lost };
   }
 
   async run() {
@@ -235,9 +252,12 @@ class TopicRunner {
       return true;
     }
     const messages = new Array(batch.count);
-    for (let i = 0; i < batch.count; i++) {
-      messages[i] = new KafkaMessage(batch, i);
-      if (manual) this.uncommitted.push({ seq: batch.firstSeq + i, message: messages[i] });
+    let i = 0;
+    for (const part of batch.parts) {
+      for (let j = 0; j < part.count; j++, i++) {
+        messages[i] = new KafkaMessage(part, j);
+        if (manual) this.uncommitted.push({ seq: batch.firstSeq + i, message: messages[i] });
+      }
     }
     return this.processBatch(batch, messages, gen);
   }
@@ -503,6 +523,7 @@ class Consumer {
     this.eachBatch = eachMessage ? null : eachBatch;
     this.autoCommit = config.autoCommit !== false;
     this.eachBatchAutoResolve = config.eachBatchAutoResolve !== false;
+    ({ maxInFlight: this.maxInFlight, maxBatch: this.maxBatch } = memberOptions(this.config, this.eachBatch ? BATCH_IN_FLIGHT : undefined));
     this.gate = new Gate(Math.max(1, config.partitionsConsumedConcurrently || 1));
     this.running = true;
     const started = [];
