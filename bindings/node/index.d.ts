@@ -185,8 +185,9 @@ export interface ConsumerConfig {
   /** false: subscribing to a topic that does not exist fails even if mqd auto-creates. */
   allowAutoTopicCreation?: boolean
   retry?: RetryOptions
-  /** libmq: records one member may hold unacked (taken ahead + being processed), a whole number >= 1. Default 63.
-   *  Smaller shares slow work more evenly between the processes of a group (1: one record at a time). */
+  /** libmq: records one member may hold unacked (taken ahead + being processed), a whole number >= 1. Default 63;
+   *  1008 with eachBatch, whose batches gather takes up to it while the topic has records. Smaller shares slow
+   *  work more evenly between the processes of a group (1: one record at a time). */
   maxInFlight?: number
   /** libmq: records one take copies out of the ring (held as one run), 1..63, at most maxInFlight. Default 63. */
   maxBatch?: number
