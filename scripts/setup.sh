@@ -9,7 +9,8 @@ packages=(
   libboost-dev libboost-program-options-dev                   # Boost.Interprocess, Program_options
   libgtest-dev libbenchmark-dev                               # GoogleTest, Google Benchmark
   libsystemd-dev                                              # sd_notify for mqd
-  util-linux                                                  # unshare (the full-/dev/shm test)
+  util-linux                                                  # unshare (the full-/dev/shm test), nsenter
+  systemd-container debootstrap                               # the real-systemd test (tests/systemd)
   nodejs python3 make                                         # the Node addon (node-gyp)
   libzmq3-dev                                                 # bench: ZeroMQ ipc:// peer
   iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev            # bench: iceoryx 2.0 peer (iox-roudi)

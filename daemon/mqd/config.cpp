@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 
+#include "log.hpp"
 #include "units.hpp"
 
 namespace po = boost::program_options;
@@ -245,7 +246,7 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
     }
     return c;
   } catch (const Failure& f) {
-    std::cerr << "mqd: " << f.message << "\n";
+    std::cerr << (stderr_is_journal() ? "<3>" : "") << "mqd: " << f.message << "\n";  // an error in the journal
     exit_code = 2;
     return std::nullopt;
   }

@@ -41,7 +41,9 @@ Result<int> dial(const std::string& path) {
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     const int e = errno;
     ::close(fd);
-    if (e == EACCES) return Error(Errc::permission_denied, "no permission on mqd's socket " + path);
+    if (e == EACCES)
+      return Error(Errc::permission_denied, "no permission on mqd's socket " + path +
+                                                " (its users are the members of mqd's access group, mq by default)");
     return no_daemon(path, std::strerror(e));
   }
   return fd;

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# mqd under a real systemd. PID 1 of this machine is not systemd, so the test boots one as PID 1 of a systemd-nspawn
+# container (a Debian 12 minbase root made once with debootstrap and cached), installs the built tree under
+# /usr/local in it (cmake --install), and checks the service for real:
+#   - `systemctl start mqd` returns only after READY: mqctl answers at once, the unit is active with no restart;
+#   - mqd runs as user mq with only CAP_CHOWN, no new privileges and a seccomp filter (the unit's sandbox);
+#   - a user in group mq publishes and consumes; a user outside it is refused with a message naming the socket;
+#   - a hung mqd (SIGSTOP) is killed by the watchdog and restarted, re-adopts its topics with their records, and a
+#     client publishing all along loses nothing and never fails;
+#   - `systemctl reload` re-reads the config (a new default capacity), and a broken config is refused with the old
+#     one kept; `systemctl stop` keeps the topics, which the next start adopts;
+#   - the journal holds mqd's lines at their priorities (info, error).
+# Usage: boot_test.sh BUILD_DIR (configured with the install prefix /usr/local, built).
+# Exit 0 pass, 1 fail, 77 skipped (not root, or this kernel refuses the namespaces a container needs).
+# Env: MQ_NSPAWN_CACHE (default /var/cache/libmq-tests) keeps the root image; MQ_DEBIAN_MIRROR (default: apt's).
+set -euo pipefail
+
+build=$(cd "${1:?usage: boot_test.sh BUILD_DIR}" && pwd)
+say() { echo "boot_test: $*"; }
+fail() { say "FAIL: $*"; exit 1; }
+[ "$(id -u)" -eq 0 ] || { say "needs root (systemd-nspawn): skipped"; exit 77; }
+unshare --pid --mount --uts --ipc --net --fork true 2>/dev/null ||
+  { say "this kernel or sandbox refuses new namespaces, so no container can boot: skipped"; exit 77; }
+for tool in systemd-nspawn debootstrap nsenter flock; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (scripts/setup.sh installs it)"
+done
+prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
+[ "$prefix" = /usr/local ] || fail "$build is configured for the prefix '$prefix'; the unit under test expects /usr/local"
+
+# ---- the root image, made once ----------------------------------------------------------------------------------
+cache=${MQ_NSPAWN_CACHE:-/var/cache/libmq-tests}
+image=$cache/bookworm-systemd
+packages=systemd,systemd-sysv,dbus,passwd,procps,libboost-program-options1.74.0  # procps: /bin/kill, for ExecReload
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock -w 900 9 || fail "another run has held $cache/.lock for 15 minutes"
+if [ "$(cat "$image/.libmq-image" 2>/dev/null)" != "$packages" ]; then
+  mirror=${MQ_DEBIAN_MIRROR:-}
+  if [ -z "$mirror" ]; then  # apt's own Debian mirror (deb822 .sources or a one-line sources.list)
+    mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+      sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' | head -1 || true)
+  fi
+  mirror=${mirror:-http://deb.debian.org/debian}
+  say "making the root image in $image (debootstrap minbase from $mirror, once)"
+  rm -rf "$image" "$image.new"
+  timeout 900 debootstrap --variant=minbase --include="$packages" bookworm "$image.new" "$mirror" \
+    >"$cache/debootstrap.log" 2>&1 || { tail -20 "$cache/debootstrap.log"; fail "debootstrap failed (log above)"; }
+  echo "$packages" >"$image.new/.libmq-image"
+  mv "$image.new" "$image"
+fi
+
+# ---- the built tree, installed into a stage that becomes the container's /usr/local ------------------------------
+# (in the build tree, not /tmp: the unit's PrivateTmp= and nspawn hide /tmp)
+work=$(mktemp -d "$build/systemd-boot.XXXXXX")
+stage=$work/stage
+DESTDIR=$stage cmake --install "$build" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "cmake --install"; }
+[ -f "$stage/usr/local/lib/systemd/system/mqd.service" ] || fail "cmake --install put no mqd.service in lib/systemd/system"
+
+nspawn=""
+init=""
+cleanup() {
+  if [ -n "$nspawn" ] && kill -0 "$nspawn" 2>/dev/null; then
+    kill -TERM "$nspawn" 2>/dev/null || true  # nspawn asks the container's systemd to power off
+    for _ in $(seq 1 100); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nspawn" 2>/dev/null || true
+    wait "$nspawn" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- boot ------------------------------------------------------------------------------------------------------
+say "booting systemd in a container"
+systemd-nspawn --quiet -D "$image" --ephemeral --boot --register=no --keep-unit --private-network \
+  --machine="libmq-test-$$" --bind="$stage/usr/local:/usr/local" >"$work/console.log" 2>&1 &
+nspawn=$!
+# The container's PID 1 is nspawn's child (nspawn reaps as a subreaper) once the container is set up.
+for _ in $(seq 1 300); do
+  init=$(pgrep -P "$nspawn" -x systemd || true)
+  [ -n "$init" ] && break
+  kill -0 "$nspawn" 2>/dev/null || { cat "$work/console.log"; fail "systemd-nspawn exited before the container's systemd started"; }
+  sleep 0.1
+done
+[ -n "$init" ] || { cat "$work/console.log"; fail "no systemd in the container after 30 s"; }
+
+PATH_IN=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# in_ct SECONDS CMD...: runs CMD inside the container as root, failing the test when it outlasts SECONDS.
+in_ct() {
+  local limit=$1
+  shift
+  timeout "$limit" nsenter --all --target "$init" -- env -i PATH="$PATH_IN" "$@"
+}
+as_user() {  # as_user USER SECONDS CMD...
+  local user=$1 limit=$2
+  shift 2
+  in_ct "$limit" runuser -u "$user" -- "$@"
+}
+for _ in $(seq 1 600); do  # systemctl talks to PID 1 through this socket, made early in the boot
+  in_ct 10 test -S /run/systemd/private && break
+  kill -0 "$nspawn" 2>/dev/null || { cat "$work/console.log"; fail "the container stopped while booting"; }
+  sleep 0.1
+done
+state=$(in_ct 120 systemctl is-system-running --wait || true)
+case "$state" in
+  running) ;;
+  degraded) say "the container booted degraded: $(in_ct 20 systemctl --failed --no-legend --plain | awk '{print $1}' | xargs)" ;;
+  *) cat "$work/console.log"; fail "the container's systemd did not finish booting: '$state'" ;;
+esac
+say "booted: systemd $(in_ct 20 systemctl --version | head -1 | awk '{print $2}') is PID 1 of the container"
+in_ct 30 ldconfig
+in_ct 10 id mq >/dev/null || fail "systemd-sysusers made no user mq at boot (lib/sysusers.d/mq.conf)"
+in_ct 30 useradd --create-home --groups mq alice
+in_ct 30 useradd --create-home bob
+
+show() { in_ct 20 systemctl show mqd --value -p "$1"; }
+journal() { in_ct 30 journalctl --no-pager -u mqd -o cat "$@"; }
+# in_journal TEXT [journalctl options]: the unit's journal (as filtered) has a line with TEXT. (Read whole first:
+# grep -q would close the pipe early, and pipefail would count journalctl's SIGPIPE as a failure.)
+in_journal() {
+  local text=$1 lines
+  shift
+  lines=$(journal "$@") && grep -qi -- "$text" <<<"$lines"
+}
+# wait_for SECONDS WHAT CMD...: polls CMD (every 0.1 s) until it succeeds; fails the test after SECONDS.
+wait_for() {
+  local limit=$1 what=$2 end
+  shift 2
+  end=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || fail "$what: not after $limit s"
+    sleep 0.1
+  done
+}
+
+# ---- start: READY before systemctl returns ---------------------------------------------------------------------
+in_ct 60 systemctl start mqd || { journal; fail "systemctl start mqd"; }
+as_user alice 10 mqctl list >/dev/null || { journal; fail "mqctl did not answer right after 'systemctl start' returned"; }
+[ "$(show ActiveState)/$(show SubState)" = active/running ] || fail "mqd is $(show ActiveState)/$(show SubState)"
+[ "$(show NRestarts)" = 0 ] || fail "mqd restarted while starting"
+say "start: systemctl start returned after READY (mqctl answered at once)"
+
+# ---- the process: user mq, CAP_CHOWN only, sandboxed ------------------------------------------------------------
+pid=$(show MainPID)
+status=$(in_ct 10 cat "/proc/$pid/status")
+field() { awk -v k="$1:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' <<<"$status"; }
+mq_uid=$(in_ct 10 id -u mq)
+mq_gid=$(in_ct 10 id -g mq)
+[ "$(field Uid)" = "$mq_uid $mq_uid $mq_uid $mq_uid" ] || fail "mqd's uids are '$(field Uid)', not mq's ($mq_uid)"
+[ "$(field Gid)" = "$mq_gid $mq_gid $mq_gid $mq_gid" ] || fail "mqd's gids are '$(field Gid)', not mq's ($mq_gid)"
+for set in CapEff CapPrm CapBnd CapAmb; do
+  [ "$(field $set)" = 0000000000000001 ] || fail "mqd's $set is $(field $set): only CAP_CHOWN (bit 0) was expected"
+done
+[ "$(field NoNewPrivs)" = 1 ] || fail "mqd runs without NoNewPrivs"
+[ "$(field Seccomp)" = 2 ] || fail "mqd runs without a seccomp filter (Seccomp: $(field Seccomp))"
+say "process: user mq, capabilities CAP_CHOWN only, NoNewPrivs, seccomp filter"
+
+# ---- a user in group mq publishes and consumes; one outside is refused ------------------------------------------
+as_user alice 20 mqctl produce orders --value invite-ann --value invite-bob || fail "alice (group mq) cannot publish"
+got=$(as_user alice 20 mqctl consume orders --group mailer --from-beginning --max 2 --timeout 10) ||
+  fail "alice (group mq) cannot consume: '$got'"
+[ "$got" = "$(printf '0 # invite-ann\n1 # invite-bob')" ] || fail "alice consumed '$got'"
+refusal=$(as_user bob 20 mqctl list 2>&1) && fail "bob (not in group mq) listed the topics: '$refusal'"
+grep -qi "permission" <<<"$refusal" && grep -q "/run/mq/mqd.sock" <<<"$refusal" ||
+  fail "bob's refusal does not say what is wrong: '$refusal'"
+say "access: group mq publishes and consumes; bob is refused: '$refusal'"
+
+# ---- the watchdog: a hung mqd is killed and restarted; a publishing client loses nothing ------------------------
+as_user alice 20 mqctl create feed --capacity 16MiB >/dev/null
+in_ct 10 rm -f /run/stop-feed
+# alice publishes numbered records until /run/stop-feed appears (as_user's timeout bounds the whole feed).
+as_user alice 120 bash -c 'i=0; until [ -e /run/stop-feed ]; do i=$((i + 1)); echo "$i"; sleep 0.002; done |
+  mqctl produce feed' >"$work/feed.log" 2>&1 &
+feeder=$!
+# Conditions polled by wait_for (functions: wait_for runs its command in this shell).
+latest() { as_user alice 10 mqctl describe feed | awk '$1 == "Offsets:" { print $NF }'; }
+feed_past() { [ "$(latest)" -gt "$1" ]; }  # the feed's next offset is beyond $1
+restarted() { [ "$(show NRestarts)" != "$before" ] && [ "$(show SubState)" = running ]; }
+wait_for 20 "the feed publishing before the stop" feed_past 0
+before=$(show NRestarts)
+in_ct 10 sh -c "kill -STOP $pid"  # a shell builtin: minbase has no kill(1)
+wait_for 60 "the watchdog killing and restarting the stopped mqd" restarted
+new_pid=$(show MainPID)
+[ "$new_pid" != "$pid" ] || fail "MainPID is still the stopped mqd's"
+in_journal "watchdog timeout" || fail "no watchdog line in mqd's journal: $(journal | tail -5)"
+adopted=$(as_user alice 20 mqctl list) || fail "mqctl list after the restart"
+grep -qw orders <<<"$adopted" && grep -qw feed <<<"$adopted" || fail "the restarted mqd lists '$adopted'"
+got=$(as_user alice 20 mqctl consume orders --group after-restart --from-beginning --max 2 --timeout 10) ||
+  fail "the adopted topic orders: '$got'"
+[ "$got" = "$(printf '0 # invite-ann\n1 # invite-bob')" ] || fail "orders after the restart holds '$got'"
+# The feed goes on through the new mqd; then it stops, and every number it published is there once, in order.
+mark=$(latest)
+wait_for 30 "the feed publishing after the restart (beyond offset $mark)" feed_past "$mark"
+in_ct 10 touch /run/stop-feed
+wait "$feeder" || { cat "$work/feed.log"; fail "the client publishing through the restart failed"; }
+count=$(latest)
+all=$(as_user alice 60 mqctl consume feed --group audit --from-beginning --max "$count" --timeout 5 | sed 's/^[0-9]* # //') ||
+  fail "the feed holds fewer than the $count records published"
+[ "$all" = "$(seq 1 "$count")" ] || fail "the feed's records are not 1..$count in order: $(diff <(seq 1 "$count") <(echo "$all") | head -5)"
+say "watchdog: SIGSTOP -> killed and restarted (NRestarts $(show NRestarts)); topics re-adopted; $count records published through it ($mark before the restart was done), none lost"
+
+# ---- reload: the config is re-read; a broken one is refused, the old one kept -----------------------------------
+conf=/usr/local/etc/mq/mqd.conf
+in_ct 10 sh -c "echo 'default-capacity = 2MiB' >>$conf"
+in_ct 30 systemctl reload mqd
+wait_for 30 "'configuration re-read' in the journal" in_journal "configuration re-read"
+as_user alice 20 mqctl produce after-reload --value x >/dev/null
+described=$(as_user alice 20 mqctl describe after-reload)
+grep -q "^Capacity: *2MiB" <<<"$described" || fail "a topic made after the reload has not the new default capacity: $described"
+in_ct 10 sh -c "echo 'no-such-option = 1' >>$conf"
+in_ct 30 systemctl reload mqd
+wait_for 30 "'keeping the old configuration' in the journal" in_journal "keeping the old configuration"
+[ "$(show SubState)" = running ] || fail "mqd is $(show SubState) after a reload with a broken config"
+in_ct 10 sed -i '/no-such-option/d' "$conf"
+say "reload: the new default capacity applies; a broken config is refused and mqd runs on"
+
+# ---- the journal: priorities -----------------------------------------------------------------------------------
+in_journal "listening on" -p info..info || fail "mqd's 'listening on' line is not in the journal at priority info"
+in_journal "keeping the old configuration" -p err ||
+  fail "mqd's refused reload is not in the journal at priority err: $(journal -p err | tail -3)"
+in_journal "listening on" -p notice && fail "mqd's info lines are in the journal at a priority above info"
+say "journal: info lines at info, errors at err"
+
+# ---- stop keeps the topics; the next start adopts them ---------------------------------------------------------
+in_ct 60 systemctl stop mqd
+[ "$(show ActiveState)" = inactive ] || fail "mqd is $(show ActiveState) after systemctl stop"
+segments=$(in_ct 10 ls /dev/shm)
+grep -q orders <<<"$segments" || fail "systemctl stop removed the topics from /dev/shm: '$segments'"
+in_ct 60 systemctl start mqd
+got=$(as_user alice 20 mqctl consume orders --group after-stop --from-beginning --max 2 --timeout 10) ||
+  fail "orders after stop and start: '$got'"
+[ "$got" = "$(printf '0 # invite-ann\n1 # invite-bob')" ] || fail "orders after stop and start holds '$got'"
+say "stop: the topics stay in /dev/shm and the next start adopts them with their records"
+say "PASS"
