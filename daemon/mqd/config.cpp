@@ -41,6 +41,8 @@ po::options_description describe_options() {
     ("group-expiry", po::value<std::string>(), "seconds a consumer group may have no member before it is removed (default 604800)")
     ("flush-interval", po::value<std::string>(), "ms between msyncs of file-backed topics (default 1000)")
     ("orphan-grace", po::value<std::string>(), "seconds readers may wait on a position no live producer claims before mqd repairs it with skip records (default 5)")
+    ("max-clients", po::value<std::string>(), "control connections served at once; one more gets an error reply (default 1024)")
+    ("frame-timeout", po::value<std::string>(), "ms a begun request frame may take to arrive whole before its connection is closed (default 10000)")
     ("log-level", po::value<std::string>(), "error | warn | info | debug (default info)")
     ("metrics-listen", po::value<std::string>(), "ADDR:PORT for Prometheus metrics over HTTP (default off)");
   return o;
@@ -156,6 +158,14 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
     if (c.flush_interval.count() == 0) throw Failure{"option --flush-interval: must be at least 1 ms"};
   }
   if (auto v = str("orphan-grace")) c.orphan_grace = std::chrono::seconds(need_number("orphan-grace", *v));
+  if (auto v = str("max-clients")) {
+    c.max_clients = need_number("max-clients", *v);
+    if (c.max_clients == 0 || c.max_clients > 1'000'000) throw Failure{"option --max-clients: must be 1..1000000, got " + *v};
+  }
+  if (auto v = str("frame-timeout")) {
+    c.frame_timeout = std::chrono::milliseconds(need_number("frame-timeout", *v));
+    if (c.frame_timeout.count() == 0) throw Failure{"option --frame-timeout: must be at least 1 ms"};
+  }
   if (auto v = str("log-level")) {
     if (*v == "error") c.log_level = LogLevel::error;
     else if (*v == "warn") c.log_level = LogLevel::warn;

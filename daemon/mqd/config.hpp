@@ -44,6 +44,11 @@ struct Config {
   // How long a position readers wait on, that no live producer claims (TopicInfo::stuck), is shown in describe
   // before mqd repairs it with skip records. Dead producers' claims are recovered at once; this is the safety net.
   std::chrono::seconds orphan_grace{5};
+  // Control connections mqd serves at once (each costs a file descriptor and up to one 64 KiB frame); a connection
+  // beyond it gets an error reply naming the limit and is closed.
+  std::size_t max_clients = 1024;
+  // A request frame that has begun (its length read) must arrive whole within this, or the connection is closed.
+  std::chrono::milliseconds frame_timeout{10'000};
   LogLevel log_level = LogLevel::info;
   std::string metrics_listen;  // "ADDR:PORT", empty = off
   std::vector<TopicConfig> topics;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,21 @@ namespace asio = boost::asio;
 using namespace mqd;
 
 namespace {
+
+// --max-clients connections, the topics' segments and their files each take a descriptor: raise the soft limit to
+// the hard one (systemd's default soft limit is 1024), and say so when even that is short.
+void raise_descriptor_limit(std::size_t max_clients) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &lim);
+    (void)::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < max_clients + 64)
+    log(LogLevel::warn, "only " + std::to_string(lim.rlim_cur) + " file descriptors for --max-clients " +
+                            std::to_string(max_clients) + ": connections may wait for one (raise LimitNOFILE=)");
+}
 
 // One instance per socket: an flock on SOCKET.lock, held for the daemon's life (the kernel drops it if we die).
 int take_instance_lock(const std::string& socket) {
@@ -69,6 +85,7 @@ int main(int argc, char** argv) {
   if (!config) return exit_code;
   g_log_level = config->log_level;
   ::signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit(config->max_clients);
 
   const auto socket_dir = std::filesystem::path(config->socket).parent_path();
   if (!socket_dir.empty() && !std::filesystem::is_directory(socket_dir)) {

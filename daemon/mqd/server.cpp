@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <chrono>
 
 #include "log.hpp"
 #include "peer.hpp"
@@ -20,11 +22,12 @@ using mq::control::Frame;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, asio::local::stream_protocol::socket socket, Peer peer)
-      : server_(server), socket_(std::move(socket)), peer_(std::move(peer)) {}
+      : server_(server), socket_(std::move(socket)), deadline_(socket_.get_executor()), peer_(std::move(peer)) {}
 
   void start() { read_prefix(); }
   void close() {
     boost::system::error_code ignored;
+    deadline_.cancel();
     socket_.close(ignored);
   }
   const std::vector<std::string>& topics() const { return topics_; }
@@ -37,16 +40,32 @@ class Session : public std::enable_shared_from_this<Session> {
       auto len = mq::control::body_length(std::span<const std::byte, 4>(self->prefix_));
       if (!len) return self->fail(len.error());
       self->body_.resize(*len);
+      self->start_deadline();
       self->read_body();
     });
   }
 
   void read_body() {
     asio::async_read(socket_, asio::buffer(body_), [self = shared_from_this()](auto ec, std::size_t) {
+      self->deadline_.cancel();
       if (ec) return self->server_.closed(self);
       auto request = mq::control::decode(self->body_);
       if (!request) return self->fail(request.error());
       self->answer(self->handle(*request), true);
+    });
+  }
+
+  // A frame whose length has been read must arrive whole within --frame-timeout: a client that stalls half-way
+  // holds a buffer of up to 64 KiB, so it is hung up on.
+  void start_deadline() {
+    const auto limit = server_.registry_.config().frame_timeout;
+    deadline_.expires_after(limit);
+    deadline_.async_wait([self = shared_from_this(), limit](boost::system::error_code ec) {
+      if (ec) return;  // the body arrived (or the connection closed) first
+      log(LogLevel::warn, "closing control connection of " + self->peer_.describe() + ": its request frame did not arrive whole within " +
+                              std::to_string(limit.count()) + " ms");
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);  // the pending read ends with an error, which ends the session
     });
   }
 
@@ -114,6 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Server& server_;
   asio::local::stream_protocol::socket socket_;
+  asio::steady_timer deadline_;
   Peer peer_;
   std::string client_id_;
   std::array<std::byte, 4> prefix_{};
@@ -122,7 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> topics_;
 };
 
-Server::Server(asio::io_context& io, Registry& registry) : registry_(registry), acceptor_(io) {}
+Server::Server(asio::io_context& io, Registry& registry) : registry_(registry), acceptor_(io), retry_(io) {}
 
 Server::~Server() { stop(); }
 
@@ -153,13 +173,26 @@ void Server::stop() {
 
 void Server::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, asio::local::stream_protocol::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      if (ec != asio::error::operation_aborted) log(LogLevel::error, "accept: " + ec.message());
-      if (acceptor_.is_open()) accept();
-      return;
+      const int e = ec.value();
+      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        // Out of descriptors or memory: the connection waits in the backlog. Try again in 100 ms rather than spin.
+        log(LogLevel::warn, "accept: " + ec.message() + " with " + std::to_string(sessions_.size()) +
+                                " connections open; retrying in 100 ms");
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([this](boost::system::error_code wait_ec) {
+          if (!wait_ec && acceptor_.is_open()) accept();
+        });
+        return;
+      }
+      log(LogLevel::error, "accept: " + ec.message());
+      return accept();
     }
-    auto peer = peer_of(socket.native_handle());
-    if (!peer) {
+    const std::size_t limit = registry_.config().max_clients;
+    if (sessions_.size() >= limit) {
+      refuse(std::move(socket), limit);
+    } else if (auto peer = peer_of(socket.native_handle()); !peer) {
       log(LogLevel::warn, "dropping a connection: " + std::string(peer.error().message()));
     } else {
       auto session = std::make_shared<Session>(*this, std::move(socket), std::move(*peer));
@@ -167,6 +200,29 @@ void Server::accept() {
       session->start();
     }
     accept();
+  });
+}
+
+// One connection over --max-clients: an error reply naming the limit, then hang up. Logged at most once a second.
+void Server::refuse(asio::local::stream_protocol::socket socket, std::size_t limit) {
+  const auto now = std::chrono::steady_clock::now();
+  ++refused_;
+  if (now - last_refusal_log_ >= std::chrono::seconds(1)) {
+    log(LogLevel::warn, "refusing connections: " + std::to_string(limit) + " are open (--max-clients); " +
+                            std::to_string(refused_) + " refused so far");
+    last_refusal_log_ = now;
+  }
+  const Error error(Errc::limit, "mqd serves at most " + std::to_string(limit) +
+                                     " control connections at once (--max-clients); try again later");
+  auto bytes = mq::control::encode(mq::control::error_reply(error), mq::control::kReplyLimits);
+  struct Refusal {
+    asio::local::stream_protocol::socket socket;
+    std::string bytes;
+  };
+  auto r = std::make_shared<Refusal>(Refusal{std::move(socket), bytes ? std::move(*bytes) : std::string()});
+  asio::async_write(r->socket, asio::buffer(r->bytes), [r](boost::system::error_code, std::size_t) {
+    boost::system::error_code ignored;
+    r->socket.close(ignored);
   });
 }
 

@@ -1,5 +1,7 @@
 // The control socket: accepts clients on a Unix stream socket (Boost.Asio), reads length-prefixed frames, checks
-// each request and answers it. A bad frame gets an error reply and closes that connection only. A connection is
+// each request and answers it. A bad frame gets an error reply and closes that connection only; so does a frame
+// that stalls half-way (--frame-timeout) and a connection over --max-clients. Out of descriptors, accepting pauses
+// 100 ms at a time instead of spinning. A connection is
 // its client's liveness: when it closes, the registry recovers what that client's dead processes left.
 #pragma once
 
@@ -29,10 +31,14 @@ class Server {
  private:
   friend class Session;
   void accept();
+  void refuse(boost::asio::local::stream_protocol::socket socket, std::size_t limit);
   void closed(const std::shared_ptr<Session>& session);
 
   Registry& registry_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer retry_;  // accepting again after running out of descriptors
+  std::size_t refused_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
   std::set<std::shared_ptr<Session>> sessions_;
   std::string path_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

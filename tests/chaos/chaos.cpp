@@ -272,9 +272,14 @@ int member_role(const std::string& socket, const std::string& name, unsigned gro
       }
       const mq::Offset o = m.offset();
       if (o >= max_offsets) continue;
-      const std::uint8_t before = g.processed[o].fetch_add(1);
-      if (before == 0) g.first[o].store(instance + 1);
-      else if (before == 1) g.second[o].store(instance + 1);
+      // Who processed it is recorded before the count, so a member killed between the two is still named as the
+      // first (or second) processor of a record that is then redelivered.
+      std::uint32_t none = 0;
+      if (!g.first[o].compare_exchange_strong(none, instance + 1)) {
+        none = 0;
+        g.second[o].compare_exchange_strong(none, instance + 1);
+      }
+      g.processed[o].fetch_add(1);
     }
     if (!batch.empty())
       if (auto a = consumer->ack(std::move(batch.back())); !a) {
@@ -586,7 +591,10 @@ int Driver::verify(const mq::Topic& topic) {
                              (n < 3 || (second != 0 && ledger->killed[second - 1].load() != 0));
       if (!explained && ++unexplained <= 5)
         fail("group g" + std::to_string(g) + " processed offset " + std::to_string(o) + " " + std::to_string(n) +
-             " times, and its first processor did not die (robbed while stopped?)");
+             " times, and its first processor did not die (robbed while stopped?): first instance " +
+             std::to_string(first) + (first != 0 && ledger->killed[first - 1].load() != 0 ? " (died)" : " (alive)") +
+             ", second " + std::to_string(second) +
+             (second != 0 && ledger->killed[second - 1].load() != 0 ? " (died)" : " (alive)"));
     }
     if (g == 0) skipped_first = skipped;
     else if (skipped != skipped_first) fail("the groups skipped different offsets (a record lost in one group)");

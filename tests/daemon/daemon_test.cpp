@@ -8,6 +8,8 @@
 #include <sys/un.h>
 
 #include <atomic>
+#include <sstream>
+#include <fstream>
 #include <thread>
 
 #include "daemon_util.hpp"
@@ -196,6 +198,155 @@ TEST(Daemon, BadFramesCloseOnlyThatConnection) {
   auto names = client.list();
   ASSERT_TRUE(names) << names.error().message();
   EXPECT_EQ(names->size(), 1u);
+}
+
+// A connected raw socket to mqd (-1 on failure).
+int raw_connect(const std::string& socket) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, socket.c_str(), sizeof a.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether mqd hangs up on fd within `ms` (what it sent before is appended to `reply`).
+bool hung_up_within(int fd, int ms, std::string* reply = nullptr) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return true;
+    if (reply) reply->append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// A client that connects and lists within `ms` (the daemon may need a moment to see a hang-up).
+bool serves_a_client_within(const Daemon& d, std::chrono::milliseconds ms) {
+  const auto deadline = std::chrono::steady_clock::now() + ms;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto c = mq::Client::connect({.socket = d.socket()}); c && c->list()) return true;
+    std::this_thread::sleep_for(20ms);  // polling a condition with a deadline
+  }
+  return false;
+}
+
+// mqd's CPU time so far (user + system), from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  unsigned long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoul(field);
+    if (i == 15) stime = std::stoul(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+TEST(Daemon, ConnectionsOverMaxClientsGetAnErrorNamingTheLimit) {
+  Daemon d({"--max-clients", "8"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  std::vector<int> held;
+  for (int i = 0; i < 8; ++i) held.push_back(raw_connect(d.socket()));
+  for (int fd : held) ASSERT_GE(fd, 0);
+  // The ninth (accepted after the eight, in order): an error reply naming the limit, then a hang-up.
+  const int ninth = raw_connect(d.socket());
+  ASSERT_GE(ninth, 0);
+  std::string reply;
+  EXPECT_TRUE(hung_up_within(ninth, 10'000, &reply));
+  EXPECT_NE(reply.find("at most 8 control connections"), std::string::npos) << reply;
+  ::close(ninth);
+  // One leaves: a new client is served again.
+  ::close(held.back());
+  held.pop_back();
+  EXPECT_TRUE(serves_a_client_within(d, 10s));
+  for (int fd : held) ::close(fd);
+}
+
+TEST(Daemon, AFrameThatStallsHalfWayIsHungUpOnWhileOthersAreServed) {
+  Daemon d({"--frame-timeout", "300"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  const int stalled = raw_connect(d.socket());
+  ASSERT_GE(stalled, 0);
+  const std::string half("\x64\x00\x00\x00\x01\x00\x04list", 10);  // 100 bytes announced, 6 sent
+  ASSERT_EQ(::send(stalled, half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
+  auto other = connect(d);
+  EXPECT_TRUE(other.list());  // served while the other frame is half-way
+  EXPECT_TRUE(hung_up_within(stalled, 10'000));
+  ::close(stalled);
+  EXPECT_TRUE(other.list());
+}
+
+TEST(Daemon, MaxSizeFramesInALoopDoNotStarveOtherClients) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::string big(4 + 64 * 1024, '\x07');  // a 64 KiB body (the largest frame) of garbage: an error, a hang-up
+  const std::uint32_t len = 64 * 1024;
+  std::memcpy(big.data(), &len, 4);
+  std::vector<std::thread> floods;
+  for (int t = 0; t < 2; ++t) {
+    floods.emplace_back([&] {
+      while (!stop) {
+        const int fd = raw_connect(d.socket());
+        if (fd < 0) continue;
+        if (::send(fd, big.data(), big.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(big.size())) ++sent;
+        hung_up_within(fd, 5'000);
+        ::close(fd);
+      }
+    });
+  }
+  auto client = connect(d);
+  int answered = 0;
+  for (int i = 0; i < 200; ++i) answered += client.list() ? 1 : 0;
+  stop = true;
+  for (auto& t : floods) t.join();
+  EXPECT_EQ(answered, 200);
+  EXPECT_GT(sent.load(), 10);
+  EXPECT_TRUE(serves_a_client_within(d, 5s));
+}
+
+TEST(Daemon, OutOfDescriptorsItWaitsInsteadOfSpinningAndRecovers) {
+  Daemon d;
+  d.set_descriptor_limit(48);
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  // More connections than mqd has descriptors for: the rest wait in the listen backlog.
+  std::vector<int> held;
+  for (int i = 0; i < 80; ++i) {
+    const int fd = raw_connect(d.socket());
+    if (fd >= 0) held.push_back(fd);
+  }
+  ASSERT_GT(held.size(), 48u);
+  const auto open_fds = [&] {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+      ++n;
+    return n;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (open_fds() < 47 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  ASSERT_GE(open_fds(), 47u) << "mqd never used up its 48 descriptors";
+  const double before = cpu_seconds(d.pid());
+  std::this_thread::sleep_for(1s);  // the figure is the CPU this second costs: a duration, not a condition
+  const double used = cpu_seconds(d.pid()) - before;
+  EXPECT_LT(used, 0.3) << "mqd spent " << used << " s of CPU in 1 s while out of descriptors";
+  for (int fd : held) ::close(fd);
+  EXPECT_TRUE(serves_a_client_within(d, 10s));
 }
 
 TEST(Daemon, SecondInstanceOnTheSameSocketIsRefused) {

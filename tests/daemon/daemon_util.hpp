@@ -2,6 +2,8 @@
 // pointing at a datagram socket of ours, so "ready" is the daemon's own READY=1, not a guess. Every wait is bounded.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -121,6 +123,10 @@ class Daemon {
     if (!std::filesystem::exists(dir_ + "/mqd.conf")) write_config("");
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (nofile_ != 0) {  // soft and hard: mqd raises its soft limit to the hard one
+        const rlimit lim{nofile_, nofile_};
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+      }
       ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
       for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
       const auto a = args();
@@ -159,6 +165,8 @@ class Daemon {
     for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec))
       if (e.path().filename().string().rfind("mq@" + ns_ + "@", 0) == 0) std::filesystem::remove(e.path(), ec);
   }
+  // mqd's descriptor limit (RLIMIT_NOFILE, soft and hard) from the next start on; 0 = inherited.
+  void set_descriptor_limit(rlim_t n) { nofile_ = n; }
   const std::string& socket() const { return socket_; }
   const std::string& ns() const { return ns_; }
   const std::string& dir() const { return dir_; }
@@ -168,6 +176,7 @@ class Daemon {
   std::vector<std::string> extra_;
   std::string dir_, socket_, ns_;
   pid_t pid_ = -1;
+  rlim_t nofile_ = 0;
   static inline int counter_ = 0;
 };
 
