@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test: set up, then build and run the unit + multi-process + concurrency + daemon suites in release and
-# under ASan+UBSan, the Node addon's tests (node:test, against the release mqd), the concurrency suite under TSan,
-# bounded libFuzzer runs (clang), and the benchmark smoke runs.
+# Every test: set up, then build and run the unit + multi-process + concurrency + daemon suites, mqd under a real
+# systemd, the chaos campaign and the benchmark smoke runs in release, the Node addon's tests (node:test, against
+# the release mqd) and a 60 s soak, the suites again under ASan+UBSan, the concurrency suite under TSan, and bounded
+# libFuzzer runs (clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -15,6 +16,8 @@ run() {  # preset
 run release
 echo "=== node ==="
 MQD="$PWD/build/release/daemon/mqd/mqd" node --test --test-timeout=180000 tests/node/
+echo "=== soak (60 s; node tests/soak/soak.js --seconds 600 is the long mode) ==="
+MQD="$PWD/build/release/daemon/mqd/mqd" timeout 300 node tests/soak/soak.js --seconds 60
 run asan
 run tsan
 run fuzz
