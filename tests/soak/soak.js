@@ -215,6 +215,7 @@ async function main() {
       await new Promise((r) => setTimeout(r, 100));
     }
     if (churnRunning) await churnRunning;
+    o.steps = step;
   } finally {
     if (feeder) clearInterval(feeder);
   }
@@ -270,7 +271,7 @@ function check(o, rows, clients, d, failures) {
   }
   const shm = [max(first, (r) => r.shmKiB), max(second, (r) => r.shmKiB)];
   if (shm[1] > shm[0] + 128) failures.push(`/dev/shm use grew ${shm[0]} -> ${shm[1]} KiB`);
-  return { failures, summary, shm, samples: rows.length, seconds: o.seconds, ns: d.ns };
+  return { failures, summary, shm, samples: rows.length, seconds: o.seconds, ns: d.ns, steps: o.steps };
 }
 
 function writeCsv(file, rows, clients) {
@@ -289,7 +290,8 @@ function writeCsv(file, rows, clients) {
 }
 
 function printSummary(r, leftShm) {
-  console.log(`soak: ${r.seconds} s, ${r.samples} samples; maxima of the first half -> the second (after a tenth of warm-up)`);
+  console.log(`soak: ${r.seconds} s, ${r.samples} samples, ${r.steps} churn steps (a topic created, used and deleted, ` +
+    'a member joining and leaving); maxima of the first half -> the second (after a tenth of warm-up)');
   console.log('| process | RssAnon KiB | VmRSS KiB | open fds | records moved |');
   console.log('|---|---:|---:|---:|---:|');
   for (const s of r.summary) {
