@@ -189,13 +189,26 @@ mq::Result<Registry::Entry*> Registry::find(const std::string& name) {
   return Error(Errc::not_found, "no such topic: topic=" + name);
 }
 
-mq::Result<Registry::Entry*> Registry::authorized(const Peer& peer, const std::string& name) {
+mq::Result<Registry::Entry*> Registry::authorized(const Peer& peer, const std::string& name, bool usable) {
   auto e = find(name);
   if (!e) return e;
   struct stat st{};
   if (::stat((*e)->path.c_str(), &st) != 0) return Error(Errc::not_found, "topic segment is gone: topic=" + name);
   if (!may_use(peer, st)) return denied(name, peer);
+  if (usable && !sound(name, **e)) return Error(Errc::bad_segment, (*e)->broken + " (mqctl delete removes it)");
   return e;
+}
+
+bool Registry::sound(const std::string& name, Entry& e) const {
+  auto valid = mq::detail::validate_segment(e.topic.segment()->bytes(), name);
+  if (valid && !e.broken.empty()) {
+    log(LogLevel::info, "topic " + name + ": its segment's header is valid again; serving it");
+    e.broken.clear();
+  } else if (!valid && e.broken.empty()) {
+    e.broken = std::string(valid.error().message());
+    log(LogLevel::error, "topic " + name + ": " + e.broken + "; mqd stops touching it (mqctl delete removes it)");
+  }
+  return e.broken.empty();
 }
 
 mq::Result<void> Registry::create(const Peer& peer, const Frame& request, Frame& reply) {
@@ -235,7 +248,7 @@ mq::Result<void> Registry::open(const Peer& peer, const std::string& name, Frame
 }
 
 mq::Result<void> Registry::remove(const Peer& peer, const std::string& name) {
-  auto e = authorized(peer, name);
+  auto e = authorized(peer, name, /*usable=*/false);
   if (!e) return e.error();
   const mq::Storage storage = (*e)->storage;
   if (auto r = mq::Topic::remove(name, where(storage)); !r) return r;
@@ -301,7 +314,8 @@ mq::Result<void> Registry::describe(const Peer& peer, const std::string& name, F
 }
 
 void Registry::stats(Frame& reply) const {
-  for (const auto& [name, e] : topics_) section(e, reply, false);
+  for (const auto& [name, e] : topics_)
+    if (e.broken.empty()) section(e, reply, false);  // a corrupted one is in `list` and in the log, not here
 }
 
 mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request) {
@@ -399,6 +413,7 @@ std::string Registry::prometheus(std::size_t clients) const {
     fam.samples += std::string(fam.name) + "{" + labels + "} " + v + "\n";
   };
   for (const auto& [name, e] : topics_) {
+    if (!e.broken.empty()) continue;
     const auto info = e.topic.info();
     const std::string t = "topic=\"" + name + "\"";  // topic names are [A-Za-z0-9._-]: nothing to escape
     put(f[0], t, static_cast<double>(info.latest));
@@ -445,6 +460,7 @@ void Registry::recover(const std::vector<std::string>& names) {
 void Registry::tick() {
   const auto now = std::chrono::steady_clock::now();
   for (auto& [name, e] : topics_) {
+    if (!sound(name, e)) continue;
     if (const std::size_t n = e.topic.recover_dead(); n != 0)
       log(LogLevel::info, "recovered " + std::to_string(n) + " claim(s)/member(s) of dead processes in topic " + name);
     const auto info = e.topic.info();

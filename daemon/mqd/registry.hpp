@@ -63,11 +63,16 @@ class Registry {
     // Where groups wait on a claim the tail has passed, by (group, position): since when mqd has seen it.
     std::map<std::pair<std::string, std::uint64_t>, std::chrono::steady_clock::time_point> stuck_since{};
     std::uint64_t orphans_repaired = 0;  // positions mqd (or mqctl repair) turned into skip records
+    std::string broken{};  // why the segment's header does not validate (a client scribbled on it); "" = sound
   };
 
   mq::OpenOptions where(mq::Storage storage) const;
   mq::Result<Entry*> find(const std::string& name);
-  mq::Result<Entry*> authorized(const Peer& peer, const std::string& name);
+  // `usable`: also a sound segment (not for delete, which must work on a corrupted one).
+  mq::Result<Entry*> authorized(const Peer& peer, const std::string& name, bool usable = true);
+  // Validates the segment's header again (as Topic::open does); a corrupted one is logged once and not touched
+  // until it validates again or is deleted: mqd never reads garbage as positions, pids or sizes.
+  bool sound(const std::string& name, Entry& e) const;
   Entry& add(const std::string& name, mq::Topic topic, mq::Storage storage);
   mq::Result<void> create_topic(const std::string& name, const TopicSettings& s, const std::vector<std::string>& groups);
   void section(const Entry& e, mq::control::Frame& out, bool groups_only) const;

@@ -373,6 +373,56 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
   }
 }
 
+TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto fine = client.create("fine", {.capacity = 64 * 1024, .groups = {"g"}});
+  ASSERT_TRUE(fine) << fine.error().message();
+  ASSERT_TRUE(client.create("scribbled", {.capacity = 64 * 1024, .groups = {"g"}}));
+  // A buggy client with write rights overwrites the header: magic, sizes, producer slots, group table.
+  {
+    const std::string path = "/dev/shm/mq@" + d.ns() + "@scribbled";
+    FILE* f = std::fopen(path.c_str(), "r+b");
+    ASSERT_NE(f, nullptr) << path;
+    const std::string junk(16 * 1024, '\xff');
+    ASSERT_EQ(std::fwrite(junk.data(), 1, junk.size(), f), junk.size());
+    std::fclose(f);
+  }
+  auto described = client.request("describe", {{"topic", "scribbled"}});
+  ASSERT_FALSE(described);
+  EXPECT_EQ(described.error().code(), mq::Errc::bad_segment);
+  EXPECT_NE(std::string(described.error().message()).find("bad magic"), std::string::npos) << described.error().message();
+  EXPECT_FALSE(client.open("scribbled"));
+  // mqd's housekeeping passes over it (nothing read as pids or positions), keeps serving the rest, and says why.
+  mq::Producer producer(*fine);
+  ASSERT_TRUE(producer.publish(bytes("still flowing")));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool logged = false;
+  while (!logged && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream log(d.dir() + "/mqd.log");
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    logged = text.find("topic scribbled: not a libmq topic segment (bad magic)") != std::string::npos;
+    if (!logged) std::this_thread::sleep_for(50ms);  // polling the log with a deadline
+  }
+  auto stats = client.request("stats", {});
+  ASSERT_TRUE(stats) << stats.error().message();
+  EXPECT_EQ(field(*stats, "name"), "fine");
+  auto info = client.request("describe", {{"topic", "fine"}});
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(field(*info, "latest"), "1");
+  EXPECT_EQ(::kill(d.pid(), 0), 0) << "mqd died";
+  // Deleting it works; a restart adopts the rest.
+  EXPECT_TRUE(client.remove("scribbled"));
+  d.kill(SIGTERM);
+  ASSERT_TRUE(d.start(notify));
+  auto again = connect(d);
+  auto names = again.list();
+  ASSERT_TRUE(names);
+  EXPECT_EQ(*names, std::vector<std::string>{"fine"});
+}
+
 TEST(Daemon, PeerWithoutRightsIsDeniedNamingTheTopic) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
   const passwd* nobody = ::getpwnam("nobody");

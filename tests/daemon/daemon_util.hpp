@@ -1,7 +1,8 @@
-// Runs a private mqd for a test: its own socket folder, namespace and data dir, started with NOTIFY_SOCKET
+// Runs a private mqd for a test: its own socket folder, namespace and data dir (its log in DIR/mqd.log), started with NOTIFY_SOCKET
 // pointing at a datagram socket of ours, so "ready" is the daemon's own READY=1, not a guess. Every wait is bounded.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <gtest/gtest.h>
@@ -127,6 +128,9 @@ class Daemon {
         const rlimit lim{nofile_, nofile_};
         ::setrlimit(RLIMIT_NOFILE, &lim);
       }
+      // mqd's log goes to DIR/mqd.log (appended over restarts), for tests that look for a line.
+      if (const int log = ::open((dir_ + "/mqd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644); log >= 0)
+        ::dup2(log, 2);
       ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
       for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
       const auto a = args();
