@@ -193,14 +193,27 @@ mq::Result<Registry::Entry*> Registry::authorized(const Peer& peer, const std::s
   auto e = find(name);
   if (!e) return e;
   struct stat st{};
-  if (::stat((*e)->path.c_str(), &st) != 0) return Error(Errc::not_found, "topic segment is gone: topic=" + name);
+  if (::stat((*e)->path.c_str(), &st) != 0) {
+    if (!usable) return e;  // deleting what was removed underneath mqd: forgetting it is all there is to do
+    return Error(Errc::not_found, "topic segment is gone: topic=" + name);
+  }
   if (!may_use(peer, st)) return denied(name, peer);
   if (usable && !sound(name, **e)) return Error(Errc::bad_segment, (*e)->broken + " (mqctl delete removes it)");
   return e;
 }
 
 bool Registry::sound(const std::string& name, Entry& e) const {
-  auto valid = mq::detail::validate_segment(e.topic.segment()->bytes(), name);
+  // A segment file cut shorter than the mapping would raise SIGBUS on the first read past its end: look first.
+  const auto bytes = e.topic.segment()->bytes();
+  struct stat st{};
+  mq::Result<void> valid;
+  if (::stat(e.path.c_str(), &st) != 0)
+    valid = Error(Errc::bad_segment, "its segment file " + e.path + " was removed underneath mqd");
+  else if (static_cast<std::size_t>(st.st_size) < bytes.size())
+    valid = Error(Errc::bad_segment, "its segment file " + e.path + " was truncated to " + std::to_string(st.st_size) +
+                                         " bytes (" + std::to_string(bytes.size()) + " mapped)");
+  else
+    valid = mq::detail::validate_segment(bytes, name);
   if (valid && !e.broken.empty()) {
     log(LogLevel::info, "topic " + name + ": its segment's header is valid again; serving it");
     e.broken.clear();
@@ -251,8 +264,8 @@ mq::Result<void> Registry::remove(const Peer& peer, const std::string& name) {
   auto e = authorized(peer, name, /*usable=*/false);
   if (!e) return e.error();
   const mq::Storage storage = (*e)->storage;
-  if (auto r = mq::Topic::remove(name, where(storage)); !r) return r;
-  topics_.erase(name);
+  if (auto r = mq::Topic::remove(name, where(storage)); !r && r.error().code() != Errc::not_found) return r;
+  topics_.erase(name);  // also when its file was removed underneath mqd
   log(LogLevel::info, "deleted topic " + name + " (" + peer.describe() + ")");
   return {};
 }

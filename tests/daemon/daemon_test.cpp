@@ -423,6 +423,41 @@ TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
   EXPECT_EQ(*names, std::vector<std::string>{"fine"});
 }
 
+TEST(Daemon, ASegmentTruncatedOrRemovedUnderneathIsReportedNotACrash) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  for (const char* name : {"fine", "cut", "gone"}) ASSERT_TRUE(client.create(name, {.capacity = 64 * 1024, .groups = {"g"}}));
+  const std::string shm = "/dev/shm/mq@" + d.ns() + "@";
+  ASSERT_EQ(::truncate((shm + "cut").c_str(), 4096), 0);  // reading past 4 KiB of the mapping would be a SIGBUS
+  ASSERT_EQ(::unlink((shm + "gone").c_str()), 0);
+  const auto log_has = [&](const std::string& line) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::ifstream log(d.dir() + "/mqd.log");
+      const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      if (text.find(line) != std::string::npos) return true;
+      std::this_thread::sleep_for(50ms);  // polling the log with a deadline
+    }
+    return false;
+  };
+  EXPECT_TRUE(log_has("topic cut: its segment file " + shm + "cut was truncated to 4096 bytes"));
+  EXPECT_TRUE(log_has("topic gone: its segment file " + shm + "gone was removed underneath mqd"));
+  auto cut = client.request("describe", {{"topic", "cut"}});
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().code(), mq::Errc::bad_segment);
+  EXPECT_NE(std::string(cut.error().message()).find("truncated to 4096 bytes"), std::string::npos) << cut.error().message();
+  EXPECT_TRUE(client.request("describe", {{"topic", "fine"}}));
+  EXPECT_TRUE(client.request("stats", {}));
+  EXPECT_EQ(::kill(d.pid(), 0), 0) << "mqd died";
+  EXPECT_TRUE(client.remove("cut"));
+  EXPECT_TRUE(client.remove("gone"));
+  auto names = client.list();
+  ASSERT_TRUE(names);
+  EXPECT_EQ(*names, std::vector<std::string>{"fine"});
+}
+
 TEST(Daemon, PeerWithoutRightsIsDeniedNamingTheTopic) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
   const passwd* nobody = ::getpwnam("nobody");
