@@ -164,21 +164,18 @@ def target_rows(cases):
                api="claim (8 B touched)")
     pub4k = find(cases, transport="libmq", mode="busy", kind="throughput", pattern="1p1c", payload_bytes=4096,
                  api="publish")
-    if pub and spsc[64]:
-        r = pub["msgs_per_s"] / spsc[64]["msgs_per_s"]
-        add("throughput 1P→1C publish ≥ 0.5 × raw SPSC ring", r, r >= 0.5,
-            f"{rate(pub['msgs_per_s'])}/s vs {rate(spsc[64]['msgs_per_s'])}/s: ×{r:.3f}")
-    if pub and boost:
-        r = pub["msgs_per_s"] / boost["msgs_per_s"]
-        add("throughput 1P→1C publish ≥ 5 × Boost message_queue", r, r >= 5,
-            f"{rate(pub['msgs_per_s'])}/s vs {rate(boost['msgs_per_s'])}/s: ×{r:.1f}")
+    def versus(name, mine, base, want, digits):
+        """A throughput target: `mine` at least `want` times `base`, both rows of this run."""
+        if mine and base:
+            r = mine["msgs_per_s"] / base["msgs_per_s"]
+            add(name, r, r >= want, f"{rate(mine['msgs_per_s'])}/s vs {rate(base['msgs_per_s'])}/s: ×{r:.{digits}f}")
+
+    versus("throughput 1P→1C publish ≥ 0.5 × raw SPSC ring", pub, spsc[64], 0.5, 3)
+    versus("throughput 1P→1C publish ≥ 5 × Boost message_queue", pub, boost, 5, 1)
     if clm and spsc[64]:
         r = clm["msgs_per_s"] / spsc[64]["msgs_per_s"]
         add("throughput 1P→1C claim/commit ≥ 0.7 × raw SPSC ring", r, r >= 0.7, f"×{r:.3f}")
-    if pub4k and spsc[4096]:
-        r = pub4k["msgs_per_s"] / spsc[4096]["msgs_per_s"]
-        add("throughput 4 KiB 1P→1C ≥ 0.6 × raw SPSC ring at 4 KiB", r, r >= 0.6,
-            f"{rate(pub4k['msgs_per_s'])}/s vs {rate(spsc[4096]['msgs_per_s'])}/s: ×{r:.2f}")
+    versus("throughput 4 KiB 1P→1C ≥ 0.6 × raw SPSC ring at 4 KiB", pub4k, spsc[4096], 0.6, 2)
     if iox and busy:
         r = p(iox, "p50") / p(busy, "p50")
         detail = f"iceoryx {ns(p(iox, 'p50'))} vs libmq publish {ns(p(busy, 'p50'))}: ×{r:.2f}"
@@ -202,10 +199,7 @@ def target_rows(cases):
             mib <= 16 and growth <= 1, f"max {mib:.1f} MiB, start→end {growth:+.2f} MiB")
     batch32 = find(cases, transport="libmq", mode="busy", kind="throughput", pattern="1p1c", payload_bytes=64,
                    api="publish_batch 32 / poll_batch 32")
-    if batch32 and spsc[64]:
-        r = batch32["msgs_per_s"] / spsc[64]["msgs_per_s"]
-        add("throughput 1P→1C, batches of 32 ≥ 0.8 × raw SPSC ring", r, r >= 0.8,
-            f"{rate(batch32['msgs_per_s'])}/s vs {rate(spsc[64]['msgs_per_s'])}/s: ×{r:.3f}")
+    versus("throughput 1P→1C, batches of 32 ≥ 0.8 × raw SPSC ring", batch32, spsc[64], 0.8, 3)
     out += node_targets(cases, add)
     return out
 
