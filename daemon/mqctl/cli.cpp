@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "option_error.hpp"
 #include "size.hpp"
 
 namespace mqctl {
@@ -38,8 +39,8 @@ bool CommandLine::parse(const Args& args, Context& context) {
     po::notify(vm_);
   } catch (const po::too_many_positional_options_error&) {
     throw UsageError("too many arguments; usage: mqctl " + synopsis_);
-  } catch (const po::error& e) {
-    throw UsageError(e.what());
+  } catch (po::error& e) {
+    throw UsageError(mqd::option_error_message(e));
   }
   if (vm_.count("help") != 0) {
     po::options_description visible(kHelpWidth);  // one description, so both groups share a column

@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "commands.hpp"
+#include "option_error.hpp"
 
 #ifndef MQCTL_VERSION
 #define MQCTL_VERSION "unknown"
@@ -73,8 +74,8 @@ int run(const Args& all) {
   std::erase(before, std::string("--"));
   try {
     po::store(po::command_line_parser(before).options(options).style(parser_style()).run(), vm);
-  } catch (const po::error& e) {
-    std::cerr << "mqctl: " << one_line(e.what()) << " (see 'mqctl --help')\n";
+  } catch (po::error& e) {
+    std::cerr << "mqctl: " << one_line(mqd::option_error_message(e)) << " (see 'mqctl --help')\n";
     return kExitUsage;
   }
   if (vm.count("help") != 0) {

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "log.hpp"
+#include "option_error.hpp"
 #include "units.hpp"
 
 namespace po = boost::program_options;
@@ -121,6 +122,16 @@ void apply_topic_key(TopicConfig& t, const std::string& key, const std::string& 
   }
 }
 
+// A topic's sizes, checked when the config is read rather than at the first create: the capacity a power of two
+// from 64 KiB to 1 TiB, max-message at most a quarter of it (as mq::Topic::create requires).
+void check_sizes(const std::string& where, const TopicSettings& s) {
+  if ((s.capacity & (s.capacity - 1)) != 0 || s.capacity < mq::kMinCapacity || s.capacity > mq::kMaxCapacity)
+    throw Failure{where + "capacity: " + format_size(s.capacity) + " is not a power of two from 64KiB to 1TiB"};
+  if (s.max_message > s.capacity / 4)
+    throw Failure{where + "max-message: " + format_size(s.max_message) + " is more than a quarter of the capacity (" +
+                  format_size(s.capacity) + ")"};
+}
+
 std::string default_access_group() { return ::getgrnam("mq") != nullptr ? "mq" : std::string(); }
 
 Config build(const po::variables_map& vm, const std::vector<po::option>& file_extra) {
@@ -197,6 +208,8 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
     for (const auto& value : opt.value) apply_topic_key(it->second, key.substr(last + 1), value);
   }
   for (const auto& name : order) c.topics.push_back(topics[name]);
+  check_sizes("option --default-", c.defaults);
+  for (const auto& t : c.topics) check_sizes("config section [topic." + t.name + "]: ", t.settings);
   return c;
 }
 
@@ -205,8 +218,8 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
-  } catch (const po::error& e) {
-    throw Failure{e.what()};
+  } catch (po::error& e) {
+    throw Failure{option_error_message(e)};
   }
   help = vm.count("help") != 0;
   version = vm.count("version") != 0;
@@ -223,8 +236,8 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
       for (const auto& o : parsed.options)
         if (o.unregistered) extra.push_back(o);
       po::store(parsed, vm);
-    } catch (const po::error& e) {
-      throw Failure{"config file " + file + ": " + e.what()};
+    } catch (po::error& e) {
+      throw Failure{"config file " + file + ": " + option_error_message(e)};
     }
   }
   po::notify(vm);

@@ -28,6 +28,7 @@
 #include <boost/program_options.hpp>
 
 #include "libmq/libmq.hpp"
+#include "option_error.hpp"
 #include "test_point.hpp"
 
 namespace {
@@ -646,8 +647,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     po::notify(vm);
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "mq_chaos: %s (see --help)\n", e.what());
+  } catch (po::error& e) {
+    std::fprintf(stderr, "mq_chaos: %s (see --help)\n", mqd::option_error_message(e).c_str());
     return 2;
   }
   std::size_t unit = 1;

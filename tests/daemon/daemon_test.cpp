@@ -361,16 +361,30 @@ TEST(Daemon, SecondInstanceOnTheSameSocketIsRefused) {
 }
 
 TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
+  // A config line that holds Boost's own placeholder (it hung mqd for good in Boost's message formatting).
+  char conf[] = "/tmp/mqd-bad-conf-XXXXXX";
+  const int fd = ::mkstemp(conf);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "%invalid_line%\n", 15), 15);
+  ::close(fd);
   for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"'--x%original_token%'", "unrecognised option '--x"},
+           {std::string("--config ") + conf, "invalid line"},
            {"--frobnicate", "frobnicate"},
            {"--default-capacity 12XB", "default-capacity"},
            {"--default-policy sometimes", "default-policy"},
            {"--default-mode 0666", "world-writable"},
+           {"--default-capacity 3MiB", "default-capacity: 3MiB is not a power of two"},
+           {"--default-capacity 32KiB", "from 64KiB to 1TiB"},
+           {"--default-max-message 1MiB", "default-max-message: 1MiB is more than a quarter of the capacity (1MiB)"},
+           {"--max-clients 0", "max-clients"},
+           {"--frame-timeout 0", "frame-timeout"},
            {"--config /nonexistent/mqd.conf", "config"}}) {
     const Ran r = run_bounded(std::string(MQD_PATH) + " " + args);
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
   }
+  ::unlink(conf);
 }
 
 TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
