@@ -1,7 +1,9 @@
 // Run inside `unshare -m` with a 1 MiB tmpfs on /dev/shm (see tests/CMakeLists.txt): creating a topic larger than
-// the space left must fail at creation with a clear error and leave no segment behind, never SIGBUS later.
+// the space left must fail at creation with a clear error and leave no segment behind; once /dev/shm is full to the
+// last byte, a topic made before keeps publishing and delivering (never a SIGBUS) and a new one is refused.
 #include <sys/statvfs.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -33,10 +35,39 @@ int main() {
     std::fprintf(stderr, "FAIL: a 64 KiB topic should fit: %s\n", std::string(small.error().message()).c_str());
     return 1;
   }
+  // Now fill /dev/shm to the last byte: publishing and consuming must go on (every page of the topic was reserved
+  // at creation, so no SIGBUS), and a new topic is refused cleanly.
+  {
+    FILE* filler = std::fopen("/dev/shm/filler", "wb");
+    if (filler == nullptr) return 1;
+    const std::string block(4096, 'f');
+    while (std::fwrite(block.data(), 1, block.size(), filler) == block.size() && std::fflush(filler) == 0) {
+    }
+    std::fclose(filler);
+    struct statvfs full{};
+    statvfs("/dev/shm", &full);
+    std::printf("/dev/shm full: %llu blocks free\n", static_cast<unsigned long long>(full.f_bavail));
+  }
+  auto another = mq::Topic::create("no-room", {.capacity = std::size_t{64} << 10});
+  if (another || another.error().code() != mq::Errc::io) {
+    std::fprintf(stderr, "FAIL: a topic was %s in a full /dev/shm\n", another ? "created" : "refused with another code");
+    return 1;
+  }
   mq::Producer producer(*small);
+  auto consumer = mq::Consumer::make(*small, {.group = "readers", .start = mq::Start::earliest});
+  if (!consumer) return 1;
   const std::string value(1000, 'x');
-  for (int i = 0; i < 500; ++i)  // several laps: every page was reserved at creation, so no SIGBUS here
-    if (!producer.publish(std::as_bytes(std::span(value.data(), value.size())))) return 1;
+  for (int i = 0; i < 500; ++i) {  // several laps of the 64 KiB ring while /dev/shm is full
+    if (auto r = producer.publish(std::as_bytes(std::span(value.data(), value.size()))); !r) {
+      std::fprintf(stderr, "FAIL: publish %d in a full /dev/shm: %s\n", i, std::string(r.error().message()).c_str());
+      return 1;
+    }
+    auto m = consumer->poll(std::chrono::seconds(5));
+    if (!m || m->payload().size() != value.size()) {
+      std::fprintf(stderr, "FAIL: record %d did not come back in a full /dev/shm\n", i);
+      return 1;
+    }
+  }
   std::printf("ok\n");
   return 0;
 }
