@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: set up, then build and run the unit + multi-process + concurrency + daemon suites, mqd under a real
 # systemd, the chaos campaign and the benchmark smoke runs in release, the Node addon's tests (node:test, against
-# the release mqd) and a 60 s soak, the suites again under ASan+UBSan, the concurrency suite under TSan, and bounded
+# the release mqd), a 60 s soak and the Node chaos campaign, the suites again under ASan+UBSan, the concurrency suite under TSan, and bounded
 # libFuzzer runs (clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ echo "=== node ==="
 MQD="$PWD/build/release/daemon/mqd/mqd" node --test --test-timeout=180000 tests/node/
 echo "=== soak (60 s; node tests/soak/soak.js --seconds 600 is the long mode) ==="
 MQD="$PWD/build/release/daemon/mqd/mqd" timeout 300 node tests/soak/soak.js --seconds 60
+echo "=== node chaos campaign (40 rounds, seeds 1 and 2) ==="
+for seed in 1 2; do MQD="$PWD/build/release/daemon/mqd/mqd" timeout 300 node tests/chaos/node_chaos.js --rounds 40 --seed $seed; done
 run asan
 run tsan
 run fuzz
