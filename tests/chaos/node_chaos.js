@@ -116,9 +116,15 @@ async function main() {
   const t = await Topic.open(TOPIC, { socket, create: { capacity: 1 << 20, groups: [GROUP] } });
   await t.close();
 
+  const live = new Set();  // killed with this process however it ends
+  process.on('exit', () => {
+    for (const proc of live) proc.kill('SIGKILL');
+  });
   const spawnRole = (kind) => {
     const instance = nextInstance++;
     const proc = spawn(process.execPath, [__filename, '--role', kind, socket, String(instance)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    live.add(proc);
+    proc.once('exit', () => live.delete(proc));
     const r = { kind, instance, proc, exited: false };
     let buf = '';
     proc.stdout.on('data', (chunk) => {

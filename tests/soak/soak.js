@@ -88,9 +88,16 @@ function parse(argv) {
   return o;
 }
 
+// Clients still running when this process exits (a failed run) die with it, as helpers.js does for mqd.
+const children = new Set();
+process.on('exit', () => {
+  for (const proc of children) proc.kill('SIGKILL');
+});
+
 // A long-lived child: its pid, its latest `moved` count, its exit.
 function spawnClient(kind, name, cmd, args, opts = {}) {
   const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe', ...(opts.ipc ? ['ipc'] : [])] });
+  children.add(proc);
   const c = { kind, name, proc, moved: 0, exit: null, stderr: '' };
   let buf = '';
   proc.stdout.on('data', (d) => {
@@ -104,7 +111,10 @@ function spawnClient(kind, name, cmd, args, opts = {}) {
     }
   });
   proc.stderr.on('data', (d) => { c.stderr = (c.stderr + d).slice(-4000); });
-  proc.on('exit', (code, signal) => { c.exit = { code, signal }; });
+  proc.on('exit', (code, signal) => {
+    children.delete(proc);
+    c.exit = { code, signal };
+  });
   return c;
 }
 
