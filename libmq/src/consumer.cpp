@@ -572,6 +572,7 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   State& s = *state_;
   if (s.fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
+  if (s.seg->truncated()) return truncated_error(*s.seg);
   if (s.options.auto_ack) s.ack_last();
   // A member that never runs dry would never look for dead peers; every 4096 polls it does (rate-limited inside).
   if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
@@ -589,6 +590,7 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   });
   if (t == Take::got) return out;
   if (t == Take::failed) return std::move(*err);
+  if (s.seg->truncated()) return truncated_error(*s.seg);  // what it waited on became zeros
   return *s.timed_out;
 }
 
@@ -597,6 +599,7 @@ Result<std::size_t> Consumer::poll_batch(std::vector<Message>& out, std::size_t 
   out.clear();
   if (s.fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
+  if (s.seg->truncated()) return truncated_error(*s.seg);
   if (max == 0 || max > kMaxBatch)
     return Error(Errc::invalid_argument, "poll_batch max must be 1.." + std::to_string(kMaxBatch) + ": " +
                                              s.context() + " max=" + std::to_string(max));
@@ -612,6 +615,7 @@ Result<std::size_t> Consumer::poll_batch(std::vector<Message>& out, std::size_t 
       return t != Take::empty;
     });
   if (t == Take::failed) return std::move(*err);
+  if (t == Take::empty && s.seg->truncated()) return truncated_error(*s.seg);  // what it waited on became zeros
   return out.size();
 }
 

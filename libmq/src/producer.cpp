@@ -231,6 +231,7 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   ProducerState& s = *state_;
   Segment& seg = *s.seg;
   if (s.fork_gen != fork_generation()) return wrong_process(seg);
+  if (seg.truncated()) return truncated_error(seg);
   if (s.open_claim != kNone || s.batch_open)
     return Error(Errc::busy, "this producer has an open claim; commit or abort it first: topic=" + seg.name());
   std::uint64_t headers_len = 0;
@@ -309,7 +310,9 @@ Result<Offset> Producer::publish(const Record& record) {
   if (!claim) return std::move(claim).error();
   // claim_record checked the fork generation a moment ago: commit without Claim::commit's second look.
   claim->producer_ = nullptr;  // finished here: the Claim's destructor must not abort it
-  return finish(*state_, claim->position_, true);
+  auto offset = finish(*state_, claim->position_, true);
+  if (state_->seg->truncated()) return truncated_error(*state_->seg);  // written into zero pages: not in the topic
+  return offset;
 }
 
 Result<Claim> Producer::claim(std::size_t payload_bytes) {
@@ -341,7 +344,9 @@ Result<Offset> Claim::commit() && {
   if (producer_ == nullptr) return Error(Errc::invalid_argument, "claim already committed or aborted");
   ProducerState* p = std::exchange(producer_, nullptr);
   if (p->fork_gen != fork_generation()) return wrong_process(*p->seg);
-  return finish(*p, position_, true);
+  auto offset = finish(*p, position_, true);
+  if (p->seg->truncated()) return truncated_error(*p->seg);  // written into zero pages: not in the topic
+  return offset;
 }
 
 void Claim::abort() && {
@@ -417,6 +422,7 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
   ProducerState& s = *state_;
   Segment& seg = *s.seg;
   if (s.fork_gen != fork_generation()) return wrong_process(seg);
+  if (seg.truncated()) return truncated_error(seg);
   if (s.open_claim != kNone || s.batch_open)
     return Error(Errc::busy, "this producer has an open claim; commit or abort it first: topic=" + seg.name());
   if (n == 0 || n > kMaxPublishBatch)
@@ -466,7 +472,9 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
     s.batch_open = true;
     return reserved->offset;
   }
-  return finish_batch(s, true);
+  auto first = finish_batch(s, true);
+  if (seg.truncated()) return truncated_error(seg);  // written into zero pages: not in the topic
+  return first;
 }
 
 namespace {
@@ -537,7 +545,9 @@ Result<Offset> BatchClaim::commit() && {
   if (producer_ == nullptr) return Error(Errc::invalid_argument, "batch claim already committed or aborted");
   ProducerState* p = std::exchange(producer_, nullptr);
   if (p->fork_gen != fork_generation()) return wrong_process(*p->seg);
-  return finish_batch(*p, true);
+  auto first = finish_batch(*p, true);
+  if (p->seg->truncated()) return truncated_error(*p->seg);
+  return first;
 }
 
 void BatchClaim::abort() && {

@@ -21,6 +21,7 @@
 
 #include "atomic16.hpp"
 #include "clock.hpp"
+#include "fault_guard.hpp"
 #include "libmq/topic.hpp"
 
 namespace bip = boost::interprocess;
@@ -156,7 +157,13 @@ Result<void> validate_segment(std::span<const std::byte> bytes, std::string_view
 }
 
 Segment::~Segment() {
+  unguard_mapping(guard_slot_);
   if (reservation_ != nullptr) ::munmap(reservation_, reservation_bytes_);
+}
+
+Error truncated_error(const Segment& seg) {
+  return Error(Errc::bad_segment, "the topic's segment was truncated underneath this process (by another process "
+                                  "with write rights); it is unusable: topic=" + seg.name());
 }
 
 Result<void> Segment::map(int fd, std::size_t bytes) {
@@ -172,6 +179,7 @@ Result<void> Segment::map(int fd, std::size_t bytes) {
   if (m == MAP_FAILED) return os_error(errno, "cannot map segment " + path_, name_);
   base_ = static_cast<std::byte*>(m);
   total_ = bytes;
+  guard_slot_ = guard_mapping(base_, total_, &truncated_);  // a SIGBUS here becomes Errc::bad_segment
   return {};
 }
 

@@ -3,6 +3,7 @@
 // a full /dev/shm is an error at creation and never a SIGBUS later. Opening one validates its header.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -42,6 +43,8 @@ class Segment {
     return *reinterpret_cast<RecordHeader*>(ring() + (position & mask()));
   }
   std::span<const std::byte> bytes() const noexcept { return {base_, total_}; }
+  // Its file was truncated underneath this process: what was past the new end now reads as zeros (fault_guard).
+  bool truncated() const noexcept { return truncated_.load(std::memory_order_relaxed); }
 
   Result<void> flush() const;
 
@@ -59,7 +62,12 @@ class Segment {
   std::uint64_t max_message_ = 0;
   Policy policy_ = Policy::block;
   Storage storage_ = Storage::shm;
+  std::atomic<bool> truncated_{false};
+  int guard_slot_ = -1;
 };
+
+// Errc::bad_segment for an operation on a segment whose file was truncated underneath this process.
+Error truncated_error(const Segment& seg);
 
 // Checks a segment image (at least its header and tables) against the layout version (kLayoutVersion): every field that later code
 // trusts. `bytes` is the whole mapping. Used at open and by the fuzzer.
