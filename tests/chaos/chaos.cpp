@@ -308,7 +308,8 @@ class Driver {
   int run();
 
  private:
-  pid_t spawn_mqd();
+  pid_t spawn_mqd(const char* kill_point = nullptr);
+  void restart_mqd_if_dead();
   bool wait_mqd();
   void spawn(Proc& p, std::optional<TestPoint> point = std::nullopt, std::uint64_t nth = 0);
   void reap();
@@ -328,9 +329,11 @@ class Driver {
   unsigned producer_deaths_ = 0;
 };
 
-pid_t Driver::spawn_mqd() {
+pid_t Driver::spawn_mqd(const char* kill_point) {
   const pid_t pid = ::fork();
   if (pid == 0) {
+    // An mqd built with test points (mqd_test_points) dies at that point of its own recovery of a dead client.
+    if (kill_point != nullptr) ::setenv("MQ_TEST_KILL", kill_point, 1);
     const std::string log = dir_ + "/mqd.log";
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
@@ -342,6 +345,16 @@ pid_t Driver::spawn_mqd() {
     ::_exit(127);
   }
   return pid;
+}
+
+// mqd died by itself (at an armed kill point): start it again, as systemd would.
+void Driver::restart_mqd_if_dead() {
+  int st = 0;
+  if (::waitpid(mqd_, &st, WNOHANG) != mqd_) return;
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ++events_["mqd died at a kill point in its recovery"];
+  else fail("mqd ended with status " + std::to_string(st));
+  mqd_ = spawn_mqd();
+  if (!wait_mqd()) fail("mqd did not come back after dying at a kill point");
 }
 
 bool Driver::wait_mqd() {
@@ -444,11 +457,16 @@ int Driver::run() {
     if (ledger->stop_producers.load() != 0) break;  // the ledger is full
     Proc& victim = procs_[rng_() % procs_.size()];
     const unsigned dice = static_cast<unsigned>(rng_() % 100);
+    restart_mqd_if_dead();
     if (round % 10 == 9) {
       ::kill(mqd_, SIGKILL);
       ::waitpid(mqd_, nullptr, 0);
-      mqd_ = spawn_mqd();
-      ++events_["mqd killed and restarted"];
+      // Every other restart arms a kill point inside mqd's recovery (a no-op with a product mqd).
+      static constexpr std::array<const char*, 4> kMqdPoints = {"recovery_writing:1", "recovery_writing:3",
+                                                                "redelivery_moving:1", "redelivery_moving:2"};
+      const bool armed = rng_() % 2 == 0;
+      mqd_ = spawn_mqd(armed ? kMqdPoints[rng_() % kMqdPoints.size()] : nullptr);
+      ++events_[armed ? "mqd killed and restarted with a kill point armed" : "mqd killed and restarted"];
       if (!wait_mqd()) {
         fail("mqd did not come back after a restart");
         break;
@@ -478,7 +496,12 @@ int Driver::run() {
     if (o_.verbose) std::fprintf(stderr, "round %u: %llu published\n", round, (unsigned long long)ledger->published.load());
   }
 
-  // Wind down: producers stop; then the topic must still take a record and every group reach the tail.
+  // Wind down: mqd runs without a kill point armed (it may have died at one meanwhile); producers stop; then the
+  // topic must still take a record and every group reach the tail.
+  ::kill(mqd_, SIGKILL);
+  ::waitpid(mqd_, nullptr, 0);
+  mqd_ = spawn_mqd();
+  if (!wait_mqd()) fail("mqd did not come back for the wind-down");
   ledger->stop_producers.store(1);
   for (auto& p : procs_) {
     if (p.kind != Proc::Kind::producer || p.pid <= 0) continue;

@@ -31,12 +31,25 @@ function intact(v) {
 const say = (line) => fs.writeSync(1, `${line}\n`);  // synchronous: written before the caller goes on
 
 // ---- roles ----------------------------------------------------------------------------------------------------
+// Runs `step` until it succeeds: mqd may be restarting (the campaign restarts it) for up to 30 s.
+async function whileMqdRestarts(step) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    try {
+      return await step();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 async function role(name, socket, instance) {
   const { Kafka } = require(PKG);
   const kafka = new Kafka({ clientId: `nchaos-${name}`, brokers: [`unix:${socket}`], logLevel: 0 });
   if (name === 'producer') {
     const p = kafka.producer();
-    await p.connect();
+    await whileMqdRestarts(() => p.connect());
     let seq = instance * 1e9;  // a fresh range per producer instance
     for (;;) {
       const n = 1 + (seq % 20);
@@ -54,8 +67,8 @@ async function role(name, socket, instance) {
     }
   } else {
     const c = kafka.consumer({ groupId: GROUP, maxInFlight: 8 });
-    await c.connect();
-    await c.subscribe({ topic: TOPIC, fromBeginning: true });
+    await whileMqdRestarts(() => c.connect());
+    await whileMqdRestarts(() => c.subscribe({ topic: TOPIC, fromBeginning: true }));
     await c.run({
       eachMessage: async ({ message }) => {
         say(`${intact(message.value) ? 'C' : 'BAD'} ${message.offset} ${instance}`);
@@ -66,7 +79,7 @@ async function role(name, socket, instance) {
 
 if (process.argv[2] === '--role') {
   role(process.argv[3], process.argv[4], Number(process.argv[5])).catch((e) => {
-    say(`E ${e.stack || e}`);
+    fs.writeSync(2, `node chaos ${process.argv[3]} ${process.argv[5]}: ${e.stack || e}\n`);
     process.exit(3);
   });
   return;
@@ -165,6 +178,7 @@ async function main() {
         d = await restartDaemon(mqdPath, mqdArgs, socket);
         counts['mqd restarted'] += 1;
       } else if (dice < 0.3) {
+        died.add(producer.instance);
         await kill(producer);
         producer = spawnRole('producer');
         counts['producer killed'] += 1;
@@ -182,7 +196,10 @@ async function main() {
         counts['worker stopped'] += 1;
       }
       for (const w of [producer, ...workers]) {
-        if (w.exited && !died.has(w.instance) && w !== producer) failures.push(`worker ${w.instance} exited by itself`);
+        if (w.exited && !died.has(w.instance) && !w.reported) {
+          w.reported = true;
+          failures.push(`${w.kind} ${w.instance} exited by itself (its stderr above says why)`);
+        }
       }
     }
     // Wind down: the producer stops; the group must process everything it saw published.
