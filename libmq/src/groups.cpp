@@ -199,11 +199,19 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   auto& block = seg.group(g);
   auto& slot = block.members[m];
   std::uint64_t owed[kMaxUnacked + 1];
+  std::atomic<std::uint64_t>* from[kMaxUnacked + 1];  // where each owed run sits in the dead member's slot
   std::size_t n = 0;
   const std::uint64_t head = slot.head.load();
   const std::uint64_t tail = slot.tail.load();
   const std::uint64_t held = std::min<std::uint64_t>(tail - head, kMaxUnacked);  // a corrupted count is clamped
-  for (std::uint64_t i = 0; i < held; ++i) owed[n++] = slot.held[(head + i) % kMaxUnacked].load();
+  // A zero entry was moved already by a recoverer that died half-way through this (see below): not owed twice.
+  for (std::uint64_t i = 0; i < held; ++i) {
+    auto& entry = slot.held[(head + i) % kMaxUnacked];
+    if (const std::uint64_t run = entry.load(); run != 0) {
+      from[n] = &entry;
+      owed[n++] = run;
+    }
+  }
   // A take cut short: the member may or may not have won the run. Hand it out again only if the group has passed
   // it and no member holds a run starting there (at-least-once: a duplicate is possible, a loss is not).
   const std::uint64_t pending = slot.pending.load();
@@ -216,10 +224,15 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
       const auto& o = block.members[other];
       const std::uint64_t oh = o.head.load();
       const std::uint64_t n_held = std::min<std::uint64_t>(o.tail.load() - oh, kMaxUnacked);  // corrupted: clamped
-      for (std::uint64_t i = 0; i < n_held && !held_elsewhere; ++i)
-        held_elsewhere = starts_at(o.held[(oh + i) % kMaxUnacked].load(), run_position(pending));
+      for (std::uint64_t i = 0; i < n_held && !held_elsewhere; ++i) {
+        const std::uint64_t run = o.held[(oh + i) % kMaxUnacked].load();
+        held_elsewhere = run != 0 && starts_at(run, run_position(pending));
+      }
     }
-    if (!held_elsewhere) owed[n++] = pending;
+    if (!held_elsewhere) {
+      from[n] = &slot.pending;
+      owed[n++] = pending;
+    }
   }
   std::size_t free_slots = 0;
   for (const auto& r : block.redeliver) free_slots += r.load() == 0 ? 1 : 0;
@@ -231,6 +244,9 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
     while (block.redeliver[r].load() != 0) ++r;
     block.redeliver_count.fetch_add(1);  // first: the count may be high for a moment, never low
     block.redeliver[r].store(owed[i]);
+    // Moved: a recoverer that dies from here on and the one that finishes its work do not hand this run out again
+    // (a live member may already have taken it from the redelivery list).
+    from[i]->store(0);
     test_point(TestPoint::redelivery_moving);
   }
   slot.pending.store(0);

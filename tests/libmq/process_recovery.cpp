@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "scenario.hpp"
+#include "test_point.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -154,6 +155,50 @@ TEST_F(MultiProcess, MemberKilledWhileHoldingRecordsIsRedeliveredFirstAfterRecov
   EXPECT_EQ(info.groups[0].committed, kRecords);
   EXPECT_EQ(info.groups[0].unacked, 0u);
   EXPECT_EQ(info.groups[0].members, 0u);
+}
+
+TEST_F(MultiProcess, ARecovererThatDiesMidMoveHandsEachRunOutOnce) {
+  constexpr std::uint64_t kRecords = 100;
+  constexpr std::size_t kHeld = 25;
+  auto topic = mq::Topic::create("held3", block_topic());
+  ASSERT_TRUE(topic) << topic.error().what();
+  ASSERT_TRUE(topic->create_group("g", mq::Start::earliest));
+  mq::Producer producer(*topic);
+  ASSERT_EQ(publish_numbered(producer, 0, kRecords).size(), kRecords);
+  mqtest::Pipe pipe;
+  mqtest::Child holder(holding_member(pipe, "held3", kHeld, AfterHolding::block));
+  ASSERT_EQ(pipe.receive(), "holding 0 24");
+  holder.kill9();
+  EXPECT_EQ(holder.wait(), 128 + SIGKILL);
+  // A recoverer (mqd, or any client) dies after moving 3 of the dead member's 25 runs to the redelivery list.
+  mqtest::Child recoverer([&]() -> int {
+    auto t = mq::Topic::open("held3");
+    if (!t) return child_fail(t.error().what());
+    mq::detail::arm_test_point(mq::detail::TestPoint::redelivery_moving, 3);
+    (void)t->recover_dead();
+    return child_fail("not killed while moving the runs");
+  });
+  EXPECT_EQ(recoverer.wait(), 128 + SIGKILL);
+  // The next recovery finishes the move; every record then reaches the group once: 0..24 redelivered, in order.
+  EXPECT_GE(topic->recover_dead(), 1u);
+  mqtest::Child next_member([&]() -> int {
+    auto t = mq::Topic::open("held3");
+    if (!t) return child_fail(t.error().what());
+    mq::Consumer c(*t, member());
+    std::vector<Got> got;
+    if (auto e = take_records(c, kRecords, got); !e.empty()) return child_fail(e);
+    for (std::size_t i = 0; i < got.size(); ++i)
+      if (got[i].offset != i || got[i].redelivered != (i < kHeld))
+        return child_fail("record " + std::to_string(i) + ": offset " + std::to_string(got[i].offset) +
+                          " redelivered " + std::to_string(got[i].redelivered) + " (a run handed out twice?)");
+    if (auto extra = c.poll(200ms); extra)
+      return child_fail("offset " + std::to_string(extra->offset()) + " was handed out a second time");
+    return 0;
+  });
+  EXPECT_EQ(next_member.wait(), 0);
+  const auto info = topic->info();
+  EXPECT_EQ(info.groups[0].committed, kRecords);
+  EXPECT_EQ(info.groups[0].unacked, 0u);
 }
 
 TEST_F(MultiProcess, ZombieMemberCountsAsDead) {
