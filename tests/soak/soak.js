@@ -17,7 +17,9 @@ const { PKG, startDaemon, within } = require('../node/helpers');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const MQCTL = process.env.MQCTL || path.join(REPO, 'build', 'release', 'daemon', 'mqctl', 'mqctl');
-const TOLERANCE_KIB = { mqd: 1024, mqctl: 1024, node: 16384 };  // growth allowed second half over first half
+// Growth allowed, second half over first half. V8 sizes its heap in steps until it settles (the producer went 40 ->
+// 63 MiB between the halves of a 60 s run, and stayed at 62-66 MiB over 600 s): Node gets 32 MiB.
+const TOLERANCE_KIB = { mqd: 1024, mqctl: 1024, node: 32768 };
 const FD_TOLERANCE = 2;
 
 // ---- the client roles (this file, run as a child with --role) -------------------------------------------------
