@@ -293,6 +293,7 @@ Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
   if (!ok)
     return Error(Errc::revoked, "claim was recovered before its commit: topic=" + seg.name() + " offset=" +
                                     std::to_string(offset));
+  if (seg.truncated()) return truncated_error(seg);  // written into zero pages (fault_guard): not in the topic
   return offset;
 }
 
@@ -310,9 +311,7 @@ Result<Offset> Producer::publish(const Record& record) {
   if (!claim) return std::move(claim).error();
   // claim_record checked the fork generation a moment ago: commit without Claim::commit's second look.
   claim->producer_ = nullptr;  // finished here: the Claim's destructor must not abort it
-  auto offset = finish(*state_, claim->position_, true);
-  if (state_->seg->truncated()) return truncated_error(*state_->seg);  // written into zero pages: not in the topic
-  return offset;
+  return finish(*state_, claim->position_, true);
 }
 
 Result<Claim> Producer::claim(std::size_t payload_bytes) {
@@ -344,9 +343,7 @@ Result<Offset> Claim::commit() && {
   if (producer_ == nullptr) return Error(Errc::invalid_argument, "claim already committed or aborted");
   ProducerState* p = std::exchange(producer_, nullptr);
   if (p->fork_gen != fork_generation()) return wrong_process(*p->seg);
-  auto offset = finish(*p, position_, true);
-  if (p->seg->truncated()) return truncated_error(*p->seg);  // written into zero pages: not in the topic
-  return offset;
+  return finish(*p, position_, true);
 }
 
 void Claim::abort() && {
@@ -411,6 +408,7 @@ Result<Offset> finish_batch(ProducerState& s, bool commit) {
     return Error(Errc::revoked, "batch claim was recovered before its commit: topic=" + seg.name() + " offsets=" +
                                     std::to_string(first) + ".." + std::to_string(first + count - 1) +
                                     " committed=" + std::to_string(commit ? published : 0));
+  if (seg.truncated()) return truncated_error(seg);  // written into zero pages (fault_guard): not in the topic
   return first;
 }
 
@@ -472,9 +470,7 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
     s.batch_open = true;
     return reserved->offset;
   }
-  auto first = finish_batch(s, true);
-  if (seg.truncated()) return truncated_error(seg);  // written into zero pages: not in the topic
-  return first;
+  return finish_batch(s, true);
 }
 
 namespace {
@@ -545,9 +541,7 @@ Result<Offset> BatchClaim::commit() && {
   if (producer_ == nullptr) return Error(Errc::invalid_argument, "batch claim already committed or aborted");
   ProducerState* p = std::exchange(producer_, nullptr);
   if (p->fork_gen != fork_generation()) return wrong_process(*p->seg);
-  auto first = finish_batch(*p, true);
-  if (p->seg->truncated()) return truncated_error(*p->seg);
-  return first;
+  return finish_batch(*p, true);
 }
 
 void BatchClaim::abort() && {

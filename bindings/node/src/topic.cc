@@ -139,37 +139,35 @@ struct Progress {
 // not be, when other producers publish in between).
 using ChunkDone = std::function<void(mq::Offset, std::size_t)>;
 
-// Publishes records[0..n) in order, as few publish_batch calls as fit (each one claim: at most kMaxPublishBatch
+// Publishes `records` in order, as few publish_batch calls as fit (each one claim: at most kMaxPublishBatch
 // records and half the ring), so a batch of small records costs one CAS, not one each. A chunk is all or nothing;
 // a record over the topic's max_message goes alone, so its error is publish()'s and `published` is its index.
-template <class Get>
-Progress publish_chunks(mq::Producer& p, std::size_t n, const RingLimits& limits, Get&& get,
-                        std::vector<mq::Record>& chunk, const ChunkDone& on_chunk = nullptr) {
+Progress publish_chunks(mq::Producer& p, std::span<const mq::Record> records, const RingLimits& limits,
+                        const ChunkDone& on_chunk = nullptr) {
   Progress out;
-  std::size_t i = 0;
-  while (i < n) {
-    chunk.clear();
+  while (out.published < records.size()) {
+    const auto rest = records.subspan(out.published);
+    std::size_t n = 0;
     std::size_t bytes = 0;
-    while (i + chunk.size() < n && chunk.size() < mq::kMaxPublishBatch) {
-      const mq::Record& r = get(i + chunk.size());
+    while (n < rest.size() && n < mq::kMaxPublishBatch) {
+      const mq::Record& r = rest[n];
       std::size_t parts = r.payload.size() + (r.key ? r.key->size() : 0);
       for (const auto& h : r.headers) parts += 8 + h.name.size() + h.value.size();
       const std::size_t size = 112 + parts;  // at least its ring bytes: 40 of header, up to 7 + 63 of alignment
       const bool alone = parts > limits.max_message;
-      if (!chunk.empty() && (alone || bytes + size > limits.capacity / 2)) break;
+      if (n != 0 && (alone || bytes + size > limits.capacity / 2)) break;
       bytes += size;
-      chunk.push_back(r);
+      ++n;
       if (alone) break;
     }
-    auto first = chunk.size() == 1 ? p.publish(chunk.front()) : p.publish_batch(chunk);
+    auto first = n == 1 ? p.publish(rest.front()) : p.publish_batch(rest.first(n));
     if (!first) {
       out.error = std::move(first).error();
       return out;
     }
     if (!out.first) out.first = *first;
-    if (on_chunk) on_chunk(*first, chunk.size());
-    out.published += chunk.size();
-    i += chunk.size();
+    if (on_chunk) on_chunk(*first, n);
+    out.published += n;
   }
   return out;
 }
@@ -295,7 +293,7 @@ Napi::Value TopicWrap::PublishBatch(const Napi::CallbackInfo& info) {
   // UTF-8 of string values, alive until the batch is out; sized before use (no reallocation moves a string that a
   // record points into) and kept between calls, so a steady sender allocates nothing here.
   thread_local std::vector<std::string> strings;
-  thread_local std::vector<mq::Record> records, chunk;
+  thread_local std::vector<mq::Record> records;
   if (strings.size() < n) strings.resize(n);
   records.clear();
   for (uint32_t i = 0; i < n; ++i)
@@ -303,7 +301,7 @@ Napi::Value TopicWrap::PublishBatch(const Napi::CallbackInfo& info) {
   auto offsets = Napi::BigUint64Array::New(env, n);
   std::size_t at = 0;
   const Progress done = publish_chunks(
-      p, n, limits_, [&](std::size_t i) -> const mq::Record& { return records[i]; }, chunk,
+      p, records, limits_,
       [&](mq::Offset first, std::size_t count) {
         for (std::size_t k = 0; k < count; ++k) offsets[at++] = first + k;
       });
@@ -326,7 +324,7 @@ Napi::Value TopicWrap::Send(const Napi::CallbackInfo& info) {
   // Sized before use and kept between calls, like PublishBatch's strings.
   thread_local std::vector<Scratch> scratch;
   thread_local std::vector<Parsed> parsed;
-  thread_local std::vector<mq::Record> records, chunk;
+  thread_local std::vector<mq::Record> records;
   const std::size_t count = n > start ? n - start : 0;
   if (scratch.size() < count) scratch.resize(count);
   if (parsed.size() < count) parsed.resize(count);
@@ -342,8 +340,7 @@ Napi::Value TopicWrap::Send(const Napi::CallbackInfo& info) {
       records.push_back(mq::Record{m.payload, m.key, std::span<const mq::Header>(m.headers), m.timestamp_ns});
     }
   }
-  const Progress done = publish_chunks(p, records.size(), limits_,
-                                       [&](std::size_t i) -> const mq::Record& { return records[i]; }, chunk);
+  const Progress done = publish_chunks(p, records, limits_);
   if (done.error) throw with_progress(env, *done.error, done.published, done.first);
   const std::optional<mq::Offset> first = done.first;
   Napi::Array out = Napi::Array::New(env, 2);
