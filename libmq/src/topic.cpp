@@ -131,6 +131,8 @@ Result<std::vector<std::string>> Topic::list(const OpenOptions& options) {
 
 const std::string& Topic::name() const { return segment_->name(); }
 
+Offset Topic::earliest() const { return detail::earliest(*segment_).hi; }
+
 TopicInfo Topic::info() const {
   const Segment& seg = *segment_;
   const auto& h = seg.header();
@@ -145,7 +147,7 @@ TopicInfo Topic::info() const {
   const Word16 tail = tail_snapshot(seg);
   info.latest = tail.hi;
   info.bytes_written = tail.lo;
-  info.earliest = earliest(seg).hi;
+  info.earliest = detail::earliest(seg).hi;
   for (std::size_t i = 0; i < kMaxProducers; ++i) {
     if (seg.producer(i).owner.load() == 0) continue;
     ++info.producers;

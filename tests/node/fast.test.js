@@ -182,3 +182,29 @@ test('key, headers (repeated too) and timestamp round-trip', async () => {
   assert.strictEqual(c.value.length, 0);
   assert.strictEqual(c.headers.h.toString(), 'v');
 });
+
+test('kafkajs send: baseOffset and logStartOffset follow the ring once it wraps, one record or many per send', async () => {
+  const t = await Topic.open('wraps', { socket: d.socket, create: { capacity: 65536 } });
+  const producer = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 }).producer();
+  await producer.connect();
+  try {
+    const value = Buffer.alloc(200, 3);
+    let next = 0;
+    // No group holds records back, so the ring overwrites its oldest once it is full (several laps here).
+    for (let i = 0; i < 400; i++) {
+      const [one] = await producer.send({ topic: 'wraps', messages: [{ value }] });
+      assert.strictEqual(one.baseOffset, String(next++));
+      const [many] = await producer.send({ topic: 'wraps', messages: [{ value }, { value: 'x' }, { key: 'k', value }] });
+      assert.strictEqual(many.baseOffset, String(next));
+      next += 3;
+      assert.strictEqual(many.logStartOffset, t.info().earliest);
+    }
+    const [last] = await producer.send({ topic: 'wraps', messages: [{ value }] });
+    assert.strictEqual(last.logStartOffset, t.info().earliest);
+    assert.ok(Number(last.logStartOffset) > 1000, `the ring wrapped: logStartOffset ${last.logStartOffset}`);
+    assert.strictEqual(t.info().latest, String(next + 1));
+  } finally {
+    await producer.disconnect();
+    await t.close();
+  }
+});

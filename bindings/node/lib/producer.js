@@ -29,33 +29,33 @@ class ProducerTopic {
 
   send(messages) {
     if (this.waiting) return this.waiting.then(() => this.send(messages));
-    let first;
-    let earliest;
     // Records with a value only (the common case) cross into native code as bare values: fewer property reads.
-    let items = messages;
-    {
-      let bare = true;
-      for (let i = 0; i < messages.length; i++) {
-        const m = messages[i];
-        if (m.key != null || m.headers !== undefined || m.timestamp !== undefined) {
-          bare = false;
-          break;
-        }
-      }
-      if (bare) {
-        items = new Array(messages.length);
-        for (let i = 0; i < messages.length; i++) items[i] = messages[i].value;
+    let bare = true;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (m.key != null || m.headers !== undefined || m.timestamp !== undefined) {
+        bare = false;
+        break;
       }
     }
-    messages = items;
+    let items = messages;
     try {
-      [first, earliest] = this.handle.send(messages);
-      return this.metadata(first, earliest);
+      let first;
+      if (bare && messages.length === 1) {
+        first = this.handle.sendValue(messages[0].value);
+      } else {
+        if (bare) {
+          items = new Array(messages.length);
+          for (let i = 0; i < messages.length; i++) items[i] = messages[i].value;
+        }
+        first = this.handle.send(items);
+      }
+      return this.metadata(first, this.handle.earliest());
     } catch (e) {
       if (e.mqCode !== 'full') throw fromNative(e, { topic: this.name });
       // Full: the records before e.published are out; wait for room for the rest off the JS thread.
       const before = e.firstOffset;
-      const p = waitForRoom(this.handle, messages, e.published).then(
+      const p = waitForRoom(this.handle, items, e.published).then(
         ([f, low]) => this.metadata(before !== undefined ? before : f, low),
         (err) => {
           throw fromNative(err, { topic: this.name });
@@ -165,7 +165,8 @@ class Producer extends ClientBase {
     let t = this.topic(topic);
     if (!(t instanceof ProducerTopic)) t = await t;
     if (messages.length === 0) return [t.metadata(null, 0)];
-    return [await t.send(messages)];
+    const sent = t.send(messages);  // RecordMetadata, or its promise when the topic is full
+    return [sent instanceof Promise ? await sent : sent];
   }
 
   async sendBatch({ topicMessages = [], acks, timeout, compression } = {}) {

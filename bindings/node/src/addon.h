@@ -104,6 +104,8 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   Napi::Value Publish(const Napi::CallbackInfo& info);
   Napi::Value PublishBatch(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SendValue(const Napi::CallbackInfo& info);
+  Napi::Value Earliest(const Napi::CallbackInfo& info);
   Napi::Value SendAsync(const Napi::CallbackInfo& info);
   Napi::Value ResetGroup(const Napi::CallbackInfo& info);
   Napi::Value Consumer(const Napi::CallbackInfo& info);
@@ -111,7 +113,6 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   mq::Producer& producer(Napi::Env env);
   void check_open(Napi::Env env) const;
   void check_idle(Napi::Env env) const;
-  mq::Offset earliest();
 
   std::optional<mq::Topic> topic_;
   std::shared_ptr<mq::Client> client_;       // keeps the daemon connection (this process's liveness) alive
@@ -120,8 +121,6 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   static constexpr std::chrono::milliseconds kSendSlice{100};
   bool busy_ = false;                        // a sendAsync is using the topic (send()s wait for it)
   RingLimits limits_;  // how large a batched publish's chunks may be
-  mq::Offset earliest_ = 0;                  // cached for send(): see earliest()
-  std::optional<std::chrono::steady_clock::time_point> earliest_at_;
 };
 
 }  // namespace mqnode

@@ -181,6 +181,8 @@ void TopicWrap::Init(Napi::Env env, Napi::Object exports, AddonData& data) {
                                      InstanceMethod<&TopicWrap::Publish>("publish"),
                                      InstanceMethod<&TopicWrap::PublishBatch>("publishBatch"),
                                      InstanceMethod<&TopicWrap::Send>("send"),
+                                     InstanceMethod<&TopicWrap::SendValue>("sendValue"),
+                                     InstanceMethod<&TopicWrap::Earliest>("earliest"),
                                      InstanceMethod<&TopicWrap::SendAsync>("sendAsync"),
                                      InstanceMethod<&TopicWrap::ResetGroup>("resetGroup"),
                                      InstanceMethod<&TopicWrap::Consumer>("consumer"),
@@ -309,9 +311,9 @@ Napi::Value TopicWrap::PublishBatch(const Napi::CallbackInfo& info) {
   return offsets;
 }
 
-// send(messages, start = 0) -> [firstOffset, earliest] (numbers), for kafkajs' send(). kafkajs message objects;
-// synchronous; never waits: Errc::full throws with `published` (how many of messages[start..] went out) and
-// `firstOffset`, and the caller continues with sendAsync(messages, start + published).
+// send(messages, start = 0) -> the first record's offset (a number; null for no records), for kafkajs' send().
+// kafkajs message objects or bare values; synchronous; never waits: Errc::full throws with `published` (how many of
+// messages[start..] went out) and `firstOffset`, and the caller continues with sendAsync(messages, start + published).
 Napi::Value TopicWrap::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check_idle(env);
@@ -342,22 +344,25 @@ Napi::Value TopicWrap::Send(const Napi::CallbackInfo& info) {
   }
   const Progress done = publish_chunks(p, records, limits_);
   if (done.error) throw with_progress(env, *done.error, done.published, done.first);
-  const std::optional<mq::Offset> first = done.first;
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, first ? offset_number(env, *first) : env.Null());
-  out.Set(1u, offset_number(env, earliest()));
-  return out;
+  return done.first ? offset_number(env, *done.first) : env.Null();
 }
 
-// The topic's earliest offset (kafkajs' logStartOffset), re-read at most every millisecond: Topic::info() builds
-// the whole TopicInfo (group table included), which would double the cost of a one-record send.
-mq::Offset TopicWrap::earliest() {
-  const auto now = std::chrono::steady_clock::now();
-  if (!earliest_at_ || now - *earliest_at_ > std::chrono::milliseconds(1)) {
-    earliest_ = topic_->info().earliest;
-    earliest_at_ = now;
-  }
-  return earliest_;
+// sendValue(value) -> its offset (a number): send([value]) of one bare value (a Buffer, string or null), without
+// the arrays. The same errors as send(), with published = 0.
+Napi::Value TopicWrap::SendValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_idle(env);
+  auto& p = producer(env);
+  thread_local std::string scratch;
+  const auto r = p.publish(bytes_of(env, info[0], scratch, "message value"));
+  if (!r) throw with_progress(env, r.error(), 0, std::nullopt);
+  return offset_number(env, *r);
+}
+
+// earliest() -> the topic's earliest offset (a number; kafkajs' logStartOffset).
+Napi::Value TopicWrap::Earliest(const Napi::CallbackInfo& info) {
+  check_open(info.Env());
+  return offset_number(info.Env(), topic_->earliest());
 }
 
 // sendAsync(messages, start = 0) -> Promise<[firstOffset, earliest]>: as send(), but waits for room in the libuv
@@ -412,7 +417,7 @@ Napi::Value TopicWrap::SendAsync(const Napi::CallbackInfo& info) {
           if (!out->first) out->first = *r;
           ++out->published;
         }
-        out->earliest = topic.info().earliest;
+        out->earliest = topic.earliest();
         return std::nullopt;
       },
       [out](Napi::Env env) -> Napi::Value {

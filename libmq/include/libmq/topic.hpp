@@ -96,6 +96,8 @@ class Topic {
 
   const std::string& name() const;
   TopicInfo info() const;
+  // info().earliest alone, without building the rest of TopicInfo (no allocation): cheap enough per publish.
+  Offset earliest() const;
 
   // Creates a consumer group that keeps records from `start` on, before any consumer joins it. Errc::exists if it
   // is there already.
