@@ -333,11 +333,22 @@ class ClientBase {
 //   maxInFlight: records a member may hold unacked (taken ahead + being processed); 1 hands each record of a group
 //     to whichever process is free. maxBatch: records per take, 1..63 (a take holds one run), at most maxInFlight.
 //     Both default to 63; `inFlightDefault` overrides maxInFlight's default (kafkajs' eachBatch gathers takes).
-//   wait: how an idle member waits. 'futex' (default: sleeps; the producer's wake reaches the event loop once),
-//     'spin' (the JS thread keeps taking for SPIN_MS before it parks: lower latency, more CPU), or the waiter
-//     thread's own strategies 'spin_futex', 'spin_yield', 'busy_spin'.
+//   wait: how an idle member waits. 'futex' (default: sleeps; the producer's wake reaches the event loop once;
+//     while records flow it first takes again for FLOW_SPIN_MS, so a consumer that catches up with a steady
+//     producer does not pay a wake-up per batch), 'spin' (the JS thread keeps taking for SPIN_MS before it parks:
+//     lower latency, more CPU), or the waiter thread's own strategies 'spin_futex', 'spin_yield', 'busy_spin'.
 const WAITS = ['futex', 'spin', 'spin_futex', 'spin_yield', 'busy_spin'];
 const SPIN_MS = 0.05;
+const FLOW_SPIN_MS = 0.01;
+
+// The next batch of a member whose last take(s) came back empty: takes again until one has records or `ms` have
+// passed (null then: park).
+function spinTake(take, ms) {
+  const until = performance.now() + ms;
+  let batch = null;
+  while (batch === null && performance.now() < until) batch = take();
+  return batch;
+}
 function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
   const most = native.batchLayout.maxBatch;
   const whole = (name, v, max, dflt = most) => {
@@ -356,6 +367,6 @@ function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
 }
 
 module.exports = {
-  ClientBase, memberOptions, SPIN_MS, networkEvents,
+  ClientBase, memberOptions, SPIN_MS, FLOW_SPIN_MS, spinTake, networkEvents,
   DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, Slabs, KafkaMessage, FastMessage,
 };

@@ -18,7 +18,7 @@
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group.
-const { connect, resolveSocket, memberOptions, SPIN_MS, Slabs, FastMessage } = require('./common');
+const { connect, resolveSocket, memberOptions, SPIN_MS, FLOW_SPIN_MS, spinTake, Slabs, FastMessage } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
 const { waitForRoom } = require('./producer');
 
@@ -48,6 +48,7 @@ class FastConsumer {
     // maxBatch.
     const { maxBatch, wait } = memberOptions(options);
     this.spin = wait === 'spin';
+    this.flowing = false;  // the last take had records: an empty one spins FLOW_SPIN_MS before parking
     this.maxBatch = maxBatch;
     this.member = wrap(
       () => topic.native.consumer(
@@ -93,10 +94,8 @@ class FastConsumer {
       let batch;
       try {
         batch = this.take();
-        if (batch === null && this.spin) {
-          const until = performance.now() + SPIN_MS;
-          while (batch === null && performance.now() < until) batch = this.take();
-        }
+        if (batch === null && (this.spin || this.flowing)) batch = spinTake(() => this.take(), this.spin ? SPIN_MS : FLOW_SPIN_MS);
+        this.flowing = batch !== null;
       } catch (e) {  // the iteration ends here (for await does not call return() after a throwing next())
         await this.close();
         throw e;
