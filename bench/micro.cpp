@@ -1,6 +1,7 @@
 // micro: single-process Google Benchmark micro-benchmarks of libmq's hot paths, one thread, no peer:
-// publish 64 B (copy), claim + fill + commit 64 B (zero-copy), a publish + poll + ack round trip, and the batch
-// form (32 publishes, 32 polls, one cumulative ack). Every benchmark also reports allocs/op: heap allocations per
+// publish 64 B (copy), claim + fill + commit 64 B (zero-copy), a publish + poll + ack round trip, an empty poll(0),
+// the batch forms (32 publishes, 32 polls, one cumulative ack), and beside them the floor: a raw SPSC ring's push
+// + pop of 64 B (bench/floors.hpp, the ring ipc_libmq measures across processes). Every benchmark also reports allocs/op: heap allocations per
 // operation, counted by the replaced global operator new below (the data path must make none).
 // Cross-process latency and throughput live in ipc_libmq.cpp; these show the per-call cost with hot caches.
 #include <benchmark/benchmark.h>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "floors.hpp"
 #include "libmq/libmq.hpp"
 
 // Every heap allocation of the process, counted (relaxed: a statistic read by the same thread between runs).
@@ -150,6 +152,51 @@ void BM_PublishPollAck64(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
 BENCHMARK(BM_PublishPollAck64);
+
+// The floor of the row above: the raw SPSC ring's push, then pop, of 64 B in one thread.
+void BM_RawRingPushPop64(benchmark::State& state) {
+  mqbench::SpscRing ring;
+  if (auto prepared = ring.prepare(64, 1); !prepared.ok) {
+    state.SkipWithError(prepared.reason.c_str());
+    return;
+  }
+  std::string error;
+  auto push = ring.open_sender(0, error);
+  auto pop = ring.open_receiver(0, error);
+  const auto p = payload();
+  std::array<std::byte, 64> out{};
+  AllocationCount allocations(state);
+  allocations.start();
+  for (auto _ : state) {
+    if (!push->send(p, error) || !pop->receive(out, error)) {
+      state.SkipWithError(error.c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(out[63]);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
+  ring.finish();
+}
+BENCHMARK(BM_RawRingPushPop64);
+
+// A member polling an empty topic without waiting: what a busy-polling consumer pays between records.
+void BM_EmptyPoll(benchmark::State& state) {
+  ScopedTopic t(true);
+  mq::Consumer consumer(t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin});
+  AllocationCount allocations(state);
+  allocations.start();
+  for (auto _ : state) {
+    auto msg = consumer.poll(std::chrono::nanoseconds(0));
+    if (msg || msg.error().code() != mq::Errc::timed_out) {
+      state.SkipWithError(msg ? "a record in an empty topic" : std::string(msg.error().message()).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(msg);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EmptyPoll);
 
 // The batch form: 32 publishes, then 32 polls and one ack of the last (acks are cumulative). Per record.
 void BM_Batch32PublishPollAck64(benchmark::State& state) {

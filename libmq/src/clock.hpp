@@ -1,6 +1,6 @@
-// The library's clocks, both read through the vDSO (no syscall): CLOCK_MONOTONIC for deadlines and waits,
-// CLOCK_REALTIME for record timestamps and a segment's creation time; and a deadline that saturates instead of
-// overflowing (a timeout of duration::max() means "wait forever").
+// The library's clocks, read through the vDSO (no syscall): CLOCK_MONOTONIC for deadlines and waits,
+// CLOCK_REALTIME for a segment's creation time and, extrapolated through the TSC, for record timestamps; and a
+// deadline that saturates instead of overflowing (a timeout of duration::max() means "wait forever").
 #pragma once
 
 #include <time.h>
@@ -22,6 +22,10 @@ inline std::int64_t realtime_ns() {
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+// CLOCK_REALTIME for record timestamps at a third of its cost: extrapolated from the TSC between readings of the
+// clock at most ~1 ms apart (clock.cpp). Falls back to realtime_ns() on a CPU without an invariant TSC.
+std::int64_t record_time_ns();
 
 // now + timeout in nanoseconds, or int64 max when that would overflow. Compared in the timeout's own unit, so
 // milliseconds::max() is never converted to nanoseconds.

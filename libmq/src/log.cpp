@@ -100,10 +100,11 @@ Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t
   return v;
 }
 
-Result<RecordView> read_record(const Segment& seg, std::uint64_t position) {
+Result<RecordView> read_record(const Segment& seg, std::uint64_t position, std::uint64_t* seq_out) {
   // Check before the 8-byte load: an unaligned position from a corrupted segment could reach past the ring.
   if ((position & 7) != 0) return corrupt(position, "position not 8-byte aligned");
   const std::uint64_t seq = seg.record_at(position).seq.load(std::memory_order_acquire);  // pairs with the publish
+  if (seq_out != nullptr) *seq_out = seq;
   return inspect_record(std::span<const std::byte>(seg.ring(), seg.capacity()), position, seq, seg.max_message());
 }
 
@@ -122,7 +123,7 @@ void write_header(const Segment& seg, std::uint64_t position, std::uint64_t leng
   auto& h = seg.record_at(position);
   auto* base = reinterpret_cast<std::byte*>(&h);
   h.offset = offset;
-  h.timestamp_ns = shape.timestamp_ns ? *shape.timestamp_ns : now_ns != 0 ? now_ns : realtime_ns();
+  h.timestamp_ns = shape.timestamp_ns ? *shape.timestamp_ns : now_ns != 0 ? now_ns : record_time_ns();
   h.length = static_cast<std::uint32_t>(length);
   h.payload_len = static_cast<std::uint32_t>(payload_bytes);
   const std::uint64_t key = shape.key ? shape.key->size() : 0;

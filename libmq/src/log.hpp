@@ -34,8 +34,8 @@ Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t
                                   std::uint64_t max_message);
 
 // Loads the seq of the record at `position` (acquire) and inspects it. State kEmpty when the position has not
-// been written in this lap; kNone when a later lap has overwritten it.
-Result<RecordView> read_record(const Segment& seg, std::uint64_t position);
+// been written in this lap; kNone when a later lap has overwritten it. `seq`, when given, receives the word inspected.
+Result<RecordView> read_record(const Segment& seg, std::uint64_t position, std::uint64_t* seq = nullptr);
 
 // Bytes a record takes, or 0 when key + headers + payload exceed the topic's max message size.
 std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,

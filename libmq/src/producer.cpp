@@ -370,7 +370,7 @@ Result<Offset> finish_batch(ProducerState& s, bool commit) {
   std::size_t published = 0;
   if (ok) {
     if (!records.front().header_written) {
-      const std::int64_t now = realtime_ns();  // one timestamp for the batch
+      const std::int64_t now = record_time_ns();  // one timestamp for the batch
       for (std::size_t i = 0; i < records.size(); ++i)
         write_header(seg, records[i].position, records[i].len, first + i, Record{}, records[i].payload, 0, now);
       test_point(TestPoint::header_written);
@@ -450,7 +450,7 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
   s.batch.clear();
   s.batch_offset = reserved->offset;
   std::uint64_t at = reserved->at;
-  const std::int64_t now = realtime_ns();  // one timestamp for the batch (records may carry their own)
+  const std::int64_t now = record_time_ns();  // one timestamp for the batch (records may carry their own)
   for (std::size_t i = 0; i < n; ++i) {
     const auto [record, payload_bytes, from] = shape(i);
     std::uint64_t headers_len = 0;

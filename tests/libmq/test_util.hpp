@@ -54,6 +54,10 @@ inline bool contains(std::string_view haystack, std::string_view needle) {
 }
 // A poll timeout of zero: take what is there, do not wait.
 inline constexpr std::chrono::nanoseconds kNow{0};
+// How far a record's own timestamp may stray from CLOCK_REALTIME read around its publish: it is extrapolated through
+// the TSC from a reading of the clock less than ~1 ms old (libmq/src/clock.cpp; design.md "Timestamps" has the
+// measured error, microseconds at most). Kafka's CreateTime is in milliseconds.
+inline constexpr std::int64_t kClockSlackNs = 1'000'000;
 
 // A pipe for a child to tell the parent "I am at the exact moment" (a line of text).
 class Pipe {

@@ -624,3 +624,61 @@ TEST_F(UnitGroups, ConsumerHoldingTheLastTopicHandleClosesCleanly) {
 }
 
 }  // namespace
+
+namespace {
+
+// An idle member's poll(0) answers from what its last empty look saw (the group's cursor and the word there) while
+// nothing changes: each kind of change since must still reach it.
+TEST_F(UnitGroups, AnIdleMembersEmptyLookSeesEveryLaterChange) {
+  auto topic = mq::Topic::create("idle").value();
+  mq::Producer producer(topic);
+  mq::Consumer idle(topic, member("g"));
+  mq::Consumer other(topic, member("g"));
+  auto expect_empty = [&] {
+    auto m = idle.poll(kNow);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code(), mq::Errc::timed_out) << m.error().what();
+  };
+  expect_empty();
+  expect_empty();  // the cached look
+
+  // A publish at the cursor.
+  publish_n(producer, 0, 1);
+  auto m = idle.poll(kNow);
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(m->offset(), 0u);
+  ASSERT_TRUE(idle.ack(std::move(*m)));
+  expect_empty();
+
+  // Another member takes what is published (the cursor moves on): nothing for us, then the next record is.
+  publish_n(producer, 1, 2);
+  EXPECT_EQ(offsets_of(drain(other)), range(1, 3));
+  expect_empty();
+  publish_n(producer, 3, 1);
+  m = idle.poll(kNow);
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(m->offset(), 3u);
+  ASSERT_TRUE(idle.ack(std::move(*m)));
+  expect_empty();
+
+  // A reset of the group back over records already read.
+  ASSERT_TRUE(topic.reset_group("g", Offset{1}));
+  EXPECT_EQ(offsets_of(drain(idle)), range(1, 4));
+  expect_empty();
+
+  // A departing member's unacked records come back for redelivery, with the ring itself unchanged.
+  publish_n(producer, 4, 2);
+  {
+    mq::Consumer leaver(topic, member("g"));
+    auto a = leaver.poll(kNow);
+    auto b = leaver.poll(kNow);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(b->offset(), 5u);
+    expect_empty();  // the leaver holds both: nothing at the cursor
+  }
+  const auto again = drain(idle);
+  EXPECT_EQ(offsets_of(again), range(4, 6));
+  for (const auto& g : again) EXPECT_TRUE(g.redelivered) << "offset " << g.offset;
+}
+
+}  // namespace
