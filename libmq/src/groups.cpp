@@ -95,7 +95,7 @@ std::optional<std::size_t> find_group(const Segment& seg, std::string_view name)
 }
 
 Word16 bump_epoch(const Segment& seg) {
-  seg.header().group_epoch.fetch_add(1);  // before the tail CAS: see claim_record
+  seg.header().group_epoch.fetch_add(1);  // before the tail CAS: see reserve() in producer.cpp
   Word16 seen{load_half(seg.header().tail.lo), load_half(seg.header().tail.hi)};
   while (!cas16(&seg.header().tail, seen, Word16{seen.lo, seen.hi + (std::uint64_t{1} << kEpochShift)})) {
   }

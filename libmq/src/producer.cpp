@@ -227,8 +227,19 @@ inline Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64
 
 }  // namespace
 
-Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from) {
-  ProducerState& s = *state_;
+namespace {
+
+// Where place_record put a record: its position, offset and payload bytes.
+struct Placed {
+  std::uint64_t position = 0;
+  Offset offset = 0;
+  std::byte* payload = nullptr;
+};
+
+// Claims room for one record and, given `copy_from`, writes its payload and header (publish); else only the room
+// (claim: the header goes in at commit). The record stays this producer's open claim until finish().
+Result<Placed> place_record(ProducerState& s, const Record& shape, std::size_t payload_bytes,
+                            const std::byte* copy_from) {
   Segment& seg = *s.seg;
   if (s.fork_gen != fork_generation()) return wrong_process(seg);
   if (seg.truncated()) return truncated_error(seg);
@@ -244,10 +255,7 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   }
   auto reserved = reserve(s, len, 1);
   if (!reserved) return std::move(reserved).error();
-  const std::uint64_t start = reserved->start;
   const std::uint64_t at = reserved->at;
-  const std::uint64_t end = at + len;
-  const Offset offset = reserved->offset;
   std::byte* payload = payload_at(seg, at, shape.key ? shape.key->size() : 0, headers_len);
   // The payload first, the header last (publish: now; claim: at commit), and no "claimed" state in between: the
   // header's cache line then crosses to a spinning reader once, at the commit, instead of once per store. Until
@@ -256,14 +264,22 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
   if (copy_from != nullptr) {
     if (payload_bytes != 0) std::memcpy(payload, copy_from, payload_bytes);
     test_point(TestPoint::payload_written);
-    write_header(seg, at, len, offset, shape, payload_bytes, headers_len);
+    write_header(seg, at, len, reserved->offset, shape, payload_bytes, headers_len);
     test_point(TestPoint::header_written);
   }
-  note_boundaries(seg, start, at, end);
+  note_boundaries(seg, reserved->start, at, at + len);
   s.open_claim = at;
   s.open_len = copy_from != nullptr ? 0 : len;  // 0: header written already
   s.open_payload = payload_bytes;
-  return Claim(&s, at, offset, std::span<std::byte>(payload, payload_bytes));
+  return Placed{at, reserved->offset, payload};
+}
+
+}  // namespace
+
+Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from) {
+  auto placed = place_record(*state_, shape, payload_bytes, copy_from);
+  if (!placed) return std::move(placed).error();
+  return Claim(state_.get(), placed->position, placed->offset, std::span<std::byte>(placed->payload, payload_bytes));
 }
 
 namespace detail {
@@ -306,12 +322,10 @@ Result<Offset> Producer::publish(std::span<const std::byte> payload) {
 Result<Offset> Producer::publish(const Record& record) {
   // A non-null pointer even for an empty payload: null means claim() (header written at commit, no key/headers).
   static constexpr std::byte kNoPayload{};
-  auto claim = claim_record(record, record.payload.size(),
-                            record.payload.empty() ? &kNoPayload : record.payload.data());
-  if (!claim) return std::move(claim).error();
-  // claim_record checked the fork generation a moment ago: commit without Claim::commit's second look.
-  claim->producer_ = nullptr;  // finished here: the Claim's destructor must not abort it
-  return finish(*state_, claim->position_, true);
+  auto placed = place_record(*state_, record, record.payload.size(),
+                             record.payload.empty() ? &kNoPayload : record.payload.data());
+  if (!placed) return std::move(placed).error();
+  return finish(*state_, placed->position, true);  // no Claim in between: nothing could abort it
 }
 
 Result<Claim> Producer::claim(std::size_t payload_bytes) {
