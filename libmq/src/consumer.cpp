@@ -96,11 +96,16 @@ struct Consumer::State {
   std::string context() const { return "topic=" + seg->name() + " group=" + options.group; }
   // Nothing has changed since the last take found the topic empty: the group's cursor and the seq word at it are as
   // they were, and nothing waits for redelivery. Three loads of lines that stay in this core's cache while the
-  // topic is idle; any publish there, a take by another member, a reset or a redelivery changes one of them.
+  // topic is idle; any publish there, a take by another member, a reset or a redelivery changes one of them. While
+  // the cursor stays at empty_pos a block topic cannot lap it, so only a commit there changes that word; an
+  // overwrite topic can, so there the tail is checked too (later laps' bytes there could be anything). The word is
+  // loaded after the cursor: like take_run's look, it may be another record's bytes by then (design.md, "What TSan
+  // cannot see"), and the next poll, finding the cursor moved, looks properly.
   bool nothing_new() const {
     return empty_pos != kNone && load_half(group->next.lo) == empty_pos &&
            seg->record_at(empty_pos).seq.load(std::memory_order_acquire) == empty_seq &&
-           group->redeliver_count.load(std::memory_order_relaxed) == 0;
+           group->redeliver_count.load(std::memory_order_relaxed) == 0 &&
+           (seg->policy() == Policy::block || tail_position(*seg) <= empty_pos + seg->capacity());
   }
   Held& at(std::uint64_t i) { return held[i % kMaxUnacked]; }
 

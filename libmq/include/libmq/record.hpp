@@ -25,7 +25,8 @@ struct Record {
   std::span<const std::byte> payload;
   std::optional<std::span<const std::byte>> key;
   std::span<const Header> headers;
-  std::optional<std::int64_t> timestamp_ns;  // CLOCK_REALTIME ns. Default: the time of the publish.
+  std::optional<std::int64_t> timestamp_ns;  // CLOCK_REALTIME ns. Default: the time of the publish (from the TSC,
+                                             // within microseconds of the clock: design.md "Timestamps").
 };
 
 // The headers of a received record, decoded lazily. The encoding was validated when the record was polled, so
