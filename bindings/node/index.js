@@ -6,7 +6,7 @@ const { Topic } = require('./lib/fast');
 const { logLevel } = require('./lib/logger');
 const errors = require('./lib/errors');
 
-const { fromNative, ...errorClasses } = errors;
+const { fromNative, BY_CODE, ...errorClasses } = errors;
 
 const CompressionTypes = Object.freeze({ None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 });
 const CompressionCodecs = {};

@@ -20,29 +20,6 @@ namespace mq {
 
 using namespace detail;
 
-std::string_view to_string(Errc code) noexcept {
-  switch (code) {
-    case Errc::full: return "topic full";
-    case Errc::timed_out: return "timed out";
-    case Errc::too_large: return "record too large";
-    case Errc::lost: return "records lost";
-    case Errc::revoked: return "claim revoked";
-    case Errc::not_found: return "not found";
-    case Errc::exists: return "already exists";
-    case Errc::invalid_name: return "invalid name";
-    case Errc::invalid_argument: return "invalid argument";
-    case Errc::bad_segment: return "bad segment";
-    case Errc::version_mismatch: return "layout version mismatch";
-    case Errc::permission_denied: return "permission denied";
-    case Errc::no_daemon: return "daemon not reachable";
-    case Errc::io: return "i/o error";
-    case Errc::limit: return "limit reached";
-    case Errc::busy: return "busy";
-    case Errc::wrong_process: return "handle belongs to another process";
-  }
-  return "unknown error";
-}
-
 Result<void> validate_topic_name(std::string_view name) {
   if (name.empty() || name.size() > 249)
     return Error(Errc::invalid_name, "topic name must be 1..249 characters: length=" + std::to_string(name.size()));

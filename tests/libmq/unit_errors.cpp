@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,23 @@ void expect_error(const mq::Error& e, mq::Errc code, std::initializer_list<std::
 
 // ---------------------------------------------------------------------------------------------------------------
 // Names
+
+TEST(UnitErrcTable, EveryCodeHasOneNameAndOneTextThatReadBackAsIt) {
+  const auto table = mq::errc_table();
+  ASSERT_EQ(table.size(), static_cast<std::size_t>(mq::Errc::wrong_process) + 1);
+  std::set<std::string_view> seen;
+  for (const auto& row : table) {
+    EXPECT_EQ(mq::errc_name(row.code), row.name);
+    EXPECT_EQ(mq::to_string(row.code), row.text);
+    EXPECT_TRUE(seen.insert(row.name).second) << row.name;
+    EXPECT_TRUE(seen.insert(row.text).second || row.text == row.name) << row.text;
+    EXPECT_EQ(mq::errc_from_string(row.name), row.code) << row.name;
+    EXPECT_EQ(mq::errc_from_string(row.text), row.code) << row.text;
+    EXPECT_EQ(mq::Error(row.code).message(), row.text);
+  }
+  EXPECT_EQ(mq::errc_from_string("no such code"), std::nullopt);
+  EXPECT_EQ(mq::to_string(static_cast<mq::Errc>(999)), "unknown error");
+}
 
 TEST_F(UnitErrors, TopicNamesBreakingTheRuleAreInvalidNameSayingWhy) {
   struct Case {

@@ -26,6 +26,25 @@ test('the kafkajs error classes are exported at the top level', () => {
   assert.strictEqual(new KafkaJSError('y').retriable, true);
 });
 
+test('every libmq error code (the addon\'s mq::Errc table) maps to a kafkajs error, and nothing else does', () => {
+  const native = require(path.join(PKG, 'lib', 'native'));
+  const { BY_CODE, fromNative } = require(path.join(PKG, 'lib', 'errors'));
+  const names = native.errorCodes.map((c) => c.name);
+  assert.ok(names.includes('timed_out') && names.includes('wrong_process'), names.join(' '));
+  assert.deepStrictEqual(Object.keys(BY_CODE).sort(), [...names].sort());
+  // The TypeScript declaration's union of codes is the same list.
+  const dts = fs.readFileSync(path.join(PKG, 'index.d.ts'), 'utf8');
+  const union = /export type MqCode =([^]*?)\n\n/.exec(dts);
+  assert.ok(union, 'index.d.ts declares MqCode');
+  assert.deepStrictEqual([...union[1].matchAll(/'([a-z_]+)'/g)].map((m) => m[1]).sort(), [...names].sort());
+  for (const { name, text } of native.errorCodes) {
+    assert.ok(text.length > 0, name);
+    const e = fromNative(Object.assign(new Error(`${text}: topic=t`), { mqCode: name }), { topic: 't' });
+    assert.ok(e instanceof KafkaJSError, `${name}: ${e && e.name}`);
+    assert.strictEqual(e.mqCode, name);
+  }
+});
+
 test('daemon not running: KafkaJSConnectionError naming the socket, at once', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libmq-nodaemon-'));
   try {

@@ -156,42 +156,47 @@ function decorate(err, native, topic) {
   return err;
 }
 
+// The kafkajs-style error for each libmq error code (native.errorCodes, the mq::Errc table: a test checks that this
+// table has exactly those codes): (message, {topic, socket}) -> error.
+const retriable = (message) => new KafkaJSError(message, { retriable: true });
+const nonRetriable = (message) => new KafkaJSNonRetriableError(message);
+const protocol = (message, { code }) => new KafkaJSProtocolError({ message, ...PROTOCOL[code] });
+const BY_CODE = {
+  no_daemon: (message, { socket }) => new KafkaJSConnectionError(
+    message.replace('ClientOptions::socket', "new Kafka({brokers: ['unix:/path/to/mqd.sock']}) or the socket option"),
+    { broker: socket, code: 'no_daemon' }),
+  not_found: (message, { topic }) => new KafkaJSTopicNotFound(
+    topic && /^no such topic/.test(message)
+      ? `${message} (mqd's auto-create is off: create it first, e.g. \`mqctl create ${topic}\` or admin.createTopics())`
+      : message,
+    { topic }),
+  too_large: (message, { topic }) => new KafkaJSMessageTooLarge(message, { topic }),
+  full: (message, { topic }) => new KafkaJSTopicFull(message, { topic }),
+  permission_denied: protocol,
+  invalid_name: protocol,
+  exists: protocol,
+  limit: retriable,
+  busy: retriable,
+  timed_out: retriable,
+  io: retriable,
+  lost: retriable,
+  invalid_argument: nonRetriable,
+  bad_segment: nonRetriable,
+  version_mismatch: nonRetriable,
+  revoked: nonRetriable,
+  wrong_process: nonRetriable,
+};
+
 // Turns an error of the native addon (with `mqCode`) into the matching kafkajs-style error. Errors that are
 // already KafkaJSError (or unrelated JS errors such as TypeError) pass through.
 function fromNative(e, { topic, socket } = {}) {
   if (!e || e instanceof KafkaJSError || !e.mqCode) return e;
-  const message = e.message;
-  switch (e.mqCode) {
-    case 'no_daemon':
-      return decorate(new KafkaJSConnectionError(
-        message.replace('ClientOptions::socket', "new Kafka({brokers: ['unix:/path/to/mqd.sock']}) or the socket option"),
-        { broker: socket, code: 'no_daemon' }), e, topic);
-    case 'not_found':
-      return decorate(new KafkaJSTopicNotFound(
-        topic && /^no such topic/.test(message)
-          ? `${message} (mqd's auto-create is off: create it first, e.g. \`mqctl create ${topic}\` or admin.createTopics())`
-          : message,
-        { topic }), e, topic);
-    case 'too_large':
-      return decorate(new KafkaJSMessageTooLarge(message, { topic }), e, topic);
-    case 'full':
-      return decorate(new KafkaJSTopicFull(message, { topic }), e, topic);
-    case 'permission_denied':
-    case 'invalid_name':
-    case 'exists':
-      return decorate(new KafkaJSProtocolError({ message, ...PROTOCOL[e.mqCode] }), e, topic);
-    case 'limit':
-    case 'busy':
-    case 'timed_out':
-    case 'io':
-    case 'lost':
-      return decorate(new KafkaJSError(message, { retriable: true }), e, topic);
-    default:  // invalid_argument, bad_segment, version_mismatch, revoked, wrong_process
-      return decorate(new KafkaJSNonRetriableError(message), e, topic);
-  }
+  const make = BY_CODE[e.mqCode] || nonRetriable;
+  return decorate(make(e.message, { topic, socket, code: e.mqCode }), e, topic);
 }
 
 module.exports = {
+  BY_CODE,
   KafkaJSError,
   KafkaJSNonRetriableError,
   KafkaJSProtocolError,

@@ -30,7 +30,6 @@ struct AddonData {
 };
 
 // "not_found", "no_daemon", ...: the Errc as an identifier, for `err.mqCode` in JavaScript.
-const char* errc_name(mq::Errc code);
 // A JS Error carrying the libmq message, `mqCode` and (for Errc::lost) `lost`.
 Napi::Error to_js_error(Napi::Env env, const mq::Error& e);
 [[noreturn]] void throw_js(Napi::Env env, const mq::Error& e);

@@ -5,32 +5,9 @@
 
 namespace mqnode {
 
-const char* errc_name(mq::Errc code) {
-  switch (code) {
-    case mq::Errc::full: return "full";
-    case mq::Errc::timed_out: return "timed_out";
-    case mq::Errc::too_large: return "too_large";
-    case mq::Errc::lost: return "lost";
-    case mq::Errc::revoked: return "revoked";
-    case mq::Errc::not_found: return "not_found";
-    case mq::Errc::exists: return "exists";
-    case mq::Errc::invalid_name: return "invalid_name";
-    case mq::Errc::invalid_argument: return "invalid_argument";
-    case mq::Errc::bad_segment: return "bad_segment";
-    case mq::Errc::version_mismatch: return "version_mismatch";
-    case mq::Errc::permission_denied: return "permission_denied";
-    case mq::Errc::no_daemon: return "no_daemon";
-    case mq::Errc::io: return "io";
-    case mq::Errc::limit: return "limit";
-    case mq::Errc::busy: return "busy";
-    case mq::Errc::wrong_process: return "wrong_process";
-  }
-  return "unknown";
-}
-
 Napi::Error to_js_error(Napi::Env env, const mq::Error& e) {
   auto err = Napi::Error::New(env, std::string(e.message()));
-  err.Set("mqCode", Napi::String::New(env, errc_name(e.code())));
+  err.Set("mqCode", Napi::String::New(env, std::string(mq::errc_name(e.code()))));
   if (e.code() == mq::Errc::lost) err.Set("lost", Napi::Number::New(env, static_cast<double>(e.lost())));
   return err;
 }

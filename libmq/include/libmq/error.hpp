@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -33,7 +34,18 @@ enum class Errc {
   wrong_process,      // the handle was made in another process (a fork parent); reopen it in this one
 };
 
-std::string_view to_string(Errc) noexcept;
+// The one table of error codes: each code's identifier ("timed_out": Node's `err.mqCode`, mqctl's --json) and its
+// text ("timed out": the start of messages, and the status word of mqd's replies, so stable across versions).
+struct ErrcInfo {
+  Errc code;
+  std::string_view name;
+  std::string_view text;
+};
+std::span<const ErrcInfo> errc_table() noexcept;
+std::string_view to_string(Errc) noexcept;  // the text
+std::string_view errc_name(Errc) noexcept;  // the identifier
+// The code whose identifier or text this is.
+std::optional<Errc> errc_from_string(std::string_view name_or_text) noexcept;
 
 // An error code with a message that names the context ("topic=orders max=1024 size=2048").
 class Error : public std::runtime_error {

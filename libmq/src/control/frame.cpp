@@ -39,11 +39,6 @@ class Reader {
 
 Error bad(const std::string& what) { return Error(Errc::invalid_argument, "bad control frame: " + what); }
 
-constexpr Errc kAllErrc[] = {Errc::full, Errc::timed_out, Errc::too_large, Errc::lost, Errc::revoked,
-                             Errc::not_found, Errc::exists, Errc::invalid_name, Errc::invalid_argument,
-                             Errc::bad_segment, Errc::version_mismatch, Errc::permission_denied, Errc::no_daemon,
-                             Errc::io, Errc::limit, Errc::busy, Errc::wrong_process};
-
 }  // namespace
 
 std::optional<std::string_view> Frame::get(std::string_view key) const {
@@ -122,12 +117,6 @@ Frame ok_reply() { return Frame("reply").add("status", "ok"); }
 
 Frame error_reply(const Error& error) {
   return Frame("reply").add("status", std::string(to_string(error.code()))).add("error", std::string(error.message()));
-}
-
-std::optional<Errc> errc_from_string(std::string_view name) {
-  for (const Errc e : kAllErrc)
-    if (to_string(e) == name) return e;
-  return std::nullopt;
 }
 
 Result<Frame> check_reply(Frame reply) {

@@ -63,6 +63,5 @@ Frame ok_reply();
 Frame error_reply(const Error& error);
 // The reply as a Result: Error (with its Errc) when "status" is not ok.
 Result<Frame> check_reply(Frame reply);
-std::optional<Errc> errc_from_string(std::string_view name);
 
 }  // namespace mq::control
