@@ -7,12 +7,10 @@
 
 #include <gtest/gtest.h>
 
-#include "clock.hpp"
+#include "clock_check.hpp"
 #include "test_util.hpp"
 
 namespace {
-
-namespace d = mq::detail;
 
 TEST(ConcurrencyClock, ThreadsReadingAtOnceAllStayOnTheClock) {
   constexpr int kThreads = 4;
@@ -21,17 +19,8 @@ TEST(ConcurrencyClock, ThreadsReadingAtOnceAllStayOnTheClock) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
-      const std::int64_t end = d::mono_ns() + 40'000'000;
-      std::int64_t mine = 0;
       std::uint64_t n = 0;
-      while (d::mono_ns() < end) {
-        const std::int64_t before = d::realtime_ns();
-        const std::int64_t t = d::record_time_ns();
-        const std::int64_t after = d::realtime_ns();
-        const std::int64_t error = t < before ? before - t : t > after ? t - after : 0;
-        if (error > mine) mine = error;
-        ++n;
-      }
+      const std::int64_t mine = mqtest::worst_clock_error(40, n);
       std::int64_t w = worst.load();
       while (mine > w && !worst.compare_exchange_weak(w, mine)) {
       }

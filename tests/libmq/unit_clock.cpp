@@ -8,31 +8,18 @@
 #include <gtest/gtest.h>
 
 #include "clock.hpp"
+#include "clock_check.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 namespace d = mq::detail;
 
-// Samples record_time_ns() between two readings of CLOCK_REALTIME for `ms` milliseconds (by the monotonic clock);
-// returns the largest distance outside [before, after] seen, and counts the samples.
-std::int64_t worst_error(std::int64_t ms, std::uint64_t& samples) {
-  std::int64_t worst = 0;
-  const std::int64_t end = d::mono_ns() + ms * 1'000'000;
-  while (d::mono_ns() < end) {
-    const std::int64_t before = d::realtime_ns();
-    const std::int64_t t = d::record_time_ns();
-    const std::int64_t after = d::realtime_ns();
-    const std::int64_t error = t < before ? before - t : t > after ? t - after : 0;
-    if (error > worst) worst = error;
-    ++samples;
-  }
-  return worst;
-}
+using mqtest::worst_clock_error;
 
 TEST(UnitClock, RecordTimeTracksTheRealtimeClock) {
   std::uint64_t samples = 0;
-  const std::int64_t worst = worst_error(50, samples);  // ~70 re-anchorings at ~0.7 ms each
+  const std::int64_t worst = worst_clock_error(50, samples);  // ~70 re-anchorings at ~0.7 ms each
   std::printf("record_time_ns: %llu samples over 50 ms, worst distance outside the clock's bracket %lld ns\n",
               static_cast<unsigned long long>(samples), static_cast<long long>(worst));
   EXPECT_GT(samples, 1000u);
@@ -42,7 +29,7 @@ TEST(UnitClock, RecordTimeTracksTheRealtimeClock) {
 TEST(UnitClock, RecordTimeAfterAnIdleGapIsStillTheClock) {
   // A reading long after the last anchor (here 30 ms of no readings) re-anchors rather than extrapolating.
   std::uint64_t samples = 0;
-  worst_error(2, samples);
+  worst_clock_error(2, samples);
   const std::int64_t end = d::mono_ns() + 30'000'000;
   while (d::mono_ns() < end) std::this_thread::yield();
   const std::int64_t before = d::realtime_ns();
