@@ -27,7 +27,7 @@ constexpr std::uint64_t kCalibrateTicks = std::uint64_t{1} << 18;
 // TSC"). Without it every reading is a clock_gettime.
 bool invariant_tsc() {
   unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid_max(0x80000000, nullptr) < 0x80000007) return false;
+  if (static_cast<unsigned>(__get_cpuid_max(0x80000000u, nullptr)) < 0x80000007u) return false;
   __cpuid(0x80000007, a, b, c, d);
   return (d & (1u << 8)) != 0;
 }
