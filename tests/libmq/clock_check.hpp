@@ -7,13 +7,14 @@
 
 namespace mqtest {
 
-// Samples record_time_ns() between two readings of CLOCK_REALTIME for `ms` milliseconds (by the monotonic clock);
-// returns the largest distance outside [before, after] seen, and adds the samples taken to `samples`.
-inline std::int64_t worst_clock_error(std::int64_t ms, std::uint64_t& samples) {
+// Samples record_time_ns() between two readings of CLOCK_REALTIME for at least `ms` milliseconds (by the monotonic
+// clock, so the clock re-anchors many times) and at least `min_samples` times; returns the largest distance outside
+// [before, after] seen, and adds the samples taken to `samples`.
+inline std::int64_t worst_clock_error(std::int64_t ms, std::uint64_t min_samples, std::uint64_t& samples) {
   namespace d = mq::detail;
   std::int64_t worst = 0;
   const std::int64_t end = d::mono_ns() + ms * 1'000'000;
-  while (d::mono_ns() < end) {
+  for (std::uint64_t n = 0; n < min_samples || d::mono_ns() < end; ++n) {
     const std::int64_t before = d::realtime_ns();
     const std::int64_t t = d::record_time_ns();
     const std::int64_t after = d::realtime_ns();

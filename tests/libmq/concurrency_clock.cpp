@@ -15,20 +15,17 @@ namespace {
 TEST(ConcurrencyClock, ThreadsReadingAtOnceAllStayOnTheClock) {
   constexpr int kThreads = 4;
   std::atomic<std::int64_t> worst{0};
-  std::atomic<std::uint64_t> total{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
       std::uint64_t n = 0;
-      const std::int64_t mine = mqtest::worst_clock_error(40, n);
+      const std::int64_t mine = mqtest::worst_clock_error(40, 1000, n);
       std::int64_t w = worst.load();
       while (mine > w && !worst.compare_exchange_weak(w, mine)) {
       }
-      total += n;
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_GT(total.load(), 1000u);
   EXPECT_LE(worst.load(), mqtest::kClockSlackNs);
 }
 

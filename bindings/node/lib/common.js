@@ -341,14 +341,19 @@ const WAITS = ['futex', 'spin', 'spin_futex', 'spin_yield', 'busy_spin'];
 const SPIN_MS = 0.05;
 const FLOW_SPIN_MS = 0.01;
 
-// The next batch of a member whose last take(s) came back empty: takes again until one has records or `ms` have
-// passed (null then: park).
-function spinTake(take, ms) {
-  const until = performance.now() + ms;
-  let batch = null;
-  while (batch === null && performance.now() < until) batch = take();
+// A member's next batch, or null (then it parks): `member.take()` once, and while it comes back empty, again for
+// SPIN_MS (wait 'spin') or, right after a take that had records, FLOW_SPIN_MS. The member keeps `spin` (its wait is
+// 'spin') and `flowing` (its last take had records), which this updates.
+function takeSpinning(member) {
+  let batch = member.take();
+  if (batch === null && (member.spin || member.flowing)) {
+    const until = performance.now() + (member.spin ? SPIN_MS : FLOW_SPIN_MS);
+    while (batch === null && performance.now() < until) batch = member.take();
+  }
+  member.flowing = batch !== null;
   return batch;
 }
+
 function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
   const most = native.batchLayout.maxBatch;
   const whole = (name, v, max, dflt = most) => {
@@ -367,6 +372,6 @@ function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
 }
 
 module.exports = {
-  ClientBase, memberOptions, SPIN_MS, FLOW_SPIN_MS, spinTake, networkEvents,
+  ClientBase, memberOptions, takeSpinning, networkEvents,
   DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, Slabs, KafkaMessage, FastMessage,
 };

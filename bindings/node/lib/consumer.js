@@ -20,7 +20,7 @@
 // YIELD_RECORDS records or YIELD_MS milliseconds.
 const { EventEmitter } = require('events');
 const native = require('./native');
-const { connectOnce, memberOptions, SPIN_MS, FLOW_SPIN_MS, spinTake, Slabs, KafkaMessage } = require('./common');
+const { connectOnce, memberOptions, takeSpinning, Slabs, KafkaMessage } = require('./common');
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
@@ -111,7 +111,7 @@ class TopicRunner {
       throw fromNative(e, { topic: this.name });
     }
     this.spin = wait === 'spin';
-    this.flowing = false;  // the last take had records: an empty one spins FLOW_SPIN_MS before parking
+    this.flowing = false;  // the last take had records (takeSpinning)
     this.maxBatch = maxBatch;
   }
 
@@ -175,9 +175,7 @@ class TopicRunner {
       }
       let batch;
       try {
-        batch = this.take();
-        if (batch === null && (this.spin || this.flowing)) batch = spinTake(() => this.take(), this.spin ? SPIN_MS : FLOW_SPIN_MS);
-        this.flowing = batch !== null;
+        batch = takeSpinning(this);
         errors = 0;
       } catch (e) {
         // A corrupted record, a member table full, a stopped peer holding the group's lock: say so, then back

@@ -18,7 +18,7 @@
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group.
-const { connect, resolveSocket, memberOptions, SPIN_MS, FLOW_SPIN_MS, spinTake, Slabs, FastMessage } = require('./common');
+const { connect, resolveSocket, memberOptions, takeSpinning, Slabs, FastMessage } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
 const { waitForRoom } = require('./producer');
 
@@ -48,7 +48,7 @@ class FastConsumer {
     // maxBatch.
     const { maxBatch, wait } = memberOptions(options);
     this.spin = wait === 'spin';
-    this.flowing = false;  // the last take had records: an empty one spins FLOW_SPIN_MS before parking
+    this.flowing = false;  // the last take had records (takeSpinning)
     this.maxBatch = maxBatch;
     this.member = wrap(
       () => topic.native.consumer(
@@ -93,9 +93,7 @@ class FastConsumer {
       if (this.closed) return null;
       let batch;
       try {
-        batch = this.take();
-        if (batch === null && (this.spin || this.flowing)) batch = spinTake(() => this.take(), this.spin ? SPIN_MS : FLOW_SPIN_MS);
-        this.flowing = batch !== null;
+        batch = takeSpinning(this);
       } catch (e) {  // the iteration ends here (for await does not call return() after a throwing next())
         await this.close();
         throw e;

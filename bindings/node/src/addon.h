@@ -29,8 +29,7 @@ struct AddonData {
   Napi::FunctionReference consumer_ctor;
 };
 
-// "not_found", "no_daemon", ...: the Errc as an identifier, for `err.mqCode` in JavaScript.
-// A JS Error carrying the libmq message, `mqCode` and (for Errc::lost) `lost`.
+// A JS Error carrying the libmq message, `mqCode` (mq::errc_name: "not_found", ...) and (Errc::lost) `lost`.
 Napi::Error to_js_error(Napi::Env env, const mq::Error& e);
 [[noreturn]] void throw_js(Napi::Env env, const mq::Error& e);
 // A TypeError in JS.
