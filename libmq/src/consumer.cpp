@@ -119,6 +119,9 @@ struct Consumer::State {
     std::uint64_t low = kNone;
     for (std::uint64_t i = head; i != tail; ++i) low = std::min(low, at(i).position);
     slot->low.store(low, std::memory_order_release);  // release: our reads of acked records are done
+    // A producer waiting for room? (Holding nothing, our share of the group's low is its cursor.)
+    if (seg->header().room_waiters.load(std::memory_order_relaxed) != 0)
+      wake_producers(*seg, low != kNone ? low : load_half(group->next.lo));
   }
   void retract() {
     slot->pending.store(0, std::memory_order_relaxed);
@@ -515,6 +518,7 @@ bool Consumer::State::wait_for(std::chrono::nanoseconds timeout, Look&& look) {
       const std::size_t bit = s.group_index * kMaxMembers + static_cast<std::size_t>(s.slot - s.group->members);
       h.sleepers[bit / 64].fetch_or(std::uint64_t{1} << (bit % 64));
       std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + sleepers check
+      wake_producers(*s.seg);  // after the fence: a producer our last ack's wake missed (see wait_for_room)
       bool got = look();
       if (!got) futex_wait(h.wake_seq, seen, std::chrono::nanoseconds(std::min(deadline - now, kSleepSliceNs)));
       h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
@@ -664,6 +668,7 @@ std::optional<Consumer::WaitWord> Consumer::prepare_wait() {
   const std::size_t bit = s.group_index * kMaxMembers + static_cast<std::size_t>(s.slot - s.group->members);
   h.sleepers[bit / 64].fetch_or(std::uint64_t{1} << (bit % 64));
   std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + sleepers check
+  wake_producers(*s.seg);  // after the fence: a producer our last ack's wake missed (see wait_for_room)
   if (s.ready()) {
     h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
     return std::nullopt;

@@ -77,7 +77,9 @@ TableLock::TableLock(const Segment& seg) : seg_(seg) {
 }
 
 TableLock::~TableLock() {
-  if (held_) seg_.header().table_lock.store(0);
+  if (!held_) return;
+  seg_.header().table_lock.store(0);
+  wake_producers(seg_);  // a group moved, left or was deleted, a dead member's runs were freed, a hold ended
 }
 
 Error TableLock::error() const {

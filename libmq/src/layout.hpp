@@ -2,7 +2,7 @@
 // A segment is a fixed 60 KiB header (identity, tail word, producer table, group table) followed by a byte ring of
 // variable-length records, each in whole 64-byte cache lines. Why the protocol on top of it is safe: libmq/doc/design.md.
 //
-//   0       SegmentHeader      identity, name, tail word, wake word, table lock, boundary index   (2 KiB)
+//   0       SegmentHeader      identity, name, tail, wake words, table lock, boundary index      (2 KiB)
 //   2048    ProducerSlot[64]   one per attached Producer: owner + the claim it is making          (4 KiB)
 //   6144    GroupBlock[16]     name, next {position, offset}, redelivery list, MemberSlot[8]      (16 x 3456 B)
 //   61440   ring               `capacity` bytes (a power of two); ring index = position & (capacity - 1)
@@ -147,7 +147,16 @@ struct alignas(kCacheLine) SegmentHeader {
   // rescan their limit, which a change of group_epoch forces.
   alignas(kCacheLine) std::atomic<std::uint64_t> table_lock;
   std::atomic<std::uint64_t> hold;
-  alignas(kCacheLine) char reserved[1024 - 9 * kCacheLine];  // lines 9..15: zero, for later versions
+  // line 9: a producer waiting for room in a full block topic lowers `room_wanted` to the position it wants the
+  // group's low to reach, sets its slot's bit in `room_waiters` and sleeps on `room_seq`. A member whose ack takes
+  // its low to `room_wanted` wakes them (resetting it to kNone), as do a member about to sleep and every group-table
+  // change, each only if a bit is set. Recovery clears a dead producer's bit. (Zero in segments made before these
+  // existed: 0 wanted means "wake at any ack"; a library that does not know the words never wakes, and a waiting
+  // producer then looks again after at most 1 ms.)
+  alignas(kCacheLine) std::atomic<std::uint32_t> room_seq;
+  std::atomic<std::uint64_t> room_waiters;
+  std::atomic<std::uint64_t> room_wanted;
+  alignas(kCacheLine) char reserved[1024 - 10 * kCacheLine];  // lines 10..15: zero, for later versions
   // lines 16..23: index[k % 64] = the first record position at or after chunk k's start (chunk = capacity / 64)
   alignas(kCacheLine) std::atomic<std::uint64_t> index[kIndexSlots];
 };
@@ -156,6 +165,7 @@ static_assert(sizeof(SegmentHeader) <= kSegmentHeaderBytes);
 static_assert(offsetof(SegmentHeader, tail) == 6 * kCacheLine);
 static_assert(offsetof(SegmentHeader, wake_seq) == 7 * kCacheLine);
 static_assert(offsetof(SegmentHeader, table_lock) == 8 * kCacheLine && offsetof(SegmentHeader, hold) == 8 * kCacheLine + 8);
+static_assert(offsetof(SegmentHeader, room_seq) == 9 * kCacheLine);
 static_assert(offsetof(SegmentHeader, index) == 1024);
 
 struct alignas(kCacheLine) ProducerSlot {

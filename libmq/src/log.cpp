@@ -243,6 +243,17 @@ void wake_consumers(const Segment& seg) {
   }
 }
 
+void wake_producers(const Segment& seg, std::uint64_t low) {
+  auto& h = seg.header();
+  if (h.room_waiters.load(std::memory_order_relaxed) != 0 && low >= h.room_wanted.load(std::memory_order_relaxed)) {
+    // Every waiter that lowered room_wanted read room_seq before it did: the bump below wakes it, and it lowers
+    // room_wanted again if it sleeps once more.
+    h.room_wanted.store(kNone, std::memory_order_relaxed);
+    h.room_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(h.room_seq);
+  }
+}
+
 }  // namespace mq::detail
 
 namespace mq {

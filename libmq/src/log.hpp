@@ -56,6 +56,12 @@ void write_header(const Segment& seg, std::uint64_t position, std::uint64_t leng
 // (their bits in `sleepers`); nothing but two loads when none sleeps.
 void wake_consumers(const Segment& seg);
 
+// After room may have appeared in a block topic: wakes the producers waiting for it, if any (their bits in
+// `room_waiters`), when `low` (a member's new low after an ack) reached the position they want; kNone (a member
+// about to sleep, a group-table change) wakes them whatever they want. One load of a line that stays shared when
+// none waits.
+void wake_producers(const Segment& seg, std::uint64_t low = kNone);
+
 // Records in the boundary index the record starts that a claim [start, end) created (pad_end: where the record
 // itself starts when the claim begins with a pad; == start otherwise).
 void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept;

@@ -143,20 +143,51 @@ static Error no_room(const Segment& seg, std::chrono::milliseconds waited) {
                                " waited_ms=" + std::to_string(waited.count()));
 }
 
-// Waits for room in a block topic (or for a recovery's hold to end). False once the deadline has passed.
-static bool wait_for_room(Segment& seg, std::int64_t& deadline, std::chrono::milliseconds timeout,
-                          unsigned& rounds) {
+// A claim's wait for room: when it gives up, and when it next looks for dead members and producers.
+struct RoomWait {
+  std::int64_t deadline = 0;
+  std::int64_t next_check = 0;
+  unsigned rounds = 0;
+};
+
+constexpr std::int64_t kRoomSliceNs = 1'000'000;    // sleep at most this long between looks (see wake_producers)
+constexpr std::int64_t kRoomCheckNs = 100'000'000;  // look for dead members and producers this often while waiting
+
+// Waits for room for a claim [from, end) in a block topic (or for a recovery's hold to end): spins a little (the
+// consumer is usually just behind), then sleeps on the topic's room word until a member's ack or a group-table
+// change wakes it. It asks to be woken once a quarter of the ring is free beyond what the claim needs (or the whole
+// ring up to `from`), as a socket wakes its writer only when half its buffer is free: a consumer that frees room a
+// record at a time then pays one wake-up per quarter ring, not one per ack, and the producer writes in bursts.
+// False once the deadline has passed.
+static bool wait_for_room(ProducerState& s, std::uint64_t from, std::uint64_t end, RoomWait& w) {
+  Segment& seg = *s.seg;
   const std::int64_t now = mono_ns();
-  if (deadline == 0) deadline = deadline_after(now, timeout);
-  if (now >= deadline) return false;
-  ++rounds;
-  if (rounds < 64) return true;  // spin: the consumer is usually just behind
-  if (rounds % 256 == 0) {       // slow path: a dead member or producer may be what holds the ring
+  if (w.deadline == 0) {
+    w.deadline = deadline_after(now, s.block_timeout);
+    w.next_check = now + kRoomCheckNs;
+  }
+  if (now >= w.deadline) return false;
+  if (++w.rounds < 64) return true;
+  if (now >= w.next_check) {  // a dead member or producer may be what holds the ring
     recover_dead_members(seg);
     recover_dead_producers(seg);
+    w.next_check = now + kRoomCheckNs;
   }
-  const auto nap = std::min<std::int64_t>(std::int64_t{1} << std::min(rounds / 64, 20u), 1'000'000);
-  std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(nap, deadline - now)));
+  auto& h = seg.header();
+  const std::uint64_t bit = std::uint64_t{1} << static_cast<std::size_t>(s.slot - &seg.producer(0));
+  const std::uint32_t seen = h.room_seq.load(std::memory_order_acquire);
+  const std::uint64_t capacity = seg.capacity();
+  const std::uint64_t want = std::min((end > capacity ? end - capacity : 0) + capacity / 4, from);
+  for (std::uint64_t w0 = h.room_wanted.load(); want < w0 && !h.room_wanted.compare_exchange_weak(w0, want);) {
+  }
+  // A full barrier between our bit and the look below; a member stores its new low, then loads the bits. A member
+  // whose load passed its store (the store buffer) misses us: its next ack, or its fence before it sleeps, or at
+  // worst the slice, wakes us. (A fence per ack would close that window at a cost to every record.)
+  h.room_waiters.fetch_or(bit);
+  const auto limit = producer_limit(seg);
+  if (!limit || end > *limit)
+    futex_wait(h.room_seq, seen, std::chrono::nanoseconds(std::min(w.deadline - now, kRoomSliceNs)));
+  h.room_waiters.fetch_and(~bit);
   return true;
 }
 
@@ -175,8 +206,7 @@ inline Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64
   Segment& seg = *s.seg;
   auto& tail = seg.header().tail;
   const std::uint64_t capacity = seg.capacity();
-  std::int64_t deadline = 0;
-  unsigned rounds = 0;
+  RoomWait wait;
   Word16 t = load_tail(tail);  // one moment: the intent below names exactly the tail word we CAS
   std::uint64_t pad = 0;
   std::uint64_t end = 0;
@@ -200,7 +230,7 @@ inline Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64
       if (!limit || end > *limit) {
         s.cached_epoch = kNone;
         s.slot->intent_pos.store(kNone, std::memory_order_relaxed);  // we claim nothing while we wait or give up
-        if (!wait_for_room(seg, deadline, s.block_timeout, rounds)) return no_room(seg, s.block_timeout);
+        if (!wait_for_room(s, t.lo, end, wait)) return no_room(seg, s.block_timeout);
         t = load_tail(tail);
         continue;
       }

@@ -270,6 +270,7 @@ std::size_t recover_dead_producers(const Segment& seg) {
     if (s == Settle::keep) continue;
     if (s == Settle::finished) ++finished;
     free_slot(slot);
+    seg.header().room_waiters.fetch_and(~(std::uint64_t{1} << i));  // died waiting for room: wake nobody for it
   }
   if (finished != 0) wake_consumers(seg);
   return finished;

@@ -89,6 +89,7 @@ void init_header(SegmentHeader& h, std::string_view name, const TopicOptions& o,
   h.index_slots = kIndexSlots;
   h.ring_offset = kRingOffset;
   h.total_bytes = total;
+  h.room_wanted.store(kNone, std::memory_order_relaxed);  // no producer waits for room
   std::memcpy(h.name, name.data(), name.size());
 }
 

@@ -120,4 +120,70 @@ TEST_F(Concurrency, FutexPingPongOverTwoTopics) {
   EXPECT_EQ(echo_error, "");
 }
 
+// A producer that finds a block topic full spins briefly, then sleeps on the topic's room word with its slot's bit
+// set, asking to be woken once a quarter of the ring is free beyond the record it claims. Each round: wait until the
+// producer sleeps, then ack the oldest records one at a time; the room counter stays put until the acks have freed
+// that much (no wake-up per ack), and moves during the ack that frees it (that is the wake: without it the producer would sleep out its 1 ms
+// slice, look again, and still publish). 64 B payloads make 128 B records, which tile the ring exactly.
+TEST_F(Concurrency, ProducersWaitingForRoomSleepAndAreWokenOncePerQuarterRing) {
+  constexpr std::size_t kCapacity = std::size_t{64} << 10;
+  constexpr std::size_t kWake = kCapacity / 4 / 128 + 1;  // records freed when the producer is woken
+  const int rounds = kThreadSanitizer ? 3 : 8;
+  auto topic = mq::Topic::create("room", {.capacity = kCapacity, .policy = mq::Policy::block});
+  ASSERT_TRUE(topic) << topic.error().what();
+  ASSERT_TRUE(topic->create_group("drain", mq::Start::earliest));
+  auto& header = topic->segment()->header();
+  const std::vector<std::byte> payload(64, std::byte{0x5a});
+  std::size_t filled = 0;
+  {
+    mq::Producer filler(*topic, {.block_timeout = 0ms});
+    for (;;) {
+      auto sent = filler.publish(payload);
+      if (!sent) {
+        ASSERT_EQ(sent.error().code(), mq::Errc::full) << sent.error().what();
+        break;
+      }
+      ++filled;
+    }
+  }
+  ASSERT_EQ(filled, kCapacity / 128);
+
+  const std::size_t total = static_cast<std::size_t>(rounds) * kWake;
+  std::atomic<std::size_t> published{0};
+  std::string error;
+  std::thread waiter([&] {
+    mq::Producer p(*topic, {.block_timeout = 60s});  // far longer than any real wait: a stuck producer fails below
+    for (std::size_t i = 0; i < total; ++i) {
+      if (auto sent = p.publish(payload); !sent) {
+        error = sent.error().what();
+        return;
+      }
+      published.fetch_add(1);
+    }
+  });
+  mq::Consumer c(*topic, member_options("drain", mq::Start::earliest, mq::Wait::futex, false));
+  mq::Offset next = 0;
+  for (int r = 0; r < rounds && error.empty(); ++r) {
+    ASSERT_TRUE(eventually([&] { return header.room_waiters.load() != 0; }))
+        << "round " << r << ": the producer never slept on the full topic";
+    ASSERT_EQ(published.load(), static_cast<std::size_t>(r) * kWake);
+    const std::uint32_t before = header.room_seq.load();
+    std::size_t acks = 0;
+    while (header.room_seq.load() == before && acks <= kWake) {
+      auto m = c.poll(60s);
+      ASSERT_TRUE(m) << m.error().what();
+      ASSERT_EQ(m->offset(), next++);
+      ASSERT_TRUE(c.ack(std::move(*m)));
+      ++acks;
+    }
+    EXPECT_EQ(acks, kWake) << "round " << r << ": the wake came after the wrong number of acks";
+    const std::size_t refilled = static_cast<std::size_t>(r + 1) * kWake;
+    ASSERT_TRUE(eventually([&] { return published.load() == refilled || !error.empty(); })) << "round " << r;
+  }
+  waiter.join();
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(published.load(), total);
+  EXPECT_EQ(header.room_waiters.load(), 0u);
+}
+
 }  // namespace

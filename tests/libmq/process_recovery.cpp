@@ -421,6 +421,39 @@ TEST_F(MultiProcess, MemberKilledWhileAsleepLeavesNoSleeperMark) {
   EXPECT_EQ(header.wake_seq.load(), wakes) << "a publish woke sleepers although none is left";
 }
 
+// The same for a producer killed while asleep waiting for room in a full block topic: recovery clears its mark, or
+// every later ack would pay a FUTEX_WAKE syscall for nobody.
+TEST_F(MultiProcess, ProducerKilledWhileWaitingForRoomLeavesNoWaiterMark) {
+  auto topic = mq::Topic::create("dead-waiter", block_topic());
+  ASSERT_TRUE(topic) << topic.error().what();
+  ASSERT_TRUE(topic->create_group("g", mq::Start::earliest));
+  const auto& header = topic->segment()->header();
+  {
+    mq::Producer filler(*topic, {.block_timeout = std::chrono::milliseconds(0)});
+    std::uint64_t n = 0;
+    while (filler.publish(numbered_payload(n))) ++n;
+    ASSERT_GT(n, 0u);
+  }
+  mqtest::Child waiter([&]() -> int {
+    auto t = mq::Topic::open("dead-waiter");
+    if (!t) return child_fail(t.error().what());
+    mq::Producer p(*t, {.block_timeout = std::chrono::seconds(120)});
+    auto sent = p.publish(numbered_payload(999));
+    return child_fail(sent ? "published into a full topic nobody drained" : sent.error().what());
+  });
+  ASSERT_TRUE(eventually([&] { return header.room_waiters.load() != 0; })) << "the producer never slept";
+  waiter.kill9();
+  EXPECT_EQ(waiter.wait(), 128 + SIGKILL);
+  (void)topic->recover_dead();
+  EXPECT_EQ(header.room_waiters.load(), 0u) << "a dead producer still counts as waiting for room";
+  const auto wakes = header.room_seq.load();
+  mq::Consumer consumer(*topic, member());
+  auto m = consumer.poll(std::chrono::seconds(10));
+  ASSERT_TRUE(m) << m.error().what();
+  ASSERT_TRUE(consumer.ack(std::move(*m)));
+  EXPECT_EQ(header.room_seq.load(), wakes) << "an ack woke producers although none is left";
+}
+
 }  // namespace
 
 namespace {
