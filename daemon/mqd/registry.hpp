@@ -1,5 +1,7 @@
 // The topics mqd knows: created through it, listed in its config, or found in its namespace and data dir at start
 // (adopted after validation). Every operation on behalf of a client checks that client's rights first.
+// Not thread-safe: mqd calls it only from the one thread that runs its io_context (main.cpp), which serializes every
+// request, timer and signal. What it shares with other processes (the segments) is safe by libmq's own protocols.
 #pragma once
 
 #include <chrono>

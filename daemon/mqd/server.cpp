@@ -62,7 +62,7 @@ class Session : public std::enable_shared_from_this<Session> {
     deadline_.expires_after(limit);
     deadline_.async_wait([self = shared_from_this(), limit](boost::system::error_code ec) {
       if (ec) return;  // the body arrived (or the connection closed) first
-      log(LogLevel::warn, "closing control connection of " + self->peer_.describe() + ": its request frame did not arrive whole within " +
+      log(LogLevel::warn, "closing control connection of " + self->who() + ": its request frame did not arrive whole within " +
                               std::to_string(limit.count()) + " ms");
       boost::system::error_code ignored;
       self->socket_.close(ignored);  // the pending read ends with an error, which ends the session
@@ -71,7 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A broken frame: say why, then hang up (the stream cannot be resynchronized).
   void fail(const Error& error) {
-    log(LogLevel::warn, "closing control connection of " + peer_.describe() + ": " + std::string(error.message()));
+    log(LogLevel::warn, "closing control connection of " + who() + ": " + std::string(error.message()));
     answer(mq::control::error_reply(error), false);
   }
 
@@ -98,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (type == "hello") {
       for (const auto t : request.all("topic")) remember(std::string(t));
       if (auto id = request.get("client_id")) client_id_ = std::string(id->substr(0, 255));
+      log(LogLevel::debug, "hello from " + who());
       reply.add("version", "1").add("namespace", reg.config().ns);
     } else if (type == "create") {
       result = reg.create(peer_, request, reply);
@@ -125,10 +126,20 @@ class Session : public std::enable_shared_from_this<Session> {
       result = Error(Errc::invalid_argument, "unknown request type '" + type.substr(0, 64) + "'");
     }
     if (!result) {
-      log(LogLevel::debug, type + " refused for " + peer_.describe() + ": " + std::string(result.error().message()));
+      log(LogLevel::debug, type + " refused for " + who() + ": " + std::string(result.error().message()));
       return mq::control::error_reply(result.error());
     }
     return reply;
+  }
+
+  // The peer as log lines name it: its credentials and, once its hello gave one, its client id (kafkajs clientId),
+  // printable ASCII only.
+  std::string who() const {
+    if (client_id_.empty()) return peer_.describe();
+    std::string id = client_id_;
+    for (char& c : id)
+      if (c < 0x20 || c > 0x7e) c = '?';
+    return peer_.describe() + " client_id=" + id;
   }
 
   Server& server_;

@@ -3,6 +3,8 @@
 // that stalls half-way (--frame-timeout) and a connection over --max-clients. Out of descriptors, accepting pauses
 // 100 ms at a time instead of spinning. A connection is
 // its client's liveness: when it closes, the registry recovers what that client's dead processes left.
+// Not thread-safe: it and its sessions run on the one thread that runs the io_context (main.cpp). Each request is
+// handled to the end inside one handler, so requests of different clients never interleave in the registry.
 #pragma once
 
 #include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp uses std::exchange without it

@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -76,6 +77,10 @@ TableLock::TableLock(const Segment& seg) : seg_(seg) {
   }
 }
 
+bool table_lock_held(const Segment& seg) noexcept {
+  return seg.header().table_lock.load(std::memory_order_relaxed) == self_owner();
+}
+
 TableLock::~TableLock() {
   if (!held_) return;
   seg_.header().table_lock.store(0);
@@ -122,6 +127,7 @@ std::optional<Word16> locate_offset(const Segment& seg, Offset offset) {
 }
 
 Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<Start, Offset> to) {
+  assert(table_lock_held(seg));
   auto& block = seg.group(g);
   // Producers treat a moving group as "wait": none can pass it while we pick its new position.
   block.mover.store(self_owner());
@@ -150,6 +156,7 @@ Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<S
 }
 
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start) {
+  assert(table_lock_held(seg));
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     auto& block = seg.group(g);
     if (block.state.load() != kGroupFree) continue;
@@ -174,6 +181,7 @@ Result<std::size_t> create_group_locked(const Segment& seg, std::string_view nam
 }
 
 Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g) {
+  assert(table_lock_held(seg));
   auto& block = seg.group(g);
   for (int pass = 0; pass < 2; ++pass) {
     for (std::size_t m = 0; m < kMaxMembers; ++m) {
@@ -198,6 +206,7 @@ Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g) {
 }
 
 bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
+  assert(table_lock_held(seg));
   auto& block = seg.group(g);
   auto& slot = block.members[m];
   std::uint64_t owed[kMaxUnacked + 1];

@@ -43,6 +43,10 @@ std::optional<std::size_t> find_group(const Segment& seg, std::string_view name)
 // A group's name as stored (its length clamped to the name field: a corrupted length reads no further).
 std::string group_name(const GroupBlock& g);
 
+// True when this process holds the topic's table lock: what each "REQUIRES: the table lock" below and in
+// recovery.hpp asserts (debug builds: the asan and fuzz presets). A process, not a thread: the lock holds an owner id.
+bool table_lock_held(const Segment& seg) noexcept;
+
 // REQUIRES: the table lock. Creates a group starting at `start`; Errc::limit when all kMaxGroups are taken.
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start);
 // REQUIRES: the table lock. Moves group g (all its members) to `to`: the oldest record held, the next one to be

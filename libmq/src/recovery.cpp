@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <optional>
 
 #include "atomic16.hpp"
@@ -126,6 +127,7 @@ void lay_skips(const Segment& seg, std::uint64_t from, std::uint64_t to, Offset 
 // is more than a capacity ahead: no reader can be there) is left alone. Any value that does not name its exact
 // position is an earlier lap's, and overwritten.
 void finish_claim(const Segment& seg, const Claimed& c, std::uint64_t tail) {
+  assert(table_lock_held(seg) && seg.header().hold.load() != 0 && seg.header().hold.load() - 1 <= c.start);
   const std::uint64_t capacity = seg.capacity();
   if (c.at != c.start && tail - c.start <= capacity) {
     auto& pad = seg.record_at(c.start).seq;
@@ -154,6 +156,7 @@ enum class Settle { free, finished, keep };
 
 // REQUIRES: the table lock and a ProducerHold at or below the slot's intent position. `tail` was read after the hold.
 Settle settle(const Segment& seg, std::size_t i, Word16 tail) {
+  assert(table_lock_held(seg));
   const auto c = claimed(seg, seg.producer(i));
   const std::uint64_t capacity = seg.capacity();
   if (!c || tail.lo <= c->start) return Settle::free;         // no claim was made at its position
@@ -209,6 +212,7 @@ void lay_skips(const Segment& seg, std::uint64_t from, std::uint64_t to, Offset 
 // offsets from `first` on with skip records (and a pad where the gap crosses the ring's end; records never do).
 // False if n offsets cannot fit the gap (then it is not what it seems, and nothing is written).
 bool fill_gap(const Segment& seg, std::uint64_t p, std::uint64_t q, Offset first, std::uint64_t n) {
+  assert(table_lock_held(seg) && seg.header().hold.load() != 0 && seg.header().hold.load() - 1 <= p);
   if (n == 0 || n > (q - p) / kCacheLine) return false;  // every claim takes a line at least
   const std::uint64_t to_end = seg.capacity() - (p & seg.mask());
   if (q - p <= to_end) {  // within one lap
@@ -233,6 +237,7 @@ bool fill_gap(const Segment& seg, std::uint64_t p, std::uint64_t q, Offset first
 }  // namespace
 
 ProducerHold::ProducerHold(const Segment& seg, std::uint64_t position) : seg_(seg) {
+  assert(table_lock_held(seg));
   seg.header().hold.store(position + 1);
   (void)bump_epoch(seg);  // every claim from now on rescans its limit, and sees the hold
 }

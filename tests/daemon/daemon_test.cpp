@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <sstream>
@@ -108,6 +109,27 @@ TEST(Daemon, AutoCreateOffMakesAMissingTopicNotFound) {
   ASSERT_FALSE(topic);
   EXPECT_EQ(topic.error().code(), mq::Errc::not_found);
   EXPECT_NE(topic.error().message().find("topic=missing"), std::string::npos);
+}
+
+// A client's id (kafkajs clientId) names its connection in mqd's log, with its credentials; bytes outside printable
+// ASCII are shown as '?', so an id cannot forge log lines.
+TEST(Daemon, TheLogNamesAClientByItsId) {
+  Daemon d({"--auto-create", "false"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = mq::Client::connect({.socket = d.socket(), .client_id = "billing\nworker"});
+  ASSERT_TRUE(client) << client.error().message();
+  ASSERT_FALSE(client->open("missing"));
+  const std::string expected = "open refused for pid=" + std::to_string(::getpid());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::string line;
+  while (line.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream log(d.dir() + "/mqd.log");
+    for (std::string l; std::getline(log, l);)
+      if (l.find(expected) != std::string::npos) line = l;
+    if (line.empty()) std::this_thread::sleep_for(50ms);  // polling the log with a deadline
+  }
+  EXPECT_NE(line.find("client_id=billing?worker: "), std::string::npos) << "log line: '" << line << "'";
 }
 
 TEST(Daemon, CreateDescribeResetAndDeleteThroughTheProtocol) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "groups.hpp"
 #include "layout.hpp"
 #include "libmq/libmq.hpp"
 #include "log.hpp"
@@ -408,6 +409,28 @@ TEST_F(UnitInspectRecord, SkipAndClaimedRecordsAreNotReadPastTheirLength) {
   auto claimed = inspect(256, d::kClaimed);
   ASSERT_TRUE(claimed) << claimed.error().what();
   EXPECT_EQ(claimed->state, d::kClaimed);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lock requirements
+
+// The table lock is held by this process exactly while a TableLock lives; debug builds (asan, fuzz) assert it in
+// each function that REQUIRES it, so a group-table change without it stops the process rather than racing another
+// process's change.
+TEST_F(UnitLayout, GroupTableChangesRequireTheTableLock) {
+  auto topic = mq::Topic::create("locked", {.capacity = mq::kMinCapacity}).value();
+  const auto& seg = *topic.segment();
+  EXPECT_FALSE(d::table_lock_held(seg));
+  {
+    d::TableLock lock(seg);
+    ASSERT_TRUE(lock);
+    EXPECT_TRUE(d::table_lock_held(seg));
+    ASSERT_TRUE(d::create_group_locked(seg, "g", mq::Start::earliest));
+  }
+  EXPECT_FALSE(d::table_lock_held(seg));
+#ifndef NDEBUG
+  EXPECT_DEATH((void)d::create_group_locked(seg, "h", mq::Start::earliest), "table_lock_held");
+#endif
 }
 
 }  // namespace

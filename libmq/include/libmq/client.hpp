@@ -28,7 +28,7 @@ struct ClientOptions {
   std::string socket{};
   // How long one request may take. Default: 5 s. REQUIRES: > 0.
   std::chrono::milliseconds timeout{5000};
-  // A name for this client in the daemon's stats (kafkajs clientId). Default: empty.
+  // A name for this client in mqd's log lines about its connection (kafkajs clientId). Default: empty.
   std::string client_id{};
 };
 
