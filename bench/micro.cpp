@@ -37,6 +37,13 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
+// With MQ_MICRO_ITERATIONS=N in the environment every benchmark runs exactly N iterations, once (no calibration
+// runs): what bench/instructions.py needs to turn callgrind's count of a benchmark into instructions per record.
+void fixed_iterations(benchmark::internal::Benchmark* b) {
+  const char* n = std::getenv("MQ_MICRO_ITERATIONS");
+  if (n != nullptr && std::atoll(n) > 0) b->Iterations(std::atoll(n));
+}
+
 // Reports allocations per record over the timed loop (set-up before start() is not counted).
 class AllocationCount {
  public:
@@ -100,7 +107,7 @@ void BM_Publish64(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
-BENCHMARK(BM_Publish64);
+BENCHMARK(BM_Publish64)->Apply(fixed_iterations);
 
 void BM_ClaimCommit64(benchmark::State& state) {
   ScopedTopic t(false);
@@ -121,7 +128,7 @@ void BM_ClaimCommit64(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
-BENCHMARK(BM_ClaimCommit64);
+BENCHMARK(BM_ClaimCommit64)->Apply(fixed_iterations);
 
 // One group, one member: publish, poll (already there, so no wait), read the payload, ack.
 void BM_PublishPollAck64(benchmark::State& state) {
@@ -151,7 +158,7 @@ void BM_PublishPollAck64(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
-BENCHMARK(BM_PublishPollAck64);
+BENCHMARK(BM_PublishPollAck64)->Apply(fixed_iterations);
 
 // The floor of the row above: the raw SPSC ring's push, then pop, of 64 B in one thread.
 void BM_RawRingPushPop64(benchmark::State& state) {
@@ -178,7 +185,7 @@ void BM_RawRingPushPop64(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
   ring.finish();
 }
-BENCHMARK(BM_RawRingPushPop64);
+BENCHMARK(BM_RawRingPushPop64)->Apply(fixed_iterations);
 
 // A member polling an empty topic without waiting: what a busy-polling consumer pays between records.
 void BM_EmptyPoll(benchmark::State& state) {
@@ -196,7 +203,7 @@ void BM_EmptyPoll(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_EmptyPoll);
+BENCHMARK(BM_EmptyPoll)->Apply(fixed_iterations);
 
 // The batch form: 32 publishes, then 32 polls and one ack of the last (acks are cumulative). Per record.
 void BM_Batch32PublishPollAck64(benchmark::State& state) {
@@ -225,7 +232,7 @@ void BM_Batch32PublishPollAck64(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.SetBytesProcessed(state.iterations() * kBatch * static_cast<std::int64_t>(p.size()));
 }
-BENCHMARK(BM_Batch32PublishPollAck64);
+BENCHMARK(BM_Batch32PublishPollAck64)->Apply(fixed_iterations);
 
 // Batches through the batch API: one publish_batch of B records (one claim), one poll_batch (one take of the run),
 // one ack of the last. Per record; B = 1, 8, 32, 63.
@@ -252,7 +259,7 @@ void BM_PublishBatchPollBatchAck64(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(batch * p.size()));
 }
-BENCHMARK(BM_PublishBatchPollBatchAck64)->Arg(1)->Arg(8)->Arg(32)->Arg(63);
+BENCHMARK(BM_PublishBatchPollBatchAck64)->Apply(fixed_iterations)->Arg(1)->Arg(8)->Arg(32)->Arg(63);
 
 }  // namespace
 

@@ -255,12 +255,15 @@ def micro_case(b):
 
 
 def micro_table(cases):
-    rows = ["| benchmark (one thread, 64 B) | CPU ns per record | records/s | heap allocations per record |",
-            "|---|---|---|---|"]
+    counted = any("instructions_per_record" in c for c in cases if c["kind"] == "micro")
+    rows = ["| benchmark (one thread, 64 B) | CPU ns per record | records/s | heap allocations per record |"
+            + (" instructions per record (callgrind) |" if counted else ""),
+            "|---|---|---|---|" + ("---|" if counted else "")]
     for c in cases:
         if c["kind"] == "micro":
+            n = c.get("instructions_per_record")
             rows.append(f"| {c['api']} | {c['ns_per_record']:.1f} | {rate(c['records_per_s'])} | "
-                        f"{c['allocs_per_record']:.6f} |")
+                        f"{c['allocs_per_record']:.6f} |" + (f" {n:.0f} |" if n is not None else " |" if counted else ""))
     return rows
 
 
@@ -324,9 +327,13 @@ def main():
     a = ap.parse_args()
     runs = load(a.inputs)
     micro = [r for r in runs if "benchmarks" in r]  # Google Benchmark's own JSON (bench/micro)
-    runs = [r for r in runs if "benchmarks" not in r]
+    counts = {i["name"]: i["per_record"] for r in runs for i in r.get("instructions", [])}  # bench/instructions.py
+    runs = [r for r in runs if "benchmarks" not in r and "instructions" not in r]
     cases = [dict(c, tool=r.get("tool", "?")) for r in runs for c in r.get("cases", [])]
     cases += [micro_case(b) for r in micro for b in r["benchmarks"] if b.get("run_type", "iteration") == "iteration"]
+    for c in cases:
+        if c["kind"] == "micro" and c["api"] in counts:
+            c["instructions_per_record"] = counts[c["api"]]
     machine = next((r["machine"] for r in runs if "machine" in r), {})
     profiles = sorted({r.get("profile", "?") for r in runs})
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -362,7 +369,10 @@ def main():
     if any(c["kind"] == "micro" for c in cases):
         lines += ["### Hot paths in one process (`bench/micro`, Google Benchmark)", ""] + micro_table(cases) + [""]
         lines += ["Allocations are counted by a replaced global `operator new` over the timed loop only; what remains "
-                  "above 0 is Google Benchmark's own bookkeeping (far below one per thousand records).", ""]
+                  "above 0 is Google Benchmark's own bookkeeping (far below one per thousand records)."
+                  + (" Instructions per record: `bench/instructions.py` (callgrind, a fixed number of iterations, "
+                     "set-up inside the benchmark included), the same count on any run of this build."
+                     if counts else ""), ""]
     other = [c for c in cases if c["kind"] not in ("rtt", "throughput", "micro", "idle")]
     for c in other:
         if c["kind"] == "memory" and "rss_anon_kib_max" in c:

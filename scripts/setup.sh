@@ -15,6 +15,7 @@ packages=(
   libzmq3-dev                                                 # bench: ZeroMQ ipc:// peer
   iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev            # bench: iceoryx 2.0 peer (iox-roudi)
   python3-matplotlib                                          # bench: the report's plots (/usr/bin/python3)
+  valgrind                                                    # bench: instruction counts (callgrind)
 )
 
 missing=()

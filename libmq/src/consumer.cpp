@@ -85,7 +85,7 @@ struct Consumer::State {
   std::array<Found, kMaxBatch> found;  // the records about to be handed out: found[0 .. found_n)
   std::size_t found_n = 0;
   std::vector<std::byte> copy;  // overwrite topics: the records being read
-  std::optional<Error> timed_out;  // built once: an empty poll copies it (a reference count), never allocates
+  std::optional<Error> timed_out;  // built once: an empty poll copies it (static text: no count, no allocation)
   std::uint64_t stuck_at = kNone;
   // Where the last take found the group's cursor at a record not written yet, and the seq word it read there.
   std::uint64_t empty_pos = kNone, empty_seq = 0;
@@ -552,7 +552,7 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
   state->fork_gen = fork_generation();
   state->options = std::move(options);
   state->head = state->tail = state->slot->tail.load();
-  state->timed_out.emplace(Errc::timed_out, "no record within the timeout: " + state->context());
+  state->timed_out.emplace(Errc::timed_out);
   Consumer c;
   c.state_ = std::move(state);
   return c;

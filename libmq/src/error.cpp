@@ -1,5 +1,6 @@
 // The table of error codes (libmq/error.hpp): one row per Errc, read by to_string, errc_name, the control protocol's
-// status words (control/frame.cpp) and the Node addon's `mqCode`.
+// status words (control/frame.cpp) and the Node addon's `mqCode`. Its texts are string literals: Error(Errc) keeps
+// a pointer to one as its message (NUL-terminated, never freed).
 #include "libmq/error.hpp"
 
 #include <array>

@@ -4,9 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <memory>
 #include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,13 +48,17 @@ std::string_view errc_name(Errc) noexcept;  // the identifier
 // The code whose identifier or text this is.
 std::optional<Errc> errc_from_string(std::string_view name_or_text) noexcept;
 
-// An error code with a message that names the context ("topic=orders max=1024 size=2048").
-class Error : public std::runtime_error {
+// An error code with a message that names the context ("topic=orders max=1024 size=2048"). A std::exception (not a
+// std::runtime_error, whose every copy takes two locked reference-count updates): an Error made from a code alone
+// carries the code's text, which is static, so copying or destroying it (an empty poll returns one) takes no locked
+// instruction and no allocation; a message of its own is shared between copies.
+class Error : public std::exception {
  public:
-  Error(Errc code, const std::string& message, std::uint64_t lost = 0)
-      : std::runtime_error(message), code_(code), lost_(lost) {}
-  explicit Error(Errc code) : Error(code, std::string(to_string(code))) {}
+  Error(Errc code, std::string_view message, std::uint64_t lost = 0)
+      : code_(code), lost_(lost), text_(std::make_shared<const std::string>(message)) {}
+  explicit Error(Errc code) noexcept : code_(code), fixed_(to_string(code).data()) {}
 
+  const char* what() const noexcept override { return text_ ? text_->c_str() : fixed_; }
   Errc code() const noexcept { return code_; }
   std::string_view message() const noexcept { return what(); }
   // For Errc::lost: exactly how many records this reader lost. 0 otherwise.
@@ -61,7 +66,9 @@ class Error : public std::runtime_error {
 
  private:
   Errc code_;
-  std::uint64_t lost_;
+  std::uint64_t lost_ = 0;
+  const char* fixed_ = "";                   // the code's text (static), when the error has no message of its own
+  std::shared_ptr<const std::string> text_;  // its own message
 };
 
 // A T or an Error. Test it with `if (r)`, read it with `*r` / `r->`, or `value()` which throws the Error.
