@@ -1,4 +1,4 @@
-// 16-byte CAS as __sync_bool_compare_and_swap on u128 (this file alone is built with -mcx16, so g++
+// 16-byte CAS as __sync_val_compare_and_swap on u128 (this file alone is built with -mcx16, so g++
 // emits lock cmpxchg16b inline). See atomic16.hpp for why this is not std::atomic.
 #include "atomic16.hpp"
 

@@ -146,7 +146,7 @@ test('key, headers (repeated too) and timestamp round-trip', async () => {
     messages: [
       { key: 'user-1', value: 'v1', headers: { type: 'invite', trace: [Buffer.from('a'), 'b'] }, timestamp: '1700000000123' },
       { key: Buffer.alloc(0), value: null },
-      { key: 'k', value: null, headers: { h: 'v' } },  // empty payload with a key and headers (see src/util.cc)
+      { key: 'k', value: null, headers: { h: 'v' } },  // empty payload with a key and headers
     ],
   });
   await producer.disconnect();

@@ -17,14 +17,8 @@ void throw_js(Napi::Env env, const mq::Error& e) { throw to_js_error(env, e); }
 void throw_type(Napi::Env env, const std::string& what) { throw Napi::TypeError::New(env, what); }
 
 namespace {
-// libmq's Producer::publish(const Record&) passes payload.data() on as the "copy from" pointer, and a null one means
-// claim(): the header is then written at commit as Record{} -- no key, no headers -- so an empty payload with a null
-// data() loses the key (an empty key turns null) or, with a key or headers, leaves a record readers reject as
-// corrupted. Empty values therefore always point here, never to null.
-const std::byte kEmpty[1] = {};
-std::span<const std::byte> nonnull(const void* data, std::size_t size) {
-  if (size == 0 || data == nullptr) return {kEmpty, 0};
-  return {static_cast<const std::byte*>(data), size};
+std::span<const std::byte> span_of(const void* data, std::size_t size) {
+  return {static_cast<const std::byte*>(data), size};  // empty values may have a null data(): publish takes them
 }
 }  // namespace
 
@@ -38,9 +32,9 @@ std::span<const std::byte> bytes_of(Napi::Env env, Napi::Value v, std::string& s
     scratch.resize(len + 1);
     napi_get_value_string_utf8(env, raw, scratch.data(), scratch.size(), &len);
     scratch.resize(len);
-    return nonnull(scratch.data(), scratch.size());
+    return span_of(scratch.data(), scratch.size());
   }
-  if (type == napi_null || type == napi_undefined) return nonnull(nullptr, 0);
+  if (type == napi_null || type == napi_undefined) return span_of(nullptr, 0);
   bool is = false;
   if (napi_is_typedarray(env, raw, &is) == napi_ok && is) {
     napi_typedarray_type ta;
@@ -56,19 +50,19 @@ std::span<const std::byte> bytes_of(Napi::Env env, Napi::Value v, std::string& s
       case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
       default: break;
     }
-    return nonnull(data, length * elem);
+    return span_of(data, length * elem);
   }
   if (napi_is_dataview(env, raw, &is) == napi_ok && is) {
     size_t length = 0;
     void* data = nullptr;
     napi_get_dataview_info(env, raw, &length, &data, nullptr, nullptr);
-    return nonnull(data, length);
+    return span_of(data, length);
   }
   if (napi_is_arraybuffer(env, raw, &is) == napi_ok && is) {
     void* data = nullptr;
     size_t length = 0;
     napi_get_arraybuffer_info(env, raw, &data, &length);
-    return nonnull(data, length);
+    return span_of(data, length);
   }
   throw_type(env, std::string(what) + " must be a Buffer, a typed array or a string");
 }
