@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "atomic16.hpp"
+#include "clock.hpp"
 #include "groups.hpp"
 #include "layout.hpp"
 #include "liveness.hpp"
@@ -109,6 +110,48 @@ Result<std::vector<std::string>> Topic::list(const OpenOptions& options) {
 const std::string& Topic::name() const { return segment_->name(); }
 
 Offset Topic::earliest() const { return detail::earliest(*segment_).hi; }
+
+Result<Offset> Topic::offset_for_time(std::int64_t timestamp_ns) const {
+  const Segment& seg = *segment_;
+  const std::uint64_t capacity = seg.capacity();
+  // A producer may lap the scan (overwrite topics; block topics below the slowest group): then start again from the
+  // new oldest record. Each try reads at most one ring's worth.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    if (seg.truncated()) return truncated_error(seg);
+    Word16 at = detail::earliest(seg);
+    const Word16 tail = tail_snapshot(seg);
+    const auto lapped = [&] { return tail_position(seg) > at.lo + capacity; };
+    while (at.lo < tail.lo) {
+      auto v = read_record(seg, at.lo);
+      if (!v) {
+        if (lapped()) break;
+        return std::move(v).error();
+      }
+      if (v->state == kPad) {
+        at.lo += v->length;
+        continue;
+      }
+      if (v->state != kCommitted && v->state != kSkip) {  // not written yet, or a later lap's
+        if (lapped()) break;
+        return timestamp_ns <= realtime_ns() ? at.hi : tail.hi;  // in flight: it is being written now
+      }
+      if (v->offset != at.hi) {
+        if (lapped()) break;
+        return Error(Errc::bad_segment, "corrupted segment: record offset " + std::to_string(v->offset) +
+                                            " where " + std::to_string(at.hi) + " belongs: topic=" + seg.name());
+      }
+      // Its fields are this lap's only if no producer has lapped it since we read them.
+      if (v->state == kCommitted && v->timestamp_ns >= timestamp_ns) {
+        if (lapped()) break;
+        return at.hi;
+      }
+      at.lo += v->length;
+      ++at.hi;
+    }
+    if (at.lo >= tail.lo) return tail.hi;
+  }
+  return Error(Errc::busy, "producers lap the topic faster than it can be searched: topic=" + seg.name());
+}
 
 TopicInfo Topic::info() const {
   const Segment& seg = *segment_;

@@ -436,4 +436,56 @@ TEST_F(UnitPublish, EmptyPayloadWithKeyAndHeadersKeepsThem) {
   EXPECT_EQ(text((*it).value), "v");
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Offsets by time (Kafka's ListOffsets by timestamp; kafkajs fetchTopicOffsetsByTimestamp)
+
+// Publishes one record per timestamp (ns), each payload naming its index.
+void publish_at(mq::Producer& producer, const std::vector<std::int64_t>& times) {
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    const auto payload = bytes("#" + std::to_string(i));
+    ASSERT_TRUE(producer.publish(mq::Record{.payload = payload, .key = {}, .headers = {}, .timestamp_ns = times[i]}));
+  }
+}
+
+// The first record at or after T, including equal times, repeated times and times out of order (the first in log
+// order wins, as a replay "since T" must not skip a record); the next offset when no record is that new.
+TEST_F(UnitPublish, OffsetForTimeIsTheFirstRecordAtOrAfterIt) {
+  auto topic = mq::Topic::create("by-time", {.capacity = mq::kMinCapacity}).value();
+  mq::Producer producer(topic);
+  EXPECT_EQ(topic.offset_for_time(0).value(), 0u) << "an empty topic: the next offset";
+  publish_at(producer, {1000, 2000, 2000, 5000, 3000, 7000});
+  const std::vector<std::pair<std::int64_t, Offset>> cases = {
+      {0, 0}, {1000, 0}, {1001, 1}, {2000, 1}, {2001, 3}, {3000, 3}, {5000, 3}, {5001, 5}, {7000, 5}, {7001, 6}};
+  for (const auto& [t, expected] : cases) {
+    auto found = topic.offset_for_time(t);
+    ASSERT_TRUE(found) << found.error().what();
+    EXPECT_EQ(*found, expected) << "T=" << t;
+  }
+}
+
+// When the oldest records are gone (an overwrite topic lapped its ring), a time before every record held answers
+// the oldest record held, and later times still land on the exact record.
+TEST_F(UnitPublish, OffsetForTimeAfterTheRingWrapped) {
+  auto topic = mq::Topic::create("by-time-wrapped", {.capacity = mq::kMinCapacity, .policy = mq::Policy::overwrite});
+  ASSERT_TRUE(topic) << topic.error().what();
+  mq::Producer producer(*topic);
+  std::vector<std::int64_t> times;
+  for (std::int64_t i = 0; i < 3000; ++i) times.push_back(1'000'000 + i * 10);  // 64 KiB holds ~1000 of them
+  publish_at(producer, times);
+  const Offset earliest = topic->earliest();
+  ASSERT_GT(earliest, 0u) << "the ring never wrapped";
+  EXPECT_EQ(topic->offset_for_time(0).value(), earliest);
+  EXPECT_EQ(topic->offset_for_time(1'000'000 + 2500 * 10).value(), 2500u);
+  EXPECT_EQ(topic->offset_for_time(1'000'000 + 2500 * 10 - 5).value(), 2500u);
+  EXPECT_EQ(topic->offset_for_time(1'000'000 + 3000 * 10).value(), 3000u);
+  // Read back through a group reset there: the replay starts at that record.
+  ASSERT_TRUE(topic->create_group("replay", mq::Start::latest));
+  ASSERT_TRUE(topic->reset_group("replay", topic->offset_for_time(1'000'000 + 2999 * 10).value()));
+  mq::Consumer consumer(*topic, {.group = "replay", .auto_ack = true});
+  auto m = consumer.poll(std::chrono::seconds(5));
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(m->offset(), 2999u);
+  EXPECT_EQ(m->timestamp_ns(), 1'000'000 + 2999 * 10);
+}
+
 }  // namespace

@@ -304,3 +304,39 @@ test('eachBatch gathers takes while the topic has records, up to maxInFlight; a 
     }
   }, { eachBatchAutoResolve: false });
 });
+
+// kafkajs admin.fetchTopicOffsetsByTimestamp answers as Kafka's ListOffsets by time: the first record whose timestamp
+// is at or after T (here records carry their own times: 1000, 2000, 2000, 3000 ms), the latest offset when none is
+// that new; setOffsets there replays everything since T.
+test('fetchTopicOffsetsByTimestamp finds the first record at or after T; a group set there replays since T', async () => {
+  const p = kafka().producer();
+  await p.connect();
+  await p.send({ topic: 'by-time', messages: ['1000', '2000', '2000', '3000'].map((ts, i) => ({ value: `v${i}`, timestamp: ts })) });
+  await p.disconnect();
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    const at = async (ts) => {
+      const r = await admin.fetchTopicOffsetsByTimestamp('by-time', ts);
+      assert.strictEqual(r.length, 1);
+      assert.strictEqual(r[0].partition, 0);
+      return r[0].offset;
+    };
+    const expected = [[0, '0'], [1000, '0'], [1000.5, '1'], [1500, '1'], [2000, '1'], [2001, '3'], [3000, '3'], [3001, '4'],
+      [Date.now(), '4'], [undefined, '4'], [-1, '4'], [-2, '0'], ['2000', '1']];
+    for (const [ts, offset] of expected) assert.strictEqual(await at(ts), offset, `timestamp ${ts}`);
+    await assert.rejects(at('soon'), /Invalid timestamp soon/);
+    await assert.rejects(at(-5), /Invalid timestamp -5/);
+    await assert.rejects(admin.fetchTopicOffsetsByTimestamp('by-time-ghost', 0), (e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION');
+    const since = await at(1500);
+    const r = await collect('since-1500', 'by-time', { fromBeginning: false });
+    await r.c.disconnect();
+    await admin.setOffsets({ groupId: 'since-1500', topic: 'by-time', partitions: [{ partition: 0, offset: since }] });
+    const replay = await collect('since-1500', 'by-time');
+    await replay.until(3);
+    assert.deepStrictEqual(replay.got.map((m) => m.value), ['v1', 'v2', 'v3']);
+    await replay.c.disconnect();
+  } finally {
+    await admin.disconnect();
+  }
+});

@@ -120,9 +120,27 @@ class Admin extends ClientBase {
     return [{ partition: 0, offset: t.latest, high: t.latest, low: t.earliest }];
   }
 
-  async fetchTopicOffsetsByTimestamp(topic) {
-    const t = await this.describe(topic);
-    return [{ partition: 0, offset: t.latest }];
+  // -> [{partition: 0, offset}]: the first record whose timestamp is at or after `timestamp` (ms since the epoch),
+  // as Kafka's ListOffsets by time answers, so a group set there replays everything since then; the latest offset
+  // when no record is that new, or when no timestamp is given. -1 and -2 mean latest and earliest, as in Kafka.
+  async fetchTopicOffsetsByTimestamp(topic, timestamp) {
+    const t = await this.describe(topic);  // not found: the same error as fetchTopicOffsets (and no auto-create)
+    if (timestamp === undefined || timestamp === null || Number(timestamp) === -1) return [{ partition: 0, offset: t.latest }];
+    if (Number(timestamp) === -2) return [{ partition: 0, offset: t.earliest }];
+    const ms = Number(timestamp);
+    if ((typeof timestamp !== 'number' && typeof timestamp !== 'string' && typeof timestamp !== 'bigint') ||
+        !Number.isFinite(ms) || ms < 0) {
+      throw new KafkaJSNonRetriableError(`Invalid timestamp ${timestamp} (ms since the epoch, or -1 / -2)`);
+    }
+    const offset = await this.call(async (c) => {
+      const handle = await c.open(topic);
+      try {
+        return handle.offsetForTime(ms);
+      } finally {
+        handle.close();
+      }
+    }, topic);
+    return [{ partition: 0, offset: String(offset) }];
   }
 
   // kafkajs 2: ({groupId, topics?}) -> [{topic, partitions: [{partition, offset, metadata}]}]; the 1.x form

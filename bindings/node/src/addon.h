@@ -3,7 +3,7 @@
 //   connect(socket, clientId, timeoutMs) -> Promise<Client>     (mq::Client; every request runs off the JS thread)
 //   Client.open/create/remove/list/request/close
 //   Topic: publish/publishBatch/send (synchronous, never wait), sendAsync (waits for room in the libuv pool),
-//          info, resetGroup, consumer(options, onEvent), close
+//          info, earliest, offsetForTime, resetGroup, consumer(options, onEvent), close
 //   Consumer: a native thread polls mq::Consumer and hands copied batches to JS through a ThreadSafeFunction.
 //
 // Shared memory never reaches JavaScript: consumed records are copied in the consumer thread into a heap batch
@@ -104,6 +104,7 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value SendValue(const Napi::CallbackInfo& info);
   Napi::Value Earliest(const Napi::CallbackInfo& info);
+  Napi::Value OffsetForTime(const Napi::CallbackInfo& info);
   Napi::Value SendAsync(const Napi::CallbackInfo& info);
   Napi::Value ResetGroup(const Napi::CallbackInfo& info);
   Napi::Value Consumer(const Napi::CallbackInfo& info);

@@ -1,9 +1,12 @@
 // Topic: a mapped topic plus, lazily, a Producer on it. publish/publishBatch/send copy the record once, from the
 // JS Buffer (or a UTF-8 scratch copy of a string) straight into the ring, and never wait: on a full `block` topic
 // they throw Errc::full at once; sendAsync then waits for room in the libuv pool with the topic's block timeout.
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <deque>
 #include <functional>
+#include <limits>
 
 #include "addon.h"
 
@@ -183,6 +186,7 @@ void TopicWrap::Init(Napi::Env env, Napi::Object exports, AddonData& data) {
                                      InstanceMethod<&TopicWrap::Send>("send"),
                                      InstanceMethod<&TopicWrap::SendValue>("sendValue"),
                                      InstanceMethod<&TopicWrap::Earliest>("earliest"),
+                                     InstanceMethod<&TopicWrap::OffsetForTime>("offsetForTime"),
                                      InstanceMethod<&TopicWrap::SendAsync>("sendAsync"),
                                      InstanceMethod<&TopicWrap::ResetGroup>("resetGroup"),
                                      InstanceMethod<&TopicWrap::Consumer>("consumer"),
@@ -363,6 +367,22 @@ Napi::Value TopicWrap::SendValue(const Napi::CallbackInfo& info) {
 Napi::Value TopicWrap::Earliest(const Napi::CallbackInfo& info) {
   check_open(info.Env());
   return offset_number(info.Env(), topic_->earliest());
+}
+
+// offsetForTime(ms) -> number: the offset of the first record held whose timestamp is at or after `ms` (ms since
+// the epoch, fractions allowed), else the next offset (mq::Topic::offset_for_time). Reads the records held.
+Napi::Value TopicWrap::OffsetForTime(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_open(env);
+  if (info.Length() < 1 || !info[0].IsNumber()) throw_type(env, "offsetForTime(ms: number)");
+  const double ms = info[0].As<Napi::Number>().DoubleValue();
+  if (std::isnan(ms)) throw_type(env, "offsetForTime(ms): ms must be a number, not NaN");
+  // ns since the epoch, clamped to what a timestamp can hold (year 2262 either way).
+  constexpr double kMaxMs = static_cast<double>(std::numeric_limits<std::int64_t>::max()) / 1e6;
+  const double clamped = std::clamp(ms, -kMaxMs, kMaxMs);
+  auto found = topic_->offset_for_time(static_cast<std::int64_t>(clamped * 1e6));
+  if (!found) throw_js(env, found.error());
+  return offset_number(env, *found);
 }
 
 // sendAsync(messages, start = 0) -> Promise<[firstOffset, earliest]>: as send(), but waits for room in the libuv

@@ -98,6 +98,11 @@ class Topic {
   TopicInfo info() const;
   // info().earliest alone, without building the rest of TopicInfo (no allocation): cheap enough per publish.
   Offset earliest() const;
+  // The offset of the first record held whose timestamp (Message::timestamp_ns, ns since the epoch) is at or after
+  // `timestamp_ns`: where a group resets to replay "since T" (reset_group). info().latest (the next offset) when
+  // no record is that new; info().earliest when every record held is. A record still being written counts as
+  // written now. Reads the records from the oldest on: time grows with the records held, not for the hot path.
+  Result<Offset> offset_for_time(std::int64_t timestamp_ns) const;
 
   // Creates a consumer group that keeps records from `start` on, before any consumer joins it. Errc::exists if it
   // is there already.
