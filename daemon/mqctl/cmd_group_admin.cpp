@@ -1,7 +1,13 @@
-// Consumer-group administration: `mqctl reset-offsets NAME --group G --to earliest|latest|OFFSET` moves a group
-// (all its members) and `mqctl delete-group NAME --group G` removes one at once instead of waiting for mqd's
-// group expiry. Both act on the group's position in the topic, so they work while its consumers are down.
+// Consumer-group administration: `mqctl reset-offsets NAME --group G --to earliest|latest|OFFSET` (or
+// `--to-time TIME`: the first record at or after it) moves a group (all its members) and `mqctl delete-group NAME
+// --group G` removes one at once instead of waiting for mqd's group expiry. Both act on the group's position in
+// the topic, so they work while its consumers are down.
+#include <time.h>
+
+#include <charconv>
+#include <cstdint>
 #include <iostream>
+#include <limits>
 #include <string>
 
 #include "cli.hpp"
@@ -19,17 +25,51 @@ std::string check_target(const std::string& to) {
   return std::to_string(parse_count_arg("--to", to));
 }
 
+// TIME -> ns since the epoch: YYYY-MM-DDTHH:MM:SS[.fraction]Z (UTC, ISO 8601) or milliseconds since the epoch.
+std::int64_t parse_time(const std::string& text) {
+  const auto bad = [&] {
+    return UsageError("--to-time: '" + text +
+                      "' is not YYYY-MM-DDTHH:MM:SS[.fff]Z (UTC) or milliseconds since the epoch");
+  };
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    std::int64_t ms = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+    const bool whole = ec == std::errc() && end == text.data() + text.size();
+    if (!whole || ms > std::numeric_limits<std::int64_t>::max() / 1'000'000) throw bad();
+    return ms * 1'000'000;
+  }
+  tm t{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &t);
+  if (rest == nullptr) throw bad();
+  std::int64_t fraction_ns = 0;
+  if (*rest == '.') {
+    std::int64_t scale = 100'000'000;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10)
+      if (scale > 0) fraction_ns += (*rest - '0') * scale;
+  }
+  if (std::string(rest) != "Z") throw bad();
+  const time_t seconds = timegm(&t);
+  if (seconds < 0) throw bad();
+  if (seconds >= std::numeric_limits<std::int64_t>::max() / 1'000'000'000)
+    throw UsageError("--to-time: '" + text + "' is after 2262-04-11, the last time a record's timestamp can hold");
+  return static_cast<std::int64_t>(seconds) * 1'000'000'000 + fraction_ns;
+}
+
 }  // namespace
 
 int run_reset_offsets(const Args& args, Context& context) {
-  CommandLine cl("reset-offsets NAME --group G --to earliest|latest|OFFSET",
+  CommandLine cl("reset-offsets NAME --group G --to earliest|latest|OFFSET | --to-time TIME",
                  "Moves a consumer group, for all its members, to the topic's earliest record, to its end (latest),\n"
-                 "or to a record offset between the two. The group's next poll continues from there.");
+                 "to a record offset between the two, or to the first record written at or after a time (to replay\n"
+                 "what came since). The group's next poll continues from there.");
   cl.positional("NAME");
   // clang-format off
   cl.options()
     ("group", po::value<std::string>()->value_name("G"), "the consumer group (required)")
-    ("to", po::value<std::string>()->value_name("WHERE"), "earliest, latest or an OFFSET (required)");
+    ("to", po::value<std::string>()->value_name("WHERE"), "earliest, latest or an OFFSET")
+    ("to-time", po::value<std::string>()->value_name("TIME"),
+     "the first record at or after TIME (its end if none is that new):\nYYYY-MM-DDTHH:MM:SS[.fff]Z (UTC) or "
+     "milliseconds since the epoch");
   // clang-format on
   if (!cl.parse(args, context)) return 0;
   const std::string name = cl.require("NAME");
@@ -38,7 +78,21 @@ int run_reset_offsets(const Args& args, Context& context) {
   if (!group) throw UsageError("missing --group");
   check_group_name("--group", *group);
   const auto to = cl.get("to");
-  if (!to) throw UsageError("missing --to (earliest, latest or an offset)");
+  const auto to_time = cl.get("to-time");
+  if (to && to_time) throw UsageError("--to and --to-time: give one");
+  if (to_time) {
+    const std::int64_t ns = parse_time(*to_time);
+    auto client = connect(context);
+    const auto reply =
+        call(client, "reset-offsets", {{"topic", name}, {"group", *group}, {"to_time", std::to_string(ns)}});
+    std::string offset = "?";
+    for (const auto& [k, v] : reply)
+      if (k == "offset") offset = v;
+    std::cout << "Reset group " << *group << " of topic " << name << " to offset " << offset
+              << " (the first record at or after " << *to_time << ").\n";
+    return 0;
+  }
+  if (!to) throw UsageError("missing --to (earliest, latest or an offset) or --to-time");
   const std::string target = check_target(*to);
   auto client = connect(context);
   call(client, "reset-offsets", {{"topic", name}, {"group", *group}, {"to", target}});

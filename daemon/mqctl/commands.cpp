@@ -12,7 +12,7 @@ std::span<const Command> commands() {
       {"list", "list the topics", run_list},
       {"describe", "show a topic: settings, offsets, rates and consumer groups", run_describe},
       {"groups", "show the consumer groups of a topic", run_groups},
-      {"reset-offsets", "move a consumer group to earliest, latest or an offset", run_reset_offsets},
+      {"reset-offsets", "move a consumer group to earliest, latest, an offset or a time", run_reset_offsets},
       {"delete-group", "delete a consumer group", run_delete_group},
       {"repair", "skip the claims dead producers left that readers wait on", run_repair},
       {"produce", "publish records: one per line of stdin, or --value", run_produce},

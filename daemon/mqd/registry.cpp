@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "log.hpp"
 #include "segment.hpp"
@@ -331,7 +332,7 @@ void Registry::stats(Frame& reply) const {
     if (e.broken.empty()) section(e, reply, false);  // a corrupted one is in `list` and in the log, not here
 }
 
-mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request) {
+mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request, Frame& reply) {
   const std::string name(request.get("topic").value_or(""));
   const std::string group(request.get("group").value_or(""));
   auto e = authorized(peer, name);
@@ -346,6 +347,16 @@ mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request) {
     return {};
   }
   if (request.type == "delete-group") return topic.delete_group(group);
+  if (const auto at = request.get("to_time")) {  // the first record at or after a time (ns since the epoch)
+    const auto ns = number(*at);
+    if (!ns || *ns > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      return Error(Errc::invalid_argument, "to_time='" + std::string(*at) + "' is not ns since the epoch");
+    auto offset = topic.offset_for_time(static_cast<std::int64_t>(*ns));
+    if (!offset) return offset.error();
+    if (auto r = topic.reset_group(group, *offset); !r) return r;
+    reply.add("offset", std::to_string(*offset));
+    return {};
+  }
   const auto to = request.get("to").value_or("");
   if (to == "earliest") return topic.reset_group(group, mq::Start::earliest);
   if (to == "latest") return topic.reset_group(group, mq::Start::latest);

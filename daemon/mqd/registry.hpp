@@ -34,7 +34,7 @@ class Registry {
   mq::Result<void> open(const Peer& peer, const std::string& name, mq::control::Frame& reply);
   mq::Result<void> remove(const Peer& peer, const std::string& name);
   mq::Result<void> describe(const Peer& peer, const std::string& name, mq::control::Frame& reply, bool groups_only);
-  mq::Result<void> group_op(const Peer& peer, const mq::control::Frame& request);
+  mq::Result<void> group_op(const Peer& peer, const mq::control::Frame& request, mq::control::Frame& reply);
   // Repairs the topic's orphaned positions now (mqctl repair), without waiting for --orphan-grace.
   mq::Result<void> repair(const Peer& peer, const std::string& name, mq::control::Frame& reply);
   std::vector<std::string> names() const;

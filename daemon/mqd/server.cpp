@@ -121,7 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (type == "repair") {
       result = reg.repair(peer_, topic, reply);
     } else if (type == "create-group" || type == "delete-group" || type == "reset-offsets") {
-      result = reg.group_op(peer_, request);
+      result = reg.group_op(peer_, request, reply);
     } else {
       result = Error(Errc::invalid_argument, "unknown request type '" + type.substr(0, 64) + "'");
     }

@@ -160,6 +160,20 @@ TEST(Daemon, CreateDescribeResetAndDeleteThroughTheProtocol) {
   auto bad_to = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to", "soon"}});
   ASSERT_FALSE(bad_to);
   EXPECT_EQ(bad_to.error().code(), mq::Errc::invalid_argument);
+  // to_time: the first record at or after a time (ns since the epoch); the reply says which offset that was.
+  auto by_time = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to_time", "0"}});
+  ASSERT_TRUE(by_time) << by_time.error().message();
+  EXPECT_EQ(field(*by_time, "offset"), "0");
+  auto future =
+      client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to_time", "9000000000000000000"}});
+  ASSERT_TRUE(future) << future.error().message();
+  EXPECT_EQ(field(*future, "offset"), "5");
+  for (const char* bad : {"soon", "-1", "9300000000000000000"}) {
+    auto refused = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to_time", bad}});
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code(), mq::Errc::invalid_argument) << bad;
+    EXPECT_NE(refused.error().message().find("to_time"), std::string::npos) << refused.error().message();
+  }
   ASSERT_TRUE(client.request("delete-group", {{"topic", "orders"}, {"group", "billing"}}));
   ASSERT_TRUE(client.remove("orders"));
   auto gone = mq::Topic::open("orders", {.ns = d.ns()});

@@ -269,6 +269,27 @@ mq reset-offsets orders --group email --to latest; expect 0 "reset-offsets --to 
 mq consume orders --group email --timeout 1; expect_exact '' "consume after reset to latest"
 mq reset-offsets orders --group email --to 999; expect 1 "reset-offsets past latest"; expect_err 'orders'
 mq reset-offsets orders --group nope --to earliest; expect 1 "reset-offsets of a missing group"; expect_err 'nope'
+# --to-time: before every record held -> the oldest; after every record -> the end; between -> the first record
+# written at or after it (records carry the time of their publish).
+mq reset-offsets orders --group email --to-time 2000-01-01T00:00:00Z; expect 0 "reset-offsets --to-time 2000"
+expect_exact 'Reset group email of topic orders to offset 0 (the first record at or after 2000-01-01T00:00:00Z).'
+mq consume orders --group email --max 1 --timeout 5; expect_exact '0 # hello 1' "consume after reset to 2000"
+mq reset-offsets orders --group email --to-time 2200-01-01T00:00:00.250Z; expect 0 "reset-offsets --to-time 2200"
+mq consume orders --group email --timeout 1; expect_exact '' "consume after reset to a time after every record"
+mark_ms=$(date +%s%3N)
+mq produce orders --value 'after the mark' --verbose; expect 0 "produce after the mark"
+marked=$(cat "$out")
+mq reset-offsets orders --group email --to-time "$mark_ms"; expect 0 "reset-offsets --to-time MS"
+expect_exact "Reset group email of topic orders to offset $marked (the first record at or after $mark_ms)."
+mq consume orders --group email --max 1 --timeout 5; expect_exact "$marked # after the mark" "consume since the mark"
+mq reset-offsets orders --group email --to-time yesterday; expect 2 "reset-offsets --to-time yesterday"
+expect_err "'yesterday'"
+mq reset-offsets orders --group email --to-time 2026-12-04T09:00:00; expect 2 "reset-offsets --to-time without Z"
+expect_err 'UTC'
+mq reset-offsets orders --group email --to-time 2999-01-01T00:00:00Z; expect 2 "reset-offsets --to-time 2999"
+expect_err '2262'
+mq reset-offsets orders --group email --to latest --to-time 0; expect 2 "reset-offsets --to and --to-time"
+expect_err 'give one'
 mq delete-group orders --group fresh; expect 0 "delete-group"; expect_exact 'Deleted group fresh of topic orders.'
 mq groups orders; expect_no_out '^fresh ' "groups after delete-group"
 mq delete-group orders --group fresh; expect 1 "delete-group again"; expect_err 'fresh'
