@@ -340,3 +340,53 @@ test('fetchTopicOffsetsByTimestamp finds the first record at or after T; a group
     await admin.disconnect();
   }
 });
+
+// kafkajs instrumentation events that health checks and metrics use: fetch and batch events around each batch
+// (kafkajs payloads), HEARTBEAT every heartbeatInterval while idle and on the handler's heartbeat() call.
+test('consumer events: fetch, batch processing and heartbeats fire with kafkajs payloads', async () => {
+  const c = kafka().consumer({ groupId: 'events', heartbeatInterval: 50 });
+  const seen = { fetchStart: 0, fetch: [], start: [], end: [], heartbeat: 0 };
+  const cond = condition();
+  c.on(c.events.FETCH_START, () => { seen.fetchStart += 1; cond.bump(); });
+  c.on(c.events.FETCH, (e) => { seen.fetch.push(e.payload); cond.bump(); });
+  c.on(c.events.START_BATCH_PROCESS, (e) => { seen.start.push(e.payload); cond.bump(); });
+  c.on(c.events.END_BATCH_PROCESS, (e) => { seen.end.push(e.payload); cond.bump(); });
+  c.on(c.events.HEARTBEAT, (e) => {
+    assert.strictEqual(e.payload.groupId, 'events');
+    seen.heartbeat += 1;
+    cond.bump();
+  });
+  await c.connect();
+  await c.subscribe({ topic: 'events', fromBeginning: true });
+  let handled = 0;
+  let heartbeatsInHandler = 0;
+  await c.run({
+    eachMessage: async ({ heartbeat }) => {
+      handled += 1;
+      const before = seen.heartbeat;
+      await heartbeat();
+      await cond.until(() => seen.heartbeat > before, 5000, 'the heartbeat() call to emit HEARTBEAT');
+      heartbeatsInHandler += 1;
+    },
+  });
+  try {
+    const idleBeats = seen.heartbeat;
+    await cond.until(() => seen.heartbeat >= idleBeats + 2, 10000, 'two heartbeats of an idle consumer');
+    await publish('events', ['a', 'b', 'c']);
+    await cond.until(() => handled === 3 && seen.end.length >= 1 && seen.start.reduce((n, b) => n + b.batchSize, 0) === 3,
+      10000, 'the three records processed');
+    assert.strictEqual(heartbeatsInHandler, 3);
+    const first = seen.start[0];
+    assert.strictEqual(first.topic, 'events');
+    assert.strictEqual(first.partition, 0);
+    assert.strictEqual(first.firstOffset, '0');
+    assert.strictEqual(typeof first.highWatermark, 'string');
+    assert.strictEqual(BigInt(first.lastOffset), BigInt(first.firstOffset) + BigInt(first.batchSize) - 1n);
+    assert.ok(seen.end.every((b) => typeof b.duration === 'number' && b.duration >= 0));
+    assert.ok(seen.fetchStart >= seen.fetch.length && seen.fetch.length >= 1);
+    assert.ok(seen.fetch.some((f) => f.numberOfBatches === 1));
+  } finally {
+    await c.disconnect();
+  }
+  await assert.throws(() => kafka().consumer({ groupId: 'bad-beat', heartbeatInterval: 0 }), /heartbeatInterval/);
+});

@@ -53,7 +53,14 @@ const YIELD_MS = 10;          // ... or milliseconds, whichever comes first
 // runs of 63), as a kafkajs fetch hands over what the partition has. An explicit maxInFlight wins.
 const BATCH_IN_FLIGHT = 16 * native.batchLayout.maxBatch;
 
-const noopHeartbeat = async () => {};
+// kafkajs' heartbeatInterval (default 3000 ms): how often HEARTBEAT fires while the consumer runs.
+function heartbeatIntervalOf(config) {
+  const v = config.heartbeatInterval === undefined ? 3000 : config.heartbeatInterval;
+  if (!Number.isInteger(v) || v < 1) {
+    throw new KafkaJSNonRetriableError(`heartbeatInterval must be a whole number of milliseconds >= 1, got ${v}`);
+  }
+  return v;
+}
 const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
 
 // Limits how many eachMessage/eachBatch calls run at once across the topics of a consumer
@@ -90,6 +97,7 @@ class TopicRunner {
     this.finished = 0;     // autoCommit: every record below this sequence number is done (acked at the next take)
     this.uncommitted = []; // autoCommit false: {seq, offset} of delivered records not yet committed, in order
     this.warnedFull = false;
+    this.busySince = 0;    // when the eachMessage/eachBatch call in progress started (0: none): heartbeats wait
     this.member = null;
     this.slabs = new Slabs();
     this.loop = null;
@@ -174,9 +182,12 @@ class TopicRunner {
         continue;
       }
       let batch;
+      const fetchStart = c.listening(events.FETCH) ? Date.now() : 0;
+      if (c.listening(events.FETCH_START)) c.emit(events.FETCH_START, {});
       try {
         batch = takeSpinning(this);
         errors = 0;
+        if (fetchStart !== 0) c.emit(events.FETCH, { numberOfBatches: batch === null ? 0 : 1, duration: Date.now() - fetchStart });
       } catch (e) {
         // A corrupted record, a member table full, a stopped peer holding the group's lock: say so, then back
         // off (doubling up to 5 s) instead of logging in a tight loop.
@@ -210,7 +221,11 @@ class TopicRunner {
         });
       }
       const gen = this.gen;
+      const described = c.listening(events.START_BATCH_PROCESS) || c.listening(events.END_BATCH_PROCESS)
+        ? this.describeBatch(batch) : null;
+      if (described) c.emit(events.START_BATCH_PROCESS, described);
       const done = await this.process(batch, gen);
+      if (described) c.emit(events.END_BATCH_PROCESS, { ...described, duration: Date.now() - described.started });
       if (this.gen !== gen) continue;  // a seek or a rejoin dropped the rest of the batch
       if (!done) continue;
       sinceYield += batch.count;
@@ -220,6 +235,20 @@ class TopicRunner {
         yieldAt = Date.now() + YIELD_MS;
       }
     }
+  }
+
+  // START_BATCH_PROCESS / END_BATCH_PROCESS payload of a batch, as kafkajs gives it (only built when listened to).
+  describeBatch(batch) {
+    const parts = batch.parts || [batch];
+    const first = new KafkaMessage(parts[0], 0).offset;
+    const lastPart = parts[parts.length - 1];
+    const last = new KafkaMessage(lastPart, lastPart.count - 1).offset;
+    const high = BigInt(this.topic.info().latest);
+    return {
+      topic: this.name, partition: 0, highWatermark: String(high), offsetLag: String(high - 1n - BigInt(last)),
+      offsetLagLow: String(high - 1n - BigInt(first)), batchSize: batch.count, firstOffset: first, lastOffset: last,
+      started: Date.now(),
+    };
   }
 
   // Processes a batch; false when it was abandoned (error, seek, stop).
@@ -233,13 +262,16 @@ class TopicRunner {
         if (manual) this.uncommitted.push({ seq: batch.firstSeq + i, message });
         const entered = c.gate.enter();
         if (entered) await entered;
+        this.busySince = Date.now();
         try {
-          await c.eachMessage({ topic: this.name, partition: 0, message, heartbeat: noopHeartbeat, pause: this.pauseFn });
+          await c.eachMessage({ topic: this.name, partition: 0, message, heartbeat: c.heartbeatFn, pause: this.pauseFn });
         } catch (e) {
+          this.busySince = 0;
           c.gate.leave();
           if (this.gen === gen) await this.fail(e, 'eachMessage');
           return false;
         }
+        this.busySince = 0;
         c.gate.leave();
         if (this.gen !== gen) return false;
         this.retries = 0;
@@ -275,7 +307,9 @@ class TopicRunner {
     // Acks what finished before the failed record, then leaves (the rest goes back to the group) and rejoins.
     try {
       if (c.autoCommit && this.finished > 0) this.member.ack(this.finished);
+      c.emit(events.REBALANCING, { groupId: c.groupId, memberId: c.memberId() });
       await this.member.rejoin();
+      c.emitGroupJoin();
     } catch (e) {
       c.logger_.error(`rejoin failed on topic ${this.name}: ${e.message}`, { topic: this.name, groupId: c.groupId });
     }
@@ -359,7 +393,7 @@ class TopicRunner {
             }
           }
         },
-        heartbeat: noopHeartbeat,
+        heartbeat: c.heartbeatFn,
         pause: this.pauseFn,
         commitOffsetsIfNecessary: async (offsets) => {
           if (offsets) return c.commitOffsets(flattenOffsets(offsets));
@@ -376,15 +410,18 @@ class TopicRunner {
       };
       const entered = c.gate.enter();
       if (entered) await entered;
+      this.busySince = Date.now();
       try {
         await c.eachBatch(payload);
       } catch (e) {
+        this.busySince = 0;
         c.gate.leave();
         if (this.gen !== gen) return false;
         commitResolved();
         await this.fail(e, 'eachBatch');
         return false;
       }
+      this.busySince = 0;
       c.gate.leave();
       if (this.gen !== gen) return false;
       if (c.eachBatchAutoResolve) resolved = messages.length - 1;
@@ -451,10 +488,47 @@ class Consumer {
     this.gate = new Gate(1);
     this.emitter = new EventEmitter();
     this.events = events;
+    this.heartbeatInterval = heartbeatIntervalOf(config);
+    this.heartbeatTimer = null;
+    this.heartbeatFn = async () => this.heartbeat();
   }
 
   emit(type, payload) {
     this.emitter.emit(type, { id: Date.now(), type, timestamp: Date.now(), payload });
+  }
+
+  // Whether anyone listens to `type`: the per-batch events cost nothing unless someone does.
+  listening(type) {
+    return this.emitter.listenerCount(type) > 0;
+  }
+
+  memberId() {
+    return `${this.kafka.clientId}-${process.pid}`;
+  }
+
+  emitGroupJoin() {
+    this.emit(events.GROUP_JOIN, {
+      duration: 0, groupId: this.groupId, isLeader: true, leaderId: 'libmq', groupProtocol: 'libmq',
+      memberId: this.memberId(), memberAssignment: Object.fromEntries([...this.runners.keys()].map((n) => [n, [0]])),
+    });
+  }
+
+  heartbeat() {
+    this.emit(events.HEARTBEAT, { groupId: this.groupId, memberId: this.memberId(), groupGenerationId: 1 });
+  }
+
+  // HEARTBEAT every heartbeatInterval while running, unless a handler has been busy for longer than that (kafkajs
+  // heartbeats from its fetch loop, which a long eachMessage holds up: a health check built on it sees a stuck
+  // handler); a handler's own heartbeat() call emits one at once.
+  startHeartbeats() {
+    const interval = this.heartbeatInterval;
+    this.heartbeatTimer = setInterval(() => {
+      if (!this.running || !this.listening(events.HEARTBEAT)) return;
+      const now = Date.now();
+      for (const r of this.runners.values()) if (r.busySince !== 0 && now - r.busySince > interval) return;
+      this.heartbeat();
+    }, interval);
+    this.heartbeatTimer.unref();
   }
 
   async connect() {
@@ -541,17 +615,15 @@ class Consumer {
       this.runners.clear();
       throw e;
     }
-    this.emit(events.GROUP_JOIN, {
-      duration: 0, groupId: this.groupId, isLeader: true, leaderId: 'libmq', groupProtocol: 'libmq',
-      memberId: `${this.kafka.clientId}-${process.pid}`,
-      memberAssignment: Object.fromEntries([...this.runners.keys()].map((n) => [n, [0]])),
-    });
+    this.emitGroupJoin();
+    this.startHeartbeats();
   }
 
   // Stops fetching; waits for the eachMessage/eachBatch in progress; hands unprocessed records back to the group.
   async stop() {
     if (!this.running && this.runners.size === 0) return;
     this.running = false;
+    clearInterval(this.heartbeatTimer);
     const runners = [...this.runners.values()];
     this.runners.clear();
     await Promise.all(runners.map((r) => r.close()));
@@ -654,7 +726,7 @@ class Consumer {
     }
     if (this.running) {
       members.push({
-        memberId: `${this.kafka.clientId}-${process.pid}`, clientId: this.kafka.clientId, clientHost: 'localhost',
+        memberId: this.memberId(), clientId: this.kafka.clientId, clientHost: 'localhost',
         memberMetadata: Buffer.alloc(0), memberAssignment: Buffer.alloc(0),
       });
     }
