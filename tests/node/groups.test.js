@@ -390,3 +390,41 @@ test('consumer events: fetch, batch processing and heartbeats fire with kafkajs 
   }
   await assert.throws(() => kafka().consumer({ groupId: 'bad-beat', heartbeatInterval: 0 }), /heartbeatInterval/);
 });
+
+// kafkajs' retry.retries / retry.restartOnFailure: failures in a row are retried (redelivered); the one after
+// `retries` crashes the consumer (CRASH); it restarts unless restartOnFailure says no, and then disconnects with
+// the failed record unacked, so the group hands it to the next member.
+test('retry.retries and retry.restartOnFailure: a crash after the retries, restart or disconnect', async () => {
+  await publish('crashing', ['poison']);
+  const crashes = [];
+  let calls = 0;
+  const cond = condition();
+  const c = kafka().consumer({
+    groupId: 'crashing-group',
+    retry: { retries: 2, initialRetryTime: 10, restartOnFailure: async (e) => e.message !== 'give up' },
+  });
+  c.on(c.events.CRASH, (e) => { crashes.push(e.payload); cond.bump(); });
+  let disconnected = false;
+  c.on(c.events.DISCONNECT, () => { disconnected = true; cond.bump(); });
+  await c.connect();
+  await c.subscribe({ topic: 'crashing', fromBeginning: true });
+  await c.run({
+    eachMessage: async () => {
+      calls += 1;
+      cond.bump();
+      throw new Error(calls < 6 ? 'mail server down' : 'give up');
+    },
+  });
+  // 3 failures (retries + 1) -> a crash that restarts; 3 more -> a crash whose restartOnFailure says no.
+  await cond.until(() => disconnected, 20000, 'the consumer to disconnect after the second crash');
+  assert.strictEqual(calls, 6);
+  assert.deepStrictEqual(crashes.map((p) => [p.restart, p.error.message, p.groupId]),
+    [[true, 'mail server down', 'crashing-group'], [false, 'give up', 'crashing-group']]);
+  // The poison record was never acked: the group's next member gets it.
+  const next = await collect('crashing-group', 'crashing');
+  await next.until(1);
+  assert.strictEqual(next.got[0].value, 'poison');
+  await next.c.disconnect();
+  assert.throws(() => kafka().consumer({ groupId: 'x', retry: { retries: -1 } }), /retry.retries/);
+  assert.throws(() => kafka().consumer({ groupId: 'x', retry: { restartOnFailure: true } }), /restartOnFailure/);
+});

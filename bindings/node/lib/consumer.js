@@ -12,7 +12,9 @@
 //   - if eachMessage throws, the record is NOT acked: the error is logged, the member leaves the group (which
 //     hands the failed record and everything after it that it held back to the group, to be redelivered first)
 //     and rejoins after a backoff (kafkajs' retry: 300 ms doubling up to 30 s) -- as kafkajs restarts the
-//     consumer from the last committed offset;
+//     consumer from the last committed offset; after retry.retries (default 5) failures in a row the consumer
+//     crashes as kafkajs' does: CRASH, then the same restart unless retry.restartOnFailure(error) resolves false,
+//     which disconnects it;
 //   - a process that dies (SIGKILL included) gets its unacked records redelivered to the group by libmq/mqd.
 // With autoCommit: false nothing is acked until commitOffsets(); a member holds at most `maxInFlight` records
 // unacked, so it stops fetching until you commit.
@@ -301,9 +303,21 @@ class TopicRunner {
       topic: this.name, partition: 0, groupId: c.groupId, error: error && error.message, stack: error && error.stack,
       retryInMs: delay,
     });
-    c.emit(events.CRASH, { error, groupId: c.groupId, restart: true });
     this.gen += 1;
     this.uncommitted = [];
+    // As kafkajs: `retry.retries` failures in a row are retried (here: redelivered after a backoff); the next one
+    // crashes the consumer: CRASH, then a restart (the same rejoin) unless retry.restartOnFailure(error) says no,
+    // in which case the consumer disconnects and its unfinished records go back to the group.
+    if (this.retries > retry.retries) {
+      this.retries = 0;
+      const restart = await c.shouldRestart(error);
+      c.emit(events.CRASH, { error, groupId: c.groupId, restart });
+      if (!restart) {
+        c.logger_.error('Crash: not restarting (retry.restartOnFailure)', { groupId: c.groupId, error: error && error.message });
+        c.crashed();
+        return;
+      }
+    }
     // Acks what finished before the failed record, then leaves (the rest goes back to the group) and rejoins.
     try {
       if (c.autoCommit && this.finished > 0) this.member.ack(this.finished);
@@ -474,7 +488,15 @@ class Consumer {
       initialRetryTime: retry.initialRetryTime ?? 300,
       maxRetryTime: retry.maxRetryTime ?? 30000,
       multiplier: retry.multiplier ?? 2,
+      retries: retry.retries ?? 5,
+      restartOnFailure: retry.restartOnFailure,
     };
+    if (!Number.isInteger(this.retry.retries) || this.retry.retries < 0) {
+      throw new KafkaJSNonRetriableError(`retry.retries must be a whole number >= 0, got ${this.retry.retries}`);
+    }
+    if (this.retry.restartOnFailure !== undefined && typeof this.retry.restartOnFailure !== 'function') {
+      throw new KafkaJSNonRetriableError('retry.restartOnFailure must be a function (error) => Promise<boolean>');
+    }
     // libmq options (see memberOptions in common.js).
     ({ maxInFlight: this.maxInFlight, maxBatch: this.maxBatch, wait: this.wait } = memberOptions(config));
     this.client = null;
@@ -495,6 +517,29 @@ class Consumer {
 
   emit(type, payload) {
     this.emitter.emit(type, { id: Date.now(), type, timestamp: Date.now(), payload });
+  }
+
+  // After retry.retries failed handler calls in a row: restart? (kafkajs: retry.restartOnFailure, default yes; a
+  // callback that throws counts as yes.)
+  async shouldRestart(error) {
+    if (!this.retry.restartOnFailure) return true;
+    try {
+      return (await this.retry.restartOnFailure(error)) !== false;
+    } catch (e) {
+      this.logger_.error('Caught error when invoking user-provided "restartOnFailure" callback. Defaulting to restarting.', {
+        error: e && e.message, cause: error && error.message, groupId: this.groupId,
+      });
+      return true;
+    }
+  }
+
+  // A crash without restart: stop every topic's loop and disconnect, as kafkajs does (outside the failing loop,
+  // which disconnect() waits for).
+  crashed() {
+    this.running = false;
+    setImmediate(() => {
+      this.disconnect().catch((e) => this.logger_.error(`disconnect after a crash failed: ${e.message}`, { groupId: this.groupId }));
+    });
   }
 
   // Whether anyone listens to `type`: the per-batch events cost nothing unless someone does.
