@@ -420,6 +420,16 @@ export type Admin = {
   resetOffsets(options: { groupId: string; topic: string; earliest: boolean }): Promise<void>
   listGroups(): Promise<{ groups: Array<{ groupId: string; protocolType: string }> }>
   deleteGroups(groupIds: string[]): Promise<Array<{ groupId: string; errorCode?: number }>>
+  describeGroups(groupIds: string[]): Promise<{ groups: Array<{ groupId: string; members: Array<{ memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }>; protocol: string; protocolType: string; state: string; errorCode: number }> }>
+  describeConfigs(options: { resources: Array<{ type: ConfigResourceTypes; name: string; configNames?: string[] }>; includeSynonyms?: boolean }): Promise<{ resources: Array<{ errorCode: number; errorMessage: string | null; resourceType: ConfigResourceTypes; resourceName: string; configEntries: Array<{ configName: string; configValue: string; readOnly: boolean; isDefault: boolean; configSource: ConfigSource; isSensitive: boolean; configSynonyms: any[] }> }>; throttleTime: number }>
+  /** Rejects: libmq topic settings are fixed at creation (KafkaJSProtocolError INVALID_CONFIG). */
+  alterConfigs(options: { validateOnly?: boolean; resources: Array<{ type: ConfigResourceTypes; name: string; configEntries: Array<{ name: string; value: string }> }> }): Promise<never>
+  /** Rejects: a ring keeps records until overwritten or acked (KafkaJSProtocolError POLICY_VIOLATION). */
+  deleteTopicRecords(options: { topic: string; partitions: SeekEntry[] }): Promise<never>
+  /** Reject: libmq has no ACLs (file modes and access groups guard topics). */
+  createAcls(options: any): Promise<never>
+  describeAcls(options: any): Promise<never>
+  deleteAcls(options: any): Promise<never>
   logger(): Logger
   on(eventName: ValueOf<AdminEvents>, listener: (...args: any[]) => void): RemoveInstrumentationEventListener<typeof eventName>
   events: AdminEvents
@@ -445,6 +455,49 @@ export enum ConfigResourceTypes {
   TOPIC = 2,
   BROKER = 4,
   BROKER_LOGGER = 8,
+}
+export enum ConfigSource {
+  UNKNOWN = 0,
+  TOPIC_CONFIG = 1,
+  DYNAMIC_BROKER_CONFIG = 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG = 3,
+  STATIC_BROKER_CONFIG = 4,
+  DEFAULT_CONFIG = 5,
+  DYNAMIC_BROKER_LOGGER_CONFIG = 6,
+}
+/** Present for kafkajs code that imports it; encode/decode throw: libmq has no partition assignments. */
+export const AssignerProtocol: {
+  MemberMetadata: { encode(metadata: any): Buffer; decode(buffer: Buffer): any }
+  MemberAssignment: { encode(assignment: any): Buffer; decode(buffer: Buffer): any }
+}
+export const AclResourceTypes: typeof ResourceTypes
+export enum AclOperationTypes {
+  UNKNOWN = 0,
+  ANY = 1,
+  ALL = 2,
+  READ = 3,
+  WRITE = 4,
+  CREATE = 5,
+  DELETE = 6,
+  ALTER = 7,
+  DESCRIBE = 8,
+  CLUSTER_ACTION = 9,
+  DESCRIBE_CONFIGS = 10,
+  ALTER_CONFIGS = 11,
+  IDEMPOTENT_WRITE = 12,
+}
+export enum AclPermissionTypes {
+  UNKNOWN = 0,
+  ANY = 1,
+  DENY = 2,
+  ALLOW = 3,
+}
+export enum ResourcePatternTypes {
+  UNKNOWN = 0,
+  ANY = 1,
+  MATCH = 2,
+  LITERAL = 3,
+  PREFIXED = 4,
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -428,3 +428,49 @@ test('retry.retries and retry.restartOnFailure: a crash after the retries, resta
   assert.throws(() => kafka().consumer({ groupId: 'x', retry: { retries: -1 } }), /retry.retries/);
   assert.throws(() => kafka().consumer({ groupId: 'x', retry: { restartOnFailure: true } }), /restartOnFailure/);
 });
+
+// The kafkajs admin calls that were missing (TypeError before): describeGroups and describeConfigs answer from the
+// topics; alterConfigs, deleteTopicRecords and the ACL calls reject with kafkajs-style errors naming why; the enums
+// kafkajs code imports are exported.
+test('admin describeGroups, describeConfigs; alterConfigs, deleteTopicRecords and ACLs refused clearly', async () => {
+  const libmq = require(PKG);
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic: 'configured', configEntries: [{ name: 'max.message.bytes', value: '2048' }, { name: 'retention.bytes', value: '131072' }] }] });
+    const r = await collect('described', 'configured');
+    const { groups } = await admin.describeGroups(['described', 'nobody']);
+    assert.deepStrictEqual(groups.map((g) => [g.groupId, g.state, g.members.length, g.protocolType]),
+      [['described', 'Stable', 1, 'consumer'], ['nobody', 'Dead', 0, 'consumer']]);
+    await r.c.disconnect();
+    assert.strictEqual((await admin.describeGroups(['described'])).groups[0].state, 'Empty');
+
+    const { resources } = await admin.describeConfigs({
+      resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured', configNames: ['max.message.bytes', 'retention.bytes', 'no.such'] }],
+      includeSynonyms: false,
+    });
+    assert.strictEqual(resources.length, 1);
+    assert.strictEqual(resources[0].resourceName, 'configured');
+    assert.deepStrictEqual(resources[0].configEntries.map((e) => [e.configName, e.configValue, e.readOnly, e.configSource]),
+      [['max.message.bytes', '2048', true, libmq.ConfigSource.TOPIC_CONFIG], ['retention.bytes', '131072', true, libmq.ConfigSource.TOPIC_CONFIG]]);
+    const all = await admin.describeConfigs({ resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured' }] });
+    assert.ok(all.resources[0].configEntries.some((e) => e.configName === 'libmq.policy' && e.configValue === 'block'));
+    await assert.rejects(admin.describeConfigs({ resources: [{ type: libmq.ConfigResourceTypes.BROKER, name: '0' }] }), /no brokers/);
+    await assert.rejects(admin.describeConfigs({ resources: [] }), /cannot be empty/);
+    await assert.rejects(admin.describeConfigs({ resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured-ghost' }] }),
+      (e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION');
+
+    await assert.rejects(admin.alterConfigs({ resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured', configEntries: [{ name: 'retention.bytes', value: '1' }] }] }),
+      (e) => e.type === 'INVALID_CONFIG' && /fixed when the topic is created/.test(e.message));
+    await assert.rejects(admin.deleteTopicRecords({ topic: 'configured', partitions: [{ partition: 0, offset: '1' }] }),
+      (e) => e.type === 'POLICY_VIOLATION' && /setOffsets/.test(e.message));
+    for (const call of ['createAcls', 'describeAcls', 'deleteAcls']) await assert.rejects(admin[call]({}), /ACLs are not supported/);
+    assert.throws(() => libmq.AssignerProtocol.MemberAssignment.encode({}), /not supported/);
+    assert.strictEqual(libmq.AclOperationTypes.READ, 3);
+    assert.strictEqual(libmq.ResourcePatternTypes.LITERAL, 3);
+    assert.strictEqual(libmq.AclPermissionTypes.ALLOW, 3);
+    assert.strictEqual(libmq.AclResourceTypes.TOPIC, 2);
+  } finally {
+    await admin.disconnect();
+  }
+});

@@ -218,6 +218,121 @@ class Admin extends ClientBase {
     }
     return results;
   }
+
+  // -> {groups: [{groupId, members, protocol, protocolType, state, errorCode}]}: a group's members across the
+  // topics it reads (one entry per live member slot: libmq keeps no client ids in the topic); state 'Stable' with
+  // members, 'Empty' without, 'Dead' for a group no topic has.
+  async describeGroups(groupIds) {
+    if (!Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${groupIds}`);
+    const topics = [];
+    for (const name of await this.listTopics()) topics.push(await this.describe(name));
+    const groups = groupIds.map((groupId) => {
+      const members = [];
+      let found = false;
+      for (const t of topics) {
+        const g = t.groups.find((x) => x.name === groupId);
+        if (!g) continue;
+        found = true;
+        for (let i = 0; i < Number(g.members || 0); i++) {
+          members.push({ memberId: `${t.name}/${i}`, clientId: '', clientHost: 'localhost',
+            memberMetadata: Buffer.alloc(0), memberAssignment: Buffer.alloc(0) });
+        }
+      }
+      const state = !found ? 'Dead' : members.length > 0 ? 'Stable' : 'Empty';
+      return { groupId, members, protocol: found ? 'libmq' : '', protocolType: 'consumer', state, errorCode: 0 };
+    });
+    return { groups };
+  }
+
+  // kafkajs describeConfigs for TOPIC resources: each topic's settings under Kafka's names where one fits and
+  // libmq's otherwise, all read-only (fixed when the topic was created).
+  async describeConfigs({ resources, includeSynonyms } = {}) {
+    checkResources(resources);
+    const out = [];
+    for (const r of resources) {
+      if (r.configNames != null && !Array.isArray(r.configNames)) {
+        throw new KafkaJSNonRetriableError(`Invalid resource configNames ${r.configNames}: ${JSON.stringify(r)}`);
+      }
+      const t = await this.describe(r.name);
+      const wanted = r.configNames && r.configNames.length ? new Set(r.configNames) : null;
+      const configEntries = topicConfigs(t)
+        .filter(([configName]) => !wanted || wanted.has(configName))
+        .map(([configName, configValue]) => ({
+          configName, configValue, readOnly: true, isDefault: false, configSource: ConfigSource.TOPIC_CONFIG,
+          isSensitive: false, configSynonyms: [],
+        }));
+      out.push({ errorCode: 0, errorMessage: null, resourceType: r.type, resourceName: r.name, configEntries });
+    }
+    return { resources: out, throttleTime: 0 };
+  }
+
+  async alterConfigs({ resources } = {}) {
+    checkResources(resources);
+    for (const r of resources) await this.describe(r.name);  // a missing topic says so first
+    throw new KafkaJSProtocolError({
+      message: `libmq topic settings are fixed when the topic is created: ${resources.map((r) => r.name).join(', ')} ` +
+        '(delete and create the topic with the new configEntries)',
+      type: 'INVALID_CONFIG', code: 40, retriable: false,
+    });
+  }
+
+  async deleteTopicRecords({ topic, partitions } = {}) {
+    if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic "${topic}"`);
+    if (!Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions');
+    await this.describe(topic);
+    throw new KafkaJSProtocolError({
+      message: `libmq cannot delete records of topic ${topic}: a ring keeps records until producers overwrite them ` +
+        '(overwrite policy) or every group has acked them (block policy); move a group past them with setOffsets',
+      type: 'POLICY_VIOLATION', code: 44, retriable: false,
+    });
+  }
+
+  async createAcls() {
+    throw aclsUnsupported();
+  }
+
+  async describeAcls() {
+    throw aclsUnsupported();
+  }
+
+  async deleteAcls() {
+    throw aclsUnsupported();
+  }
 }
 
-module.exports = { Admin };
+const ConfigSource = Object.freeze({
+  UNKNOWN: 0, TOPIC_CONFIG: 1, DYNAMIC_BROKER_CONFIG: 2, DYNAMIC_DEFAULT_BROKER_CONFIG: 3, STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5, DYNAMIC_BROKER_LOGGER_CONFIG: 6,
+});
+const TOPIC_RESOURCE = 2;  // ConfigResourceTypes.TOPIC
+
+// kafkajs' checks of a describeConfigs / alterConfigs resources array; only TOPIC resources exist here.
+function checkResources(resources) {
+  if (!Array.isArray(resources)) throw new KafkaJSNonRetriableError(`Invalid resources array ${resources}`);
+  if (resources.length === 0) throw new KafkaJSNonRetriableError('Resources array cannot be empty');
+  for (const r of resources) {
+    if (!r || typeof r.name !== 'string' || !r.name) {
+      throw new KafkaJSNonRetriableError(`Invalid resource name ${r && r.name}: ${JSON.stringify(r)}`);
+    }
+    if (r.type !== TOPIC_RESOURCE) {
+      throw new KafkaJSNonRetriableError(
+        `Invalid resource type ${r.type}: libmq has topics only (ConfigResourceTypes.TOPIC), no brokers: ${JSON.stringify(r)}`);
+    }
+  }
+}
+
+// A described topic's settings as [configName, value] (strings), the names createTopics' configEntries take.
+function topicConfigs(t) {
+  return [
+    ['max.message.bytes', t.max_message], ['retention.bytes', t.capacity], ['segment.bytes', t.capacity],
+    ['cleanup.policy', 'delete'], ['libmq.policy', t.policy], ['block.timeout.ms', t.block_timeout_ms],
+    ['storage', t.storage], ['mode', t.mode], ['access_group', t.access_group || ''],
+  ].filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]);
+}
+
+function aclsUnsupported() {
+  return new KafkaJSNonRetriableError('ACLs are not supported by libmq: a topic is protected by its file mode and ' +
+    'access group (createTopics configEntries mode / access_group, mqctl create --mode --access-group)');
+}
+
+module.exports = { Admin, ConfigSource };
