@@ -155,6 +155,15 @@ test('bad input: invalid topic name, oversized message, message without value, n
     await assert.rejects(producer.send({ topic: 'small', messages: [{ key: 'k' }] }),
       (e) => e instanceof KafkaJSNonRetriableError && /without value/.test(e.message));
     await assert.rejects(producer.send({ topic: 'small', messages: 'nope' }), KafkaJSNonRetriableError);
+    // One partition per topic: partition 0 (or none) is fine; any other is what a broker says of a partition it lacks.
+    const [p0] = await producer.send({ topic: 'small', messages: [{ value: 'p0', partition: 0 }] });
+    assert.strictEqual(p0.baseOffset, '1');
+    await assert.rejects(producer.send({ topic: 'small', messages: [{ value: 'p1', partition: 1 }] }), (e) => {
+      assert.ok(e instanceof KafkaJSProtocolError, e.name);
+      assert.strictEqual(e.type, 'UNKNOWN_TOPIC_OR_PARTITION');
+      assert.match(e.message, /one partition \(0\): topic=small partition=1/);
+      return true;
+    });
     await assert.rejects(admin.createTopics({ topics: [{ topic: 'multi', numPartitions: 3 }] }), KafkaJSNonRetriableError);
     assert.throws(() => kafka.consumer({}), KafkaJSNonRetriableError);
   } finally {

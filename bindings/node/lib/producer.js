@@ -4,7 +4,7 @@
 // topic's block timeout. A topic has one partition (0). acks, timeout and compression are accepted and ignored:
 // a record is in the ring, visible to every consumer, when send() resolves.
 const { ClientBase, networkEvents } = require('./common');
-const { KafkaJSError, KafkaJSNonRetriableError, fromNative } = require('./errors');
+const { KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, fromNative } = require('./errors');
 
 const events = networkEvents('producer');
 
@@ -100,6 +100,13 @@ function validateMessages(topic, messages) {
   for (const m of messages) {
     if (m === null || typeof m !== 'object' || m.value === undefined) {
       throw new KafkaJSNonRetriableError(`Invalid message without value for topic "${topic}": ${JSON.stringify(m)}`);
+    }
+    if (m.partition != null && m.partition !== 0) {  // what a Kafka broker answers for a partition it lacks
+      throw new KafkaJSProtocolError({
+        message: `This server does not host this topic-partition: libmq topics have one partition (0): topic=${topic} ` +
+          `partition=${m.partition}`,
+        type: 'UNKNOWN_TOPIC_OR_PARTITION', code: 3, retriable: false,
+      });
     }
   }
 }
