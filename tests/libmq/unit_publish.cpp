@@ -442,7 +442,8 @@ TEST_F(UnitPublish, EmptyPayloadWithKeyAndHeadersKeepsThem) {
 // Publishes one record per timestamp (ns), each payload naming its index.
 void publish_at(mq::Producer& producer, const std::vector<std::int64_t>& times) {
   for (std::size_t i = 0; i < times.size(); ++i) {
-    const auto payload = bytes("#" + std::to_string(i));
+    const std::string text = "#" + std::to_string(i);
+    const auto payload = bytes(text);
     ASSERT_TRUE(producer.publish(mq::Record{.payload = payload, .key = {}, .headers = {}, .timestamp_ns = times[i]}));
   }
 }
