@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <limits>
 #include <cstring>
-#include <thread>
 
 #include "atomic16.hpp"
 #include "clock.hpp"
