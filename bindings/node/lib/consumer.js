@@ -99,7 +99,9 @@ class TopicRunner {
     this.finished = 0;     // autoCommit: every record below this sequence number is done (acked at the next take)
     this.uncommitted = []; // autoCommit false: {seq, offset} of delivered records not yet committed, in order
     this.warnedFull = false;
-    this.busySince = 0;    // when the eachMessage/eachBatch call in progress started (0: none): heartbeats wait
+    this.busy = false;     // an eachMessage/eachBatch call is in progress
+    this.calls = 0;        // handler calls started: a heartbeat tick that sees `busy` and the same count skips
+    this.callsAtTick = 0;
     this.member = null;
     this.slabs = new Slabs();
     this.loop = null;
@@ -264,16 +266,17 @@ class TopicRunner {
         if (manual) this.uncommitted.push({ seq: batch.firstSeq + i, message });
         const entered = c.gate.enter();
         if (entered) await entered;
-        this.busySince = Date.now();
+        this.busy = true;
+        this.calls += 1;
         try {
           await c.eachMessage({ topic: this.name, partition: 0, message, heartbeat: c.heartbeatFn, pause: this.pauseFn });
         } catch (e) {
-          this.busySince = 0;
+          this.busy = false;
           c.gate.leave();
           if (this.gen === gen) await this.fail(e, 'eachMessage');
           return false;
         }
-        this.busySince = 0;
+        this.busy = false;
         c.gate.leave();
         if (this.gen !== gen) return false;
         this.retries = 0;
@@ -424,18 +427,19 @@ class TopicRunner {
       };
       const entered = c.gate.enter();
       if (entered) await entered;
-      this.busySince = Date.now();
+      this.busy = true;
+      this.calls += 1;
       try {
         await c.eachBatch(payload);
       } catch (e) {
-        this.busySince = 0;
+        this.busy = false;
         c.gate.leave();
         if (this.gen !== gen) return false;
         commitResolved();
         await this.fail(e, 'eachBatch');
         return false;
       }
-      this.busySince = 0;
+      this.busy = false;
       c.gate.leave();
       if (this.gen !== gen) return false;
       if (c.eachBatchAutoResolve) resolved = messages.length - 1;
@@ -562,15 +566,19 @@ class Consumer {
     this.emit(events.HEARTBEAT, { groupId: this.groupId, memberId: this.memberId(), groupGenerationId: 1 });
   }
 
-  // HEARTBEAT every heartbeatInterval while running, unless a handler has been busy for longer than that (kafkajs
+  // HEARTBEAT every heartbeatInterval while running, unless a handler call has run through a whole interval (kafkajs
   // heartbeats from its fetch loop, which a long eachMessage holds up: a health check built on it sees a stuck
   // handler); a handler's own heartbeat() call emits one at once.
   startHeartbeats() {
     const interval = this.heartbeatInterval;
     this.heartbeatTimer = setInterval(() => {
       if (!this.running || !this.listening(events.HEARTBEAT)) return;
-      const now = Date.now();
-      for (const r of this.runners.values()) if (r.busySince !== 0 && now - r.busySince > interval) return;
+      let stuck = false;  // a handler call has run through a whole interval
+      for (const r of this.runners.values()) {
+        if (r.busy && r.calls === r.callsAtTick) stuck = true;
+        r.callsAtTick = r.calls;
+      }
+      if (stuck) return;
       this.heartbeat();
     }, interval);
     this.heartbeatTimer.unref();
