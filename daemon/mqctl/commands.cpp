@@ -6,9 +6,10 @@
 namespace mqctl {
 
 std::span<const Command> commands() {
-  static constexpr std::array<Command, 12> kCommands = {{
+  static constexpr std::array<Command, 13> kCommands = {{
       {"create", "create a topic (sizes, policy, storage, access, consumer groups)", run_create},
       {"delete", "delete a topic", run_delete},
+      {"delete-records", "delete the records before an offset (the topic then starts there)", run_delete_records},
       {"list", "list the topics", run_list},
       {"describe", "show a topic: settings, offsets, rates and consumer groups", run_describe},
       {"groups", "show the consumer groups of a topic", run_groups},

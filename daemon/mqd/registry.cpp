@@ -365,6 +365,21 @@ mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request, Fram
   return topic.reset_group(group, mq::Offset{*offset});
 }
 
+mq::Result<void> Registry::delete_records(const Peer& peer, const Frame& request, Frame& reply) {
+  const std::string name(request.get("topic").value_or(""));
+  auto e = authorized(peer, name);
+  if (!e) return e.error();
+  const auto before_text = request.get("before").value_or("");
+  const auto before = number(before_text);
+  if (!before) return Error(Errc::invalid_argument, "before='" + std::string(before_text) + "' is not an offset");
+  auto earliest = (*e)->topic.delete_records(mq::Offset{*before});
+  if (!earliest) return earliest.error();
+  log(LogLevel::info, "topic " + name + ": records before offset " + std::to_string(*earliest) + " deleted by " +
+                          peer.describe());
+  reply.add("earliest", std::to_string(*earliest));
+  return {};
+}
+
 mq::Result<std::vector<mq::OrphanRepair>> Registry::repair_orphans(const std::string& name, Entry& e,
                                                                    const std::string& why) {
   auto repaired = e.topic.repair_orphans();

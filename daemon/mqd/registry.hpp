@@ -35,6 +35,8 @@ class Registry {
   mq::Result<void> remove(const Peer& peer, const std::string& name);
   mq::Result<void> describe(const Peer& peer, const std::string& name, mq::control::Frame& reply, bool groups_only);
   mq::Result<void> group_op(const Peer& peer, const mq::control::Frame& request, mq::control::Frame& reply);
+  // Kafka's DeleteRecords (`before`: the first offset to keep); replies with the topic's new `earliest`.
+  mq::Result<void> delete_records(const Peer& peer, const mq::control::Frame& request, mq::control::Frame& reply);
   // Repairs the topic's orphaned positions now (mqctl repair), without waiting for --orphan-grace.
   mq::Result<void> repair(const Peer& peer, const std::string& name, mq::control::Frame& reply);
   std::vector<std::string> names() const;

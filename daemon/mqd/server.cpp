@@ -120,6 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
       reg.stats(reply);
     } else if (type == "repair") {
       result = reg.repair(peer_, topic, reply);
+    } else if (type == "delete-records") {
+      result = reg.delete_records(peer_, request, reply);
     } else if (type == "create-group" || type == "delete-group" || type == "reset-offsets") {
       result = reg.group_op(peer_, request, reply);
     } else {

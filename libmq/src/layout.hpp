@@ -156,7 +156,11 @@ struct alignas(kCacheLine) SegmentHeader {
   alignas(kCacheLine) std::atomic<std::uint32_t> room_seq;
   std::atomic<std::uint64_t> room_waiters;
   std::atomic<std::uint64_t> room_wanted;
-  alignas(kCacheLine) char reserved[1024 - 10 * kCacheLine];  // lines 10..15: zero, for later versions
+  // line 10: where the log starts after Topic::delete_records (Kafka's DeleteRecords), {position, offset} of the
+  // first record still held; {0, 0} = not set, the ring's oldest record is the start. Only raised, under the table
+  // lock; earliest() answers the later of the two. (Zero in segments made before it existed.)
+  alignas(kCacheLine) Word16 log_start;
+  alignas(kCacheLine) char reserved[1024 - 11 * kCacheLine];  // lines 11..15: zero, for later versions
   // lines 16..23: index[k % 64] = the first record position at or after chunk k's start (chunk = capacity / 64)
   alignas(kCacheLine) std::atomic<std::uint64_t> index[kIndexSlots];
 };
@@ -166,6 +170,7 @@ static_assert(offsetof(SegmentHeader, tail) == 6 * kCacheLine);
 static_assert(offsetof(SegmentHeader, wake_seq) == 7 * kCacheLine);
 static_assert(offsetof(SegmentHeader, table_lock) == 8 * kCacheLine && offsetof(SegmentHeader, hold) == 8 * kCacheLine + 8);
 static_assert(offsetof(SegmentHeader, room_seq) == 9 * kCacheLine);
+static_assert(offsetof(SegmentHeader, log_start) == 10 * kCacheLine);
 static_assert(offsetof(SegmentHeader, index) == 1024);
 
 struct alignas(kCacheLine) ProducerSlot {

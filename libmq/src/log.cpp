@@ -181,9 +181,8 @@ std::optional<Offset> claim_at(const Segment& seg, std::uint64_t position) {
   return std::nullopt;
 }
 
-}  // namespace
-
-Word16 earliest(const Segment& seg) {
+// The oldest record the ring still holds, ignoring the log start that delete_records may have set.
+Word16 ring_oldest(const Segment& seg) {
   const std::uint64_t capacity = seg.capacity();
   const unsigned shift = static_cast<unsigned>(__builtin_ctzll(capacity)) - 6;
   const std::uint64_t chunk = std::uint64_t{1} << shift;
@@ -231,6 +230,24 @@ Word16 earliest(const Segment& seg) {
       }
       if (retry) break;
     }
+  }
+}
+
+}  // namespace
+
+Word16 earliest(const Segment& seg) {
+  const Word16 oldest = ring_oldest(seg);
+  // log_start only grows, and each change raises its offset: load_tail's rule reads it without a locked instruction.
+  Word16& start = seg.header().log_start;
+  if (load_half(start.hi) <= oldest.hi) return oldest;  // not set, or the ring has moved past it
+  const Word16 set = load_tail(start);
+  return set.hi > oldest.hi ? set : oldest;
+}
+
+void raise_log_start(const Segment& seg, Word16 start) {
+  Word16& word = seg.header().log_start;
+  Word16 seen = load16(&word);
+  while (seen.hi < start.hi && !cas16(&word, seen, start)) {
   }
 }
 

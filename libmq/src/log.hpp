@@ -67,8 +67,12 @@ void wake_producers(const Segment& seg, std::uint64_t low = kNone);
 void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept;
 
 // The oldest record still held: {position, offset}. Never earlier than tail - capacity; within one index chunk
-// (capacity / 64 bytes) of the true oldest.
+// (capacity / 64 bytes) of the true oldest; never before the log start delete_records set.
 Word16 earliest(const Segment& seg);
+
+// Moves the log's start (SegmentHeader::log_start) up to `start`, a record's {position, offset} or the tail; never
+// down. The caller holds the table lock and moves the groups behind it (Topic::delete_records).
+void raise_log_start(const Segment& seg, Word16 start);
 
 // {tail position, next offset} without the epoch: one atomic 16-byte read (a locked instruction: slow paths only).
 Word16 tail_snapshot(const Segment& seg);

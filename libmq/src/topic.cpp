@@ -251,6 +251,29 @@ Result<void> Topic::reset_group(std::string_view group, Offset offset) {
   return move_group_locked(*segment_, *g, offset);
 }
 
+Result<Offset> Topic::delete_records(Offset before) {
+  TableLock lock(*segment_);
+  if (!lock) return lock.error();
+  const Segment& seg = *segment_;
+  const Word16 from = detail::earliest(seg);
+  if (before <= from.hi) return from.hi;
+  const Word16 tail = detail::tail_snapshot(seg);
+  if (before > tail.hi)
+    return Error(Errc::invalid_argument, "offset " + std::to_string(before) + " is past the latest offset " +
+                                             std::to_string(tail.hi) + ": topic=" + name());
+  auto start = before == tail.hi ? std::optional<Word16>(tail) : detail::locate_offset(seg, before);
+  if (!start)
+    return Error(Errc::busy, "a record before offset " + std::to_string(before) +
+                                 " is still being written; try again: topic=" + name());
+  detail::raise_log_start(seg, *start);
+  for (std::size_t g = 0; g < kMaxGroups; ++g) {
+    const auto& block = seg.group(g);
+    if (block.state.load() != detail::kGroupActive || detail::load_half(block.next.hi) >= before) continue;
+    if (auto moved = detail::move_group_locked(seg, g, before); !moved) return moved.error();
+  }
+  return before;
+}
+
 std::size_t Topic::recover_dead() {
   return recover_dead_producers(*segment_) + recover_dead_members(*segment_);
 }

@@ -128,7 +128,7 @@ start_mqd "$sock" "$ns" "$work/data" --config /dev/null
 # --- help and version -------------------------------------------------------------------------------------------
 mq --help; expect 0 "mqctl --help"; expect_out '^Commands:' "mqctl --help"; expect_out 'reset-offsets'
 mq --version; expect 0 "mqctl --version"; expect_out '^mqctl \(libmq\) [0-9]+\.[0-9]+\.[0-9]+$' "mqctl --version"
-for c in create delete list describe groups reset-offsets delete-group produce consume stats top; do
+for c in create delete list describe groups reset-offsets delete-group delete-records produce consume stats top; do
   mq "$c" --help; expect 0 "mqctl $c --help"; expect_out "^usage: mqctl $c" "mqctl $c --help"
   expect_out '--socket PATH' "mqctl $c --help"
 done
@@ -293,6 +293,23 @@ expect_err 'give one'
 mq delete-group orders --group fresh; expect 0 "delete-group"; expect_exact 'Deleted group fresh of topic orders.'
 mq groups orders; expect_no_out '^fresh ' "groups after delete-group"
 mq delete-group orders --group fresh; expect 1 "delete-group again"; expect_err 'fresh'
+
+# --- delete-records ---------------------------------------------------------------------------------------------
+mq create trim; expect 0 "create trim"
+printf 'r0\nr1\nr2\nr3\nr4\n' | mq produce trim; expect 0 "produce 5 records to trim"
+mq consume trim --group slow --from-beginning --max 1 --timeout 5; expect_exact '0 # r0' "consume trim before delete"
+mq delete-records trim --before 3; expect 0 "delete-records --before 3"
+expect_exact 'Topic trim now starts at offset 3.'
+mq describe trim --json; expect 0 "describe trim after delete-records"; expect_out '"earliest":3,'
+mq consume trim --group slow --max 1 --timeout 5; expect_exact '3 # r3' "a group behind the start moved up to it"
+mq consume trim --group new --from-beginning --max 1 --timeout 5; expect_exact '3 # r3' "a new group starts there"
+mq delete-records trim --before 9; expect 1 "delete-records past the end"; expect_err 'latest offset 5'
+mq delete-records trim --before soon; expect 2 "delete-records --before soon"; expect_err "'soon'"
+mq delete-records trim; expect 2 "delete-records without --before"; expect_err '--before'
+mq delete-records nope --before 0; expect 1 "delete-records of a missing topic"; expect_err 'nope'
+mq delete-records trim --before latest; expect 0 "delete-records --before latest"
+expect_exact 'Topic trim now starts at offset 5.'
+mq consume trim --group new --timeout 1; expect_exact '' "nothing left after deleting every record"
 
 # --- every create option ------------------------------------------------------------------------------------------
 group_name=$(id -gn)

@@ -557,6 +557,87 @@ TEST_F(UnitGroups, DeletedGroupNoLongerHoldsBackABlockProducer) {
   }
 }
 
+TEST_F(UnitGroups, DeleteRecordsMovesTheStartAndTheGroupsBehindIt) {
+  auto topic = mq::Topic::create("delrecords").value();
+  mq::Producer producer(topic);
+  mq::Consumer behind(topic, member("behind"));
+  mq::Consumer ahead(topic, member("ahead"));
+  publish_n(producer, 0, 10);
+  // "ahead" has read to 7 (and holds 5 and 6 unacked); "behind" has read nothing.
+  std::vector<mq::Message> held;
+  for (Offset i = 0; i < 7; ++i) {
+    auto m = ahead.poll(kNow);
+    ASSERT_TRUE(m) << m.error().what();
+    ASSERT_EQ(m->offset(), i);
+    if (i < 5) ASSERT_TRUE(ahead.ack(std::move(*m)));
+    else held.push_back(std::move(*m));
+  }
+
+  auto start = topic.delete_records(4);
+  ASSERT_TRUE(start) << start.error().what();
+  EXPECT_EQ(*start, 4u);
+  EXPECT_EQ(topic.earliest(), 4u);
+  EXPECT_EQ(topic.info().earliest, 4u);
+  EXPECT_EQ(topic.info().latest, 10u) << "deleting records does not change the end";
+  EXPECT_EQ(group_info(topic, "behind")->next, 4u) << "a group behind the new start moves up to it";
+  EXPECT_EQ(group_info(topic, "ahead")->next, 7u) << "a group past it stays where it is";
+  EXPECT_EQ(offsets_of(drain(behind)), range(4, 10));
+  for (auto& m : held) EXPECT_TRUE(ahead.ack(std::move(m))) << "records a member holds stay its own to ack";
+  EXPECT_EQ(offsets_of(drain(ahead)), range(7, 10));
+
+  ASSERT_TRUE(topic.create_group("new", mq::Start::earliest));
+  mq::Consumer fresh(topic, member("new"));
+  EXPECT_EQ(offsets_of(drain(fresh)), range(4, 10)) << "a new group starts at the new start";
+  EXPECT_EQ(topic.offset_for_time(0).value(), 4u) << "nothing older is found by time either";
+  auto below = topic.reset_group("behind", Offset{2});
+  ASSERT_FALSE(below) << "a deleted offset is not a position";
+  EXPECT_EQ(below.error().code(), mq::Errc::invalid_argument);
+
+  auto again = topic.delete_records(2);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 4u) << "an offset below the start changes nothing";
+  auto all = topic.delete_records(10);
+  ASSERT_TRUE(all) << all.error().what();
+  EXPECT_EQ(topic.earliest(), 10u);
+  EXPECT_EQ(group_info(topic, "new")->next, 10u);
+  publish_n(producer, 10, 2);
+  EXPECT_EQ(offsets_of(drain(fresh)), range(10, 12)) << "records published after deleting all are delivered";
+}
+
+TEST_F(UnitGroups, DeleteRecordsPastTheEndIsAnErrorThatMovesNothing) {
+  auto topic = mq::Topic::create("delpast").value();
+  mq::Producer producer(topic);
+  mq::Consumer consumer(topic, member("g"));
+  publish_n(producer, 0, 3);
+  auto past = topic.delete_records(4);
+  ASSERT_FALSE(past);
+  EXPECT_EQ(past.error().code(), mq::Errc::invalid_argument);
+  EXPECT_TRUE(contains(past.error().message(), "offset 4")) << past.error().what();
+  EXPECT_TRUE(contains(past.error().message(), "latest offset 3")) << past.error().what();
+  EXPECT_EQ(topic.earliest(), 0u);
+  EXPECT_EQ(offsets_of(drain(consumer)), range(0, 3));
+}
+
+TEST_F(UnitGroups, DeleteRecordsGivesABlockedProducerRoom) {
+  auto topic = mq::Topic::create("delblock", {.capacity = mq::kMinCapacity}).value();
+  mq::Producer producer(topic, {.block_timeout = std::chrono::milliseconds(50)});
+  ASSERT_TRUE(topic.create_group("idle"));
+  const std::string payload(1000, 'p');
+  Offset published = 0;
+  for (; published < 200; ++published) {
+    auto r = producer.publish(bytes(payload));
+    if (!r) {
+      EXPECT_EQ(r.error().code(), mq::Errc::full) << r.error().what();
+      break;
+    }
+  }
+  ASSERT_LT(published, 200u) << "the idle group never held the producer back";
+  ASSERT_TRUE(topic.delete_records(published));
+  auto r = producer.publish(bytes(payload));
+  ASSERT_TRUE(r) << "the idle group no longer holds the deleted records: " << r.error().what();
+  EXPECT_EQ(*r, published);
+}
+
 TEST_F(UnitGroups, InfoReportsOffsetsLagAndMembers) {
   auto topic = mq::Topic::create("info", {.capacity = std::size_t{1} << 17,
                                           .max_message = 4096,

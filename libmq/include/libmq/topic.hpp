@@ -114,6 +114,14 @@ class Topic {
   Result<void> reset_group(std::string_view group, Start start);
   Result<void> reset_group(std::string_view group, Offset offset);
 
+  // Kafka's DeleteRecords: the records before offset `before` are no longer held. earliest() becomes `before` (a new
+  // group starts there) and every group behind it moves up to it, as reset_group would (records its members hold
+  // already stay theirs to ack). The bytes stay in the ring until producers reuse them. Returns the new earliest;
+  // `before` at or below earliest() changes nothing, and `before` == info().latest deletes every record held.
+  // Errc::invalid_argument when `before` is past the latest offset; Errc::busy when a record before it is still
+  // being written (try again).
+  Result<Offset> delete_records(Offset before);
+
   // Recovers what dead processes left behind: open claims become skip records, unacked records of dead members go
   // back to their group. Death must be confirmed (pid + start time gone, or a zombie). Returns how many claims and
   // members were recovered. Consumers and blocked producers call this on their slow paths; the daemon calls it too.
