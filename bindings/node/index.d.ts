@@ -424,8 +424,8 @@ export type Admin = {
   describeConfigs(options: { resources: Array<{ type: ConfigResourceTypes; name: string; configNames?: string[] }>; includeSynonyms?: boolean }): Promise<{ resources: Array<{ errorCode: number; errorMessage: string | null; resourceType: ConfigResourceTypes; resourceName: string; configEntries: Array<{ configName: string; configValue: string; readOnly: boolean; isDefault: boolean; configSource: ConfigSource; isSensitive: boolean; configSynonyms: any[] }> }>; throttleTime: number }>
   /** Rejects: libmq topic settings are fixed at creation (KafkaJSProtocolError INVALID_CONFIG). */
   alterConfigs(options: { validateOnly?: boolean; resources: Array<{ type: ConfigResourceTypes; name: string; configEntries: Array<{ name: string; value: string }> }> }): Promise<never>
-  /** Rejects: a ring keeps records until overwritten or acked (KafkaJSProtocolError POLICY_VIOLATION). */
-  deleteTopicRecords(options: { topic: string; partitions: SeekEntry[] }): Promise<never>
+  /** The topic then starts at `offset` ('-1': the latest); groups behind it move up to it. */
+  deleteTopicRecords(options: { topic: string; partitions: SeekEntry[] }): Promise<void>
   /** Reject: libmq has no ACLs (file modes and access groups guard topics). */
   createAcls(options: any): Promise<never>
   describeAcls(options: any): Promise<never>

@@ -164,7 +164,19 @@ test('bad input: invalid topic name, oversized message, message without value, n
       assert.match(e.message, /one partition \(0\): topic=small partition=1/);
       return true;
     });
-    await assert.rejects(admin.createTopics({ topics: [{ topic: 'multi', numPartitions: 3 }] }), KafkaJSNonRetriableError);
+    // As a broker refusing the partition count: an aggregate of one KafkaJSCreateTopicError per refused topic, and
+    // no topic of the request created.
+    await assert.rejects(admin.createTopics({ topics: [{ topic: 'single' }, { topic: 'multi', numPartitions: 3 }] }), (e) => {
+      assert.strictEqual(e.name, 'KafkaJSAggregateError');
+      assert.ok(e instanceof libmq.KafkaJSAggregateError);
+      assert.strictEqual(e.errors.length, 1);
+      assert.ok(e.errors[0] instanceof libmq.KafkaJSCreateTopicError, e.errors[0].name);
+      assert.deepStrictEqual([e.errors[0].topic, e.errors[0].type, e.errors[0].code, e.errors[0].retriable],
+        ['multi', 'INVALID_PARTITIONS', 37, false]);
+      assert.match(e.errors[0].message, /one partition: topic=multi numPartitions=3/);
+      return true;
+    });
+    assert.ok(!(await admin.listTopics()).includes('single'), 'a refused createTopics creates none of its topics');
     assert.throws(() => kafka.consumer({}), KafkaJSNonRetriableError);
   } finally {
     await producer.disconnect();

@@ -430,9 +430,9 @@ test('retry.retries and retry.restartOnFailure: a crash after the retries, resta
 });
 
 // The kafkajs admin calls that were missing (TypeError before): describeGroups and describeConfigs answer from the
-// topics; alterConfigs, deleteTopicRecords and the ACL calls reject with kafkajs-style errors naming why; the enums
-// kafkajs code imports are exported.
-test('admin describeGroups, describeConfigs; alterConfigs, deleteTopicRecords and ACLs refused clearly', async () => {
+// topics; alterConfigs and the ACL calls reject with kafkajs-style errors naming why; the enums kafkajs code imports
+// are exported.
+test('admin describeGroups, describeConfigs; alterConfigs and ACLs refused clearly', async () => {
   const libmq = require(PKG);
   const admin = kafka().admin();
   await admin.connect();
@@ -462,14 +462,70 @@ test('admin describeGroups, describeConfigs; alterConfigs, deleteTopicRecords an
 
     await assert.rejects(admin.alterConfigs({ resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured', configEntries: [{ name: 'retention.bytes', value: '1' }] }] }),
       (e) => e.type === 'INVALID_CONFIG' && /fixed when the topic is created/.test(e.message));
-    await assert.rejects(admin.deleteTopicRecords({ topic: 'configured', partitions: [{ partition: 0, offset: '1' }] }),
-      (e) => e.type === 'POLICY_VIOLATION' && /setOffsets/.test(e.message));
     for (const call of ['createAcls', 'describeAcls', 'deleteAcls']) await assert.rejects(admin[call]({}), /ACLs are not supported/);
     assert.throws(() => libmq.AssignerProtocol.MemberAssignment.encode({}), /not supported/);
     assert.strictEqual(libmq.AclOperationTypes.READ, 3);
     assert.strictEqual(libmq.ResourcePatternTypes.LITERAL, 3);
     assert.strictEqual(libmq.AclPermissionTypes.ALLOW, 3);
     assert.strictEqual(libmq.AclResourceTypes.TOPIC, 2);
+  } finally {
+    await admin.disconnect();
+  }
+});
+
+// deleteTopicRecords as kafkajs documents it: the topic's low watermark becomes the offset, a group behind it and a
+// new group start there, '-1' deletes everything up to the high watermark; an offset below the low watermark deletes
+// nothing (a warning), past the high watermark or on another partition a KafkaJSDeleteTopicRecordsError per partition.
+test('admin deleteTopicRecords moves the low watermark and the groups behind it', async () => {
+  const { KafkaJSDeleteTopicRecordsError, KafkaJSNonRetriableError, logLevel } = require(PKG);
+  const warnings = [];
+  const logCreator = () => ({ level, log }) => {
+    if (level === logLevel.WARN) warnings.push(log.message);
+  };
+  const admin = new Kafka({ clientId: 'trim', brokers: [`unix:${d.socket}`], logCreator }).admin();
+  await admin.connect();
+  try {
+    await publish('trimmed', range(0, 10).map((i) => `t${i}`));
+    const slow = await collect('trim-slow', 'trimmed', { fromBeginning: true });
+    await slow.until(10);
+    await slow.c.disconnect();
+    await admin.setOffsets({ groupId: 'trim-slow', topic: 'trimmed', partitions: [{ partition: 0, offset: '2' }] });
+
+    assert.strictEqual(await admin.deleteTopicRecords({ topic: 'trimmed', partitions: [{ partition: 0, offset: '6' }] }), undefined);
+    assert.deepStrictEqual(await admin.fetchTopicOffsets('trimmed'), [{ partition: 0, offset: '10', high: '10', low: '6' }]);
+    assert.deepStrictEqual(await admin.fetchOffsets({ groupId: 'trim-slow', topics: ['trimmed'] }),
+      [{ topic: 'trimmed', partitions: [{ partition: 0, offset: '6', metadata: null }] }]);
+    const fresh = await collect('trim-new', 'trimmed', { fromBeginning: true });
+    await fresh.until(4);
+    assert.deepStrictEqual(fresh.got.map((m) => m.value), ['t6', 't7', 't8', 't9']);
+    await fresh.c.disconnect();
+
+    await admin.deleteTopicRecords({ topic: 'trimmed', partitions: [{ partition: 0, offset: '3' }] });
+    assert.strictEqual((await admin.fetchTopicOffsets('trimmed'))[0].low, '6', 'an offset below the low watermark deletes nothing');
+    assert.ok(warnings.some((m) => /before the earliest offset/.test(m)), warnings.join('; '));
+
+    await assert.rejects(admin.deleteTopicRecords({ topic: 'trimmed', partitions: [{ partition: 0, offset: '11' }] }), (e) => {
+      assert.ok(e instanceof KafkaJSDeleteTopicRecordsError, e.name);
+      assert.strictEqual(e.partitions[0].partition, 0);
+      assert.strictEqual(e.partitions[0].error.type, 'OFFSET_OUT_OF_RANGE');
+      assert.match(e.partitions[0].error.message, /offset 11 is past the latest offset 10: topic=trimmed/);
+      return true;
+    });
+    await assert.rejects(admin.deleteTopicRecords({ topic: 'trimmed', partitions: [{ partition: 1, offset: '7' }] }), (e) => {
+      assert.ok(e instanceof KafkaJSDeleteTopicRecordsError, e.name);
+      assert.strictEqual(e.partitions[0].partition, 1);
+      assert.match(e.partitions[0].error.message, /one partition/);
+      return true;
+    });
+    assert.strictEqual((await admin.fetchTopicOffsets('trimmed'))[0].low, '6', 'a refused call deletes nothing');
+    await assert.rejects(admin.deleteTopicRecords({ topic: 'trimmed', partitions: [{ partition: 0, offset: 'soon' }] }),
+      (e) => e instanceof KafkaJSNonRetriableError && /"soon"/.test(e.message));
+    await assert.rejects(admin.deleteTopicRecords({ topic: 'trimmed', partitions: [] }), /Invalid partitions/);
+    await assert.rejects(admin.deleteTopicRecords({ topic: 'trimmed-ghost', partitions: [{ partition: 0, offset: '1' }] }),
+      (e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION');
+
+    await admin.deleteTopicRecords({ topic: 'trimmed', partitions: [{ partition: 0, offset: '-1' }] });
+    assert.deepStrictEqual(await admin.fetchTopicOffsets('trimmed'), [{ partition: 0, offset: '10', high: '10', low: '10' }]);
   } finally {
     await admin.disconnect();
   }

@@ -2,7 +2,10 @@
 // kafkajs Admin on libmq: topics through mqd (create, delete, list, describe), offsets from the topic header.
 // A topic has one partition (0); numPartitions > 1 is refused, replicationFactor is ignored (one host).
 const { ClientBase, networkEvents, parseTopicSection } = require('./common');
-const { KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, fromNative } = require('./errors');
+const {
+  KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, KafkaJSAggregateError, KafkaJSCreateTopicError,
+  KafkaJSDeleteTopicRecordsError, KafkaJSBrokerNotFound, fromNative,
+} = require('./errors');
 
 const events = networkEvents('admin');
 
@@ -81,9 +84,15 @@ class Admin extends ClientBase {
       if (!t || typeof t.topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topics array, the topic names have to be a valid string`);
       if (names.has(t.topic)) throw new KafkaJSNonRetriableError('Invalid topics array, it cannot have multiple entries for the same topic');
       names.add(t.topic);
-      if (t.numPartitions !== undefined && t.numPartitions !== -1 && t.numPartitions !== 1) {
-        throw new KafkaJSNonRetriableError(`libmq topics have one partition: topic=${t.topic} numPartitions=${t.numPartitions}`);
-      }
+    }
+    // A broker that refuses a topic's partition count answers INVALID_PARTITIONS for it; kafkajs throws that as an
+    // aggregate of per-topic errors, and creates none of the topics of a refused request here.
+    const refused = topics.filter((t) => t.numPartitions !== undefined && t.numPartitions !== -1 && t.numPartitions !== 1);
+    if (refused.length > 0) {
+      throw new KafkaJSAggregateError('Topic creation errors', refused.map((t) => new KafkaJSCreateTopicError({
+        message: `libmq topics have one partition: topic=${t.topic} numPartitions=${t.numPartitions}`,
+        type: 'INVALID_PARTITIONS', code: 37, retriable: false,
+      }, t.topic)));
     }
     let allCreated = true;
     for (const t of topics) {
@@ -276,15 +285,48 @@ class Admin extends ClientBase {
     });
   }
 
+  // Kafka's DeleteRecords: the topic then starts at `offset` ('-1': the latest offset, deleting every record held);
+  // groups behind it move up to it. An offset below the earliest deletes nothing (a warning, as kafkajs logs);
+  // past the latest, or another partition than 0, rejects with KafkaJSDeleteTopicRecordsError naming the partition.
   async deleteTopicRecords({ topic, partitions } = {}) {
     if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic "${topic}"`);
     if (!Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions');
-    await this.describe(topic);
-    throw new KafkaJSProtocolError({
-      message: `libmq cannot delete records of topic ${topic}: a ring keeps records until producers overwrite them ` +
-        '(overwrite policy) or every group has acked them (block policy); move a group past them with setOffsets',
-      type: 'POLICY_VIOLATION', code: 44, retriable: false,
-    });
+    const t = await this.describe(topic);
+    const unknown = partitions.filter(({ partition }) => partition !== 0);
+    if (unknown.length > 0) {
+      throw new KafkaJSDeleteTopicRecordsError({
+        topic,
+        partitions: unknown.map(({ partition, offset }) => ({
+          partition, offset,
+          error: new KafkaJSBrokerNotFound(`Could not find the leader for the partition: topic=${topic} partition=${partition} ` +
+            '(libmq topics have one partition, 0)', { retriable: false }),
+        })),
+      });
+    }
+    for (const { partition, offset } of partitions) {
+      const text = String(offset);
+      const before = text === '-1' ? BigInt(t.latest) : /^[0-9]{1,20}$/.test(text) ? BigInt(text) : null;
+      if (before === null) {
+        throw new KafkaJSNonRetriableError(`Invalid offset "${offset}" for topic ${topic} partition ${partition}`);
+      }
+      if (before < BigInt(t.earliest)) {
+        this.logger_.warn('The requested offset is before the earliest offset maintained on the partition - no records ' +
+          'will be deleted from this partition', { topic, partition, offset });
+        continue;
+      }
+      try {
+        await this.call((c) => c.request('delete-records', [['topic', topic], ['before', before.toString()]]), topic);
+      } catch (e) {
+        if (e.mqCode !== 'invalid_argument') throw e;
+        throw new KafkaJSDeleteTopicRecordsError({
+          topic,
+          partitions: [{
+            partition, offset,
+            error: new KafkaJSProtocolError({ message: e.message, type: 'OFFSET_OUT_OF_RANGE', code: 1, retriable: false }),
+          }],
+        });
+      }
+    }
   }
 
   async createAcls() {

@@ -98,7 +98,15 @@ class KafkaJSNotImplemented extends KafkaJSNonRetriableError {}
 class KafkaJSTimeout extends KafkaJSNonRetriableError {}
 class KafkaJSLockTimeout extends KafkaJSTimeout {}
 class KafkaJSUnsupportedMagicByteInMessageSet extends KafkaJSNonRetriableError {}
-class KafkaJSDeleteTopicRecordsError extends KafkaJSError {}
+// kafkajs' shape: `partitions` = [{partition, offset, error}], retriable only if every error is.
+class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
+  constructor({ topic, partitions }) {
+    const retriable = partitions.filter(({ error }) => error != null).every(({ error }) => error.retriable === true);
+    super('Error while deleting records', { retriable });
+    this.topic = topic;
+    this.partitions = partitions;
+  }
+}
 class KafkaJSInvariantViolation extends KafkaJSNonRetriableError {}
 class KafkaJSInvalidVarIntError extends KafkaJSNonRetriableError {}
 class KafkaJSInvalidLongError extends KafkaJSNonRetriableError {}
