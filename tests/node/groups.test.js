@@ -394,14 +394,18 @@ test('consumer events: fetch, batch processing and heartbeats fire with kafkajs 
 // kafkajs' retry.retries / retry.restartOnFailure: failures in a row are retried (redelivered); the one after
 // `retries` crashes the consumer (CRASH); it restarts unless restartOnFailure says no, and then disconnects with
 // the failed record unacked, so the group hands it to the next member.
-test('retry.retries and retry.restartOnFailure: a crash after the retries, restart or disconnect', async () => {
+test('retry.retries, factor and restartOnFailure: backoff, a crash after the retries, restart or disconnect', async () => {
   await publish('crashing', ['poison']);
   const crashes = [];
   let calls = 0;
   const cond = condition();
-  const c = kafka().consumer({
+  const backoffs = [];  // retryInMs of each failure's log entry: factor 0 takes the randomisation away
+  const logCreator = () => ({ log }) => {
+    if (log.retryInMs !== undefined) backoffs.push(log.retryInMs);
+  };
+  const c = new Kafka({ clientId: 'crashing', brokers: [`unix:${d.socket}`], logCreator }).consumer({
     groupId: 'crashing-group',
-    retry: { retries: 2, initialRetryTime: 10, restartOnFailure: async (e) => e.message !== 'give up' },
+    retry: { retries: 2, initialRetryTime: 10, factor: 0, restartOnFailure: async (e) => e.message !== 'give up' },
   });
   c.on(c.events.CRASH, (e) => { crashes.push(e.payload); cond.bump(); });
   let disconnected = false;
@@ -425,7 +429,9 @@ test('retry.retries and retry.restartOnFailure: a crash after the retries, resta
   await next.until(1);
   assert.strictEqual(next.got[0].value, 'poison');
   await next.c.disconnect();
+  assert.deepStrictEqual(backoffs.slice(0, 3), [10, 20, 40], 'initialRetryTime * multiplier^n');
   assert.throws(() => kafka().consumer({ groupId: 'x', retry: { retries: -1 } }), /retry.retries/);
+  assert.throws(() => kafka().consumer({ groupId: 'x', retry: { factor: 1.5 } }), /retry.factor/);
   assert.throws(() => kafka().consumer({ groupId: 'x', retry: { restartOnFailure: true } }), /restartOnFailure/);
 });
 

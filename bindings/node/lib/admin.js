@@ -205,6 +205,18 @@ class Admin extends ClientBase {
     throw new KafkaJSProtocolError({ message: 'libmq topics have one partition', type: 'INVALID_PARTITIONS', code: 37, retriable: false });
   }
 
+  // A topic has one replica, on this host: there is nothing to reassign, and no reassignment is ever in progress.
+  async alterPartitionReassignments({ topics } = {}) {
+    if (!Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`);
+    throw new KafkaJSNonRetriableError('libmq cannot reassign partitions: a topic has one partition with one replica, ' +
+      `the shared-memory segment on this host (topics: ${topics.map((t) => t && t.topic).join(', ')})`);
+  }
+
+  async listPartitionReassignments({ topics } = {}) {
+    for (const t of topics || []) await this.describe(t.topic);  // a missing topic says so, as a broker would
+    return { topics: [] };
+  }
+
   async listGroups() {
     const groups = new Set();
     for (const name of await this.listTopics()) {

@@ -300,7 +300,9 @@ class TopicRunner {
   async fail(error, where) {
     const c = this.consumer;
     const { retry } = c;
-    const delay = Math.min(retry.initialRetryTime * Math.pow(retry.multiplier, this.retries), retry.maxRetryTime);
+    // kafkajs' backoff: initialRetryTime * multiplier^n, randomised by +-factor, at most maxRetryTime.
+    const base = retry.initialRetryTime * Math.pow(retry.multiplier, this.retries);
+    const delay = Math.min(Math.ceil(base * (1 - retry.factor + 2 * retry.factor * Math.random())), retry.maxRetryTime);
     this.retries += 1;
     c.logger_.error(`Error when calling ${where}`, {
       topic: this.name, partition: 0, groupId: c.groupId, error: error && error.message, stack: error && error.stack,
@@ -492,11 +494,15 @@ class Consumer {
       initialRetryTime: retry.initialRetryTime ?? 300,
       maxRetryTime: retry.maxRetryTime ?? 30000,
       multiplier: retry.multiplier ?? 2,
+      factor: retry.factor ?? 0.2,
       retries: retry.retries ?? 5,
       restartOnFailure: retry.restartOnFailure,
     };
     if (!Number.isInteger(this.retry.retries) || this.retry.retries < 0) {
       throw new KafkaJSNonRetriableError(`retry.retries must be a whole number >= 0, got ${this.retry.retries}`);
+    }
+    if (typeof this.retry.factor !== 'number' || !(this.retry.factor >= 0 && this.retry.factor < 1)) {
+      throw new KafkaJSNonRetriableError(`retry.factor must be a number in [0, 1), got ${this.retry.factor}`);
     }
     if (this.retry.restartOnFailure !== undefined && typeof this.retry.restartOnFailure !== 'function') {
       throw new KafkaJSNonRetriableError('retry.restartOnFailure must be a function (error) => Promise<boolean>');
