@@ -241,7 +241,11 @@ Word16 earliest(const Segment& seg) {
   Word16& start = seg.header().log_start;
   if (load_half(start.hi) <= oldest.hi) return oldest;  // not set, or the ring has moved past it
   const Word16 set = load_tail(start);
-  return set.hi > oldest.hi ? set : oldest;
+  // A start beyond the tail, or behind the oldest record's position, is not one delete_records wrote (a corrupted
+  // segment): ignored, as if not set.
+  const Word16 tail = tail_snapshot(seg);
+  const bool sane = set.hi <= tail.hi && set.lo <= tail.lo && set.lo > oldest.lo;
+  return sane && set.hi > oldest.hi ? set : oldest;
 }
 
 void raise_log_start(const Segment& seg, Word16 start) {

@@ -122,6 +122,39 @@ TEST_F(UnitRetention, EarliestIsTheOldestRecordHeldWhenTheTailIsOnAChunkBoundary
   EXPECT_EQ(drain_in_order(late, from + 1, kSize), 65u);
 }
 
+TEST_F(UnitRetention, DeletedRecordsStayDeletedUntilTheRingMovesPastThem) {
+  auto topic = mq::Topic::create("trimmed", {.capacity = mq::kMinCapacity}).value();
+  mq::Producer producer(topic, {.block_timeout = kShortBlock});
+  for (Offset i = 0; i < 100; ++i) ASSERT_TRUE(producer.publish(bytes(payload_for(i, kSmall))));
+  ASSERT_EQ(topic.delete_records(40).value(), 40u);
+  EXPECT_EQ(topic.earliest(), 40u);
+  // 1000 more records lap the ring: the ring's own oldest is now past the deleted start, and earliest is it.
+  for (Offset i = 100; i < 1100; ++i) ASSERT_TRUE(producer.publish(bytes(payload_for(i, kSmall))));
+  const Offset oldest = topic.earliest();
+  EXPECT_GT(oldest, 1100u - mq::kMinCapacity / kRecord - 1);
+  mq::Consumer late(topic, {.group = "late", .start = mq::Start::earliest, .auto_ack = false});
+  auto first = late.poll(kNow);
+  ASSERT_TRUE(first) << first.error().what();
+  EXPECT_EQ(first->offset(), oldest);
+}
+
+TEST_F(UnitRetention, ACorruptedLogStartIsIgnored) {
+  auto topic = mq::Topic::create("badstart", {.capacity = mq::kMinCapacity}).value();
+  mq::Producer producer(topic, {.block_timeout = kShortBlock});
+  for (Offset i = 0; i < 10; ++i) ASSERT_TRUE(producer.publish(bytes(payload_for(i, kSmall))));
+  auto& start = topic.segment()->header().log_start;
+  for (const d::Word16 bad : {d::Word16{1ull << 40, 5}, d::Word16{3 * kRecord, 1ull << 40}, d::Word16{0, 5}}) {
+    start = bad;  // beyond the tail's position, beyond its offset, behind the oldest record's position
+    EXPECT_EQ(topic.earliest(), 0u) << bad.lo << "/" << bad.hi;
+    mq::Consumer reader(topic, {.group = "g" + std::to_string(bad.lo), .start = mq::Start::earliest});
+    auto first = reader.poll(kNow);
+    ASSERT_TRUE(first) << first.error().what();
+    EXPECT_EQ(first->offset(), 0u);
+  }
+  start = d::Word16{3 * kRecord, 3};  // what delete_records(3) writes: honoured
+  EXPECT_EQ(topic.earliest(), 3u);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Policy block
 
