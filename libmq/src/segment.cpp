@@ -17,7 +17,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "atomic16.hpp"
 #include "clock.hpp"
@@ -41,6 +43,35 @@ Error os_error(int e, const std::string& what, std::string_view name) {
 }
 
 bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+// The mappings this process holds, by file identity: opening a topic this process has mapped already shares that
+// mapping (a producer and a consumer of one topic in one process read and write the same pages). One mapping per
+// topic per process costs one set of page tables, and pages once touched stay mapped: on a VM with shadow paging
+// the first touch of each 4 KiB page through a new mapping costs microseconds (bench/RESULTS.md). A fork child maps
+// its own (the pid is part of the key).
+struct Mapping {
+  dev_t dev;
+  ino_t ino;
+  pid_t pid;
+  std::weak_ptr<Segment> segment;
+};
+std::mutex mappings_mu;
+std::vector<Mapping> mappings;  // GUARDED_BY(mappings_mu)
+
+std::shared_ptr<Segment> mapped_already(const struct stat& st) {
+  std::lock_guard lock(mappings_mu);
+  const pid_t self = ::getpid();
+  for (const auto& m : mappings)
+    if (m.dev == st.st_dev && m.ino == st.st_ino && m.pid == self) return m.segment.lock();
+  return nullptr;
+}
+
+void remember_mapping(const struct stat& st, const std::shared_ptr<Segment>& seg) {
+  std::lock_guard lock(mappings_mu);
+  const pid_t self = ::getpid();
+  std::erase_if(mappings, [&](const Mapping& m) { return m.segment.expired() || m.pid != self; });
+  mappings.push_back(Mapping{st.st_dev, st.st_ino, self, seg});
+}
 
 Result<void> check_options(std::string_view name, const TopicOptions& o) {
   const std::string ctx = "topic=" + std::string(name);
@@ -235,6 +266,8 @@ Result<std::shared_ptr<Segment>> Segment::create(std::string_view name, const To
                  "cannot reserve " + std::to_string(total) + " bytes for topic=" + std::string(name) + " at " +
                      *path + ": " + errno_text(e));
   }
+  struct stat identity{};
+  const bool known = ::fstat(fd, &identity) == 0;
   auto mapped = seg->map(fd, total);
   close_fd();
   if (!mapped) {
@@ -266,6 +299,7 @@ Result<std::shared_ptr<Segment>> Segment::create(std::string_view name, const To
       }
   // Publish the segment: openers wait for the magic.
   h.magic.store(kMagic, std::memory_order_release);
+  if (known) remember_mapping(identity, seg);
   return seg;
 }
 
@@ -310,6 +344,12 @@ Result<std::shared_ptr<Segment>> Segment::open(std::string_view name, const Open
     close_fd();
     return Error(Errc::bad_segment, "segment size " + std::to_string(bytes) + " is not a libmq topic: topic=" + std::string(name));
   }
+  if (auto shared = mapped_already(st); shared && shared->bytes().size() == bytes && shared->name() == name &&
+                                        !shared->truncated()) {
+    close_fd();
+    if (auto valid = validate_segment(shared->bytes(), name); !valid) return valid.error();
+    return shared;
+  }
   auto mapped = seg->map(fd, bytes);
   close_fd();
   if (!mapped) return mapped.error();
@@ -323,6 +363,7 @@ Result<std::shared_ptr<Segment>> Segment::open(std::string_view name, const Open
   seg->max_message_ = h.max_message;
   seg->policy_ = static_cast<Policy>(h.policy);
   seg->storage_ = static_cast<Storage>(h.storage);
+  remember_mapping(st, seg);
   return seg;
 }
 

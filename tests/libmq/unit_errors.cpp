@@ -298,6 +298,33 @@ TEST_F(UnitErrors, TruncatedSegmentIsBadSegment) {
   }
 }
 
+TEST_F(UnitErrors, ASecondOpenInOneProcessSharesTheMappingAndStillChecksTheHeader) {
+  auto created = mq::Topic::create("shared", {.capacity = mq::kMinCapacity}).value();
+  auto a = mq::Topic::open("shared").value();
+  auto b = mq::Topic::open("shared").value();
+  EXPECT_EQ(a.segment(), created.segment()) << "the creator's mapping is shared";
+  EXPECT_EQ(b.segment(), a.segment());
+
+  const std::string file = shm_file(ns(), "shared");
+  poke<std::uint64_t>(file, offsetof(d::SegmentHeader, magic), 0x0123456789abcdefULL);
+  auto corrupted = mq::Topic::open("shared");
+  ASSERT_FALSE(corrupted) << "a shared mapping is checked again at each open";
+  expect_error(corrupted.error(), mq::Errc::bad_segment, {"magic", "topic=shared"});
+  poke<std::uint64_t>(file, offsetof(d::SegmentHeader, magic), d::kMagic);
+  EXPECT_EQ(mq::Topic::open("shared").value().segment(), a.segment());
+
+  mqtest::Child child([&] {
+    auto mine = mq::Topic::open("shared");  // a fork child maps its own
+    return mine && mine->segment() != a.segment() && mine->segment()->bytes().data() != a.segment()->bytes().data() ? 0 : 1;
+  });
+  EXPECT_EQ(child.wait(), 0);
+
+  ASSERT_TRUE(mq::Topic::remove("shared"));
+  auto again = mq::Topic::create("shared", {.capacity = mq::kMinCapacity}).value();
+  EXPECT_NE(again.segment(), a.segment()) << "a topic created again under the name is another segment";
+  EXPECT_EQ(mq::Topic::open("shared").value().segment(), again.segment());
+}
+
 TEST_F(UnitErrors, SegmentOfAnotherTopicIsBadSegment) {
   ASSERT_TRUE(mq::Topic::create("original", {.capacity = mq::kMinCapacity}));
   // A copy of "original" under the name "impostor": the header names another topic.
