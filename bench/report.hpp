@@ -122,6 +122,8 @@ inline void print_machine_header(const Machine& m, const RunOptions& o) {
   std::printf("machine: %s; %ld cores online, %d usable; %s\n", m.cpu.c_str(), m.online_cores, m.usable_cores,
               pinned ? "parent on core 0, child on core 1" : "NOT pinned (cores 0 and 1 not both usable)");
   std::printf("kernel:  %s; clock %s; %s\n", m.kernel.c_str(), m.clocksource.c_str(), m.compiler.c_str());
+  std::printf("memory:  a 4 KiB page of shared memory read through a fresh mapping: first read %.0f ns, then %.0f ns\n",
+              m.page_first_read_ns, m.page_read_ns);
 #ifndef NDEBUG
   std::printf("build:   no NDEBUG: not a Release build, numbers not representative\n");
 #endif
@@ -166,9 +168,10 @@ inline bool write_results(const std::string& path, const RunOptions& o, const Ma
   std::fprintf(f, "{\n  \"tool\": %s, \"profile\": %s,\n", json_string(o.tool).c_str(), json_string(o.profile).c_str());
   std::fprintf(f,
                "  \"machine\": {\"cpu\": %s, \"online_cores\": %ld, \"usable_cores\": %d, \"kernel\": %s, "
-               "\"clocksource\": %s, \"compiler\": %s},\n",
+               "\"clocksource\": %s, \"compiler\": %s, \"page_first_read_ns\": %.1f, \"page_read_ns\": %.1f},\n",
                json_string(m.cpu).c_str(), m.online_cores, m.usable_cores, json_string(m.kernel).c_str(),
-               json_string(m.clocksource).c_str(), json_string(m.compiler).c_str());
+               json_string(m.clocksource).c_str(), json_string(m.compiler).c_str(), m.page_first_read_ns,
+               m.page_read_ns);
   std::fprintf(f, "  \"cases\": [\n");
   for (std::size_t k = 0; k < results.size(); ++k) {
     const auto& r = results[k];

@@ -354,6 +354,10 @@ def main():
              f"Machine: {machine.get('cpu', '?')}, {machine.get('online_cores', '?')} cores, "
              f"{machine.get('kernel', '?')}, clock {machine.get('clocksource', '?')}, {machine.get('compiler', '?')}. "
              "Load average (1, 5, 15 min) before each case in the last column.", ""]
+    if machine.get("page_first_read_ns"):
+        lines += [f"Shared memory on this machine: the first read of a 4 KiB page through a fresh mapping takes "
+                  f"{ns(machine['page_first_read_ns'])}, a read of a page already read {ns(machine['page_read_ns'])} "
+                  "(another process's first pass over a topic's ring pays the first on every page).", ""]
     if floor:
         lines.append(f"Floors of this run: raw cache-line ping-pong RTT p50 {ns(floor['ns']['p50'])}, p99 "
                      f"{ns(floor['ns']['p99'])}, p99.9 {ns(floor['ns']['p99.9'])}"
