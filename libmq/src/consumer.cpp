@@ -244,8 +244,9 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
     found_n = 0;
     while (committed < max && count < kMaxBatch) {
       // A backlog is read from memory, not cache: ask for the two lines (a small record) a few records ahead.
-      __builtin_prefetch(&seg->record_at(pos + kPrefetchAhead));
-      __builtin_prefetch(&seg->record_at(pos + kPrefetchAhead + kCacheLine));
+      // (Addresses, not record_at(): a corrupted cursor may be misaligned, and is reported by read_record below.)
+      __builtin_prefetch(seg->ring() + ((pos + kPrefetchAhead) & seg->mask()));
+      __builtin_prefetch(seg->ring() + ((pos + kPrefetchAhead + kCacheLine) & seg->mask()));
       std::uint64_t seq = 0;
       auto v = read_record(*seg, pos, &seq);
       if (!v) {

@@ -33,6 +33,18 @@ void publish_n(mq::Producer& producer, Offset first, std::size_t n) {
   }
 }
 
+// Publishes `payload` until the topic answers Errc::full (or `max` went in); returns how many went in.
+std::size_t publish_until_full(mq::Producer& producer, const std::string& payload, std::size_t max = 200) {
+  for (std::size_t published = 0; published < max; ++published) {
+    auto r = producer.publish(bytes(payload));
+    if (!r) {
+      EXPECT_EQ(r.error().code(), mq::Errc::full) << r.error().what();
+      return published;
+    }
+  }
+  return max;
+}
+
 struct Got {
   Offset offset;
   bool redelivered;
@@ -541,15 +553,7 @@ TEST_F(UnitGroups, DeletedGroupNoLongerHoldsBackABlockProducer) {
   mq::Producer producer(topic, {.block_timeout = std::chrono::milliseconds(50)});
   ASSERT_TRUE(topic.create_group("idle"));
   const std::string payload(1000, 'p');
-  std::size_t published = 0;
-  for (; published < 200; ++published) {
-    auto r = producer.publish(bytes(payload));
-    if (!r) {
-      EXPECT_EQ(r.error().code(), mq::Errc::full) << r.error().what();
-      break;
-    }
-  }
-  ASSERT_LT(published, 200u) << "the idle group never held the producer back";
+  ASSERT_LT(publish_until_full(producer, payload), 200u) << "the idle group never held the producer back";
   ASSERT_TRUE(topic.delete_group("idle"));
   for (int i = 0; i < 200; ++i) {
     auto r = producer.publish(bytes(payload));
@@ -623,14 +627,7 @@ TEST_F(UnitGroups, DeleteRecordsGivesABlockedProducerRoom) {
   mq::Producer producer(topic, {.block_timeout = std::chrono::milliseconds(50)});
   ASSERT_TRUE(topic.create_group("idle"));
   const std::string payload(1000, 'p');
-  Offset published = 0;
-  for (; published < 200; ++published) {
-    auto r = producer.publish(bytes(payload));
-    if (!r) {
-      EXPECT_EQ(r.error().code(), mq::Errc::full) << r.error().what();
-      break;
-    }
-  }
+  const Offset published = publish_until_full(producer, payload);
   ASSERT_LT(published, 200u) << "the idle group never held the producer back";
   ASSERT_TRUE(topic.delete_records(published));
   auto r = producer.publish(bytes(payload));
