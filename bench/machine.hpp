@@ -41,16 +41,14 @@ inline void measure_page_reads(Machine& m, std::size_t pages = 4096) {
     auto* wp = static_cast<volatile unsigned char*>(w);
     const auto* rp = static_cast<const volatile unsigned char*>(r);
     for (std::size_t i = 0; i < bytes; i += 4096) wp[i] = static_cast<unsigned char>(i >> 12);
-    unsigned sum = 0;
     const auto pass = [&] {
       const auto t0 = std::chrono::steady_clock::now();
-      for (std::size_t i = 0; i < bytes; i += 4096) sum += rp[i];
+      for (std::size_t i = 0; i < bytes; i += 4096) (void)rp[i];  // volatile: each read happens
       return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
              static_cast<double>(pages);
     };
     m.page_first_read_ns = pass();
     m.page_read_ns = pass();
-    if (sum == 1) m.page_read_ns += 0;  // keeps the reads
   }
   if (r != MAP_FAILED) ::munmap(r, bytes);
   if (w != MAP_FAILED) ::munmap(w, bytes);

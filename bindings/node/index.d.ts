@@ -426,11 +426,11 @@ export type Admin = {
   alterConfigs(options: { validateOnly?: boolean; resources: Array<{ type: ConfigResourceTypes; name: string; configEntries: Array<{ name: string; value: string }> }> }): Promise<never>
   /** The topic then starts at `offset` ('-1': the latest); groups behind it move up to it. */
   deleteTopicRecords(options: { topic: string; partitions: SeekEntry[] }): Promise<void>
-  /** Reject: libmq has no ACLs (file modes and access groups guard topics). */
   /** Rejects: a topic has one partition with one replica on this host. */
   alterPartitionReassignments(options: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] }> }>; timeout?: number }): Promise<never>
   /** No reassignment is ever in progress: `{ topics: [] }`. */
   listPartitionReassignments(options: { topics?: Array<{ topic: string; partitions: number[] }>; timeout?: number }): Promise<{ topics: Array<{ topic: string; partitions: Array<{ partition: number; replicas: number[]; addingReplicas: number[]; removingReplicas: number[] }> }> }>
+  /** Reject: libmq has no ACLs (file modes and access groups guard topics). */
   createAcls(options: any): Promise<never>
   describeAcls(options: any): Promise<never>
   deleteAcls(options: any): Promise<never>

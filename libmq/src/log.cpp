@@ -243,7 +243,8 @@ Word16 earliest(const Segment& seg) {
   const Word16 set = load_tail(start);
   // A start beyond the tail, or behind the oldest record's position, is not one delete_records wrote (a corrupted
   // segment): ignored, as if not set.
-  const Word16 tail = tail_snapshot(seg);
+  Word16 tail = load_tail(seg.header().tail);  // not tail_snapshot: no locked instruction per Topic::earliest()
+  tail.hi &= kOffsetMask;
   const bool sane = set.hi <= tail.hi && set.lo <= tail.lo && set.lo > oldest.lo;
   return sane && set.hi > oldest.hi ? set : oldest;
 }

@@ -280,9 +280,10 @@ Result<std::shared_ptr<Segment>> Segment::create(std::string_view name, const To
     return {};
   };
   const bool prefaulted = options.storage == Storage::shm && total <= kPrefaultMaxBytes;
-  Result<void> reserved = prefaulted ? Result<void>() : reserve();
-  if (reserved && prefaulted && ::ftruncate(fd, static_cast<off_t>(total)) != 0)
-    reserved = os_error(errno, "cannot size topic segment " + *path, name);
+  const Result<void> reserved =
+      !prefaulted ? reserve()
+      : ::ftruncate(fd, static_cast<off_t>(total)) == 0 ? Result<void>()
+                                                          : os_error(errno, "cannot size topic segment " + *path, name);
   if (!reserved) {
     close_fd();
     unlink_on_error();
