@@ -15,7 +15,7 @@
   },
   "targets": [
     {
-      # The one libmq file that holds the 16-byte CAS: it alone needs -mcx16 (see libmq/src/atomic16.hpp).
+      # The one libmq file that holds the 16-byte builtin: it alone needs -mcx16 (see libmq/src/atomic16.hpp).
       "target_name": "mq_atomic16",
       "type": "static_library",
       "cflags_cc": ["-mcx16"],

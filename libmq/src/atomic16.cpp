@@ -1,5 +1,5 @@
-// 16-byte CAS as __sync_val_compare_and_swap on u128 (this file alone is built with -mcx16, so g++
-// emits lock cmpxchg16b inline). See atomic16.hpp for why this is not std::atomic.
+// 16-byte load (and, for ThreadSanitizer builds, CAS) as __sync_val_compare_and_swap on u128 (this file alone is
+// built with -mcx16, so g++ emits lock cmpxchg16b inline). See atomic16.hpp for why this is not std::atomic.
 #include "atomic16.hpp"
 
 #include <cstring>
@@ -9,7 +9,7 @@ namespace mq::detail {
 namespace {
 __extension__ typedef unsigned __int128 u128;  // a GNU type: -Wpedantic is told so
 
-u128 pack(Word16 w) {
+[[maybe_unused]] u128 pack(Word16 w) {
   u128 v;
   std::memcpy(&v, &w, sizeof v);
   return v;
@@ -21,6 +21,7 @@ Word16 unpack(u128 v) {
 }
 }  // namespace
 
+#ifdef MQ_CAS16_OUT_OF_LINE
 bool cas16(Word16* word, Word16& expected, Word16 desired) noexcept {
   auto* target = reinterpret_cast<u128*>(word);
   const u128 old = pack(expected);
@@ -29,6 +30,7 @@ bool cas16(Word16* word, Word16& expected, Word16 desired) noexcept {
   expected = unpack(seen);
   return false;
 }
+#endif
 
 Word16 load16(Word16* word) noexcept {
   auto* target = reinterpret_cast<u128*>(word);

@@ -1,7 +1,16 @@
-// 16-byte atomic compare-and-swap and load on a Word16 in shared memory. Defined in atomic16.cpp, the one file built
-// with -mcx16, so that code including libmq headers never needs that flag (g++ 12 does not inline a 16-byte
-// std::atomic: it calls libatomic, which may take a lock, and a lock cannot work across processes).
+// 16-byte atomic compare-and-swap and load on a Word16 in shared memory. The CAS is inline asm; the load (and the
+// CAS in ThreadSanitizer builds) is in atomic16.cpp, the one file built with -mcx16, so that code including libmq
+// headers never needs that flag (g++ 12 does not inline a 16-byte std::atomic: it calls libatomic, which may take
+// a lock, and a lock cannot work across processes).
 #pragma once
+
+#if defined(__SANITIZE_THREAD__)
+#define MQ_CAS16_OUT_OF_LINE 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MQ_CAS16_OUT_OF_LINE 1
+#endif
+#endif
 
 #include <cstdint>
 
@@ -11,7 +20,21 @@ namespace mq::detail {
 
 // Atomically: if *word == expected, store desired and return true; else load the current value into expected and
 // return false. Sequentially consistent (lock cmpxchg16b is a full barrier).
+#ifdef MQ_CAS16_OUT_OF_LINE
+// ThreadSanitizer builds call the builtin in atomic16.cpp, which TSan instruments (it cannot see into an asm).
 bool cas16(Word16* word, Word16& expected, Word16 desired) noexcept;
+#else
+// Inline on the claim's and the take's hot paths: the instruction itself needs no -mcx16 when written as asm.
+// cmpxchg16b compares rdx:rax with the 16 bytes; equal: stores rcx:rbx and sets ZF; else loads them into rdx:rax.
+inline bool cas16(Word16* word, Word16& expected, Word16 desired) noexcept {
+  bool ok;
+  asm volatile("lock cmpxchg16b %1"
+               : "=@ccz"(ok), "+m"(*word), "+a"(expected.lo), "+d"(expected.hi)
+               : "b"(desired.lo), "c"(desired.hi)
+               : "memory");
+  return ok;
+}
+#endif
 
 // An atomic 16-byte snapshot of *word (a CAS of the value with itself).
 Word16 load16(Word16* word) noexcept;

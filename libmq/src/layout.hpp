@@ -1,4 +1,4 @@
-// The topic segment's layout, version 3: the one place that says where every byte of a segment lives.
+// The topic segment's layout, version 4: the one place that says where every byte of a segment lives.
 // A segment is a fixed 60 KiB header (identity, tail word, producer table, group table) followed by a byte ring of
 // variable-length records, each in whole 64-byte cache lines. Why the protocol on top of it is safe: libmq/doc/design.md.
 //

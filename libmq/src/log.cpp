@@ -143,14 +143,10 @@ void write_header(const Segment& seg, std::uint64_t position, std::uint64_t leng
   }
 }
 
-void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept {
+void note_chunk_starts(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept {
   const unsigned shift = static_cast<unsigned>(__builtin_ctzll(seg.capacity())) - 6;  // chunk = capacity / 64
-  // Chunk starts in [start, end) only: a chunk start equal to `end` belongs to the next claim. (Noting it here
-  // would overwrite, one lap early, the slot of the chunk 64 back, which earliest() needs right now.)
-  std::uint64_t k = (start + (std::uint64_t{1} << shift) - 1) >> shift;
-  if ((k << shift) >= end) return;  // the common case: no chunk start inside this claim
   auto& index = seg.header().index;
-  for (; (k << shift) < end; ++k) {
+  for (std::uint64_t k = (start + (std::uint64_t{1} << shift) - 1) >> shift; (k << shift) < end; ++k) {
     const std::uint64_t first = (k << shift) <= pad_end ? pad_end : end;
     index[k % kIndexSlots].store(first, std::memory_order_release);  // after the claimed header: see earliest()
   }
@@ -256,13 +252,10 @@ void raise_log_start(const Segment& seg, Word16 start) {
   }
 }
 
-void wake_consumers(const Segment& seg) {
+void wake_sleeping_consumers(const Segment& seg) {
   auto& h = seg.header();
-  // seq_cst: pairs with a sleeping consumer's bit in `sleepers` + fence before its last look (Dekker).
-  if ((h.sleepers[0].load(std::memory_order_seq_cst) | h.sleepers[1].load(std::memory_order_seq_cst)) != 0) {
-    h.wake_seq.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake_all(h.wake_seq);
-  }
+  h.wake_seq.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake_all(h.wake_seq);
 }
 
 void wake_producers(const Segment& seg, std::uint64_t low) {

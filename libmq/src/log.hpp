@@ -52,9 +52,27 @@ inline std::byte* payload_at(const Segment& seg, std::uint64_t position, std::ui
 void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
                   const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len, std::int64_t now_ns = 0);
 
+// write_header for a record without key, headers or a timestamp of its own (publish of a payload, claim): inline.
+inline void write_plain_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                               std::size_t payload_bytes, std::int64_t now_ns) {
+  auto& h = seg.record_at(position);
+  h.offset = offset;
+  h.timestamp_ns = now_ns;
+  h.length = static_cast<std::uint32_t>(length);
+  h.payload_len = static_cast<std::uint32_t>(payload_bytes);
+  h.key_len = kNullKey;
+  h.headers_len = 0;
+}
+
 // After a record was published (its seq word stored): wakes the consumers sleeping on the topic's futex, if any
 // (their bits in `sleepers`); nothing but two loads when none sleeps.
-void wake_consumers(const Segment& seg);
+void wake_sleeping_consumers(const Segment& seg);
+inline void wake_consumers(const Segment& seg) {
+  auto& h = seg.header();
+  // seq_cst: pairs with a sleeping consumer's bit in `sleepers` + fence before its last look (Dekker).
+  if ((h.sleepers[0].load(std::memory_order_seq_cst) | h.sleepers[1].load(std::memory_order_seq_cst)) != 0)
+    wake_sleeping_consumers(seg);
+}
 
 // After room may have appeared in a block topic: wakes the producers waiting for it, if any (their bits in
 // `room_waiters`), when `low` (a member's new low after an ack) reached the position they want; kNone (a member
@@ -64,7 +82,15 @@ void wake_producers(const Segment& seg, std::uint64_t low = kNone);
 
 // Records in the boundary index the record starts that a claim [start, end) created (pad_end: where the record
 // itself starts when the claim begins with a pad; == start otherwise).
-void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept;
+void note_chunk_starts(const Segment& seg, std::uint64_t start, std::uint64_t pad_end, std::uint64_t end) noexcept;
+inline void note_boundaries(const Segment& seg, std::uint64_t start, std::uint64_t pad_end,
+                            std::uint64_t end) noexcept {
+  // Chunk starts in [start, end) only: a chunk start equal to `end` belongs to the next claim. (Noting it here
+  // would overwrite, one lap early, the slot of the chunk 64 back, which earliest() needs right now.)
+  const std::uint64_t chunk_mask = (seg.capacity() / kIndexSlots) - 1;  // chunk = capacity / 64
+  if (((start + chunk_mask) & ~chunk_mask) >= end) return;  // the common case: no chunk start inside this claim
+  note_chunk_starts(seg, start, pad_end, end);
+}
 
 // The oldest record still held: {position, offset}. Never earlier than tail - capacity; within one index chunk
 // (capacity / 64 bytes) of the true oldest; never before the log start delete_records set.

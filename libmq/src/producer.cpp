@@ -199,9 +199,37 @@ struct Reserved {
   Offset offset = 0;
 };
 
+// reserve()'s common case, inline: the claim fits under the cached limit, needs no pad, and its one CAS wins.
+// False (claiming nothing) otherwise: reserve() then takes it from the start.
+[[gnu::always_inline]] inline bool try_reserve(ProducerState& s, std::uint64_t len, std::uint64_t count,
+                                               Reserved& r) {
+  Segment& seg = *s.seg;
+  auto& tail = seg.header().tail;
+  Word16 t = load_tail(tail);
+  const std::uint64_t end = t.lo + len;
+  // The same ordering as reserve(): the group epoch after the tail, then the intent, then the CAS.
+  const std::uint64_t epoch = seg.header().group_epoch.load(std::memory_order_acquire);
+  const bool fits = ((t.lo & 7) == 0) & ((t.lo & seg.mask()) + len <= seg.capacity()) &
+                    (epoch == s.cached_epoch) & (end <= s.cached_limit);
+  if (!fits) return false;
+  ProducerSlot& slot = *s.slot;
+  slot.intent_pos.store(t.lo, std::memory_order_relaxed);  // ordered before the CAS (a full barrier)
+  slot.intent_len.store(len, std::memory_order_relaxed);
+  slot.intent_off.store(t.hi & kOffsetMask, std::memory_order_relaxed);
+  slot.intent_count.store(count, std::memory_order_relaxed);
+  test_point(TestPoint::claim_announced);
+  if (!cas16(&tail, t, Word16{end, t.hi + count})) {
+    slot.intent_pos.store(kNone, std::memory_order_relaxed);  // as in reserve(): a lost race claims nothing
+    return false;
+  }
+  r = Reserved{t.lo, t.lo, t.hi & kOffsetMask};
+  test_point(TestPoint::claim_made);
+  return true;
+}
+
 // Claims `len` bytes for `count` records with one CAS on the tail word (announcing the claim in the producer's slot
 // first), waiting for room in a block topic, and writes the pad in front when the claim would cross the ring's end.
-inline Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64_t count) {
+Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64_t count) {
   Segment& seg = *s.seg;
   auto& tail = seg.header().tail;
   const std::uint64_t capacity = seg.capacity();
@@ -254,6 +282,13 @@ inline Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64
   return r;
 }
 
+// Claims room for `count` records of `len` bytes in all: the inline common case, else reserve().
+[[gnu::always_inline]] inline Result<Reserved> claim_room(ProducerState& s, std::uint64_t len, std::uint64_t count) {
+  Reserved r;
+  if (try_reserve(s, len, count, r)) [[likely]] return r;
+  return reserve(s, len, count);
+}
+
 }  // namespace
 
 namespace {
@@ -282,9 +317,10 @@ Result<Placed> place_record(ProducerState& s, const Record& shape, std::size_t p
                                       std::to_string(seg.max_message()) + " size=" +
                                       std::to_string(key + headers_len + payload_bytes));
   }
-  auto reserved = reserve(s, len, 1);
-  if (!reserved) return std::move(reserved).error();
-  const std::uint64_t at = reserved->at;
+  auto reserved = claim_room(s, len, 1);
+  if (!reserved) [[unlikely]] return std::move(reserved).error();
+  const Reserved r = *reserved;
+  const std::uint64_t at = r.at;
   std::byte* payload = payload_at(seg, at, shape.key ? shape.key->size() : 0, headers_len);
   // The payload first, the header last (publish: now; claim: at commit), and no "claimed" state in between: the
   // header's cache line then crosses to a spinning reader once, at the commit, instead of once per store. Until
@@ -293,14 +329,14 @@ Result<Placed> place_record(ProducerState& s, const Record& shape, std::size_t p
   if (copy_from != nullptr) {
     if (payload_bytes != 0) std::memcpy(payload, copy_from, payload_bytes);
     test_point(TestPoint::payload_written);
-    write_header(seg, at, len, reserved->offset, shape, payload_bytes, headers_len);
+    write_header(seg, at, len, r.offset, shape, payload_bytes, headers_len);
     test_point(TestPoint::header_written);
   }
-  note_boundaries(seg, reserved->start, at, at + len);
+  note_boundaries(seg, r.start, at, at + len);
   s.open_claim = at;
   s.open_len = copy_from != nullptr ? 0 : len;  // 0: header written already
   s.open_payload = payload_bytes;
-  return Placed{at, reserved->offset, payload};
+  return Placed{at, r.offset, payload};
 }
 
 }  // namespace
@@ -313,52 +349,106 @@ Result<Claim> Producer::claim_record(const Record& shape, std::size_t payload_by
 
 namespace detail {
 
-Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
+// Publishes (or turns into a skip record) the record at `position` whose header is written: one seq_cst exchange
+// publishes the record (release) and orders it before the sleepers check (Dekker). What it replaces is an older
+// lap's bytes (publish or claim); a skip means a recoverer declared us dead and finished the claim: put its skip
+// back and report revoked.
+[[gnu::always_inline]] inline Result<Offset> seal(ProducerState& s, std::uint64_t position, bool commit) {
   Segment& seg = *s.seg;
   auto& header = seg.record_at(position);
+  const Offset offset = header.offset;
+  const std::uint64_t old = header.seq.exchange(position | (commit ? kCommitted : kSkip));
+  const bool ok = old != (position | kSkip);
+  if (!ok) [[unlikely]] header.seq.store(old);
+  test_point(TestPoint::committed);
+  s.open_claim = kNone;
+  ProducerSlot& slot = *s.slot;
+  slot.intent_pos.store(kNone, std::memory_order_release);
+  if (ok) slot.published.store(slot.published.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (slot.stalled.load(std::memory_order_relaxed) != 0) [[unlikely]] slot.stalled.store(0, std::memory_order_relaxed);
+  wake_consumers(seg);
+  if (!ok) [[unlikely]]
+    return Error(Errc::revoked, "claim was recovered before its commit: topic=" + seg.name() + " offset=" +
+                                    std::to_string(offset));
+  // Written into zero pages (fault_guard): not in the topic.
+  if (seg.truncated()) [[unlikely]] return truncated_error(seg);
+  return offset;
+}
+
+Result<Offset> finish(ProducerState& s, std::uint64_t position, bool commit) {
   if (s.open_len != 0) {  // claim(): the header goes in now, just before the seq word
-    write_header(seg, position, s.open_len, s.slot->intent_off.load(std::memory_order_relaxed), Record{},
-                 s.open_payload, 0);
+    write_plain_header(*s.seg, position, s.open_len, s.slot->intent_off.load(std::memory_order_relaxed),
+                       s.open_payload, record_time_ns());
     s.open_len = 0;
     test_point(TestPoint::header_written);
   }
-  const Offset offset = header.offset;
-  // One seq_cst exchange publishes the record (release) and orders it before the sleepers check (Dekker). What it
-  // replaces is an older lap's bytes (publish or claim); a skip means a recoverer declared us dead
-  // and finished the claim: put its skip back and report revoked.
-  const std::uint64_t old = header.seq.exchange(position | (commit ? kCommitted : kSkip));
-  const bool ok = old != (position | kSkip);
-  if (!ok) header.seq.store(old);
-  test_point(TestPoint::committed);
-  s.open_claim = kNone;
-  s.slot->intent_pos.store(kNone, std::memory_order_release);
-  if (ok) s.slot->published.store(s.slot->published.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (s.slot->stalled.load(std::memory_order_relaxed) != 0) s.slot->stalled.store(0, std::memory_order_relaxed);
-  wake_consumers(seg);
-  if (!ok)
-    return Error(Errc::revoked, "claim was recovered before its commit: topic=" + seg.name() + " offset=" +
-                                    std::to_string(offset));
-  if (seg.truncated()) return truncated_error(seg);  // written into zero pages (fault_guard): not in the topic
-  return offset;
+  return seal(s, position, commit);
 }
 
 }  // namespace detail
 
-Result<Offset> Producer::publish(std::span<const std::byte> payload) {
-  return publish(Record{payload, std::nullopt, {}, std::nullopt});
+namespace {
+
+// Whether a record of `payload_bytes` without key or headers may take the inline paths (publish_payload, claim()):
+// every check that could fail, in one branch; false sends the caller to the general path, which names the error.
+[[gnu::always_inline]] inline bool plain_record_ok(const ProducerState& s, std::size_t payload_bytes) {
+  const Segment& seg = *s.seg;
+  return !((s.fork_gen != fork_generation()) | seg.truncated() | (s.open_claim != kNone) | s.batch_open |
+           (payload_bytes > seg.max_message()) | (payload_bytes == 0));
 }
 
-Result<Offset> Producer::publish(const Record& record) {
+// The general publish: any record shape, and every error a publish can meet.
+Result<Offset> publish_record(ProducerState& s, const Record& record) {
   // A non-null pointer even for an empty payload: null means claim() (header written at commit, no key/headers).
   static constexpr std::byte kNoPayload{};
-  auto placed = place_record(*state_, record, record.payload.size(),
+  auto placed = place_record(s, record, record.payload.size(),
                              record.payload.empty() ? &kNoPayload : record.payload.data());
   if (!placed) return std::move(placed).error();
-  return finish(*state_, placed->position, true);  // no Claim in between: nothing could abort it
+  return finish(s, placed->position, true);  // no Claim in between: nothing could abort it
+}
+
+// The common publish, a payload without key, headers or a timestamp of its own: place_record and finish in one
+// frame, the same stores in the same order, with every check that could fail folded into one branch to the general
+// path (which names the error).
+Result<Offset> publish_payload(ProducerState& s, std::span<const std::byte> payload) {
+  Segment& seg = *s.seg;
+  if (!plain_record_ok(s, payload.size())) [[unlikely]]
+    return publish_record(s, Record{payload, std::nullopt, {}, std::nullopt});
+  const std::uint64_t len = record_bytes(0, 0, payload.size());
+  auto reserved = claim_room(s, len, 1);
+  if (!reserved) [[unlikely]] return std::move(reserved).error();
+  const Reserved r = *reserved;
+  const std::uint64_t at = r.at;
+  std::memcpy(payload_at(seg, at, 0, 0), payload.data(), payload.size());
+  test_point(TestPoint::payload_written);
+  write_plain_header(seg, at, len, r.offset, payload.size(), record_time_ns());
+  test_point(TestPoint::header_written);
+  note_boundaries(seg, r.start, at, at + len);
+  return seal(s, at, true);
+}
+
+}  // namespace
+
+Result<Offset> Producer::publish(std::span<const std::byte> payload) { return publish_payload(*state_, payload); }
+
+Result<Offset> Producer::publish(const Record& record) {
+  if (!record.key && record.headers.empty() && !record.timestamp_ns) return publish_payload(*state_, record.payload);
+  return publish_record(*state_, record);
 }
 
 Result<Claim> Producer::claim(std::size_t payload_bytes) {
-  return claim_record(Record{}, payload_bytes, nullptr);
+  ProducerState& s = *state_;
+  if (!plain_record_ok(s, payload_bytes)) [[unlikely]] return claim_record(Record{}, payload_bytes, nullptr);
+  // place_record's claim, inline: the room now, the header at commit (finish()).
+  const std::uint64_t len = record_bytes(0, 0, payload_bytes);
+  auto reserved = claim_room(s, len, 1);
+  if (!reserved) [[unlikely]] return std::move(reserved).error();
+  const std::uint64_t at = reserved->at;
+  note_boundaries(*s.seg, reserved->start, at, at + len);
+  s.open_claim = at;
+  s.open_len = len;
+  s.open_payload = payload_bytes;
+  return Claim(&s, at, reserved->offset, std::span<std::byte>(payload_at(*s.seg, at, 0, 0), payload_bytes));
 }
 
 Claim::Claim(Claim&& other) noexcept
@@ -488,7 +578,7 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
   if (total > seg.capacity() / 2)
     return Error(Errc::too_large, "batch too large: topic=" + seg.name() + " records=" + std::to_string(n) +
                                       " bytes=" + std::to_string(total) + " max=" + std::to_string(seg.capacity() / 2));
-  auto reserved = reserve(s, total, n);
+  auto reserved = claim_room(s, total, n);
   if (!reserved) return std::move(reserved).error();
   s.batch.clear();
   s.batch_offset = reserved->offset;
