@@ -267,6 +267,10 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   seg.header().sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
   slot.owner.store(0);
   block.gen.fetch_add(1);  // even again
+  // The runs wait in the redelivery list now, which no producer's wake announces: a member asleep on the topic's
+  // word (its own slow path did this recovery, or mqd's, or a peer's) must look again, or it sleeps on them until
+  // the next publish.
+  if (n != 0) wake_consumers(seg);
   return true;
 }
 

@@ -157,6 +157,37 @@ TEST_F(MultiProcess, MemberKilledWhileHoldingRecordsIsRedeliveredFirstAfterRecov
   EXPECT_EQ(info.groups[0].members, 0u);
 }
 
+// A member parked on the topic's word (an event loop's wait: prepare_wait, then a futex wait it does not wake from
+// by itself) must be woken when a recovery hands it a dead member's records; nothing else would wake it while no
+// producer publishes (the Node consumer's heir waited for ever, bench load made it visible).
+TEST_F(MultiProcess, ARecoveryWakesAMemberParkedOnTheTopicWord) {
+  constexpr std::uint64_t kRecords = 6;
+  auto topic = mq::Topic::create("parked", block_topic());
+  ASSERT_TRUE(topic) << topic.error().what();
+  ASSERT_TRUE(topic->create_group("g", mq::Start::earliest));
+  mq::Producer producer(*topic);
+  ASSERT_EQ(publish_numbered(producer, 0, kRecords).size(), kRecords);
+
+  mqtest::Pipe pipe;
+  mqtest::Child holder(holding_member(pipe, "parked", kRecords, AfterHolding::block));
+  ASSERT_EQ(pipe.receive(), "holding 0 5");
+  mq::Consumer heir(*topic, member());
+  auto empty = heir.poll(std::chrono::milliseconds(0));
+  ASSERT_FALSE(empty) << "the holder took them all, offset " << empty->offset();
+  const auto word = heir.prepare_wait();
+  ASSERT_TRUE(word) << "nothing to take yet: the heir parks";
+  holder.kill9();
+  EXPECT_EQ(holder.wait(), 128 + SIGKILL);
+
+  ASSERT_EQ(topic->recover_dead(), 1u);
+  EXPECT_NE(std::atomic_ref<const std::uint32_t>(*word->word).load(), word->value)
+      << "the recovery handed the parked member records without waking its word";
+  heir.done_waiting();
+  std::vector<Got> got;
+  ASSERT_EQ(take_records(heir, kRecords, got), "");
+  expect_each_once(got, kRecords, 0, kRecords - 1);
+}
+
 TEST_F(MultiProcess, ARecovererThatDiesMidMoveHandsEachRunOutOnce) {
   constexpr std::uint64_t kRecords = 100;
   constexpr std::size_t kHeld = 25;

@@ -14,10 +14,13 @@ const MQD = process.env.MQD || path.join(REPO, 'build', 'release', 'daemon', 'mq
 
 let counter = 0;
 
+// `what`: a string, or a function giving one when the time is up (so it can report what happened meanwhile).
 function deadline(ms, what) {
   let timer;
   const p = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    timer = setTimeout(() => {
+      reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`));
+    }, ms);
   });
   return { p, clear: () => clearTimeout(timer) };
 }
@@ -161,7 +164,7 @@ function child(file, { env = {}, cwd, args = [] } = {}) {
     stderr: () => stderr,
     exited,
     until(pred, ms, what = 'a condition') {
-      return within(ms, `${path.basename(file)}: ${what}\nstdout so far:\n${lines.join('\n')}\nstderr: ${stderr}`,
+      return within(ms, () => `${path.basename(file)}: ${what}\nstdout so far:\n${lines.join('\n')}\nstderr: ${stderr}`,
         new Promise((resolve, reject) => {
           waiters.add({ pred, resolve, reject, what });
           check();
