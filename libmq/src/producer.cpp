@@ -209,8 +209,8 @@ struct Reserved {
   const std::uint64_t end = t.lo + len;
   // The same ordering as reserve(): the group epoch after the tail, then the intent, then the CAS.
   const std::uint64_t epoch = seg.header().group_epoch.load(std::memory_order_acquire);
-  const bool fits = ((t.lo & 7) == 0) & ((t.lo & seg.mask()) + len <= seg.capacity()) &
-                    (epoch == s.cached_epoch) & (end <= s.cached_limit);
+  const bool fits = (t.lo & 7) == 0 && (t.lo & seg.mask()) + len <= seg.capacity() && epoch == s.cached_epoch &&
+                    end <= s.cached_limit;
   if (!fits) return false;
   ProducerSlot& slot = *s.slot;
   slot.intent_pos.store(t.lo, std::memory_order_relaxed);  // ordered before the CAS (a full barrier)
@@ -393,8 +393,8 @@ namespace {
 // every check that could fail, in one branch; false sends the caller to the general path, which names the error.
 [[gnu::always_inline]] inline bool plain_record_ok(const ProducerState& s, std::size_t payload_bytes) {
   const Segment& seg = *s.seg;
-  return !((s.fork_gen != fork_generation()) | seg.truncated() | (s.open_claim != kNone) | s.batch_open |
-           (payload_bytes > seg.max_message()) | (payload_bytes == 0));
+  return !(s.fork_gen != fork_generation() || seg.truncated() || s.open_claim != kNone || s.batch_open ||
+           payload_bytes > seg.max_message() || payload_bytes == 0);
 }
 
 // The general publish: any record shape, and every error a publish can meet.
