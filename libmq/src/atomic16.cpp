@@ -9,11 +9,6 @@ namespace mq::detail {
 namespace {
 __extension__ typedef unsigned __int128 u128;  // a GNU type: -Wpedantic is told so
 
-[[maybe_unused]] u128 pack(Word16 w) {
-  u128 v;
-  std::memcpy(&v, &w, sizeof v);
-  return v;
-}
 Word16 unpack(u128 v) {
   Word16 w;
   std::memcpy(&w, &v, sizeof w);
@@ -22,6 +17,14 @@ Word16 unpack(u128 v) {
 }  // namespace
 
 #ifdef MQ_CAS16_OUT_OF_LINE
+namespace {
+u128 pack(Word16 w) {
+  u128 v;
+  std::memcpy(&v, &w, sizeof v);
+  return v;
+}
+}  // namespace
+
 bool cas16(Word16* word, Word16& expected, Word16 desired) noexcept {
   auto* target = reinterpret_cast<u128*>(word);
   const u128 old = pack(expected);

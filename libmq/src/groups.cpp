@@ -84,7 +84,12 @@ bool table_lock_held(const Segment& seg) noexcept {
 TableLock::~TableLock() {
   if (!held_) return;
   seg_.header().table_lock.store(0);
-  wake_producers(seg_);  // a group moved, left or was deleted, a dead member's runs were freed, a hold ended
+  // A group moved, left or was deleted, a dead member's runs were freed or handed to the redelivery list, a hold
+  // ended: producers waiting for room and members asleep on the topic's word look again. No publish announces
+  // these; a member parked by an event loop (a futex wait it does not leave by itself) would otherwise sleep on a
+  // redelivery or a reset until the next publish, even when its own slow path made the change.
+  wake_producers(seg_);
+  wake_consumers(seg_);
 }
 
 Error TableLock::error() const {
@@ -267,10 +272,6 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   seg.header().sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
   slot.owner.store(0);
   block.gen.fetch_add(1);  // even again
-  // The runs wait in the redelivery list now, which no producer's wake announces: a member asleep on the topic's
-  // word (its own slow path did this recovery, or mqd's, or a peer's) must look again, or it sleeps on them until
-  // the next publish.
-  if (n != 0) wake_consumers(seg);
   return true;
 }
 

@@ -2,6 +2,7 @@
 // group starts, acks (auto and explicit, cumulative), the fixed limits, redelivery of a departed member's records,
 // committed positions, reset/delete, and Topic::info(). Two Consumer objects in one group are two members.
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -491,6 +492,23 @@ TEST_F(UnitGroups, ResetGroupToEarliestLatestAndAnOffset) {
 
   ASSERT_TRUE(topic.reset_group("g", Offset{11})) << "latest itself is a valid position";
   EXPECT_TRUE(drain(consumer).empty());
+}
+
+// A reset that moves a group back gives its members records no publish announces: a member parked on the topic's
+// word (an event loop's wait) must be woken by it, or it sleeps on them until the next publish.
+TEST_F(UnitGroups, ResetGroupWakesAMemberParkedOnTheTopicWord) {
+  auto topic = mq::Topic::create("reset-wakes").value();
+  mq::Producer producer(topic);
+  mq::Consumer consumer(topic, member("g"));
+  publish_n(producer, 0, 3);
+  EXPECT_EQ(offsets_of(drain(consumer)), range(0, 3));
+  const auto word = consumer.prepare_wait();
+  ASSERT_TRUE(word) << "drained: the member parks";
+  ASSERT_TRUE(topic.reset_group("g", mq::Start::earliest));
+  EXPECT_NE(std::atomic_ref<const std::uint32_t>(*word->word).load(), word->value)
+      << "the reset moved the group back without waking its parked member";
+  consumer.done_waiting();
+  EXPECT_EQ(offsets_of(drain(consumer)), range(0, 3));
 }
 
 TEST_F(UnitGroups, ResetGroupOutsideTheLogOrOfNoGroupIsAnError) {
