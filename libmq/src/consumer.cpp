@@ -184,6 +184,46 @@ struct Consumer::State {
     have_last = false;
   }
 
+  // poll's common case, inline: a block topic, no run in hand, nothing to redeliver, and at the group's cursor one
+  // committed record without key or headers (read_plain). Takes it as take_run(1) would (announce, one CAS, hold)
+  // into `m`. False for anything else, a lost CAS included: next() then looks the general way.
+  bool take_plain(Message& m) {
+    if (seg->policy() != Policy::block || run_left != 0 || tail - head >= kMaxUnacked ||
+        group->redeliver_count.load(std::memory_order_relaxed) != 0)
+      return false;
+    Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
+    PlainView v;
+    if (!read_plain(*seg, next, v)) return false;
+    const Word16 after{next.lo + v.length, next.hi + 1};
+    announce(make_run(next.lo, 1));
+    if (!cas16(&group->next, next, after)) {
+      retract();
+      return false;
+    }
+    test_point(TestPoint::take_won);
+    empty_pos = kNone;
+    hold(next.lo, 1, false);
+    run_pos = after.lo;
+    run_left = 0;
+    run_done = 1;
+    const std::byte* base = seg->ring() + (next.lo & seg->mask());
+    m.owner_ = this;
+    m.offset_ = next.hi;
+    m.position_ = next.lo;
+    m.run_ = tail - 1;
+    m.after_ = after.lo;
+    m.done_ = 1;
+    m.timestamp_ns_ = v.timestamp_ns;
+    m.redelivered_ = false;
+    m.headers_ = {};
+    m.payload_ = std::span<const std::byte>(base + payload_start(0, 0), v.payload_len);
+    have_last = true;
+    last_run = tail - 1;
+    last_after = after.lo;
+    last_done = 1;
+    slot->delivered.store(slot->delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return true;
+  }
   Take take_redelivered(Failure& err);
   Take take_run(std::size_t max, Failure& err);
   Take resync(Word16 from, Failure& err);
@@ -247,6 +287,23 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
       // (Addresses, not record_at(): a corrupted cursor may be misaligned, and is reported by read_record below.)
       __builtin_prefetch(seg->ring() + ((pos + kPrefetchAhead) & seg->mask()));
       __builtin_prefetch(seg->ring() + ((pos + kPrefetchAhead + kCacheLine) & seg->mask()));
+      PlainView plain;
+      if (read_plain(*seg, Word16{pos, next.hi + count}, plain)) {  // the common record, checked inline
+        const std::uint64_t position = pos;
+        ++count;
+        ++committed;
+        pos += plain.length;
+        found[found_n++] = Found{position,
+                                 RecordView{.state = kCommitted,
+                                            .length = plain.length,
+                                            .offset = next.hi + count - 1,
+                                            .timestamp_ns = plain.timestamp_ns,
+                                            .payload_len = plain.payload_len,
+                                            .key_len = kNullKey,
+                                            .headers_len = 0},
+                                 pos, count};
+        continue;
+      }
       std::uint64_t seq = 0;
       auto v = read_record(*seg, pos, &seq);
       if (!v) {
@@ -617,8 +674,9 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
     return *s.timed_out;
   }
   Message out;
-  Failure err;
   s.stuck_at = kNone;
+  if (s.take_plain(out)) return out;
+  Failure err;
   const auto sink = [&out]() -> Message& { return out; };
   Take t = s.next(1, sink, err);
   if (t == Take::got) return out;

@@ -12,9 +12,10 @@
 
 namespace mq::detail {
 
+std::atomic<std::uint64_t> g_fork_generation{0};
+
 namespace {
 
-std::atomic<std::uint64_t> g_fork_generation{0};
 std::atomic<std::uint64_t> g_self_owner{0};
 
 void on_fork_child() {
@@ -97,7 +98,5 @@ bool owner_dead(std::uint64_t owner) noexcept {
   if (state == 'Z' || state == 'X') return true;
   return (start & 0xffffffffu) != (owner & 0xffffffffu);
 }
-
-std::uint64_t fork_generation() noexcept { return g_fork_generation.load(std::memory_order_relaxed); }
 
 }  // namespace mq::detail

@@ -7,6 +7,7 @@
 //   63 .. 54  boot tag   53 .. 32  pid (pid_max is at most 2^22)   31 .. 0  start time, low 32 bits
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace mq::detail {
@@ -33,7 +34,8 @@ inline int owner_pid(std::uint64_t owner) noexcept {
 std::uint64_t boot_tag() noexcept;
 
 // Bumped in every fork child; handles compare it with the value they were made under (no getpid() syscall on the
-// hot path).
-std::uint64_t fork_generation() noexcept;
+// hot path: one load, inline).
+extern std::atomic<std::uint64_t> g_fork_generation;
+inline std::uint64_t fork_generation() noexcept { return g_fork_generation.load(std::memory_order_relaxed); }
 
 }  // namespace mq::detail

@@ -108,8 +108,8 @@ Result<RecordView> read_record(const Segment& seg, std::uint64_t position, std::
   return inspect_record(std::span<const std::byte>(seg.ring(), seg.capacity()), position, seq, seg.max_message());
 }
 
-std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
-                           std::uint64_t* headers_len) {
+std::uint64_t encoded_parts_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
+                                 std::uint64_t* headers_len) {
   std::uint64_t h = 0;
   for (const auto& header : shape.headers) h += 8 + header.name.size() + header.value.size();
   const std::uint64_t key = shape.key ? shape.key->size() : 0;

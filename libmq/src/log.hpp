@@ -37,9 +37,50 @@ Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t
 // been written in this lap; kNone when a later lap has overwritten it. `seq`, when given, receives the word inspected.
 Result<RecordView> read_record(const Segment& seg, std::uint64_t position, std::uint64_t* seq = nullptr);
 
-// Bytes a record takes, or 0 when key + headers + payload exceed the topic's max message size.
-std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
-                           std::uint64_t* headers_len);
+// What a consumer's plain take needs of a record without key or headers (see read_plain).
+struct PlainView {
+  std::uint64_t length = 0;
+  std::int64_t timestamp_ns = 0;
+  std::uint32_t payload_len = 0;
+};
+
+// The header fields of read_plain, read without TSan's instrumentation for the reason inspect_record gives.
+__attribute__((no_sanitize("thread"))) inline bool plain_fields(const RecordHeader& h, Offset offset,
+                                                                std::uint64_t room, std::uint64_t max_message,
+                                                                PlainView& v) {
+  if (h.key_len != kNullKey || h.headers_len != 0 || h.offset != offset) return false;
+  v.length = h.length;
+  v.payload_len = h.payload_len;
+  v.timestamp_ns = h.timestamp_ns;
+  return v.payload_len <= max_message && record_bytes(0, 0, v.payload_len) == v.length && v.length <= room;
+}
+
+// A consumer's common case, inline: true when the record at `at` = {position, offset} is committed, at that
+// offset, without key or headers, and its lengths pass every check inspect_record would make. False for anything
+// else (another state, a key, headers, a corruption): the caller then reads it with read_record, which says what.
+inline bool read_plain(const Segment& seg, Word16 at, PlainView& v) {
+  const std::uint64_t index = at.lo & seg.mask();
+  if ((at.lo & 7) != 0 || seg.capacity() - index < kRecordHeaderBytes) return false;
+  const RecordHeader& h = seg.record_at(at.lo);
+  if (h.seq.load(std::memory_order_acquire) != (at.lo | kCommitted)) return false;  // pairs with the publish
+  if (!plain_fields(h, at.hi, seg.capacity() - index, seg.max_message(), v)) return false;
+  // The reader touches the rest of the record next: fetch its lines now (as inspect_record does).
+  const auto* base = reinterpret_cast<const std::byte*>(&h);
+  for (std::uint64_t line = kCacheLine - (index & (kCacheLine - 1)); line < v.length && line < 256; line += kCacheLine)
+    __builtin_prefetch(base + line, 0, 3);
+  return true;
+}
+
+// Bytes a record takes, or 0 when key + headers + payload exceed the topic's max message size. Inline for a record
+// without key or headers (a batch of payloads); encoded_parts_size for the rest.
+std::uint64_t encoded_parts_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
+                                 std::uint64_t* headers_len);
+inline std::uint64_t encoded_size(const Record& shape, std::size_t payload_bytes, std::uint64_t max_message,
+                                  std::uint64_t* headers_len) {
+  if (shape.key || !shape.headers.empty()) return encoded_parts_size(shape, payload_bytes, max_message, headers_len);
+  *headers_len = 0;
+  return payload_bytes > max_message ? 0 : record_bytes(0, 0, payload_bytes);
+}
 
 // Where the payload of a record at `position` with these key and headers lengths goes.
 inline std::byte* payload_at(const Segment& seg, std::uint64_t position, std::uint64_t key_len,

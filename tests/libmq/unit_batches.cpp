@@ -8,6 +8,7 @@
 #endif
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -109,6 +110,70 @@ TEST_F(UnitBatches, PublishBatchGivesConsecutiveOffsetsAndPollBatchHoldsOneRun) 
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 0u) << "nothing left: 0, not an error";
   EXPECT_TRUE(batch.empty());
+}
+
+// Records with and without key, headers or a timestamp of their own, in one batch: the batch publish and both takes
+// (poll_batch's walk, poll's one record) read each as it was written, the plain ones by the inline path.
+TEST_F(UnitBatches, MixedRecordsInOneBatchKeepTheirKeysHeadersAndTimestamps) {
+  auto topic = mq::Topic::create("mixed", {.capacity = mq::kMinCapacity});
+  ASSERT_TRUE(topic) << topic.error().what();
+  ASSERT_TRUE(topic->create_group("batch", mq::Start::earliest));
+  ASSERT_TRUE(topic->create_group("single", mq::Start::earliest));
+  const mq::Header header{"h", bytes("v")};
+  std::vector<mq::Record> records(7);
+  records[0].payload = bytes("plain");
+  records[1].payload = bytes("keyed");
+  records[1].key = bytes("k1");
+  records[2].payload = bytes("empty key");
+  records[2].key = bytes("");
+  records[3].payload = bytes("with a header");
+  records[3].headers = std::span(&header, 1);
+  records[4].payload = bytes("own time");
+  records[4].timestamp_ns = 1234;
+  records[6].payload = bytes("plain again");  // records[5]: an empty payload, nothing else
+  const auto before = std::chrono::system_clock::now().time_since_epoch();
+  mq::Producer producer(*topic);
+  ASSERT_TRUE(producer.publish_batch(records));
+  const auto after = std::chrono::system_clock::now().time_since_epoch();
+
+  const auto check = [&](const mq::Message& m, std::size_t i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(m.offset(), i);
+    EXPECT_EQ(text(m.payload()), text(records[i].payload));
+    ASSERT_EQ(m.key().has_value(), records[i].key.has_value());
+    if (m.key()) {
+      EXPECT_EQ(text(*m.key()), text(*records[i].key));
+    }
+    std::size_t headers = 0;
+    for (const mq::Header h : m.headers()) {
+      EXPECT_EQ(h.name, "h");
+      EXPECT_EQ(text(h.value), "v");
+      ++headers;
+    }
+    EXPECT_EQ(headers, records[i].headers.size());
+    if (records[i].timestamp_ns) {
+      EXPECT_EQ(m.timestamp_ns(), *records[i].timestamp_ns);
+    } else {  // the publish's time (TSC-extrapolated: allow its documented drift of well under a millisecond)
+      EXPECT_GE(m.timestamp_ns(), std::chrono::nanoseconds(before).count() - 1'000'000);
+      EXPECT_LE(m.timestamp_ns(), std::chrono::nanoseconds(after).count() + 1'000'000);
+    }
+  };
+  mq::Consumer batch_member(*topic, {.group = "batch", .auto_ack = false});
+  std::vector<mq::Message> got;
+  auto n = batch_member.poll_batch(got, 32, kNow);
+  ASSERT_TRUE(n) << n.error().what();
+  ASSERT_EQ(*n, records.size());
+  for (std::size_t i = 0; i < got.size(); ++i) check(got[i], i);
+
+  mq::Consumer single_member(*topic, {.group = "single", .auto_ack = true});
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    auto m = single_member.poll(kNow);
+    ASSERT_TRUE(m) << m.error().what();
+    check(*m, i);
+  }
+  auto none = single_member.poll(kNow);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), mq::Errc::timed_out);
 }
 
 TEST_F(UnitBatches, BadBatchSizesAreRefusedAndWriteNothing) {
