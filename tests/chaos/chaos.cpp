@@ -694,5 +694,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   ::signal(SIGPIPE, SIG_IGN);
+  // The campaign stops members (SIGSTOP). Should the shell that started it exit meanwhile, their process group is
+  // orphaned with stopped processes in it, and the kernel sends the group SIGHUP (then SIGCONT): a member would die
+  // of it unrecorded, and its redelivered records would read as robbed. Ignored here, so in every child too (mqd
+  // installs its own SIGHUP handler).
+  ::signal(SIGHUP, SIG_IGN);
   return Driver(o).run();
 }
