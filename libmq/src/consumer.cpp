@@ -228,10 +228,10 @@ struct Consumer::State {
   Take take_run(std::size_t max, Failure& err);
   Take resync(Word16 from, Failure& err);
   Take collect(std::size_t max, Failure& err);
-  template <class Slot>
-  Take emit(Slot&& slot_for, Failure& err);
-  template <class Slot>
-  Take next(std::size_t max, Slot&& slot_for, Failure& err);
+  template <class Slots>
+  Take emit(Slots&& slots_for, Failure& err);
+  template <class Slots>
+  Take next(std::size_t max, Slots&& slots_for, Failure& err);
   bool ready();
   void slow_path(std::int64_t now);
   template <class Look>
@@ -435,11 +435,11 @@ Take Consumer::State::collect(std::size_t max, Failure& err) {
   return Take::got;
 }
 
-// Hands out the records in `found`, each into the Message slot() gives. Block topics: views into the ring.
+// Hands out the records in `found` into the n Messages slots_for(n) gives. Block topics: views into the ring.
 // Overwrite topics: copies, checked after the copy against the tail; if a claim reached any of them, the lot and the
 // rest of the run are lost (the group's cursor is past them): exactly that many, the count the reader is told.
-template <class Slot>
-Take Consumer::State::emit(Slot&& slot_for, Failure& err) {
+template <class Slots>
+Take Consumer::State::emit(Slots&& slots_for, Failure& err) {
   const std::size_t n = found_n;
   const bool overwrite = seg->policy() == Policy::overwrite;
   if (overwrite) {
@@ -465,6 +465,7 @@ Take Consumer::State::emit(Slot&& slot_for, Failure& err) {
   }
   const std::uint64_t run = tail - 1;
   std::size_t copied = 0;
+  Message* const out = slots_for(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Found& f = found[i];
     const RecordView& v = f.view;
@@ -474,7 +475,7 @@ Take Consumer::State::emit(Slot&& slot_for, Failure& err) {
       copied += v.length;
     }
     const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
-    Message& m = slot_for();
+    Message& m = out[i];
     m.owner_ = this;
     m.offset_ = v.offset;
     m.position_ = f.position;
@@ -498,12 +499,12 @@ Take Consumer::State::emit(Slot&& slot_for, Failure& err) {
 
 // The next records for this member, up to `max`: the rest of the run being handed out, else a redelivered run, else
 // a new run at the group's cursor.
-template <class Slot>
-Take Consumer::State::next(std::size_t max, Slot&& slot_for, Failure& err) {
+template <class Slots>
+Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
   for (;;) {
     if (run_left != 0) {
       const Take t = collect(max, err);
-      if (t == Take::got) return emit(slot_for, err);
+      if (t == Take::got) return emit(slots_for, err);
       if (t == Take::failed) return t;
       continue;  // skip records only: the run is done
     }
@@ -523,7 +524,7 @@ Take Consumer::State::next(std::size_t max, Slot&& slot_for, Failure& err) {
     }
     const Take t = take_run(max, err);
     if (t != Take::got) return t;
-    return emit(slot_for, err);
+    return emit(slots_for, err);
   }
 }
 
@@ -677,7 +678,7 @@ Result<Message> Consumer::poll(std::chrono::nanoseconds timeout) {
   s.stuck_at = kNone;
   if (s.take_plain(out)) return out;
   Failure err;
-  const auto sink = [&out]() -> Message& { return out; };
+  const auto sink = [&out](std::size_t) { return &out; };  // n is 1
   Take t = s.next(1, sink, err);
   if (t == Take::got) return out;
   if (t == Take::failed) return std::move(*err);
@@ -705,7 +706,10 @@ Result<std::size_t> Consumer::poll_batch(std::vector<Message>& out, std::size_t 
   if (++s.polls % 4096 == 0) s.slow_path(mono_ns());
   Failure err;
   s.stuck_at = kNone;
-  const auto sink = [&out]() -> Message& { return out.emplace_back(); };
+  const auto sink = [&out](std::size_t n) {
+    out.resize(n);  // (empty before: next() hands out one lot)
+    return out.data();
+  };
   Take t = s.next(max, sink, err);
   if (t == Take::empty && timeout.count() > 0)
     s.wait_for(timeout, [&] {
