@@ -160,6 +160,34 @@ void BM_PublishPollAck64(benchmark::State& state) {
 }
 BENCHMARK(BM_PublishPollAck64)->Apply(fixed_iterations);
 
+// The shared paths of the row above, as a baseline for protocols that keep a lone member or an exclusive producer
+// off them: two producers and two competing members of one group, taking turns (a record each per iteration).
+void BM_PublishPollAckTwoProducersTwoMembers64(benchmark::State& state) {
+  ScopedTopic t(true);
+  mq::Producer first_producer(t.topic());
+  mq::Producer second_producer(t.topic());
+  const mq::ConsumerOptions options{
+      .group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin, .auto_ack = false};
+  mq::Consumer first_member(t.topic(), options);
+  mq::Consumer second_member(t.topic(), options);
+  const auto p = payload();
+  AllocationCount allocations(state, 2);
+  allocations.start();
+  for (auto _ : state) {
+    for (auto [producer, member] : {std::pair{&first_producer, &first_member}, {&second_producer, &second_member}}) {
+      if (auto r = producer->publish(p); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
+      auto msg = member->poll(std::chrono::nanoseconds(0));
+      if (!msg) return state.SkipWithError(std::string(msg.error().message()).c_str());
+      benchmark::DoNotOptimize(msg->payload()[63]);
+      if (auto r = member->ack(std::move(*msg)); !r)
+        return state.SkipWithError(std::string(r.error().message()).c_str());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 2);
+  state.SetBytesProcessed(state.iterations() * 2 * static_cast<std::int64_t>(p.size()));
+}
+BENCHMARK(BM_PublishPollAckTwoProducersTwoMembers64)->Apply(fixed_iterations);
+
 // The floor of the row above: the raw SPSC ring's push, then pop, of 64 B in one thread.
 void BM_RawRingPushPop64(benchmark::State& state) {
   mqbench::SpscRing ring;
