@@ -184,6 +184,41 @@ struct Consumer::State {
     have_last = false;
   }
 
+  // After the CAS that took the run (position, count) at the group's cursor, which ends at `after`: holds it, and
+  // the walk that read it hands it all out now (skip records after its last record belong to it).
+  void hold_taken(std::uint64_t position, std::uint64_t count, std::uint64_t after) {
+    test_point(TestPoint::take_won);
+    empty_pos = kNone;  // records flowed: nothing_new() answers from one compare until the topic runs dry again
+    hold(position, count, false);
+    run_pos = after;
+    run_left = 0;
+    run_done = count;
+  }
+  // Fills `m` with the record `v` at `position` of held run `run` (its bytes at `base`: the ring's, or the copy's).
+  void fill(Message& m, std::uint64_t run, std::uint64_t position, const RecordView& v, const std::byte* base,
+            std::uint64_t after, std::uint64_t done) {
+    const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
+    m.owner_ = this;
+    m.offset_ = v.offset;
+    m.position_ = position;
+    m.run_ = run;
+    m.after_ = after;
+    m.done_ = done;
+    m.timestamp_ns_ = v.timestamp_ns;
+    m.redelivered_ = run_redelivered;
+    if (v.key_len != kNullKey) m.key_ = std::span<const std::byte>(base + kRecordHeaderBytes, key);
+    else m.key_.reset();
+    m.headers_ = std::span<const std::byte>(base + kRecordHeaderBytes + key, v.headers_len);
+    m.payload_ = std::span<const std::byte>(base + payload_start(key, v.headers_len), v.payload_len);
+  }
+  // `n` records were handed out, the last of run `run` (auto_ack acks it at the next poll).
+  void handed_out(std::size_t n, std::uint64_t run, std::uint64_t after, std::uint64_t done) {
+    have_last = true;
+    last_run = run;
+    last_after = after;
+    last_done = done;
+    slot->delivered.store(slot->delivered.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   // poll's common case, inline: a block topic, no run in hand, nothing to redeliver, and at the group's cursor one
   // committed record without key or headers (read_plain). Takes it as take_run(1) would (announce, one CAS, hold)
   // into `m`. False for anything else, a lost CAS included: next() then looks the general way.
@@ -192,7 +227,7 @@ struct Consumer::State {
         group->redeliver_count.load(std::memory_order_relaxed) != 0)
       return false;
     Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
-    PlainView v;
+    RecordView v;
     if (!read_plain(*seg, next, v)) return false;
     const Word16 after{next.lo + v.length, next.hi + 1};
     announce(make_run(next.lo, 1));
@@ -200,28 +235,9 @@ struct Consumer::State {
       retract();
       return false;
     }
-    test_point(TestPoint::take_won);
-    empty_pos = kNone;
-    hold(next.lo, 1, false);
-    run_pos = after.lo;
-    run_left = 0;
-    run_done = 1;
-    const std::byte* base = seg->ring() + (next.lo & seg->mask());
-    m.owner_ = this;
-    m.offset_ = next.hi;
-    m.position_ = next.lo;
-    m.run_ = tail - 1;
-    m.after_ = after.lo;
-    m.done_ = 1;
-    m.timestamp_ns_ = v.timestamp_ns;
-    m.redelivered_ = false;
-    m.headers_ = {};
-    m.payload_ = std::span<const std::byte>(base + payload_start(0, 0), v.payload_len);
-    have_last = true;
-    last_run = tail - 1;
-    last_after = after.lo;
-    last_done = 1;
-    slot->delivered.store(slot->delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    hold_taken(next.lo, 1, after.lo);
+    fill(m, tail - 1, next.lo, v, seg->ring() + (next.lo & seg->mask()), after.lo, 1);
+    handed_out(1, tail - 1, after.lo, 1);
     return true;
   }
   Take take_redelivered(Failure& err);
@@ -287,21 +303,12 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
       // (Addresses, not record_at(): a corrupted cursor may be misaligned, and is reported by read_record below.)
       __builtin_prefetch(seg->ring() + ((pos + kPrefetchAhead) & seg->mask()));
       __builtin_prefetch(seg->ring() + ((pos + kPrefetchAhead + kCacheLine) & seg->mask()));
-      PlainView plain;
-      if (read_plain(*seg, Word16{pos, next.hi + count}, plain)) {  // the common record, checked inline
+      if (RecordView plain; read_plain(*seg, Word16{pos, next.hi + count}, plain)) {  // the common record, inline
         const std::uint64_t position = pos;
         ++count;
         ++committed;
         pos += plain.length;
-        found[found_n++] = Found{position,
-                                 RecordView{.state = kCommitted,
-                                            .length = plain.length,
-                                            .offset = next.hi + count - 1,
-                                            .timestamp_ns = plain.timestamp_ns,
-                                            .payload_len = plain.payload_len,
-                                            .key_len = kNullKey,
-                                            .headers_len = 0},
-                                 pos, count};
+        found[found_n++] = Found{position, plain, pos, count};
         continue;
       }
       std::uint64_t seq = 0;
@@ -365,13 +372,7 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
       retract();
       continue;
     }
-    test_point(TestPoint::take_won);
-    empty_pos = kNone;  // records flowed: nothing_new() answers from one compare until the topic runs dry again
-    hold(next.lo, count, false);
-    // The walk read them already: the whole run goes out now (skip records after the last one belong to it).
-    run_pos = pos;
-    run_left = 0;
-    run_done = count;
+    hold_taken(next.lo, count, pos);
     found[found_n - 1].after = pos;
     found[found_n - 1].done = count;
     return Take::got;
@@ -474,26 +475,9 @@ Take Consumer::State::emit(Slots&& slots_for, Failure& err) {
       base = copy.data() + copied;
       copied += v.length;
     }
-    const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
-    Message& m = out[i];
-    m.owner_ = this;
-    m.offset_ = v.offset;
-    m.position_ = f.position;
-    m.run_ = run;
-    m.after_ = f.after;
-    m.done_ = f.done;
-    m.timestamp_ns_ = v.timestamp_ns;
-    m.redelivered_ = run_redelivered;
-    if (v.key_len != kNullKey) m.key_ = std::span<const std::byte>(base + kRecordHeaderBytes, key);
-    else m.key_.reset();
-    m.headers_ = std::span<const std::byte>(base + kRecordHeaderBytes + key, v.headers_len);
-    m.payload_ = std::span<const std::byte>(base + payload_start(key, v.headers_len), v.payload_len);
+    fill(out[i], run, f.position, v, base, f.after, f.done);
   }
-  have_last = true;
-  last_run = run;
-  last_after = found[n - 1].after;
-  last_done = found[n - 1].done;
-  slot->delivered.store(slot->delivered.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  handed_out(n, run, found[n - 1].after, found[n - 1].done);
   return Take::got;
 }
 

@@ -86,10 +86,7 @@ Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t
   if (v.length < kRecordHeaderBytes || (v.length & 7) != 0 || v.length > capacity - index)
     return corrupt(position, "length " + std::to_string(v.length) + " does not fit the ring");
   if (v.state == kSkip || v.state == kClaimed) return v;  // contents are not read
-  // The reader will touch the rest of the record next: start fetching its lines (the producer's core has them)
-  // now, so the transfers overlap the checks below instead of following them. Up to 4 lines: a hint, not a copy.
-  for (std::uint64_t line = 64 - (index & 63); line < v.length && line < 256; line += 64)
-    __builtin_prefetch(base + line, 0, 3);
+  prefetch_record(base, index, v.length);  // before the checks below, so the transfers overlap them
   const std::uint64_t key = v.key_len == kNullKey ? 0 : v.key_len;
   if (key + v.headers_len + std::uint64_t{v.payload_len} > max_message)
     return corrupt(position, "key + headers + payload exceed max_message=" + std::to_string(max_message));
@@ -118,8 +115,9 @@ std::uint64_t encoded_parts_size(const Record& shape, std::size_t payload_bytes,
   return record_bytes(key, h, payload_bytes);
 }
 
-void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
-                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len, std::int64_t now_ns) {
+void write_parts_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                        const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len,
+                        std::int64_t now_ns) {
   auto& h = seg.record_at(position);
   auto* base = reinterpret_cast<std::byte*>(&h);
   h.offset = offset;

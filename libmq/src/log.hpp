@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 
+#include "clock.hpp"
 #include "layout.hpp"
 #include "libmq/error.hpp"
 #include "libmq/record.hpp"
@@ -37,17 +38,17 @@ Result<RecordView> inspect_record(std::span<const std::byte> ring, std::uint64_t
 // been written in this lap; kNone when a later lap has overwritten it. `seq`, when given, receives the word inspected.
 Result<RecordView> read_record(const Segment& seg, std::uint64_t position, std::uint64_t* seq = nullptr);
 
-// What a consumer's plain take needs of a record without key or headers (see read_plain).
-struct PlainView {
-  std::uint64_t length = 0;
-  std::int64_t timestamp_ns = 0;
-  std::uint32_t payload_len = 0;
-};
+// The reader touches the rest of the record at `base` (ring index `index`, `length` bytes) next: start fetching its
+// lines (the producer's core has them) so the transfers overlap the reader's checks. Up to 4 lines: a hint, not a copy.
+inline void prefetch_record(const std::byte* base, std::uint64_t index, std::uint64_t length) {
+  for (std::uint64_t line = kCacheLine - (index & (kCacheLine - 1)); line < length && line < 256; line += kCacheLine)
+    __builtin_prefetch(base + line, 0, 3);
+}
 
 // The header fields of read_plain, read without TSan's instrumentation for the reason inspect_record gives.
 __attribute__((no_sanitize("thread"))) inline bool plain_fields(const RecordHeader& h, Offset offset,
                                                                 std::uint64_t room, std::uint64_t max_message,
-                                                                PlainView& v) {
+                                                                RecordView& v) {
   if (h.key_len != kNullKey || h.headers_len != 0 || h.offset != offset) return false;
   v.length = h.length;
   v.payload_len = h.payload_len;
@@ -55,19 +56,21 @@ __attribute__((no_sanitize("thread"))) inline bool plain_fields(const RecordHead
   return v.payload_len <= max_message && record_bytes(0, 0, v.payload_len) == v.length && v.length <= room;
 }
 
-// A consumer's common case, inline: true when the record at `at` = {position, offset} is committed, at that
-// offset, without key or headers, and its lengths pass every check inspect_record would make. False for anything
-// else (another state, a key, headers, a corruption): the caller then reads it with read_record, which says what.
-inline bool read_plain(const Segment& seg, Word16 at, PlainView& v) {
+// A consumer's common case, inline: true, with `v` filled as read_record would, when the record at `at` =
+// {position, offset} is committed, at that offset, without key or headers, and its lengths pass every check
+// inspect_record makes. False for anything else (another state, a key, headers, a corruption): the caller then reads
+// it with read_record, which says what.
+inline bool read_plain(const Segment& seg, Word16 at, RecordView& v) {
   const std::uint64_t index = at.lo & seg.mask();
   if ((at.lo & 7) != 0 || seg.capacity() - index < kRecordHeaderBytes) return false;
   const RecordHeader& h = seg.record_at(at.lo);
   if (h.seq.load(std::memory_order_acquire) != (at.lo | kCommitted)) return false;  // pairs with the publish
   if (!plain_fields(h, at.hi, seg.capacity() - index, seg.max_message(), v)) return false;
-  // The reader touches the rest of the record next: fetch its lines now (as inspect_record does).
-  const auto* base = reinterpret_cast<const std::byte*>(&h);
-  for (std::uint64_t line = kCacheLine - (index & (kCacheLine - 1)); line < v.length && line < 256; line += kCacheLine)
-    __builtin_prefetch(base + line, 0, 3);
+  v.state = kCommitted;
+  v.offset = at.hi;
+  v.key_len = kNullKey;
+  v.headers_len = 0;
+  prefetch_record(reinterpret_cast<const std::byte*>(&h), index, v.length);
   return true;
 }
 
@@ -88,12 +91,8 @@ inline std::byte* payload_at(const Segment& seg, std::uint64_t position, std::ui
   return seg.ring() + (position & seg.mask()) + payload_start(key_len, headers_len);
 }
 
-// Writes the header fields, key and headers of a claimed record; not its seq word (the caller publishes).
-// `now_ns`: the timestamp when the record has none (0: read the clock here; a batch reads it once for all).
-void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
-                  const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len, std::int64_t now_ns = 0);
-
-// write_header for a record without key, headers or a timestamp of its own (publish of a payload, claim): inline.
+// The header fields of a claimed record without key, headers or a timestamp of its own (publish of a payload, a
+// claim); not its seq word (the caller publishes).
 inline void write_plain_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
                                std::size_t payload_bytes, std::int64_t now_ns) {
   auto& h = seg.record_at(position);
@@ -103,6 +102,20 @@ inline void write_plain_header(const Segment& seg, std::uint64_t position, std::
   h.payload_len = static_cast<std::uint32_t>(payload_bytes);
   h.key_len = kNullKey;
   h.headers_len = 0;
+}
+
+// Writes the header fields, key and headers of a claimed record; not its seq word (the caller publishes).
+// `now_ns`: the timestamp when the record has none (0: read the clock here; a batch reads it once for all).
+// Inline for a plain record; write_parts_header for one with a key, headers or a timestamp of its own.
+void write_parts_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                        const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len,
+                        std::int64_t now_ns);
+inline void write_header(const Segment& seg, std::uint64_t position, std::uint64_t length, Offset offset,
+                         const Record& shape, std::size_t payload_bytes, std::uint64_t headers_len,
+                         std::int64_t now_ns = 0) {
+  if (shape.key || headers_len != 0 || shape.timestamp_ns)
+    return write_parts_header(seg, position, length, offset, shape, payload_bytes, headers_len, now_ns);
+  write_plain_header(seg, position, length, offset, payload_bytes, now_ns != 0 ? now_ns : record_time_ns());
 }
 
 // After a record was published (its seq word stored): wakes the consumers sleeping on the topic's futex, if any

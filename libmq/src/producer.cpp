@@ -592,10 +592,7 @@ Result<Offset> Producer::claim_records(std::size_t n, Shape&& shape, bool commit
       std::byte* payload = payload_at(seg, at, record.key ? record.key->size() : 0, headers_len);
       if (payload_bytes != 0) std::memcpy(payload, from, payload_bytes);
       if (i == 0) test_point(TestPoint::payload_written);
-      if (!record.key && headers_len == 0 && !record.timestamp_ns)
-        write_plain_header(seg, at, len, reserved->offset + i, payload_bytes, now);
-      else
-        write_header(seg, at, len, reserved->offset + i, record, payload_bytes, headers_len, now);
+      write_header(seg, at, len, reserved->offset + i, record, payload_bytes, headers_len, now);
     }
     s.batch.push_back(ProducerState::BatchRecord{at, len, payload_bytes, from != nullptr});
     at += len;
