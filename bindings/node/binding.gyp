@@ -10,7 +10,7 @@
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y", "-std=gnu++14"],
     "cflags_cc": ["<@(mq_cflags_cc)"],
     "defines": ["_GNU_SOURCE", "BOOST_ALL_NO_LIB", "NDEBUG"],
-    "include_dirs": ["<(libmq_dir)/include", "<(libmq_dir)/src"],
+    "include_dirs": ["<(libmq_dir)/include"],
     "cflags": ["-fPIC", "-pthread"],
   },
   "targets": [
@@ -19,11 +19,13 @@
       "target_name": "mq_atomic16",
       "type": "static_library",
       "cflags_cc": ["-mcx16"],
+      "include_dirs": ["<(libmq_dir)/src"],
       "sources": ["<(libmq_dir)/src/atomic16.cpp"],
     },
     {
       "target_name": "mq_core",
       "type": "static_library",
+      "include_dirs": ["<(libmq_dir)/src"],
       "sources": ["<!@(node tools/libmq-sources.js)"],
     },
     {

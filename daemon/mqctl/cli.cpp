@@ -80,12 +80,6 @@ mq::Client connect(const Context& context) {
   return std::move(*client);
 }
 
-mq::Fields call(mq::Client& client, std::string_view type, const mq::Fields& fields) {
-  auto reply = mqctl::require(client.request(type, fields));
-  std::erase_if(reply, [](const auto& field) { return field.first == "status" || field.first == "error"; });
-  return reply;
-}
-
 void check_topic_name(const std::string& name) {
   if (auto valid = mq::validate_topic_name(name); !valid) throw UsageError(std::string(valid.error().message()));
 }

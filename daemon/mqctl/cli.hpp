@@ -79,8 +79,6 @@ int parser_style();
 
 // Connects to mqd. Throws Failure (naming the socket) when it does not answer.
 mq::Client connect(const Context& context);
-// Sends a request; returns the reply's fields without "status". Throws Failure with the daemon's message.
-mq::Fields call(mq::Client& client, std::string_view type, const mq::Fields& fields);
 
 // The value of a Result, or throws Failure with its message.
 template <class T>

@@ -1,7 +1,8 @@
 // `mqctl create NAME [options]`: the blog's `kafka-topics.sh --create --topic kafka-node`. Checks every value here
 // (sizes, choices, mode, names) so a typo is a usage error naming the option; what the values must satisfy together
 // (capacity a power of two, max message <= capacity/4, rights on the access group) is the daemon's to judge.
-#include <cstdio>
+#include <chrono>
+#include <cstdint>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -13,22 +14,21 @@ namespace mqctl {
 
 namespace {
 
-std::string check_choice(const std::string& option, const std::string& value, const char* a, const char* b) {
+// `a` (true) or `b` (false).
+bool check_choice(const std::string& option, const std::string& value, const char* a, const char* b) {
   if (value != a && value != b) throw UsageError(option + ": '" + value + "' is not " + a + " or " + b);
-  return value;
+  return value == a;
 }
 
-// Octal permission bits such as 0660 or 660, sent to the daemon as octal text without the leading zero.
-std::string check_mode(const std::string& text) {
+// Octal permission bits such as 0660 or 660.
+std::uint32_t check_mode(const std::string& text) {
   const auto bad = [&](const std::string& why) { return UsageError("--mode: '" + text + "' " + why); };
   if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos)
     throw bad("is not an octal mode like 0660");
   const unsigned long bits = std::stoul(text, nullptr, 8);
   if (bits > 0777) throw bad("has bits beyond 0777");
   if ((bits & 02) != 0) throw bad("is world-writable; topics never are");
-  char octal[8];
-  std::snprintf(octal, sizeof octal, "%lo", bits);
-  return octal;
+  return static_cast<std::uint32_t>(bits);
 }
 
 }  // namespace
@@ -57,28 +57,33 @@ int run_create(const Args& args, Context& context) {
 
   const std::string name = cl.require("NAME");
   check_topic_name(name);
-  mq::Fields request{{"topic", name}};
-  if (auto v = cl.get("capacity")) request.emplace_back("capacity", std::to_string(parse_size_arg("--capacity", *v)));
-  if (auto v = cl.get("max-message"))
-    request.emplace_back("max_message", std::to_string(parse_size_arg("--max-message", *v)));
-  if (auto v = cl.get("policy")) request.emplace_back("policy", check_choice("--policy", *v, "block", "overwrite"));
-  if (auto v = cl.get("block-timeout"))
-    request.emplace_back("block_timeout_ms", std::to_string(parse_count_arg("--block-timeout", *v)));
-  if (auto v = cl.get("storage")) request.emplace_back("storage", check_choice("--storage", *v, "shm", "file"));
-  if (auto v = cl.get("mode")) request.emplace_back("mode", check_mode(*v));
+  mq::CreateOptions o;
+  if (auto v = cl.get("capacity")) o.capacity = parse_size_arg("--capacity", *v);
+  if (auto v = cl.get("max-message")) o.max_message = parse_size_arg("--max-message", *v);
+  if (auto v = cl.get("policy"))
+    o.policy = check_choice("--policy", *v, "block", "overwrite") ? mq::Policy::block : mq::Policy::overwrite;
+  if (auto v = cl.get("block-timeout")) {
+    const auto ms = parse_count_arg("--block-timeout", *v);
+    if (ms > static_cast<std::uint64_t>(std::chrono::milliseconds::max().count()))
+      throw UsageError("--block-timeout: '" + *v + "' is too long");
+    o.block_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+  }
+  if (auto v = cl.get("storage"))
+    o.storage = check_choice("--storage", *v, "shm", "file") ? mq::Storage::shm : mq::Storage::file;
+  if (auto v = cl.get("mode")) o.mode = check_mode(*v);
   if (auto v = cl.get("access-group")) {
     if (v->empty()) throw UsageError("--access-group: empty group name");
-    request.emplace_back("access_group", *v);
+    o.access_group = *v;
   }
   if (cl.has("consumer-group")) {
     for (const auto& g : cl.vm()["consumer-group"].as<std::vector<std::string>>()) {
       check_group_name("--consumer-group", g);
-      request.emplace_back("group", g);
+      o.groups.push_back(g);
     }
   }
 
   auto client = connect(context);
-  call(client, "create", request);
+  require(client.create(name, o));
   std::cout << "Created topic " << name << ".\n";
   return 0;
 }

@@ -18,7 +18,7 @@ int run_delete(const Args& args, Context& context) {
   const std::string name = cl.require("NAME");
   check_topic_name(name);
   auto client = connect(context);
-  call(client, "delete", {{"topic", name}});
+  require(client.remove(name));
   std::cout << "Deleted topic " << name << ".\n";
   return 0;
 }
@@ -38,18 +38,15 @@ int run_delete_records(const Args& args, Context& context) {
   const auto before = cl.get("before");
   if (!before) throw UsageError("missing --before (the first offset to keep, or latest)");
   auto client = connect(context);
-  std::string offset = *before;
-  if (offset == "latest") {
-    for (const auto& [k, v] : call(client, "describe", {{"topic", name}}))
-      if (k == "latest") offset = v;
-  } else if (offset.empty() || offset.find_first_not_of("0123456789") != std::string::npos) {
-    throw UsageError("--before: '" + offset + "' is not an offset or latest");
+  mq::Offset offset = 0;
+  if (*before == "latest") {
+    offset = require(client.describe(name)).latest;
+  } else if (before->empty() || before->find_first_not_of("0123456789") != std::string::npos) {
+    throw UsageError("--before: '" + *before + "' is not an offset or latest");
   } else {
-    offset = std::to_string(parse_count_arg("--before", offset));
+    offset = parse_count_arg("--before", *before);
   }
-  std::string earliest = "?";
-  for (const auto& [k, v] : call(client, "delete-records", {{"topic", name}, {"before", offset}}))
-    if (k == "earliest") earliest = v;
+  const mq::Offset earliest = require(client.delete_records(name, offset));
   std::cout << "Topic " << name << " now starts at offset " << earliest << ".\n";
   return 0;
 }

@@ -18,11 +18,12 @@ namespace mqctl {
 namespace {
 
 // "earliest", "latest" or a record offset.
-std::string check_target(const std::string& to) {
-  if (to == "earliest" || to == "latest") return to;
+mq::ResetTarget check_target(const std::string& to) {
+  if (to == "earliest") return mq::Start::earliest;
+  if (to == "latest") return mq::Start::latest;
   if (to.empty() || to.find_first_not_of("0123456789") != std::string::npos)
     throw UsageError("--to: '" + to + "' is not earliest, latest or an offset");
-  return std::to_string(parse_count_arg("--to", to));
+  return mq::Offset{parse_count_arg("--to", to)};
 }
 
 // TIME -> ns since the epoch: YYYY-MM-DDTHH:MM:SS[.fraction]Z (UTC, ISO 8601) or milliseconds since the epoch.
@@ -83,20 +84,20 @@ int run_reset_offsets(const Args& args, Context& context) {
   if (to_time) {
     const std::int64_t ns = parse_time(*to_time);
     auto client = connect(context);
-    const auto reply =
-        call(client, "reset-offsets", {{"topic", name}, {"group", *group}, {"to_time", std::to_string(ns)}});
-    std::string offset = "?";
-    for (const auto& [k, v] : reply)
-      if (k == "offset") offset = v;
-    std::cout << "Reset group " << *group << " of topic " << name << " to offset " << offset
+    const auto offset =
+        require(client.reset_offsets(name, *group, mq::TimePoint{static_cast<std::uint64_t>(ns)}));
+    std::cout << "Reset group " << *group << " of topic " << name << " to offset "
+              << (offset ? std::to_string(*offset) : std::string("?"))
               << " (the first record at or after " << *to_time << ").\n";
     return 0;
   }
   if (!to) throw UsageError("missing --to (earliest, latest or an offset) or --to-time");
-  const std::string target = check_target(*to);
+  const mq::ResetTarget target = check_target(*to);
   auto client = connect(context);
-  call(client, "reset-offsets", {{"topic", name}, {"group", *group}, {"to", target}});
-  std::cout << "Reset group " << *group << " of topic " << name << " to " << target << ".\n";
+  require(client.reset_offsets(name, *group, target));
+  const auto* offset = std::get_if<mq::Offset>(&target);
+  std::cout << "Reset group " << *group << " of topic " << name << " to "
+            << (offset != nullptr ? std::to_string(*offset) : *to) << ".\n";
   return 0;
 }
 
@@ -113,7 +114,7 @@ int run_delete_group(const Args& args, Context& context) {
   if (!group) throw UsageError("missing --group");
   check_group_name("--group", *group);
   auto client = connect(context);
-  call(client, "delete-group", {{"topic", name}, {"group", *group}});
+  require(client.delete_group(name, *group));
   std::cout << "Deleted group " << *group << " of topic " << name << ".\n";
   return 0;
 }

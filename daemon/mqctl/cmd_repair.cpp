@@ -7,7 +7,6 @@
 #include "cli.hpp"
 #include "commands.hpp"
 #include "json.hpp"
-#include "report.hpp"
 
 namespace mqctl {
 
@@ -23,19 +22,7 @@ int run_repair(const Args& args, Context& context) {
   const std::string name = cl.require("NAME");
   check_topic_name(name);
   auto client = connect(context);
-  const auto reply = call(client, "repair", {{"topic", name}});
-  struct Repaired {
-    std::uint64_t offset = 0, records = 0, position = 0;
-  };
-  std::vector<Repaired> repaired;
-  std::vector<mq::Fields> still;  // stuck behind a live producer's claim
-  for (const auto& [k, v] : reply) {
-    if (k == "repaired_offset") repaired.push_back({as_u64(v), 0, 0});
-    else if (k == "repaired_records" && !repaired.empty()) repaired.back().records = as_u64(v);
-    else if (k == "repaired_position" && !repaired.empty()) repaired.back().position = as_u64(v);
-    else if (k == "stuck") still.push_back({{"group", v}});
-    else if (k.starts_with("stuck_") && !still.empty()) still.back().emplace_back(k.substr(6), v);
-  }
+  const mq::RepairReport report = require(client.repair(name));
   if (cl.has("json")) {
     JsonWriter json;
     json.begin_object();
@@ -43,26 +30,29 @@ int run_repair(const Args& args, Context& context) {
     json.string(name);
     json.key("repaired");
     json.begin_array();
-    for (const auto& r : repaired) {
+    for (const auto& r : report.repaired) {
       json.begin_object();
       json.key("offset");
-      json.scalar(std::to_string(r.offset));
+      json.number(r.offset);
       json.key("records");
-      json.scalar(std::to_string(r.records));
+      json.number(r.records);
       json.key("position");
-      json.scalar(std::to_string(r.position));
+      json.number(r.position);
       json.end_object();
     }
     json.end_array();
-    json.key("still_stuck");
+    json.key("still_stuck");  // stuck behind a live producer's claim
     json.begin_array();
-    for (const auto& s : still) {
+    for (const auto& s : report.stuck) {
       json.begin_object();
-      for (const auto& [k, v] : s) {
-        json.key(k);
-        if (k == "group" || k == "cause") json.string(v);
-        else json.scalar(v);
-      }
+      json.key("group");
+      json.string(s.group);
+      json.key("offset");
+      json.number(s.offset);
+      json.key("cause");
+      json.string(mq::to_string(s.cause));
+      json.key("pid");
+      json.number(s.pid);
       json.end_object();
     }
     json.end_array();
@@ -70,23 +60,16 @@ int run_repair(const Args& args, Context& context) {
     std::cout << json.str() << "\n";
     return 0;
   }
-  if (repaired.empty()) std::cout << "Nothing to repair in topic " << name << ".\n";
-  for (const auto& r : repaired)
+  if (report.repaired.empty()) std::cout << "Nothing to repair in topic " << name << ".\n";
+  for (const auto& r : report.repaired)
     std::cout << "Repaired topic " << name << ": offset" << (r.records > 1 ? "s " : " ") << r.offset
               << (r.records > 1 ? ".." + std::to_string(r.offset + r.records - 1) : std::string())
               << " (position " << r.position << ") skipped: " << r.records << " lost claim"
               << (r.records > 1 ? "s" : "") << ".\n";
-  for (const auto& s : still) {
-    std::string group, offset, cause, pid;
-    for (const auto& [k, v] : s) {
-      if (k == "group") group = v;
-      else if (k == "offset") offset = v;
-      else if (k == "cause") cause = v;
-      else if (k == "pid") pid = v;
-    }
-    std::cout << "Still waiting: group " << group << " at offset " << offset << " (" << cause
-              << (pid != "0" ? " pid " + pid : std::string()) << "): a live producer's claim is never robbed.\n";
-  }
+  for (const auto& s : report.stuck)
+    std::cout << "Still waiting: group " << s.group << " at offset " << s.offset << " (" << mq::to_string(s.cause)
+              << (s.pid != 0 ? " pid " + std::to_string(s.pid) : std::string())
+              << "): a live producer's claim is never robbed.\n";
   return 0;
 }
 

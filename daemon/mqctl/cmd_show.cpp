@@ -16,27 +16,22 @@ namespace {
 
 constexpr const char* kJsonHelp = "print JSON (one line) instead of text";
 
-struct TopicReport {
-  Report report;
+struct Shown {
+  mq::Client client;
   std::string name;
   bool json = false;  // --json
 };
 
 // `mqctl COMMAND NAME [--json]`'s common part: parses the command line (nullopt: --help was printed), checks the
-// name, and asks mqd for its `request` report on that topic.
-std::optional<TopicReport> topic_report(const Args& args, Context& context, const char* usage, const char* help,
-                                        const char* request) {
+// name, and connects to mqd.
+std::optional<Shown> topic_command(const Args& args, Context& context, const char* usage, const char* help) {
   CommandLine cl(usage, help);
   cl.positional("NAME");
   cl.options()("json", kJsonHelp);
   if (!cl.parse(args, context)) return std::nullopt;
-  TopicReport r;
-  r.name = cl.require("NAME");
-  check_topic_name(r.name);
-  r.json = cl.has("json");
-  auto client = connect(context);
-  r.report = parse_report(call(client, request, {{"topic", r.name}}));
-  return r;
+  std::string name = cl.require("NAME");
+  check_topic_name(name);
+  return Shown{connect(context), std::move(name), cl.has("json")};
 }
 
 }  // namespace
@@ -60,33 +55,29 @@ int run_list(const Args& args, Context& context) {
 }
 
 int run_describe(const Args& args, Context& context) {
-  const auto shown = topic_report(args, context, "describe NAME [--json]",
+  auto shown = topic_command(args, context, "describe NAME [--json]",
                                   "Shows a topic: its settings, its offsets (earliest record held, next offset), "
                                   "bytes written,\nproducers, rates, and its consumer groups with their positions, "
-                                  "lag and members.",
-                                  "describe");
+                                  "lag and members.");
   if (!shown) return 0;
-  const Report& report = shown->report;
-  if (report.topics.empty()) throw Failure("mqd's describe reply holds no topic section: topic=" + shown->name);
+  const mq::TopicReport topic = require(shown->client.describe(shown->name));
   if (shown->json) {
     JsonWriter json;
-    write_json(json, report.topics.front());
+    write_json(json, topic);
     std::cout << json.str() << "\n";
   } else {
-    std::cout << render_topic(report.topics.front());
+    std::cout << render_topic(topic);
   }
   return 0;
 }
 
 int run_groups(const Args& args, Context& context) {
-  const auto shown = topic_report(args, context, "groups NAME [--json]",
+  auto shown = topic_command(args, context, "groups NAME [--json]",
                                   "Shows the consumer groups of a topic: committed offset (everything before it is "
                                   "acked), next\noffset to hand out, lag (records not yet acked), members and "
-                                  "records held unacked.",
-                                  "groups");
+                                  "records held unacked.");
   if (!shown) return 0;
-  const std::vector<GroupReport> none;
-  const auto& groups = shown->report.topics.empty() ? none : shown->report.topics.front().groups;
+  const std::vector<mq::GroupReport> groups = require(shown->client.groups(shown->name));
   if (shown->json) {
     JsonWriter json;
     json.begin_array();

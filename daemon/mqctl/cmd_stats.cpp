@@ -18,18 +18,17 @@ int run_stats(const Args& args, Context& context) {
   cl.options()("json", "print JSON (one line) instead of text");
   if (!cl.parse(args, context)) return 0;
   auto client = connect(context);
-  const Report report = parse_report(call(client, "stats", {}));
+  const mq::DaemonStats report = require(client.stats());
   if (cl.has("json")) {
     JsonWriter json;
     json.begin_object();
-    for (const auto& [k, v] : report.head) {
-      if (k == "topics") continue;  // the count; the array below says it
-      json.key(k);
-      json.scalar(v);
-    }
+    json.key("clients");
+    json.number(report.clients);
+    json.key("uptime_s");
+    json.number(report.uptime_s);
     json.key("topics");
     json.begin_array();
-    for (const auto& t : report.topics) write_json(json, t);
+    for (const auto& t : report.sections) write_json(json, t);
     json.end_array();
     json.end_object();
     std::cout << json.str() << "\n";

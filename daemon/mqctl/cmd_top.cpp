@@ -109,12 +109,12 @@ int run_top(const Args& args, Context& context) {
   auto client = connect(context);
   install_stop_handlers();
   Screen screen(::isatty(STDOUT_FILENO) == 1);
-  std::optional<Report> previous;
+  std::optional<mq::DaemonStats> previous;
   Clock::time_point previous_at;
   for (std::uint64_t frame = 0; !stop_requested() && (!iterations || frame < *iterations); ++frame) {
     if (frame > 0) sleep_unless_stopped(interval);
     if (stop_requested()) break;
-    auto reply = client.request("stats", {});
+    auto reply = client.stats();
     const auto now_at = Clock::now();
     std::string text = "mqctl top - " + wall_clock() + " - mqd at " + client.socket_path() + " - every " +
                        std::to_string(interval_s) + " s\n";
@@ -123,8 +123,7 @@ int run_top(const Args& args, Context& context) {
       if (!previous) throw Failure(std::string(reply.error().message()));
       text += "mqd: " + std::string(reply.error().message()) + "\n";
     } else {
-      std::erase_if(*reply, [](const auto& f) { return f.first == "status" || f.first == "error"; });
-      Report now = parse_report(*reply);
+      mq::DaemonStats now = std::move(*reply);
       const double seconds = previous ? std::chrono::duration<double>(now_at - previous_at).count() : 0.0;
       const RateTable rates = previous ? sampled_rates(*previous, now, seconds) : daemon_rates(now);
       text +=

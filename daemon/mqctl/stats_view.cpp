@@ -10,33 +10,33 @@
 
 namespace mqctl {
 
-RateTable daemon_rates(const Report& now) {
+RateTable daemon_rates(const mq::DaemonStats& now) {
   RateTable rates;
-  for (const auto& t : now.topics)
-    rates[t.get("name")] = {as_double(t.get("msgs_per_s")), as_double(t.get("bytes_per_s")), {}};
+  for (const auto& t : now.sections)
+    rates[t.name] = {static_cast<double>(t.msgs_per_s), static_cast<double>(t.bytes_per_s), {}};
   return rates;
 }
 
-RateTable sampled_rates(const Report& before, const Report& now, double seconds) {
+RateTable sampled_rates(const mq::DaemonStats& before, const mq::DaemonStats& now, double seconds) {
   RateTable rates = daemon_rates(now);
   if (seconds <= 0) return rates;
-  for (const auto& t : now.topics) {
-    const TopicReport* old = nullptr;
-    for (const auto& o : before.topics)
-      if (o.get("name") == t.get("name")) old = &o;
+  for (const auto& t : now.sections) {
+    const mq::TopicReport* old = nullptr;
+    for (const auto& o : before.sections)
+      if (o.name == t.name) old = &o;
     if (old == nullptr) continue;
-    const auto latest = as_u64(t.get("latest")), old_latest = as_u64(old->get("latest"));
-    const auto bytes = as_u64(t.get("bytes")), old_bytes = as_u64(old->get("bytes"));
+    const auto latest = t.latest, old_latest = old->latest;
+    const auto bytes = t.bytes, old_bytes = old->bytes;
     if (latest < old_latest || bytes < old_bytes) continue;  // a new topic of the same name
-    auto& r = rates[t.get("name")];
+    auto& r = rates[t.name];
     r.msgs_per_s = static_cast<double>(latest - old_latest) / seconds;
     r.bytes_per_s = static_cast<double>(bytes - old_bytes) / seconds;
     for (const auto& g : t.groups) {
       for (const auto& og : old->groups) {
-        if (og.get("name") != g.get("name")) continue;
-        const auto committed = as_u64(g.get("committed")), old_committed = as_u64(og.get("committed"));
+        if (og.name != g.name) continue;
+        const auto committed = g.committed, old_committed = og.committed;
         // A reset moves a group back: show 0 rather than a negative rate.
-        r.acked_per_s[g.get("name")] =
+        r.acked_per_s[g.name] =
             committed >= old_committed ? static_cast<double>(committed - old_committed) / seconds : 0.0;
       }
     }
@@ -44,14 +44,14 @@ RateTable sampled_rates(const Report& before, const Report& now, double seconds)
   return rates;
 }
 
-std::string render_summary(const Report& now) {
-  return "uptime " + format_duration(as_u64(now.get("uptime_s"))) + ", " + std::to_string(now.topics.size()) +
-         (now.topics.size() == 1 ? " topic, " : " topics, ") + now.get("clients") +
-         (now.get("clients") == "1" ? " client" : " clients");
+std::string render_summary(const mq::DaemonStats& now) {
+  return "uptime " + format_duration(now.uptime_s) + ", " + std::to_string(now.sections.size()) +
+         (now.sections.size() == 1 ? " topic, " : " topics, ") + std::to_string(now.clients) +
+         (now.clients == 1 ? " client" : " clients");
 }
 
-std::string render_topic_table(const Report& now, const RateTable& rates) {
-  if (now.topics.empty()) return "no topics\n";
+std::string render_topic_table(const mq::DaemonStats& now, const RateTable& rates) {
+  if (now.sections.empty()) return "no topics\n";
   using A = Table::Align;
   Table table({{"TOPIC"},
                {"EARLIEST", A::right},
@@ -63,20 +63,21 @@ std::string render_topic_table(const Report& now, const RateTable& rates) {
                {"STALLED", A::right},
                {"GROUPS", A::right},
                {"MAX LAG", A::right}});
-  for (const auto& t : now.topics) {
-    const auto it = rates.find(t.get("name"));
+  for (const auto& t : now.sections) {
+    const auto it = rates.find(t.name);
     const TopicRates r = it != rates.end() ? it->second : TopicRates{};
     std::uint64_t max_lag = 0;
-    for (const auto& g : t.groups) max_lag = std::max(max_lag, as_u64(g.get("lag")));
-    table.add_row({t.get("name"), t.get("earliest"), t.get("latest"), format_size_approx(as_double(t.get("bytes"))),
-                   format_rate(r.msgs_per_s), format_size_approx(r.bytes_per_s), t.get("producers"),
-                   t.get("stalled_producers"), std::to_string(t.groups.size()),
+    for (const auto& g : t.groups) max_lag = std::max(max_lag, g.lag);
+    table.add_row({t.name, std::to_string(t.earliest), std::to_string(t.latest),
+                   format_size_approx(static_cast<double>(t.bytes)), format_rate(r.msgs_per_s),
+                   format_size_approx(r.bytes_per_s), std::to_string(t.producers), std::to_string(t.stalled_producers),
+                   std::to_string(t.groups.size()),
                    t.groups.empty() ? "-" : std::to_string(max_lag)});
   }
   return table.render();
 }
 
-std::string render_group_table(const Report& now, const RateTable& rates, bool acked_rates) {
+std::string render_group_table(const mq::DaemonStats& now, const RateTable& rates, bool acked_rates) {
   using A = Table::Align;
   std::vector<Table::Column> columns = {{"TOPIC"},
                                         {"GROUP"},
@@ -87,14 +88,19 @@ std::string render_group_table(const Report& now, const RateTable& rates, bool a
                                         {"UNACKED", A::right}};
   if (acked_rates) columns.push_back({"ACKED/S", A::right});
   Table table(std::move(columns));
-  for (const auto& t : now.topics) {
+  for (const auto& t : now.sections) {
     for (const auto& g : t.groups) {
-      std::vector<std::string> row = {t.get("name"), g.get("name"),    g.get("committed"), g.get("next"),
-                                      g.get("lag"),  g.get("members"), g.get("unacked")};
+      std::vector<std::string> row = {t.name,
+                                      g.name,
+                                      std::to_string(g.committed),
+                                      std::to_string(g.next),
+                                      std::to_string(g.lag),
+                                      std::to_string(g.members),
+                                      std::to_string(g.unacked)};
       if (acked_rates) {
         std::string shown = "-";
-        if (const auto it = rates.find(t.get("name")); it != rates.end())
-          if (const auto r = it->second.acked_per_s.find(g.get("name")); r != it->second.acked_per_s.end())
+        if (const auto it = rates.find(t.name); it != rates.end())
+          if (const auto r = it->second.acked_per_s.find(g.name); r != it->second.acked_per_s.end())
             shown = format_rate(r->second);
         row.push_back(shown);
       }

@@ -18,15 +18,15 @@ struct TopicRates {
 using RateTable = std::map<std::string, TopicRates>;  // by topic name
 
 // The daemon's own rates (msgs_per_s, bytes_per_s); no per-group rates.
-RateTable daemon_rates(const Report& now);
+RateTable daemon_rates(const mq::DaemonStats& now);
 // Rates over `seconds` between two snapshots. A topic new in `now`, or one whose counters went back (deleted and
 // made again), gets the daemon's rates; a group new in `now` gets none.
-RateTable sampled_rates(const Report& before, const Report& now, double seconds);
+RateTable sampled_rates(const mq::DaemonStats& before, const mq::DaemonStats& now, double seconds);
 
 // "uptime 1h02m03s, 3 topics, 2 clients"
-std::string render_summary(const Report& now);
-std::string render_topic_table(const Report& now, const RateTable& rates);
+std::string render_summary(const mq::DaemonStats& now);
+std::string render_topic_table(const mq::DaemonStats& now, const RateTable& rates);
 // With `acked_rates`, a column ACKED/S (records the group acked per second) from RateTable::acked_per_s.
-std::string render_group_table(const Report& now, const RateTable& rates, bool acked_rates);
+std::string render_group_table(const mq::DaemonStats& now, const RateTable& rates, bool acked_rates);
 
 }  // namespace mqctl

@@ -10,22 +10,14 @@
 #include <limits>
 
 #include "log.hpp"
-#include "segment.hpp"
 #include "units.hpp"
 
 namespace mqd {
 
 using mq::Errc;
 using mq::Error;
-using mq::control::Frame;
 
 namespace {
-
-std::string octal(std::uint32_t mode) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%o", mode);
-  return b;
-}
 
 std::string group_name(gid_t gid) {
   const ::group* g = ::getgrgid(gid);
@@ -36,64 +28,16 @@ Error denied(const std::string& name, const Peer& peer) {
   return Error(Errc::permission_denied, "permission denied: topic=" + name + " " + peer.describe());
 }
 
-std::optional<std::uint64_t> number(std::string_view text) {
-  std::uint64_t v = 0;
-  if (text.empty()) return std::nullopt;
-  for (const char c : text) {
-    if (c < '0' || c > '9' || v > (~std::uint64_t{0} - 9) / 10) return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
-}
-
-// Request fields over the daemon's defaults; errors name the field.
-mq::Result<TopicSettings> settings_from(const Frame& r, TopicSettings s) {
-  auto bad = [](const std::string& field, std::string_view value, const std::string& want) {
-    return Error(Errc::invalid_argument, field + "='" + std::string(value) + "' is not " + want);
-  };
-  if (auto v = r.get("capacity")) {
-    auto n = parse_size(*v);
-    if (!n) return bad("capacity", *v, "a size");
-    s.capacity = *n;
-  }
-  if (auto v = r.get("max_message")) {
-    auto n = parse_size(*v);
-    if (!n) return bad("max_message", *v, "a size");
-    s.max_message = *n;
-  }
-  if (auto v = r.get("policy")) {
-    if (*v == "block") s.policy = mq::Policy::block;
-    else if (*v == "overwrite") s.policy = mq::Policy::overwrite;
-    else return bad("policy", *v, "block or overwrite");
-  }
-  if (auto v = r.get("storage")) {
-    if (*v == "shm") s.storage = mq::Storage::shm;
-    else if (*v == "file") s.storage = mq::Storage::file;
-    else return bad("storage", *v, "shm or file");
-  }
-  if (auto v = r.get("block_timeout_ms")) {
-    auto n = number(*v);
-    if (!n) return bad("block_timeout_ms", *v, "a number of milliseconds");
-    s.block_timeout = std::chrono::milliseconds(*n);
-  }
-  if (auto v = r.get("mode")) {
-    std::uint32_t m = 0;
-    bool ok = !v->empty() && v->size() <= 4;
-    for (const char c : *v) ok = ok && c >= '0' && c <= '7', m = m * 8 + static_cast<std::uint32_t>(c - '0');
-    if (!ok || m > 0777) return bad("mode", *v, "an octal mode like 660");
-    s.mode = m;
-  }
-  if (auto v = r.get("access_group")) s.access_group = std::string(*v);
+// The request's settings over the daemon's defaults.
+TopicSettings settings_from(const mq::CreateOptions& o, TopicSettings s) {
+  if (o.capacity) s.capacity = *o.capacity;
+  if (o.max_message) s.max_message = *o.max_message;
+  if (o.policy) s.policy = *o.policy;
+  if (o.storage) s.storage = *o.storage;
+  if (o.block_timeout) s.block_timeout = *o.block_timeout;
+  if (o.mode) s.mode = *o.mode;
+  if (o.access_group) s.access_group = *o.access_group;
   return s;
-}
-
-const char* stuck_cause(mq::StuckInfo::Cause cause) {
-  switch (cause) {
-    case mq::StuckInfo::Cause::stalled_producer: return "stalled_producer";
-    case mq::StuckInfo::Cause::dead_producer: return "dead_producer";
-    case mq::StuckInfo::Cause::orphaned: return "orphaned";
-  }
-  return "unknown";
 }
 
 }  // namespace
@@ -113,8 +57,8 @@ mq::OpenOptions Registry::where(mq::Storage storage) const {
 }
 
 Registry::Entry& Registry::add(const std::string& name, mq::Topic topic, mq::Storage storage) {
-  auto path = mq::detail::segment_path(name, storage, config_.data_dir, config_.ns);
-  Entry e{std::move(topic), storage, storage == mq::Storage::shm ? "/dev/shm/" + *path : *path};
+  std::string path = topic.file();
+  Entry e{std::move(topic), storage, std::move(path)};
   const auto info = e.topic.info();
   e.last_latest = info.latest;
   e.last_bytes = info.bytes_written;
@@ -204,17 +148,7 @@ mq::Result<Registry::Entry*> Registry::authorized(const Peer& peer, const std::s
 }
 
 bool Registry::sound(const std::string& name, Entry& e) const {
-  // A segment file cut shorter than the mapping would raise SIGBUS on the first read past its end: look first.
-  const auto bytes = e.topic.segment()->bytes();
-  struct stat st{};
-  mq::Result<void> valid;
-  if (::stat(e.path.c_str(), &st) != 0)
-    valid = Error(Errc::bad_segment, "its segment file " + e.path + " was removed underneath mqd");
-  else if (static_cast<std::size_t>(st.st_size) < bytes.size())
-    valid = Error(Errc::bad_segment, "its segment file " + e.path + " was truncated to " + std::to_string(st.st_size) +
-                                         " bytes (" + std::to_string(bytes.size()) + " mapped)");
-  else
-    valid = mq::detail::validate_segment(bytes, name);
+  const auto valid = e.topic.validate();
   if (valid && !e.broken.empty()) {
     log(LogLevel::info, "topic " + name + ": its segment's header is valid again; serving it");
     e.broken.clear();
@@ -225,40 +159,35 @@ bool Registry::sound(const std::string& name, Entry& e) const {
   return e.broken.empty();
 }
 
-mq::Result<void> Registry::create(const Peer& peer, const Frame& request, Frame& reply) {
-  const std::string name(request.get("topic").value_or(""));
+mq::Result<mq::control::Opened> Registry::create(const Peer& peer, const mq::control::Create& request) {
+  const std::string& name = request.topic;
   if (auto valid = mq::validate_topic_name(name); !valid) return valid.error();
-  auto s = settings_from(request, config_.defaults);
-  if (!s) return s.error();
+  const TopicSettings s = settings_from(request.options, config_.defaults);
   gid_t gid = ::getegid();
-  if (!s->access_group.empty()) {
-    const ::group* g = ::getgrnam(s->access_group.c_str());
-    if (g == nullptr) return Error(Errc::invalid_argument, "no such group: access_group=" + s->access_group);
+  if (!s.access_group.empty()) {
+    const ::group* g = ::getgrnam(s.access_group.c_str());
+    if (g == nullptr) return Error(Errc::invalid_argument, "no such group: access_group=" + s.access_group);
     gid = g->gr_gid;
   }
   if (!may_create(peer, gid)) return denied(name, peer);
   if (topics_.count(name) != 0 || find(name)) return Error(Errc::exists, "topic exists: topic=" + name);
-  std::vector<std::string> groups;
-  for (const auto g : request.all("group")) groups.emplace_back(g);
-  if (auto r = create_topic(name, *s, groups); !r) return r;
-  return open(peer, name, reply);
+  if (auto r = create_topic(name, s, request.options.groups); !r) return r.error();
+  return open(peer, name);
 }
 
-mq::Result<void> Registry::open(const Peer& peer, const std::string& name, Frame& reply) {
+mq::Result<mq::control::Opened> Registry::open(const Peer& peer, const std::string& name) {
   auto e = authorized(peer, name);
   if (!e && e.error().code() == Errc::not_found && config_.auto_create) {
     gid_t gid = ::getegid();
     if (!config_.defaults.access_group.empty())
       if (const ::group* g = ::getgrnam(config_.defaults.access_group.c_str())) gid = g->gr_gid;
     if (!may_create(peer, gid)) return denied(name, peer);
-    if (auto r = create_topic(name, config_.defaults, {}); !r && r.error().code() != Errc::exists) return r;
+    if (auto r = create_topic(name, config_.defaults, {}); !r && r.error().code() != Errc::exists) return r.error();
     e = authorized(peer, name);
   }
   if (!e) return e.error();
-  reply.add("storage", (*e)->storage == mq::Storage::file ? "file" : "shm");
-  reply.add("directory", (*e)->storage == mq::Storage::file ? config_.data_dir : "");
-  reply.add("namespace", config_.ns);
-  return {};
+  const mq::Storage storage = (*e)->storage;
+  return mq::control::Opened{storage, storage == mq::Storage::file ? config_.data_dir : "", config_.ns};
 }
 
 mq::Result<void> Registry::remove(const Peer& peer, const std::string& name) {
@@ -277,107 +206,92 @@ std::vector<std::string> Registry::names() const {
   return out;
 }
 
-void Registry::section(const Entry& e, Frame& out, bool groups_only) const {
+mq::TopicReport Registry::report(const Entry& e) const {
   const auto info = e.topic.info();
-  if (!groups_only) {
-    struct stat st{};
-    const bool have = ::stat(e.path.c_str(), &st) == 0;
-    out.add("name", info.name);
-    out.add("capacity", std::to_string(info.capacity));
-    out.add("max_message", std::to_string(info.max_message));
-    out.add("policy", info.policy == mq::Policy::block ? "block" : "overwrite");
-    out.add("storage", info.storage == mq::Storage::file ? "file" : "shm");
-    out.add("mode", octal(have ? (st.st_mode & 0777) : info.mode));
-    out.add("access_group", have ? group_name(st.st_gid) : "");
-    out.add("block_timeout_ms", std::to_string(info.block_timeout.count()));
-    out.add("earliest", std::to_string(info.earliest));
-    out.add("latest", std::to_string(info.latest));
-    out.add("bytes", std::to_string(info.bytes_written));
-    out.add("producers", std::to_string(info.producers));
-    out.add("stalled_producers", std::to_string(info.stalled_producers));
-    out.add("msgs_per_s", std::to_string(static_cast<std::uint64_t>(e.msgs_per_s)));
-    out.add("bytes_per_s", std::to_string(static_cast<std::uint64_t>(e.bytes_per_s)));
-    out.add("orphans_repaired", std::to_string(e.orphans_repaired));
-    const auto now = std::chrono::steady_clock::now();
-    for (const auto& s : info.stuck) {
-      const auto seen = e.stuck_since.find({s.group, s.position});
-      const auto since = seen == e.stuck_since.end() ? now : seen->second;
-      out.add("stuck", s.group);
-      out.add("stuck_offset", std::to_string(s.offset));
-      out.add("stuck_position", std::to_string(s.position));
-      out.add("stuck_cause", stuck_cause(s.cause));
-      out.add("stuck_pid", std::to_string(s.pid));
-      out.add("stuck_for_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - since).count()));
-    }
+  struct stat st{};
+  const bool have = ::stat(e.path.c_str(), &st) == 0;
+  mq::TopicReport t{.name = info.name,
+                    .capacity = info.capacity,
+                    .max_message = info.max_message,
+                    .policy = info.policy,
+                    .storage = info.storage,
+                    .mode = have ? static_cast<std::uint32_t>(st.st_mode & 0777) : info.mode,
+                    .access_group = have ? group_name(st.st_gid) : "",
+                    .block_timeout = info.block_timeout,
+                    .earliest = info.earliest,
+                    .latest = info.latest,
+                    .bytes = info.bytes_written,
+                    .producers = info.producers,
+                    .stalled_producers = info.stalled_producers,
+                    .msgs_per_s = static_cast<std::uint64_t>(e.msgs_per_s),
+                    .bytes_per_s = static_cast<std::uint64_t>(e.bytes_per_s),
+                    .orphans_repaired = e.orphans_repaired};
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& s : info.stuck) {
+    const auto seen = e.stuck_since.find({s.group, s.position});
+    const auto since = seen == e.stuck_since.end() ? now : seen->second;
+    t.stuck.push_back({s.group, s.offset, s.position, s.cause, static_cast<std::uint64_t>(s.pid),
+                       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now - since).count())});
   }
-  for (const auto& g : info.groups) {
-    out.add("group", g.name);
-    out.add("group_committed", std::to_string(g.committed));
-    out.add("group_next", std::to_string(g.next));
-    out.add("group_lag", std::to_string(g.lag));
-    out.add("group_members", std::to_string(g.members));
-    out.add("group_unacked", std::to_string(g.unacked));
-  }
+  for (const auto& g : info.groups) t.groups.push_back({g.name, g.committed, g.next, g.lag, g.members, g.unacked});
+  return t;
 }
 
-mq::Result<void> Registry::describe(const Peer& peer, const std::string& name, Frame& reply, bool groups_only) {
+mq::Result<mq::TopicReport> Registry::describe(const Peer& peer, const std::string& name) {
   auto e = authorized(peer, name);
   if (!e) return e.error();
-  section(**e, reply, groups_only);
+  return report(**e);
+}
+
+std::vector<mq::TopicReport> Registry::stats() const {
+  std::vector<mq::TopicReport> out;
+  for (const auto& [name, e] : topics_)
+    if (e.broken.empty()) out.push_back(report(e));  // a corrupted one is in `list` and in the log, not here
+  return out;
+}
+
+mq::Result<void> Registry::create_group(const Peer& peer, const mq::control::CreateGroup& request) {
+  auto e = authorized(peer, request.topic);
+  if (!e) return e.error();
+  if (auto r = (*e)->topic.create_group(request.group, request.start.value_or(mq::Start::earliest)); !r) return r;
+  (*e)->group_seen[request.group] = std::chrono::steady_clock::now();
   return {};
 }
 
-void Registry::stats(Frame& reply) const {
-  for (const auto& [name, e] : topics_)
-    if (e.broken.empty()) section(e, reply, false);  // a corrupted one is in `list` and in the log, not here
+mq::Result<void> Registry::delete_group(const Peer& peer, const mq::control::DeleteGroup& request) {
+  auto e = authorized(peer, request.topic);
+  if (!e) return e.error();
+  return (*e)->topic.delete_group(request.group);
 }
 
-mq::Result<void> Registry::group_op(const Peer& peer, const Frame& request, Frame& reply) {
-  const std::string name(request.get("topic").value_or(""));
-  const std::string group(request.get("group").value_or(""));
-  auto e = authorized(peer, name);
+mq::Result<mq::control::ResetDone> Registry::reset_offsets(const Peer& peer, const mq::control::ResetOffsets& request) {
+  auto e = authorized(peer, request.topic);
   if (!e) return e.error();
   mq::Topic& topic = (*e)->topic;
-  if (request.type == "create-group") {
-    const auto start = request.get("start").value_or("earliest");
-    if (start != "earliest" && start != "latest")
-      return Error(Errc::invalid_argument, "start='" + std::string(start) + "' is not earliest or latest");
-    if (auto r = topic.create_group(group, start == "earliest" ? mq::Start::earliest : mq::Start::latest); !r) return r;
-    (*e)->group_seen[group] = std::chrono::steady_clock::now();
-    return {};
+  if (const auto* start = std::get_if<mq::Start>(&request.to)) {
+    if (auto r = topic.reset_group(request.group, *start); !r) return r.error();
+    return mq::control::ResetDone{};
   }
-  if (request.type == "delete-group") return topic.delete_group(group);
-  if (const auto at = request.get("to_time")) {  // the first record at or after a time (ns since the epoch)
-    const auto ns = number(*at);
-    if (!ns || *ns > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      return Error(Errc::invalid_argument, "to_time='" + std::string(*at) + "' is not ns since the epoch");
-    auto offset = topic.offset_for_time(static_cast<std::int64_t>(*ns));
-    if (!offset) return offset.error();
-    if (auto r = topic.reset_group(group, *offset); !r) return r;
-    reply.add("offset", std::to_string(*offset));
-    return {};
+  if (const auto* offset = std::get_if<mq::Offset>(&request.to)) {
+    if (auto r = topic.reset_group(request.group, *offset); !r) return r.error();
+    return mq::control::ResetDone{};
   }
-  const auto to = request.get("to").value_or("");
-  if (to == "earliest") return topic.reset_group(group, mq::Start::earliest);
-  if (to == "latest") return topic.reset_group(group, mq::Start::latest);
-  auto offset = number(to);
-  if (!offset) return Error(Errc::invalid_argument, "to='" + std::string(to) + "' is not earliest, latest or an offset");
-  return topic.reset_group(group, mq::Offset{*offset});
+  // The first record at or after a time; the codec checked that it fits an int64.
+  auto offset = topic.offset_for_time(static_cast<std::int64_t>(std::get<mq::TimePoint>(request.to).ns_since_epoch));
+  if (!offset) return offset.error();
+  if (auto r = topic.reset_group(request.group, *offset); !r) return r.error();
+  return mq::control::ResetDone{*offset};
 }
 
-mq::Result<void> Registry::delete_records(const Peer& peer, const Frame& request, Frame& reply) {
-  const std::string name(request.get("topic").value_or(""));
-  auto e = authorized(peer, name);
+mq::Result<mq::control::RecordsDeleted> Registry::delete_records(const Peer& peer,
+                                                                 const mq::control::DeleteRecords& request) {
+  auto e = authorized(peer, request.topic);
   if (!e) return e.error();
-  const auto before_text = request.get("before").value_or("");
-  const auto before = number(before_text);
-  if (!before) return Error(Errc::invalid_argument, "before='" + std::string(before_text) + "' is not an offset");
-  auto earliest = (*e)->topic.delete_records(mq::Offset{*before});
+  auto earliest = (*e)->topic.delete_records(mq::Offset{request.before});
   if (!earliest) return earliest.error();
-  log(LogLevel::info, "topic " + name + ": records before offset " + std::to_string(*earliest) + " deleted by " +
-                          peer.describe());
-  reply.add("earliest", std::to_string(*earliest));
-  return {};
+  log(LogLevel::info, "topic " + request.topic + ": records before offset " + std::to_string(*earliest) +
+                          " deleted by " + peer.describe());
+  return mq::control::RecordsDeleted{*earliest};
 }
 
 mq::Result<std::vector<mq::OrphanRepair>> Registry::repair_orphans(const std::string& name, Entry& e,
@@ -400,25 +314,18 @@ mq::Result<std::vector<mq::OrphanRepair>> Registry::repair_orphans(const std::st
   return repaired;
 }
 
-mq::Result<void> Registry::repair(const Peer& peer, const std::string& name, Frame& reply) {
+mq::Result<mq::RepairReport> Registry::repair(const Peer& peer, const std::string& name) {
   auto e = authorized(peer, name);
   if (!e) return e.error();
   auto& entry = **e;
   (void)entry.topic.recover_dead();
   auto repaired = repair_orphans(name, entry, "asked by " + peer.describe());
   if (!repaired) return repaired.error();
-  for (const auto& r : *repaired) {
-    reply.add("repaired_offset", std::to_string(r.offset));
-    reply.add("repaired_records", std::to_string(r.records));
-    reply.add("repaired_position", std::to_string(r.position));
-  }
-  for (const auto& s : entry.topic.info().stuck) {  // what is still stuck: a live producer's claim
-    reply.add("stuck", s.group);
-    reply.add("stuck_offset", std::to_string(s.offset));
-    reply.add("stuck_cause", stuck_cause(s.cause));
-    reply.add("stuck_pid", std::to_string(s.pid));
-  }
-  return {};
+  mq::RepairReport out;
+  for (const auto& r : *repaired) out.repaired.push_back({r.offset, r.records, r.position});
+  for (const auto& s : entry.topic.info().stuck)  // what is still stuck: a live producer's claim
+    out.stuck.push_back({s.group, s.offset, s.cause, static_cast<std::uint64_t>(s.pid)});
+  return out;
 }
 
 std::string Registry::prometheus(std::size_t clients) const {
@@ -521,7 +428,7 @@ void Registry::tick() {
       if (seen == e.stuck_since.end())
         log(s.cause == mq::StuckInfo::Cause::stalled_producer ? LogLevel::info : LogLevel::warn,
             "topic " + name + ": group " + s.group + " waits at offset " + std::to_string(s.offset) + " (position " +
-                std::to_string(s.position) + "): " + stuck_cause(s.cause) +
+                std::to_string(s.position) + "): " + std::string(mq::to_string(s.cause)) +
                 (s.pid != 0 ? " pid " + std::to_string(s.pid) : std::string()));
       stuck.emplace(key, since);
       due = due || (s.cause != mq::StuckInfo::Cause::stalled_producer && now - since >= config_.orphan_grace);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config.hpp"
-#include "control/frame.hpp"
+#include "libmq/control.hpp"
 #include "libmq/libmq.hpp"
 #include "peer.hpp"
 
@@ -29,18 +29,21 @@ class Registry {
   // Creates the topics (and groups) the config lists that do not exist yet.
   void create_configured();
 
-  // Requests, with the rights of `peer` checked first. `reply` gets the fields of PROTOCOL.md.
-  mq::Result<void> create(const Peer& peer, const mq::control::Frame& request, mq::control::Frame& reply);
-  mq::Result<void> open(const Peer& peer, const std::string& name, mq::control::Frame& reply);
+  // Requests (libmq/control.hpp), with the rights of `peer` checked first.
+  mq::Result<mq::control::Opened> create(const Peer& peer, const mq::control::Create& request);
+  mq::Result<mq::control::Opened> open(const Peer& peer, const std::string& name);
   mq::Result<void> remove(const Peer& peer, const std::string& name);
-  mq::Result<void> describe(const Peer& peer, const std::string& name, mq::control::Frame& reply, bool groups_only);
-  mq::Result<void> group_op(const Peer& peer, const mq::control::Frame& request, mq::control::Frame& reply);
+  mq::Result<mq::TopicReport> describe(const Peer& peer, const std::string& name);
+  mq::Result<void> create_group(const Peer& peer, const mq::control::CreateGroup& request);
+  mq::Result<void> delete_group(const Peer& peer, const mq::control::DeleteGroup& request);
+  mq::Result<mq::control::ResetDone> reset_offsets(const Peer& peer, const mq::control::ResetOffsets& request);
   // Kafka's DeleteRecords (`before`: the first offset to keep); replies with the topic's new `earliest`.
-  mq::Result<void> delete_records(const Peer& peer, const mq::control::Frame& request, mq::control::Frame& reply);
+  mq::Result<mq::control::RecordsDeleted> delete_records(const Peer& peer, const mq::control::DeleteRecords& request);
   // Repairs the topic's orphaned positions now (mqctl repair), without waiting for --orphan-grace.
-  mq::Result<void> repair(const Peer& peer, const std::string& name, mq::control::Frame& reply);
+  mq::Result<mq::RepairReport> repair(const Peer& peer, const std::string& name);
   std::vector<std::string> names() const;
-  void stats(mq::control::Frame& reply) const;
+  // Every sound topic (a corrupted one is in names() and in the log, not here).
+  std::vector<mq::TopicReport> stats() const;
   // Prometheus text exposition of every topic and group, plus the client count.
   std::string prometheus(std::size_t clients) const;
 
@@ -79,7 +82,7 @@ class Registry {
   bool sound(const std::string& name, Entry& e) const;
   Entry& add(const std::string& name, mq::Topic topic, mq::Storage storage);
   mq::Result<void> create_topic(const std::string& name, const TopicSettings& s, const std::vector<std::string>& groups);
-  void section(const Entry& e, mq::control::Frame& out, bool groups_only) const;
+  mq::TopicReport report(const Entry& e) const;
   // Repairs the orphans of `e` and logs each repair; `why` says who asked. Returns what was repaired.
   mq::Result<std::vector<mq::OrphanRepair>> repair_orphans(const std::string& name, Entry& e, const std::string& why);
 

@@ -89,50 +89,77 @@ class Session : public std::enable_shared_from_this<Session> {
     if (std::find(topics_.begin(), topics_.end(), topic) == topics_.end()) topics_.push_back(topic);
   }
 
-  Frame handle(const Frame& request) {
-    Registry& reg = server_.registry_;
-    Frame reply = mq::control::ok_reply();
-    const std::string topic(request.get("topic").value_or(""));
-    mq::Result<void> result;
-    const std::string& type = request.type;
-    if (type == "hello") {
-      for (const auto t : request.all("topic")) remember(std::string(t));
-      if (auto id = request.get("client_id")) client_id_ = std::string(id->substr(0, 255));
-      log(LogLevel::debug, "hello from " + who());
-      reply.add("version", "1").add("namespace", reg.config().ns);
-    } else if (type == "create") {
-      result = reg.create(peer_, request, reply);
-      if (result) remember(topic);
-    } else if (type == "open") {
-      result = reg.open(peer_, topic, reply);
-      if (result) remember(topic);
-    } else if (type == "delete") {
-      result = reg.remove(peer_, topic);
-    } else if (type == "list") {
-      for (const auto& n : reg.names()) reply.add("topic", n);
-    } else if (type == "describe" || type == "groups") {
-      result = reg.describe(peer_, topic, reply, type == "groups");
-    } else if (type == "stats") {
-      reply.add("topics", std::to_string(reg.size()));
-      reply.add("clients", std::to_string(server_.clients()));
-      reply.add("uptime_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                               std::chrono::steady_clock::now() - server_.started()).count()));
-      reg.stats(reply);
-    } else if (type == "repair") {
-      result = reg.repair(peer_, topic, reply);
-    } else if (type == "delete-records") {
-      result = reg.delete_records(peer_, request, reply);
-    } else if (type == "create-group" || type == "delete-group" || type == "reset-offsets") {
-      result = reg.group_op(peer_, request, reply);
-    } else {
-      result = Error(Errc::invalid_argument, "unknown request type '" + type.substr(0, 64) + "'");
-    }
-    if (!result) {
-      log(LogLevel::debug, type + " refused for " + who() + ": " + std::string(result.error().message()));
-      return mq::control::error_reply(result.error());
-    }
-    return reply;
+  Frame handle(const Frame& frame) {
+    auto request = mq::control::request_from(frame);
+    if (!request) return refused(frame.type, request.error());
+    return std::visit(
+        [&](const auto& r) {
+          auto reply = reply_to(r);
+          return reply ? mq::control::reply_frame(*reply) : refused(frame.type, reply.error());
+        },
+        *request);
   }
+
+  Frame refused(const std::string& type, const Error& error) {
+    log(LogLevel::debug, type.substr(0, 64) + " refused for " + who() + ": " + std::string(error.message()));
+    return mq::control::error_reply(error);
+  }
+
+  // One reply_to per request type (libmq/control.hpp); each checks the peer's rights through the registry.
+  template <class R>
+  mq::Result<typename R::Reply> done(mq::Result<void> result) {
+    if (!result) return result.error();
+    return typename R::Reply{};
+  }
+  mq::Result<mq::control::Welcome> reply_to(const mq::control::Hello& r) {
+    for (const auto& t : r.topics) remember(t);
+    if (r.client_id) client_id_ = r.client_id->substr(0, 255);
+    log(LogLevel::debug, "hello from " + who());
+    return mq::control::Welcome{mq::control::kProtocolVersion, registry().config().ns};
+  }
+  mq::Result<mq::control::Opened> reply_to(const mq::control::Create& r) {
+    auto opened = registry().create(peer_, r);
+    if (opened) remember(r.topic);
+    return opened;
+  }
+  mq::Result<mq::control::Opened> reply_to(const mq::control::Open& r) {
+    auto opened = registry().open(peer_, r.topic);
+    if (opened) remember(r.topic);
+    return opened;
+  }
+  mq::Result<mq::control::Done> reply_to(const mq::control::Delete& r) {
+    return done<mq::control::Delete>(registry().remove(peer_, r.topic));
+  }
+  mq::Result<mq::control::TopicNames> reply_to(const mq::control::List&) {
+    return mq::control::TopicNames{registry().names()};
+  }
+  mq::Result<mq::TopicReport> reply_to(const mq::control::Describe& r) { return registry().describe(peer_, r.topic); }
+  mq::Result<mq::control::GroupList> reply_to(const mq::control::Groups& r) {
+    auto topic = registry().describe(peer_, r.topic);
+    if (!topic) return topic.error();
+    return mq::control::GroupList{std::move(topic->groups)};
+  }
+  mq::Result<mq::DaemonStats> reply_to(const mq::control::Stats&) {
+    using namespace std::chrono;
+    return mq::DaemonStats{registry().size(), server_.clients(),
+                           static_cast<std::uint64_t>(duration_cast<seconds>(steady_clock::now() - server_.started()).count()),
+                           registry().stats()};
+  }
+  mq::Result<mq::control::Done> reply_to(const mq::control::CreateGroup& r) {
+    return done<mq::control::CreateGroup>(registry().create_group(peer_, r));
+  }
+  mq::Result<mq::control::Done> reply_to(const mq::control::DeleteGroup& r) {
+    return done<mq::control::DeleteGroup>(registry().delete_group(peer_, r));
+  }
+  mq::Result<mq::control::ResetDone> reply_to(const mq::control::ResetOffsets& r) {
+    return registry().reset_offsets(peer_, r);
+  }
+  mq::Result<mq::control::RecordsDeleted> reply_to(const mq::control::DeleteRecords& r) {
+    return registry().delete_records(peer_, r);
+  }
+  mq::Result<mq::RepairReport> reply_to(const mq::control::Repair& r) { return registry().repair(peer_, r.topic); }
+
+  Registry& registry() { return server_.registry_; }
 
   // The peer as log lines name it: its credentials and, once its hello gave one, its client id (kafkajs clientId),
   // printable ASCII only.

@@ -12,13 +12,11 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
 
-#include "control/frame.hpp"
 
 namespace mq {
 
@@ -113,8 +111,6 @@ Result<control::Frame> roundtrip(int fd, const control::Frame& request, std::chr
   return control::check_reply(std::move(*reply));
 }
 
-std::string to_text(std::uint64_t v) { return std::to_string(v); }
-
 }  // namespace
 
 struct Client::State {
@@ -137,11 +133,9 @@ struct Client::State {
   }
 
   control::Frame hello() const {
-    control::Frame f("hello");
-    f.add("pid", to_text(static_cast<std::uint64_t>(::getpid())));
-    if (!options.client_id.empty()) f.add("client_id", options.client_id);
-    for (const auto& t : topics) f.add("topic", t);
-    return f;
+    control::Hello h{.pid = static_cast<std::uint64_t>(::getpid()), .topics = topics};
+    if (!options.client_id.empty()) h.client_id = options.client_id;
+    return control::to_frame(h);
   }
 
   // REQUIRES: mu held.
@@ -171,6 +165,12 @@ struct Client::State {
     }
     return reply;
   }
+
+  // A typed request and its typed reply.
+  template <class R>
+  Result<typename R::Reply> ask(const R& request);
+  // Maps the topic where mqd said it lies, and registers it for re-registration after a reconnect.
+  Result<Topic> map(std::string_view name, const control::Opened& where);
 
   // Watches the connection; when mqd goes away, reconnects with backoff until it is back or we stop.
   void watch() {
@@ -232,55 +232,81 @@ Result<Fields> Client::request(std::string_view type, const Fields& fields) {
   return std::move(reply->fields);
 }
 
-Result<Topic> Client::open(std::string_view name) {
-  if (auto valid = validate_topic_name(name); !valid) return valid.error();
-  auto reply = state_->call(control::Frame("open").add("topic", std::string(name)));
+template <class R>
+Result<typename R::Reply> Client::State::ask(const R& request) {
+  auto reply = call(control::to_frame(request));
   if (!reply) return std::move(reply).error();
-  OpenOptions where;
-  where.storage = reply->get("storage").value_or("shm") == "file" ? Storage::file : Storage::shm;
-  where.directory = std::string(reply->get("directory").value_or(""));
-  where.ns = std::string(reply->get("namespace").value_or(""));
-  auto topic = Topic::open(name, where);
+  return control::reply_from<typename R::Reply>(*reply);
+}
+
+Result<Topic> Client::State::map(std::string_view name, const control::Opened& where) {
+  auto topic = Topic::open(name, OpenOptions{where.storage, where.directory, where.ns});
   if (!topic) return topic;
-  std::lock_guard lock(state_->mu);
-  if (std::find(state_->topics.begin(), state_->topics.end(), name) == state_->topics.end())
-    state_->topics.emplace_back(name);
+  std::lock_guard lock(mu);
+  if (std::find(topics.begin(), topics.end(), name) == topics.end()) topics.emplace_back(name);
   return topic;
 }
 
-Result<Topic> Client::create(std::string_view name, const CreateOptions& o) {
+Result<Topic> Client::open(std::string_view name) {
   if (auto valid = validate_topic_name(name); !valid) return valid.error();
-  control::Frame f("create");
-  f.add("topic", std::string(name));
-  if (o.capacity) f.add("capacity", to_text(*o.capacity));
-  if (o.max_message) f.add("max_message", to_text(*o.max_message));
-  if (o.policy) f.add("policy", *o.policy == Policy::block ? "block" : "overwrite");
-  if (o.block_timeout) f.add("block_timeout_ms", to_text(static_cast<std::uint64_t>(o.block_timeout->count())));
-  if (o.storage) f.add("storage", *o.storage == Storage::file ? "file" : "shm");
-  if (o.mode) {
-    char b[16];
-    std::snprintf(b, sizeof b, "%o", *o.mode);
-    f.add("mode", b);
-  }
-  if (o.access_group) f.add("access_group", *o.access_group);
-  for (const auto& g : o.groups) f.add("group", g);
-  auto reply = state_->call(f);
-  if (!reply) return std::move(reply).error();
-  return open(name);
+  auto opened = state_->ask(control::Open{std::string(name)});
+  if (!opened) return std::move(opened).error();
+  return state_->map(name, *opened);
+}
+
+Result<Topic> Client::create(std::string_view name, const CreateOptions& options) {
+  if (auto valid = validate_topic_name(name); !valid) return valid.error();
+  auto opened = state_->ask(control::Create{std::string(name), options});
+  if (!opened) return std::move(opened).error();
+  return state_->map(name, *opened);
 }
 
 Result<void> Client::remove(std::string_view name) {
-  auto reply = state_->call(control::Frame("delete").add("topic", std::string(name)));
-  if (!reply) return std::move(reply).error();
+  auto done = state_->ask(control::Delete{std::string(name)});
+  if (!done) return std::move(done).error();
   return {};
 }
 
 Result<std::vector<std::string>> Client::list() {
-  auto reply = state_->call(control::Frame("list"));
-  if (!reply) return std::move(reply).error();
-  std::vector<std::string> names;
-  for (const auto v : reply->all("topic")) names.emplace_back(v);
-  return names;
+  auto names = state_->ask(control::List{});
+  if (!names) return std::move(names).error();
+  return std::move(names->topics);
 }
+
+Result<TopicReport> Client::describe(std::string_view name) { return state_->ask(control::Describe{std::string(name)}); }
+
+Result<std::vector<GroupReport>> Client::groups(std::string_view name) {
+  auto list = state_->ask(control::Groups{std::string(name)});
+  if (!list) return std::move(list).error();
+  return std::move(list->groups);
+}
+
+Result<DaemonStats> Client::stats() { return state_->ask(control::Stats{}); }
+
+Result<void> Client::create_group(std::string_view topic, std::string_view group, Start start) {
+  auto done = state_->ask(control::CreateGroup{std::string(topic), std::string(group), start});
+  if (!done) return std::move(done).error();
+  return {};
+}
+
+Result<void> Client::delete_group(std::string_view topic, std::string_view group) {
+  auto done = state_->ask(control::DeleteGroup{std::string(topic), std::string(group)});
+  if (!done) return std::move(done).error();
+  return {};
+}
+
+Result<std::optional<Offset>> Client::reset_offsets(std::string_view topic, std::string_view group, ResetTarget to) {
+  auto done = state_->ask(control::ResetOffsets{std::string(topic), std::string(group), to});
+  if (!done) return std::move(done).error();
+  return done->offset;
+}
+
+Result<Offset> Client::delete_records(std::string_view topic, Offset before) {
+  auto deleted = state_->ask(control::DeleteRecords{std::string(topic), before});
+  if (!deleted) return std::move(deleted).error();
+  return deleted->earliest;
+}
+
+Result<RepairReport> Client::repair(std::string_view topic) { return state_->ask(control::Repair{std::string(topic)}); }
 
 }  // namespace mq

@@ -26,6 +26,8 @@ class Segment {
   ~Segment();
 
   const std::string& name() const noexcept { return name_; }
+  // The shm name or the file path.
+  const std::string& path() const noexcept { return path_; }
   SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
   ProducerSlot& producer(std::size_t i) const noexcept {
     return reinterpret_cast<ProducerSlot*>(base_ + kProducerTableOffset)[i];

@@ -2,6 +2,7 @@
 #include "libmq/topic.hpp"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -281,5 +282,22 @@ std::size_t Topic::recover_dead() {
 Result<std::vector<OrphanRepair>> Topic::repair_orphans() { return detail::repair_orphans(*segment_); }
 
 Result<void> Topic::flush() { return segment_->flush(); }
+
+std::string Topic::file() const {
+  return segment_->storage() == Storage::shm ? "/dev/shm/" + segment_->path() : segment_->path();
+}
+
+Result<void> Topic::validate() const {
+  // A segment file cut shorter than the mapping would raise SIGBUS on the first read past its end: look first.
+  const auto bytes = segment_->bytes();
+  const std::string path = file();
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0)
+    return Error(Errc::bad_segment, "its segment file " + path + " was removed");
+  if (static_cast<std::size_t>(st.st_size) < bytes.size())
+    return Error(Errc::bad_segment, "its segment file " + path + " was truncated to " + std::to_string(st.st_size) +
+                                        " bytes (" + std::to_string(bytes.size()) + " mapped)");
+  return detail::validate_segment(bytes, segment_->name());
+}
 
 }  // namespace mq

@@ -35,12 +35,6 @@ mq::Client connect(const Daemon& d) {
   return std::move(*c);
 }
 
-std::string field(const mq::Fields& f, std::string_view key) {
-  for (const auto& [k, v] : f)
-    if (k == key) return v;
-  return "<missing " + std::string(key) + ">";
-}
-
 // Raw bytes on the control socket, then end of input: what the daemon answered, and whether it closed the
 // connection within 10 s.
 struct Exchange {
@@ -145,36 +139,38 @@ TEST(Daemon, CreateDescribeResetAndDeleteThroughTheProtocol) {
   EXPECT_EQ(again.error().code(), mq::Errc::exists);
   mq::Producer producer(*topic);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(producer.publish(bytes("x")));
-  auto described = client.request("describe", {{"topic", "orders"}});
+  auto described = client.describe("orders");
   ASSERT_TRUE(described) << described.error().message();
-  EXPECT_EQ(field(*described, "name"), "orders");
-  EXPECT_EQ(field(*described, "capacity"), "131072");
-  EXPECT_EQ(field(*described, "policy"), "overwrite");
-  EXPECT_EQ(field(*described, "latest"), "5");
-  EXPECT_EQ(field(*described, "group"), "billing");
-  EXPECT_EQ(field(*described, "group_lag"), "5");
-  ASSERT_TRUE(client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to", "3"}}));
-  auto groups = client.request("groups", {{"topic", "orders"}});
+  EXPECT_EQ(described->name, "orders");
+  EXPECT_EQ(described->capacity, 131072u);
+  EXPECT_EQ(described->policy, mq::Policy::overwrite);
+  EXPECT_EQ(described->latest, 5u);
+  ASSERT_EQ(described->groups.size(), 1u);
+  EXPECT_EQ(described->groups[0].name, "billing");
+  EXPECT_EQ(described->groups[0].lag, 5u);
+  ASSERT_TRUE(client.reset_offsets("orders", "billing", mq::Offset{3}));
+  auto groups = client.groups("orders");
   ASSERT_TRUE(groups);
-  EXPECT_EQ(field(*groups, "group_next"), "3");
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].next, 3u);
+  // What the typed client never sends: a target mqd must refuse naming it.
   auto bad_to = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to", "soon"}});
   ASSERT_FALSE(bad_to);
   EXPECT_EQ(bad_to.error().code(), mq::Errc::invalid_argument);
   // to_time: the first record at or after a time (ns since the epoch); the reply says which offset that was.
-  auto by_time = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to_time", "0"}});
+  auto by_time = client.reset_offsets("orders", "billing", mq::TimePoint{0});
   ASSERT_TRUE(by_time) << by_time.error().message();
-  EXPECT_EQ(field(*by_time, "offset"), "0");
-  auto future =
-      client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to_time", "9000000000000000000"}});
+  EXPECT_EQ(*by_time, std::optional<mq::Offset>(0));
+  auto future = client.reset_offsets("orders", "billing", mq::TimePoint{9000000000000000000});
   ASSERT_TRUE(future) << future.error().message();
-  EXPECT_EQ(field(*future, "offset"), "5");
+  EXPECT_EQ(*future, std::optional<mq::Offset>(5));
   for (const char* bad : {"soon", "-1", "9300000000000000000"}) {
     auto refused = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to_time", bad}});
     ASSERT_FALSE(refused) << bad;
     EXPECT_EQ(refused.error().code(), mq::Errc::invalid_argument) << bad;
     EXPECT_NE(refused.error().message().find("to_time"), std::string::npos) << refused.error().message();
   }
-  ASSERT_TRUE(client.request("delete-group", {{"topic", "orders"}, {"group", "billing"}}));
+  ASSERT_TRUE(client.delete_group("orders", "billing"));
   ASSERT_TRUE(client.remove("orders"));
   auto gone = mq::Topic::open("orders", {.ns = d.ns()});
   ASSERT_FALSE(gone);
@@ -199,14 +195,12 @@ TEST(Daemon, ListAndStatsOfHundredsOfTopicsWithGroupsFitInAReply) {
   auto names = client.list();
   ASSERT_TRUE(names) << names.error().message();
   EXPECT_EQ(names->size(), std::size_t{kTopics});
-  auto stats = client.request("stats", {});
+  auto stats = client.stats();
   ASSERT_TRUE(stats) << stats.error().message();
-  std::size_t topics = 0, groups = 0;
-  for (const auto& [k, v] : *stats) {
-    topics += k == "name";
-    groups += k == "group" && v == "readers";
-  }
-  EXPECT_EQ(topics, std::size_t{kTopics});
+  std::size_t groups = 0;
+  for (const auto& t : stats->sections) groups += t.groups.size() == 1 && t.groups[0].name == "readers";
+  EXPECT_EQ(stats->topics, std::uint64_t{kTopics});
+  EXPECT_EQ(stats->sections.size(), std::size_t{kTopics});
   EXPECT_EQ(groups, std::size_t{kTopics});
 }
 
@@ -445,7 +439,7 @@ TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
     ASSERT_EQ(std::fwrite(junk.data(), 1, junk.size(), f), junk.size());
     std::fclose(f);
   }
-  auto described = client.request("describe", {{"topic", "scribbled"}});
+  auto described = client.describe("scribbled");
   ASSERT_FALSE(described);
   EXPECT_EQ(described.error().code(), mq::Errc::bad_segment);
   EXPECT_NE(std::string(described.error().message()).find("bad magic"), std::string::npos) << described.error().message();
@@ -461,12 +455,13 @@ TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
     logged = text.find("topic scribbled: not a libmq topic segment (bad magic)") != std::string::npos;
     if (!logged) std::this_thread::sleep_for(50ms);  // polling the log with a deadline
   }
-  auto stats = client.request("stats", {});
+  auto stats = client.stats();
   ASSERT_TRUE(stats) << stats.error().message();
-  EXPECT_EQ(field(*stats, "name"), "fine");
-  auto info = client.request("describe", {{"topic", "fine"}});
+  ASSERT_EQ(stats->sections.size(), 1u);
+  EXPECT_EQ(stats->sections[0].name, "fine");
+  auto info = client.describe("fine");
   ASSERT_TRUE(info) << info.error().message();
-  EXPECT_EQ(field(*info, "latest"), "1");
+  EXPECT_EQ(info->latest, 1u);
   EXPECT_EQ(::kill(d.pid(), 0), 0) << "mqd died";
   // Deleting it works; a restart adopts the rest.
   EXPECT_TRUE(client.remove("scribbled"));
@@ -498,13 +493,13 @@ TEST(Daemon, ASegmentTruncatedOrRemovedUnderneathIsReportedNotACrash) {
     return false;
   };
   EXPECT_TRUE(log_has("topic cut: its segment file " + shm + "cut was truncated to 4096 bytes"));
-  EXPECT_TRUE(log_has("topic gone: its segment file " + shm + "gone was removed underneath mqd"));
-  auto cut = client.request("describe", {{"topic", "cut"}});
+  EXPECT_TRUE(log_has("topic gone: its segment file " + shm + "gone was removed"));
+  auto cut = client.describe("cut");
   ASSERT_FALSE(cut);
   EXPECT_EQ(cut.error().code(), mq::Errc::bad_segment);
   EXPECT_NE(std::string(cut.error().message()).find("truncated to 4096 bytes"), std::string::npos) << cut.error().message();
-  EXPECT_TRUE(client.request("describe", {{"topic", "fine"}}));
-  EXPECT_TRUE(client.request("stats", {}));
+  EXPECT_TRUE(client.describe("fine"));
+  EXPECT_TRUE(client.stats());
   EXPECT_EQ(::kill(d.pid(), 0), 0) << "mqd died";
   EXPECT_TRUE(client.remove("cut"));
   EXPECT_TRUE(client.remove("gone"));
@@ -636,9 +631,9 @@ TEST(Daemon, RestartedDaemonAdoptsTopicsWhileClientsKeepRunning) {
   EXPECT_TRUE(producer_ok);
   EXPECT_EQ(std::count(seen.begin(), seen.end(), true), kTotal);
   // The client reconnects by itself and the new daemon adopted the topic.
-  auto described = client.request("describe", {{"topic", "stream"}});
+  auto described = client.describe("stream");
   ASSERT_TRUE(described) << described.error().message();
-  EXPECT_EQ(field(*described, "latest"), std::to_string(kTotal));
+  EXPECT_EQ(described->latest, std::uint64_t{kTotal});
 }
 
 TEST(Daemon, FileTopicSurvivesLosingSharedMemory) {
@@ -680,16 +675,17 @@ TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
   NotifyListener notify;
   ASSERT_TRUE(d.start(notify));
   auto client = connect(d);
-  auto described = client.request("describe", {{"topic", "kafka-node"}});
+  auto described = client.describe("kafka-node");
   ASSERT_TRUE(described) << described.error().message();
-  EXPECT_EQ(field(*described, "capacity"), "262144");
-  EXPECT_EQ(field(*described, "group"), "email-service");
+  EXPECT_EQ(described->capacity, 262144u);
+  ASSERT_EQ(described->groups.size(), 1u);
+  EXPECT_EQ(described->groups[0].name, "email-service");
   d.write_config("[topic.kafka-node]\ncapacity = 256KiB\n[topic.audit]\npolicy = overwrite\n");
   d.kill(SIGHUP);
   EXPECT_TRUE(notify.wait_for("STATUS=2 topics", 10s));
-  auto audit = client.request("describe", {{"topic", "audit"}});
+  auto audit = client.describe("audit");
   ASSERT_TRUE(audit) << audit.error().message();
-  EXPECT_EQ(field(*audit, "policy"), "overwrite");
+  EXPECT_EQ(audit->policy, mq::Policy::overwrite);
 }
 
 }  // namespace
@@ -773,11 +769,10 @@ TEST(Daemon, GroupWithoutMembersExpires) {
   const auto deadline = std::chrono::steady_clock::now() + 15s;
   std::vector<std::string> groups;
   do {
-    auto listed = client.request("groups", {{"topic", "expiring"}});
+    auto listed = client.groups("expiring");
     ASSERT_TRUE(listed) << listed.error().message();
     groups.clear();
-    for (const auto& [k, v] : *listed)
-      if (k == "group") groups.push_back(v);
+    for (const auto& g : *listed) groups.push_back(g.name);
     if (groups.size() == 1) break;
     std::this_thread::sleep_for(50ms);  // the daemon's housekeeping runs once a second; poll its result
   } while (std::chrono::steady_clock::now() < deadline);
@@ -858,7 +853,7 @@ template <class Pred>
 bool describe_until(mq::Client& client, const std::string& topic, Pred pred) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   do {
-    auto reply = client.request("describe", {{"topic", topic}});
+    auto reply = client.describe(topic);
     if (reply && pred(*reply)) return true;
     std::this_thread::sleep_for(50ms);  // the daemon's housekeeping runs once a second; poll its result
   } while (std::chrono::steady_clock::now() < deadline);
@@ -883,16 +878,17 @@ TEST(Daemon, OrphanedPositionIsShownThenRepairedAfterTheGrace) {
   ASSERT_FALSE(blocked) << "delivered offset " << blocked->offset() << " past an unreadable position";
 
   // mqd reports it (describe, within a tick) before it repairs it (after the grace)...
-  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::Fields& f) {
-    return field(f, "stuck") == "g" && field(f, "stuck_offset") == "1" && field(f, "stuck_cause") == "orphaned";
+  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::TopicReport& t) {
+    return t.stuck.size() == 1 && t.stuck[0].group == "g" && t.stuck[0].offset == 1 &&
+           t.stuck[0].cause == mq::StuckInfo::Cause::orphaned;
   }));
   // ... then the group moves on: offset 1 is a skip record, "after" arrives.
   auto after = consumer.poll(15s);
   ASSERT_TRUE(after) << after.error().message();
   EXPECT_EQ(after->offset(), 2u);
   EXPECT_EQ(text(after->payload()), "after");
-  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::Fields& f) {
-    return field(f, "orphans_repaired") == "1" && field(f, "stuck") == "<missing stuck>";
+  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::TopicReport& t) {
+    return t.orphans_repaired == 1 && t.stuck.empty();
   }));
   const std::string page = http_get(port, "/metrics");
   EXPECT_NE(page.find("mq_topic_orphans_repaired_total{topic=\"orphans\"} 1"), std::string::npos) << page;
@@ -911,7 +907,9 @@ TEST(Daemon, MqctlRepairSkipsAnOrphanAtOnce) {
   leave_orphan(d, "orphans");
   ASSERT_TRUE(producer.publish(bytes("after")));
   const std::string mqctl = quoted({MQCTL_PATH, "--socket", d.socket()});
-  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::Fields& f) { return field(f, "stuck") == "g"; }));
+  EXPECT_TRUE(describe_until(client, "orphans", [](const mq::TopicReport& t) {
+    return !t.stuck.empty() && t.stuck[0].group == "g";
+  }));
   const Ran described = run_bounded(mqctl + "describe orphans");
   EXPECT_EQ(described.code, 0) << described.out;
   EXPECT_NE(described.out.find("Stuck:          group g waits at offset 0"), std::string::npos) << described.out;

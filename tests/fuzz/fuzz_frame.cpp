@@ -1,6 +1,8 @@
-// Fuzz target: the control-frame decoder mqd runs on every request from any local user. Input = the bytes a peer
-// sends: a 4-byte length prefix, then the body. Nothing may crash or read outside the input; a frame that decodes
-// must survive encode -> decode unchanged, and one that does not must be refused with an error that says why.
+// Fuzz target: the control-frame decoder and the typed request codecs mqd runs on every request from any local
+// user, and the reply codecs a client runs on mqd's answers. Input = the bytes a peer sends: a 4-byte length prefix,
+// then the body. Nothing may crash or read outside the input; a frame that decodes must survive encode -> decode
+// unchanged, and one that does not must be refused with an error that says why; a request that decodes must encode
+// again to a frame that decodes to the same frame (the typed codec loses nothing it accepted).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -8,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "control/frame.hpp"
+#include "libmq/control.hpp"
 #include "fuzz_input.hpp"
 
 using mqfuzz::check;
@@ -24,6 +26,9 @@ std::vector<std::vector<std::uint8_t>> seeds() {
   add(mq::control::Frame("hello").add("pid", "42").add("topic", "kafka-node"));
   add(mq::control::Frame("create").add("topic", "orders").add("capacity", "1MiB").add("group", "billing"));
   add(mq::control::Frame("list"));
+  add(mq::control::to_frame(mq::control::ResetOffsets{"orders", "billing", mq::TimePoint{1700000000000000000}}));
+  add(mq::control::reply_frame(mq::DaemonStats{.topics = 1, .sections = {mq::TopicReport{
+                                                                    .name = "orders", .groups = {{"billing"}}}}}));
   add(mq::control::error_reply(mq::Error(mq::Errc::permission_denied, "permission denied: topic=x")));
   out.push_back({0xff, 0xff, 0xff, 0x7f});
   out.push_back({0x06, 0, 0, 0, 0x01, 0x00, 0x05, 'h'});
@@ -53,5 +58,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       reinterpret_cast<const std::byte*>(again->data()) + 4, again->size() - 4));
   check(back && back->type == frame->type && back->fields == frame->fields, "encode -> decode round trip changed it");
   (void)mq::control::check_reply(*frame);  // any status string must map to an error, never crash
+  if (auto request = mq::control::request_from(*frame)) {
+    const auto typed = mq::control::to_frame(*request);
+    auto again_typed = mq::control::request_from(typed);
+    check(static_cast<bool>(again_typed), "a request the codec accepted decodes again from its own encoding");
+    const auto twice = mq::control::to_frame(*again_typed);
+    check(twice.type == typed.type && twice.fields == typed.fields, "request codec round trip changed it");
+  } else {
+    check(request.error().message().find('\'') != std::string::npos, "a refused request names the field or type");
+  }
+  // Read as each reply (a client reads whatever its daemon sends).
+  (void)mq::control::reply_from<mq::DaemonStats>(*frame);
+  (void)mq::control::reply_from<mq::TopicReport>(*frame);
+  (void)mq::control::reply_from<mq::RepairReport>(*frame);
+  (void)mq::control::reply_from<mq::control::Welcome>(*frame);
+  (void)mq::control::reply_from<mq::control::ResetDone>(*frame);
   return 0;
 }

@@ -1,7 +1,7 @@
 'use strict';
 // kafkajs Admin on libmq: topics through mqd (create, delete, list, describe), offsets from the topic header.
 // A topic has one partition (0); numPartitions > 1 is refused, replicationFactor is ignored (one host).
-const { ClientBase, networkEvents, parseTopicSection } = require('./common');
+const { ClientBase, networkEvents } = require('./common');
 const {
   KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError, KafkaJSAggregateError, KafkaJSCreateTopicError,
   KafkaJSDeleteTopicRecordsError, KafkaJSBrokerNotFound, fromNative,
@@ -120,7 +120,7 @@ class Admin extends ClientBase {
 
   async describe(topic) {
     if (typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`);
-    return parseTopicSection(await this.call((c) => c.request('describe', [['topic', topic]]), topic));
+    return this.call((c) => c.describe(topic), topic);
   }
 
   // -> [{partition: 0, offset: latest, high: latest, low: earliest}] (offsets as decimal strings).
@@ -174,12 +174,12 @@ class Admin extends ClientBase {
   }
 
   async resetOffsets({ groupId, topic, earliest = false } = {}) {
-    await this.call((c) => c.request('reset-offsets', [['topic', topic], ['group', groupId], ['to', earliest ? 'earliest' : 'latest']]), topic);
+    await this.call((c) => c.resetOffsets(topic, groupId, earliest ? 'earliest' : 'latest'), topic);
   }
 
   async setOffsets({ groupId, topic, partitions = [] } = {}) {
     for (const { offset } of partitions) {
-      await this.call((c) => c.request('reset-offsets', [['topic', topic], ['group', groupId], ['to', String(offset)]]), topic);
+      await this.call((c) => c.resetOffsets(topic, groupId, String(offset)), topic);
     }
   }
 
@@ -232,7 +232,7 @@ class Admin extends ClientBase {
       for (const name of await this.listTopics()) {
         const t = await this.describe(name);
         if (!t.groups.some((g) => g.name === groupId)) continue;
-        await this.call((c) => c.request('delete-group', [['topic', name], ['group', groupId]]), name);
+        await this.call((c) => c.deleteGroup(name, groupId), name);
         errorCode = 0;
       }
       results.push({ groupId, errorCode });
@@ -327,7 +327,7 @@ class Admin extends ClientBase {
         continue;
       }
       try {
-        await this.call((c) => c.request('delete-records', [['topic', topic], ['before', before.toString()]]), topic);
+        await this.call((c) => c.deleteRecords(topic, before), topic);
       } catch (e) {
         if (e.mqCode !== 'invalid_argument') throw e;
         throw new KafkaJSDeleteTopicRecordsError({

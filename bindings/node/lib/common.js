@@ -25,23 +25,6 @@ async function connect(socket, clientId = '', timeoutMs = 5000) {
   }
 }
 
-// Parses a daemon reply ([[key, value], ...]) of a `describe` request into a topic section.
-function parseTopicSection(fields) {
-  const t = { groups: [] };
-  let g = null;
-  for (const [k, v] of fields) {
-    if (k === 'group') {
-      g = { name: v };
-      t.groups.push(g);
-    } else if (k.startsWith('group_') && g) {
-      g[k.slice('group_'.length)] = v;
-    } else {
-      t[k] = v;
-    }
-  }
-  return t;
-}
-
 // The batches a native consumer's take() returns: one Buffer holding a header and a row of numbers per record
 // (positions named by the addon's batchLayout, defined once in src/consumer.cc), then the records' bytes.
 const L = native.batchLayout;
@@ -373,5 +356,5 @@ function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
 
 module.exports = {
   ClientBase, memberOptions, takeSpinning, networkEvents,
-  DEFAULT_SOCKET, resolveSocket, connect, connectOnce, parseTopicSection, Slabs, KafkaMessage, FastMessage,
+  DEFAULT_SOCKET, resolveSocket, connect, connectOnce, Slabs, KafkaMessage, FastMessage,
 };

@@ -602,7 +602,7 @@ class Consumer {
   async openTopic(name, fromBeginning) {
     const client = this.requireClient();
     try {
-      if (this.config.allowAutoTopicCreation === false) await client.request('describe', [['topic', name]]);
+      if (this.config.allowAutoTopicCreation === false) await client.describe(name);
       const topic = await client.open(name);
       const prev = this.topics.get(name);
       if (prev) prev.topic.close();

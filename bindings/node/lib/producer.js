@@ -134,7 +134,7 @@ class Producer extends ClientBase {
   async openTopic(name) {
     const allowCreate = this.config.allowAutoTopicCreation !== false;
     try {
-      if (!allowCreate) await this.client.request('describe', [['topic', name]]);
+      if (!allowCreate) await this.client.describe(name);
       return new ProducerTopic(name, await this.client.open(name));
     } catch (e) {
       throw fromNative(e, { topic: name, socket: this.client && this.client.socketPath });

@@ -74,7 +74,10 @@ class ClientWrap : public Napi::ObjectWrap<ClientWrap> {
   Napi::Value Create(const Napi::CallbackInfo& info);
   Napi::Value Remove(const Napi::CallbackInfo& info);
   Napi::Value List(const Napi::CallbackInfo& info);
-  Napi::Value Request(const Napi::CallbackInfo& info);
+  Napi::Value Describe(const Napi::CallbackInfo& info);
+  Napi::Value ResetOffsets(const Napi::CallbackInfo& info);
+  Napi::Value DeleteGroup(const Napi::CallbackInfo& info);
+  Napi::Value DeleteRecords(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value SocketPath(const Napi::CallbackInfo& info);
   std::shared_ptr<mq::Client> checked(Napi::Env env) const;

@@ -1,5 +1,8 @@
 // Client: the connection to mqd (mq::Client). Every request runs in the libuv thread pool, so a slow or absent
 // daemon never blocks the event loop; an absent one fails at once (connect() on the socket is refused).
+#include <charconv>
+#include <cstdio>
+
 #include "addon.h"
 
 namespace mqnode {
@@ -25,6 +28,21 @@ std::optional<double> get_number(Napi::Object o, const char* key) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+// Runs `work` (mq::Client& -> Result<T>) in the thread pool; resolves with to_js(env, the T).
+template <class T, class Work, class ToJs>
+Napi::Value ask(Napi::Env env, std::shared_ptr<mq::Client> client, Work work, ToJs to_js) {
+  auto out = std::make_shared<std::optional<T>>();
+  return Task::run(
+      env,
+      [client, work, out]() -> std::optional<mq::Error> {
+        auto r = work(*client);
+        if (!r) return r.error();
+        out->emplace(std::move(*r));
+        return std::nullopt;
+      },
+      [out, to_js](Napi::Env env) -> Napi::Value { return to_js(env, **out); });
+}
+
 }  // namespace
 
 void ClientWrap::Init(Napi::Env env, Napi::Object exports, AddonData& data) {
@@ -33,7 +51,10 @@ void ClientWrap::Init(Napi::Env env, Napi::Object exports, AddonData& data) {
                                      InstanceMethod<&ClientWrap::Create>("create"),
                                      InstanceMethod<&ClientWrap::Remove>("remove"),
                                      InstanceMethod<&ClientWrap::List>("list"),
-                                     InstanceMethod<&ClientWrap::Request>("request"),
+                                     InstanceMethod<&ClientWrap::Describe>("describe"),
+                                     InstanceMethod<&ClientWrap::ResetOffsets>("resetOffsets"),
+                                     InstanceMethod<&ClientWrap::DeleteGroup>("deleteGroup"),
+                                     InstanceMethod<&ClientWrap::DeleteRecords>("deleteRecords"),
                                      InstanceMethod<&ClientWrap::Close>("close"),
                                      InstanceAccessor<&ClientWrap::SocketPath>("socketPath")});
   data.client_ctor = Napi::Persistent(ctor);
@@ -176,39 +197,114 @@ Napi::Value ClientWrap::List(const Napi::CallbackInfo& info) {
       });
 }
 
-// request(type, [[key, value], ...]) -> Promise<[[key, value], ...]>: any request of daemon/PROTOCOL.md.
-Napi::Value ClientWrap::Request(const Napi::CallbackInfo& info) {
+// describe(topic) -> Promise<{name, capacity, max_message, policy, storage, mode (octal text), access_group,
+// block_timeout_ms, earliest, latest, bytes, producers, stalled_producers, msgs_per_s, bytes_per_s, orphans_repaired,
+// stuck: [{group, offset, position, cause, pid, for_s}], groups: [{name, committed, next, lag, members, unacked}]}>,
+// numbers as decimal strings (offsets are strings in kafkajs).
+Napi::Value ClientWrap::Describe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto client = checked(env);
-  std::string type = get_string(env, info[0], "request type");
-  mq::Fields fields;
-  if (info.Length() > 1 && info[1].IsArray()) {
-    Napi::Array a = info[1].As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Value pair = a.Get(i);
-      if (!pair.IsArray()) throw_type(env, "request fields must be [key, value] pairs");
-      Napi::Array p = pair.As<Napi::Array>();
-      fields.emplace_back(get_string(env, p.Get(0u), "field name"), get_string(env, p.Get(1u), "field value"));
-    }
-  }
-  auto out = std::make_shared<mq::Fields>();
-  return Task::run(
-      env,
-      [client, type, fields, out]() -> std::optional<mq::Error> {
-        auto r = client->request(type, fields);
-        if (!r) return r.error();
-        *out = std::move(*r);
-        return std::nullopt;
-      },
-      [out](Napi::Env env) -> Napi::Value {
-        Napi::Array a = Napi::Array::New(env, out->size());
-        for (std::size_t i = 0; i < out->size(); ++i) {
-          Napi::Array p = Napi::Array::New(env, 2);
-          p.Set(0u, (*out)[i].first);
-          p.Set(1u, (*out)[i].second);
-          a.Set(static_cast<uint32_t>(i), p);
+  std::string name = get_string(env, info[0], "topic");
+  return ask<mq::TopicReport>(
+      env, checked(env), [name](mq::Client& c) { return c.describe(name); },
+      [](Napi::Env env, const mq::TopicReport& t) -> Napi::Value {
+        const auto text = [](std::uint64_t v) { return std::to_string(v); };
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%o", t.mode);
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("name", t.name);
+        o.Set("capacity", text(t.capacity));
+        o.Set("max_message", text(t.max_message));
+        o.Set("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
+        o.Set("storage", t.storage == mq::Storage::file ? "file" : "shm");
+        o.Set("mode", mode);
+        o.Set("access_group", t.access_group);
+        o.Set("block_timeout_ms", text(static_cast<std::uint64_t>(t.block_timeout.count())));
+        o.Set("earliest", text(t.earliest));
+        o.Set("latest", text(t.latest));
+        o.Set("bytes", text(t.bytes));
+        o.Set("producers", text(t.producers));
+        o.Set("stalled_producers", text(t.stalled_producers));
+        o.Set("msgs_per_s", text(t.msgs_per_s));
+        o.Set("bytes_per_s", text(t.bytes_per_s));
+        o.Set("orphans_repaired", text(t.orphans_repaired));
+        Napi::Array stuck = Napi::Array::New(env, t.stuck.size());
+        for (std::size_t i = 0; i < t.stuck.size(); ++i) {
+          const auto& s = t.stuck[i];
+          Napi::Object e = Napi::Object::New(env);
+          e.Set("group", s.group);
+          e.Set("offset", text(s.offset));
+          e.Set("position", text(s.position));
+          e.Set("cause", std::string(mq::to_string(s.cause)));
+          e.Set("pid", text(s.pid));
+          e.Set("for_s", text(s.for_s));
+          stuck.Set(static_cast<uint32_t>(i), e);
         }
-        return a;
+        o.Set("stuck", stuck);
+        Napi::Array groups = Napi::Array::New(env, t.groups.size());
+        for (std::size_t i = 0; i < t.groups.size(); ++i) {
+          const auto& g = t.groups[i];
+          Napi::Object e = Napi::Object::New(env);
+          e.Set("name", g.name);
+          e.Set("committed", text(g.committed));
+          e.Set("next", text(g.next));
+          e.Set("lag", text(g.lag));
+          e.Set("members", text(g.members));
+          e.Set("unacked", text(g.unacked));
+          groups.Set(static_cast<uint32_t>(i), e);
+        }
+        o.Set("groups", groups);
+        return o;
+      });
+}
+
+// resetOffsets(topic, group, to: 'earliest' | 'latest' | an offset as a decimal string) -> Promise<undefined>
+Napi::Value ClientWrap::ResetOffsets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string topic = get_string(env, info[0], "topic");
+  std::string group = get_string(env, info[1], "group");
+  const std::string to = get_string(env, info[2], "to");
+  mq::ResetTarget target = mq::Start::earliest;
+  if (to == "latest") {
+    target = mq::Start::latest;
+  } else if (to != "earliest") {
+    mq::Offset offset = 0;
+    const auto [stop, ec] = std::from_chars(to.data(), to.data() + to.size(), offset);
+    if (to.empty() || ec != std::errc() || stop != to.data() + to.size())
+      throw_js(env, mq::Error(mq::Errc::invalid_argument,
+                              "offset '" + to + "' is not earliest, latest or a whole number: topic=" + topic));
+    target = offset;
+  }
+  return ask<std::optional<mq::Offset>>(
+      env, checked(env), [topic, group, target](mq::Client& c) { return c.reset_offsets(topic, group, target); },
+      [](Napi::Env env, const std::optional<mq::Offset>&) -> Napi::Value { return env.Undefined(); });
+}
+
+// deleteGroup(topic, group) -> Promise<undefined>
+Napi::Value ClientWrap::DeleteGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string topic = get_string(env, info[0], "topic");
+  std::string group = get_string(env, info[1], "group");
+  return ask<bool>(
+      env, checked(env),
+      [topic, group](mq::Client& c) -> mq::Result<bool> {
+        if (auto r = c.delete_group(topic, group); !r) return r.error();
+        return true;
+      },
+      [](Napi::Env env, bool) -> Napi::Value { return env.Undefined(); });
+}
+
+// deleteRecords(topic, before: bigint) -> Promise<string>: the topic's new earliest offset.
+Napi::Value ClientWrap::DeleteRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string topic = get_string(env, info[0], "topic");
+  if (info.Length() < 2 || !info[1].IsBigInt()) throw_type(env, "before must be a bigint");
+  bool lossless = false;
+  const mq::Offset before = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw_js(env, mq::Error(mq::Errc::invalid_argument, "before is not an offset: topic=" + topic));
+  return ask<mq::Offset>(
+      env, checked(env), [topic, before](mq::Client& c) { return c.delete_records(topic, before); },
+      [](Napi::Env env, const mq::Offset& earliest) -> Napi::Value {
+        return Napi::String::New(env, std::to_string(earliest));
       });
 }
 

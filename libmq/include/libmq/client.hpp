@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "libmq/control.hpp"
 #include "libmq/error.hpp"
 #include "libmq/options.hpp"
 #include "libmq/topic.hpp"
@@ -32,19 +33,7 @@ struct ClientOptions {
   std::string client_id{};
 };
 
-// What to create; an unset field takes the daemon's default.
-struct CreateOptions {
-  std::optional<std::size_t> capacity{};
-  std::optional<std::size_t> max_message{};
-  std::optional<Policy> policy{};
-  std::optional<std::chrono::milliseconds> block_timeout{};
-  std::optional<Storage> storage{};
-  std::optional<std::uint32_t> mode{};
-  std::optional<std::string> access_group{};  // the Unix group that may use the topic
-  std::vector<std::string> groups{};          // consumer groups created with the topic
-};
-
-// Named fields of a raw request or reply (see libmq/src/control/frame.hpp).
+// Named fields of a raw request or reply (see libmq/control.hpp).
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
 // Thread-safe. Moving is fine; a fork child must connect again.
@@ -61,10 +50,27 @@ class Client {
   // Opens the topic through the daemon (created with the daemon's defaults when its auto-create is on, else
   // Errc::not_found). Errc::permission_denied naming the topic when this user may not use it.
   Result<Topic> open(std::string_view name);
+  // Creates the topic (Errc::exists when it exists) and opens it.
   Result<Topic> create(std::string_view name, const CreateOptions& options = {});
   Result<void> remove(std::string_view name);
+  // The topics mqd knows, sorted.
   Result<std::vector<std::string>> list();
-  // Any request the daemon understands (mqctl uses this); the reply's fields, or its error.
+  // A topic's settings, offsets, rates, stuck positions and groups.
+  Result<TopicReport> describe(std::string_view name);
+  Result<std::vector<GroupReport>> groups(std::string_view name);
+  // mqd's own counts and every sound topic.
+  Result<DaemonStats> stats();
+  Result<void> create_group(std::string_view topic, std::string_view group, Start start = Start::earliest);
+  // Errc::busy while the group has live members.
+  Result<void> delete_group(std::string_view topic, std::string_view group);
+  // Moves the group; with a TimePoint, returns the offset that time meant.
+  Result<std::optional<Offset>> reset_offsets(std::string_view topic, std::string_view group, ResetTarget to);
+  // Kafka's DeleteRecords: drops the records before `before`; returns the topic's new earliest offset.
+  Result<Offset> delete_records(std::string_view topic, Offset before);
+  // Repairs the topic's orphaned positions now (see Topic::repair_orphans).
+  Result<RepairReport> repair(std::string_view topic);
+  // A raw request: its reply's fields, or its error. For tools that test the daemon's checks; the methods above
+  // are the API.
   Result<Fields> request(std::string_view type, const Fields& fields);
 
   const std::string& socket_path() const;

@@ -136,6 +136,13 @@ class Topic {
   // msync for Storage::file (no-op for shm).
   Result<void> flush();
 
+  // The file that holds the segment: /dev/shm/NAME for shm, its path in the data directory for file storage.
+  std::string file() const;
+  // Checks the segment again as open() did (its header and tables) and that its file still covers the mapping:
+  // Errc::bad_segment naming the problem when another process scribbled over, truncated or removed it. Reads the
+  // header only; safe while others use the topic.
+  Result<void> validate() const;
+
   // Internal: the mapping. Not part of the stable API.
   const std::shared_ptr<detail::Segment>& segment() const { return segment_; }
 

@@ -1,5 +1,5 @@
-// Encoding and checked decoding of control frames (see frame.hpp).
-#include "control/frame.hpp"
+// Encoding and checked decoding of control frames (see libmq/control.hpp).
+#include "libmq/control.hpp"
 
 #include <cstring>
 
@@ -45,13 +45,6 @@ std::optional<std::string_view> Frame::get(std::string_view key) const {
   for (const auto& [k, v] : fields)
     if (k == key) return std::string_view(v);
   return std::nullopt;
-}
-
-std::vector<std::string_view> Frame::all(std::string_view key) const {
-  std::vector<std::string_view> out;
-  for (const auto& [k, v] : fields)
-    if (k == key) out.emplace_back(v);
-  return out;
 }
 
 Result<std::string> encode(const Frame& frame, const Limits& limits) {

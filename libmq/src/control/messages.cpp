@@ -1,0 +1,507 @@
+// The typed requests and replies of the control protocol (see libmq/control.hpp): the one table of field names.
+// Each message's fields are listed once, by a visit() below; the encoder, the decoder and the protocol table are
+// three visitors of that one list.
+#include <charconv>
+#include <concepts>
+#include <cstdio>
+#include <limits>
+#include <type_traits>
+
+#include "libmq/control.hpp"
+
+namespace mq {
+
+std::string_view to_string(StuckInfo::Cause cause) noexcept {
+  switch (cause) {
+    case StuckInfo::Cause::stalled_producer: return "stalled_producer";
+    case StuckInfo::Cause::dead_producer: return "dead_producer";
+    case StuckInfo::Cause::orphaned: return "orphaned";
+  }
+  return "orphaned";
+}
+
+namespace control {
+
+namespace {
+
+template <class M, class T>
+concept Is = std::same_as<std::remove_const_t<M>, T>;
+
+// How a number is written: decimal, or octal (permission bits, as chmod takes them).
+enum class Base { dec, oct };
+
+// ---- The table: every message's fields, in wire order. A nested entry's first field marks where it starts. ----
+
+template <Is<Hello> M, class V>
+void visit(M& m, V& v) {
+  v.field("pid", m.pid);
+  v.field("client_id", m.client_id);
+  v.field("topic", m.topics);
+}
+template <Is<Welcome> M, class V>
+void visit(M& m, V& v) {
+  v.field("version", m.version);
+  v.field("namespace", m.ns);
+}
+template <Is<Create> M, class V>
+void visit(M& m, V& v) {
+  v.field("topic", m.topic);
+  v.field("capacity", m.options.capacity);
+  v.field("max_message", m.options.max_message);
+  v.field("policy", m.options.policy);
+  v.field("block_timeout_ms", m.options.block_timeout);
+  v.field("storage", m.options.storage);
+  v.field("mode", m.options.mode, Base::oct);
+  v.field("access_group", m.options.access_group);
+  v.field("group", m.options.groups);
+}
+template <Is<Opened> M, class V>
+void visit(M& m, V& v) {
+  v.field("storage", m.storage);
+  v.field("directory", m.directory);
+  v.field("namespace", m.ns);
+}
+template <class M, class V>
+  requires Is<M, Open> || Is<M, Delete> || Is<M, Describe> || Is<M, Groups> || Is<M, Repair>
+void visit(M& m, V& v) {
+  v.field("topic", m.topic);
+}
+template <class M, class V>
+  requires Is<M, List> || Is<M, Stats> || Is<M, Done>
+void visit(M&, V&) {}
+template <Is<TopicNames> M, class V>
+void visit(M& m, V& v) {
+  v.field("topic", m.topics);
+}
+template <Is<GroupReport> M, class V>
+void visit(M& m, V& v) {
+  v.field("group", m.name);
+  v.field("group_committed", m.committed);
+  v.field("group_next", m.next);
+  v.field("group_lag", m.lag);
+  v.field("group_members", m.members);
+  v.field("group_unacked", m.unacked);
+}
+template <Is<StuckReport> M, class V>
+void visit(M& m, V& v) {
+  v.field("stuck", m.group);
+  v.field("stuck_offset", m.offset);
+  v.field("stuck_position", m.position);
+  v.field("stuck_cause", m.cause);
+  v.field("stuck_pid", m.pid);
+  v.field("stuck_for_s", m.for_s);
+}
+template <Is<TopicReport> M, class V>
+void visit(M& m, V& v) {
+  v.field("name", m.name);
+  v.field("capacity", m.capacity);
+  v.field("max_message", m.max_message);
+  v.field("policy", m.policy);
+  v.field("storage", m.storage);
+  v.field("mode", m.mode, Base::oct);
+  v.field("access_group", m.access_group);
+  v.field("block_timeout_ms", m.block_timeout);
+  v.field("earliest", m.earliest);
+  v.field("latest", m.latest);
+  v.field("bytes", m.bytes);
+  v.field("producers", m.producers);
+  v.field("stalled_producers", m.stalled_producers);
+  v.field("msgs_per_s", m.msgs_per_s);
+  v.field("bytes_per_s", m.bytes_per_s);
+  v.field("orphans_repaired", m.orphans_repaired);
+  v.nested(m.stuck);
+  v.nested(m.groups);
+}
+template <Is<GroupList> M, class V>
+void visit(M& m, V& v) {
+  v.nested(m.groups);
+}
+template <Is<DaemonStats> M, class V>
+void visit(M& m, V& v) {
+  v.field("topics", m.topics);
+  v.field("clients", m.clients);
+  v.field("uptime_s", m.uptime_s);
+  v.nested(m.sections);
+}
+template <Is<CreateGroup> M, class V>
+void visit(M& m, V& v) {
+  v.field("topic", m.topic);
+  v.field("group", m.group);
+  v.field("start", m.start);
+}
+template <Is<DeleteGroup> M, class V>
+void visit(M& m, V& v) {
+  v.field("topic", m.topic);
+  v.field("group", m.group);
+}
+template <Is<ResetOffsets> M, class V>
+void visit(M& m, V& v) {
+  v.field("topic", m.topic);
+  v.field("group", m.group);
+  v.target("to", "to_time", m.to);
+}
+template <Is<ResetDone> M, class V>
+void visit(M& m, V& v) {
+  v.field("offset", m.offset);
+}
+template <Is<DeleteRecords> M, class V>
+void visit(M& m, V& v) {
+  v.field("topic", m.topic);
+  v.field("before", m.before);
+}
+template <Is<RecordsDeleted> M, class V>
+void visit(M& m, V& v) {
+  v.field("earliest", m.earliest);
+}
+template <Is<RepairReport::Repaired> M, class V>
+void visit(M& m, V& v) {
+  v.field("repaired_offset", m.offset);
+  v.field("repaired_records", m.records);
+  v.field("repaired_position", m.position);
+}
+template <Is<RepairReport::Stuck> M, class V>
+void visit(M& m, V& v) {
+  v.field("stuck", m.group);
+  v.field("stuck_offset", m.offset);
+  v.field("stuck_cause", m.cause);
+  v.field("stuck_pid", m.pid);
+}
+template <Is<RepairReport> M, class V>
+void visit(M& m, V& v) {
+  v.nested(m.repaired);
+  v.nested(m.stuck);
+}
+
+// ---- Values as text ----
+
+// Enum words, in the order of the enum's values.
+template <class E>
+struct Words;
+template <>
+struct Words<Policy> {
+  static constexpr std::string_view list[] = {"block", "overwrite"};
+};
+template <>
+struct Words<Storage> {
+  static constexpr std::string_view list[] = {"shm", "file"};
+};
+template <>
+struct Words<Start> {
+  static constexpr std::string_view list[] = {"earliest", "latest"};
+};
+template <>
+struct Words<StuckInfo::Cause> {
+  static constexpr std::string_view list[] = {"stalled_producer", "dead_producer", "orphaned"};
+};
+template <class E>
+concept Worded = requires { Words<E>::list; };
+
+std::string text(const std::string& v, Base) { return v; }
+std::string text(std::uint64_t v, Base base) {
+  if (base == Base::dec) return std::to_string(v);
+  char b[24];
+  std::snprintf(b, sizeof b, "%llo", static_cast<unsigned long long>(v));
+  return b;
+}
+std::string text(std::uint32_t v, Base base) { return text(std::uint64_t{v}, base); }
+std::string text(std::chrono::milliseconds v, Base) { return std::to_string(v.count()); }
+template <Worded E>
+std::string text(E v, Base) {
+  return std::string(Words<E>::list[static_cast<std::size_t>(v)]);
+}
+
+Error bad_value(std::string_view key, std::string_view value, std::string_view want) {
+  return Error(Errc::invalid_argument,
+               std::string(key) + "='" + std::string(value.substr(0, 64)) + "' is not " + std::string(want));
+}
+
+std::optional<std::uint64_t> whole(std::string_view t, Base base) {
+  std::uint64_t v = 0;
+  const auto [stop, ec] = std::from_chars(t.data(), t.data() + t.size(), v, base == Base::dec ? 10 : 8);
+  if (t.empty() || ec != std::errc() || stop != t.data() + t.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<Error> parse(std::string_view, std::string_view t, std::string& out, Base) {
+  out = std::string(t);
+  return std::nullopt;
+}
+std::optional<Error> parse(std::string_view key, std::string_view t, std::uint64_t& out, Base base) {
+  auto v = whole(t, base);
+  if (!v) return bad_value(key, t, base == Base::dec ? "a whole number" : "an octal number");
+  out = *v;
+  return std::nullopt;
+}
+std::optional<Error> parse(std::string_view key, std::string_view t, std::uint32_t& out, Base base) {
+  auto v = whole(t, base);
+  if (base == Base::oct && (!v || *v > 0777)) return bad_value(key, t, "an octal mode like 660");
+  if (!v || *v > std::numeric_limits<std::uint32_t>::max()) return bad_value(key, t, "a 32-bit whole number");
+  out = static_cast<std::uint32_t>(*v);
+  return std::nullopt;
+}
+std::optional<Error> parse(std::string_view key, std::string_view t, std::chrono::milliseconds& out, Base) {
+  auto v = whole(t, Base::dec);
+  if (!v || *v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    return bad_value(key, t, "a number of milliseconds");
+  out = std::chrono::milliseconds(static_cast<std::int64_t>(*v));
+  return std::nullopt;
+}
+template <Worded E>
+std::optional<Error> parse(std::string_view key, std::string_view t, E& out, Base) {
+  std::string want;
+  for (std::size_t i = 0; i < std::size(Words<E>::list); ++i) {
+    if (t == Words<E>::list[i]) {
+      out = static_cast<E>(i);
+      return std::nullopt;
+    }
+    want += (i == 0 ? "" : i + 1 == std::size(Words<E>::list) ? " or " : ", ") + std::string(Words<E>::list[i]);
+  }
+  return bad_value(key, t, want);
+}
+
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+
+// The key a nested entry starts with: its first field.
+struct First {
+  std::string_view key;
+  template <class T>
+  void field(std::string_view k, T&, Base = Base::dec) {
+    if (key.empty()) key = k;
+  }
+  template <class T>
+  void nested(T&) {}
+};
+template <class S>
+std::string_view marker() {
+  First first;
+  S s{};
+  visit(s, first);
+  return first.key;
+}
+
+// ---- The three visitors ----
+
+class Encoder {
+ public:
+  explicit Encoder(Frame& out) : out_(out) {}
+  template <class T>
+  void field(std::string_view key, const T& v, Base base = Base::dec) {
+    out_.add(std::string(key), text(v, base));
+  }
+  template <class T>
+  void field(std::string_view key, const std::optional<T>& v, Base base = Base::dec) {
+    if (v) field(key, *v, base);
+  }
+  void field(std::string_view key, const std::vector<std::string>& values, Base = Base::dec) {
+    for (const auto& v : values) field(key, v);
+  }
+  template <class S>
+  void nested(const std::vector<S>& entries) {
+    for (const auto& e : entries) visit(e, *this);
+  }
+  void target(std::string_view to_key, std::string_view time_key, const ResetTarget& to) {
+    if (const auto* start = std::get_if<Start>(&to)) field(to_key, *start);
+    if (const auto* offset = std::get_if<Offset>(&to)) field(to_key, *offset);
+    if (const auto* time = std::get_if<TimePoint>(&to)) field(time_key, time->ns_since_epoch);
+  }
+
+ private:
+  Frame& out_;
+};
+
+using Fields = std::span<const std::pair<std::string, std::string>>;
+
+// Reads the fields of one message (or of one nested entry: from its marker to the next entry's) into its struct;
+// the first problem is kept, and reading stops there.
+class Decoder {
+ public:
+  Decoder(Fields fields, std::string what) : fields_(fields), what_(std::move(what)) {}
+  template <class T>
+  void field(std::string_view key, T& out, Base base = Base::dec) {
+    if (error) return;
+    const auto* v = find(key);
+    if (v == nullptr) {
+      error = Error(Errc::invalid_argument, what_ + " without field '" + std::string(key) + "'");
+      return;
+    }
+    error = parse(key, *v, out, base);
+  }
+  template <class T>
+  void field(std::string_view key, std::optional<T>& out, Base base = Base::dec) {
+    if (error) return;
+    const auto* v = find(key);
+    if (v == nullptr) return;
+    T value{};
+    error = parse(key, *v, value, base);
+    out = std::move(value);
+  }
+  void field(std::string_view key, std::vector<std::string>& out, Base = Base::dec) {
+    for (const auto& [k, v] : fields_)
+      if (k == key) out.push_back(v);
+  }
+  template <class S>
+  void nested(std::vector<S>& out) {
+    const std::string_view key = marker<S>();
+    std::size_t begin = fields_.size();
+    for (std::size_t i = 0; i <= fields_.size() && !error; ++i) {
+      if (i < fields_.size() && fields_[i].first != key) continue;
+      if (begin < i) {
+        Decoder entry(fields_.subspan(begin, i - begin), what_);
+        visit(out.emplace_back(), entry);
+        error = std::move(entry.error);
+      }
+      begin = i;
+    }
+  }
+  void target(std::string_view to_key, std::string_view time_key, ResetTarget& to) {
+    if (error) return;
+    if (const auto* t = find(time_key)) {
+      auto ns = whole(*t, Base::dec);
+      if (!ns || *ns > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        error = bad_value(time_key, *t, "ns since the epoch");
+      else
+        to = TimePoint{*ns};
+      return;
+    }
+    const auto* t = find(to_key);
+    const std::string_view text = t == nullptr ? std::string_view() : std::string_view(*t);
+    if (text == "earliest" || text == "latest") {
+      to = text == "earliest" ? Start::earliest : Start::latest;
+    } else if (auto offset = whole(text, Base::dec)) {
+      to = Offset{*offset};
+    } else {
+      error = bad_value(to_key, text, "earliest, latest or an offset");
+    }
+  }
+
+  std::optional<Error> error;
+
+ private:
+  const std::string* find(std::string_view key) const {
+    for (const auto& [k, v] : fields_)
+      if (k == key) return &v;
+    return nullptr;
+  }
+  Fields fields_;
+  std::string what_;
+};
+
+// The field names, for protocol_table(): "name?" optional, "name*" repeated (a nested entry's fields too).
+class Namer {
+ public:
+  template <class T>
+  void field(std::string_view key, T&, Base = Base::dec) {
+    add(key, is_optional<T>::value ? "?" : is_vector<T>::value ? "*" : "");
+  }
+  template <class S>
+  void nested(std::vector<S>&) {
+    Namer entry;
+    S s{};
+    visit(s, entry);
+    for (const auto& n : entry.names) names.push_back(n.back() == '*' || n.back() == '?' ? n : n + "*");
+  }
+  void target(std::string_view to_key, std::string_view time_key, ResetTarget&) {
+    add(to_key, "?");
+    add(time_key, "?");
+  }
+  std::vector<std::string> names;
+
+ private:
+  template <class T>
+  struct is_optional : std::false_type {};
+  template <class T>
+  struct is_optional<std::optional<T>> : std::true_type {};
+  void add(std::string_view key, std::string_view mark) { names.push_back(std::string(key) + std::string(mark)); }
+};
+
+template <class M>
+std::vector<std::string> names_of() {
+  Namer n;
+  M m{};
+  visit(m, n);
+  return n.names;
+}
+
+template <class R>
+Result<Request> decode_as(const Frame& frame) {
+  R request{};
+  Decoder d(frame.fields, std::string(R::type) + " request");
+  visit(request, d);
+  if (d.error) return std::move(*d.error);
+  return Request(std::move(request));
+}
+
+}  // namespace
+
+Frame to_frame(const Request& request) {
+  return std::visit(
+      [](const auto& r) {
+        Frame f{std::string(r.type)};
+        Encoder e(f);
+        visit(r, e);
+        return f;
+      },
+      request);
+}
+
+Result<Request> request_from(const Frame& frame) {
+  std::optional<Result<Request>> out;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (void)((frame.type == std::variant_alternative_t<I, Request>::type
+                ? (out.emplace(decode_as<std::variant_alternative_t<I, Request>>(frame)), true)
+                : false) ||
+           ...);
+  }(std::make_index_sequence<std::variant_size_v<Request>>());
+  if (out) return std::move(*out);
+  return Error(Errc::invalid_argument, "unknown request type '" + frame.type.substr(0, 64) + "'");
+}
+
+template <class Reply>
+Frame reply_frame(const Reply& reply) {
+  Frame f = ok_reply();
+  Encoder e(f);
+  visit(reply, e);
+  return f;
+}
+
+template <class Reply>
+Result<Reply> reply_from(const Frame& frame) {
+  Reply reply{};
+  Decoder d(frame.fields, "mqd's reply");
+  visit(reply, d);
+  if (d.error) return std::move(*d.error);
+  return reply;
+}
+
+// Every reply type, once.
+#define MQ_CONTROL_REPLY(R)                   \
+  template Frame reply_frame<R>(const R&);    \
+  template Result<R> reply_from<R>(const Frame&);
+MQ_CONTROL_REPLY(Done)
+MQ_CONTROL_REPLY(Opened)
+MQ_CONTROL_REPLY(Welcome)
+MQ_CONTROL_REPLY(TopicNames)
+MQ_CONTROL_REPLY(TopicReport)
+MQ_CONTROL_REPLY(GroupList)
+MQ_CONTROL_REPLY(DaemonStats)
+MQ_CONTROL_REPLY(ResetDone)
+MQ_CONTROL_REPLY(RecordsDeleted)
+MQ_CONTROL_REPLY(RepairReport)
+#undef MQ_CONTROL_REPLY
+
+std::vector<MessageSpec> protocol_table() {
+  std::vector<MessageSpec> out;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (out.push_back(MessageSpec{std::variant_alternative_t<I, Request>::type,
+                               names_of<std::variant_alternative_t<I, Request>>(),
+                               names_of<typename std::variant_alternative_t<I, Request>::Reply>()}),
+     ...);
+  }(std::make_index_sequence<std::variant_size_v<Request>>());
+  return out;
+}
+
+}  // namespace control
+}  // namespace mq
