@@ -26,18 +26,14 @@ int run_repair(const Args& args, Context& context) {
   if (cl.has("json")) {
     JsonWriter json;
     json.begin_object();
-    json.key("topic");
-    json.string(name);
+    json.member("topic", name);
     json.key("repaired");
     json.begin_array();
     for (const auto& r : report.repaired) {
       json.begin_object();
-      json.key("offset");
-      json.number(r.offset);
-      json.key("records");
-      json.number(r.records);
-      json.key("position");
-      json.number(r.position);
+      json.member("offset", r.offset);
+      json.member("records", r.records);
+      json.member("position", r.position);
       json.end_object();
     }
     json.end_array();
@@ -45,14 +41,10 @@ int run_repair(const Args& args, Context& context) {
     json.begin_array();
     for (const auto& s : report.stuck) {
       json.begin_object();
-      json.key("group");
-      json.string(s.group);
-      json.key("offset");
-      json.number(s.offset);
-      json.key("cause");
-      json.string(mq::to_string(s.cause));
-      json.key("pid");
-      json.number(s.pid);
+      json.member("group", s.group);
+      json.member("offset", s.offset);
+      json.member("cause", mq::to_string(s.cause));
+      json.member("pid", s.pid);
       json.end_object();
     }
     json.end_array();

@@ -22,10 +22,8 @@ int run_stats(const Args& args, Context& context) {
   if (cl.has("json")) {
     JsonWriter json;
     json.begin_object();
-    json.key("clients");
-    json.number(report.clients);
-    json.key("uptime_s");
-    json.number(report.uptime_s);
+    json.member("clients", report.clients);
+    json.member("uptime_s", report.uptime_s);
     json.key("topics");
     json.begin_array();
     for (const auto& t : report.sections) write_json(json, t);

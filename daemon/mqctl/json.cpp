@@ -2,7 +2,6 @@
 #include "json.hpp"
 
 #include <array>
-#include <cctype>
 #include <cstdio>
 
 namespace mqctl {
@@ -85,38 +84,14 @@ void JsonWriter::number(std::uint64_t value) {
   out_ += std::to_string(value);
 }
 
-void JsonWriter::raw_number(std::string_view text) {
-  before_value();
-  out_ += text;
+void JsonWriter::member(std::string_view name, std::uint64_t value) {
+  key(name);
+  number(value);
 }
 
-void JsonWriter::scalar(std::string_view value) {
-  if (looks_like_number(value)) {
-    raw_number(value);
-  } else {
-    string(value);
-  }
-}
-
-bool JsonWriter::looks_like_number(std::string_view t) {
-  std::size_t i = 0;
-  const auto digit = [&](std::size_t at) { return at < t.size() && std::isdigit(static_cast<unsigned char>(t[at])); };
-  if (i < t.size() && t[i] == '-') ++i;
-  if (!digit(i)) return false;
-  if (t[i] == '0' && digit(i + 1)) return false;  // no leading zeros in JSON
-  while (digit(i)) ++i;
-  if (i < t.size() && t[i] == '.') {
-    ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
-    ++i;
-    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  return i == t.size();
+void JsonWriter::member(std::string_view name, std::string_view value) {
+  key(name);
+  string(value);
 }
 
 }  // namespace mqctl

@@ -19,15 +19,11 @@ class JsonWriter {
   void key(std::string_view name);
   void string(std::string_view value);
   void number(std::uint64_t value);
-  // `text` must already be a JSON number (see looks_like_number); written as is.
-  void raw_number(std::string_view text);
-  // A daemon field value: a number when it looks like one, else a string.
-  void scalar(std::string_view value);
+  // Inside an object: a key and its value.
+  void member(std::string_view name, std::uint64_t value);
+  void member(std::string_view name, std::string_view value);
 
   const std::string& str() const { return out_; }
-
-  // True for decimal text that is a valid JSON number ("12", "0.5"; not "012", "1e", "" or "-").
-  static bool looks_like_number(std::string_view text);
 
  private:
   void before_value();

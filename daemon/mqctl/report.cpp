@@ -41,57 +41,43 @@ std::string format_duration(std::uint64_t s) {
 
 void write_json(JsonWriter& json, const mq::GroupReport& g) {
   json.begin_object();
-  json.key("name");
-  json.string(g.name);
-  json.key("committed");
-  json.number(g.committed);
-  json.key("next");
-  json.number(g.next);
-  json.key("lag");
-  json.number(g.lag);
-  json.key("members");
-  json.number(g.members);
-  json.key("unacked");
-  json.number(g.unacked);
+  json.member("name", g.name);
+  json.member("committed", g.committed);
+  json.member("next", g.next);
+  json.member("lag", g.lag);
+  json.member("members", g.members);
+  json.member("unacked", g.unacked);
   json.end_object();
 }
 
 void write_json(JsonWriter& json, const mq::TopicReport& t) {
-  const auto number = [&json](std::string_view key, std::uint64_t value) {
-    json.key(key);
-    json.number(value);
-  };
-  const auto text = [&json](std::string_view key, std::string_view value) {
-    json.key(key);
-    json.string(value);
-  };
   json.begin_object();
-  text("name", t.name);
-  number("capacity", t.capacity);
-  number("max_message", t.max_message);
-  text("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
-  text("storage", t.storage == mq::Storage::file ? "file" : "shm");
-  text("mode", format_mode(t.mode));
-  text("access_group", t.access_group);
-  number("block_timeout_ms", static_cast<std::uint64_t>(t.block_timeout.count()));
-  number("earliest", t.earliest);
-  number("latest", t.latest);
-  number("bytes", t.bytes);
-  number("producers", t.producers);
-  number("stalled_producers", t.stalled_producers);
-  number("msgs_per_s", t.msgs_per_s);
-  number("bytes_per_s", t.bytes_per_s);
-  number("orphans_repaired", t.orphans_repaired);
+  json.member("name", t.name);
+  json.member("capacity", t.capacity);
+  json.member("max_message", t.max_message);
+  json.member("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
+  json.member("storage", t.storage == mq::Storage::file ? "file" : "shm");
+  json.member("mode", format_mode(t.mode));
+  json.member("access_group", t.access_group);
+  json.member("block_timeout_ms", static_cast<std::uint64_t>(t.block_timeout.count()));
+  json.member("earliest", t.earliest);
+  json.member("latest", t.latest);
+  json.member("bytes", t.bytes);
+  json.member("producers", t.producers);
+  json.member("stalled_producers", t.stalled_producers);
+  json.member("msgs_per_s", t.msgs_per_s);
+  json.member("bytes_per_s", t.bytes_per_s);
+  json.member("orphans_repaired", t.orphans_repaired);
   json.key("stuck");
   json.begin_array();
   for (const auto& s : t.stuck) {
     json.begin_object();
-    text("group", s.group);
-    number("offset", s.offset);
-    number("position", s.position);
-    text("cause", mq::to_string(s.cause));
-    number("pid", s.pid);
-    number("for_s", s.for_s);
+    json.member("group", s.group);
+    json.member("offset", s.offset);
+    json.member("position", s.position);
+    json.member("cause", mq::to_string(s.cause));
+    json.member("pid", s.pid);
+    json.member("for_s", s.for_s);
     json.end_object();
   }
   json.end_array();

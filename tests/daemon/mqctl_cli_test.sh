@@ -209,6 +209,11 @@ for field in '"name":"orders"' '"capacity":65536' '"max_message":1024' '"policy"
   '"mode":"0660"' '"block_timeout_ms":100' '"latest":0' '"groups":\[\{"name":"email"'; do
   expect_out "$field" "describe --json"
 done
+# The whole document, key by key in this order: scripts may rely on it.
+expect_exact '{"name":"orders","capacity":65536,"max_message":1024,"policy":"block","storage":"shm","mode":"0660",'\
+'"access_group":"'"$(id -gn)"'","block_timeout_ms":100,"earliest":0,"latest":0,"bytes":0,"producers":0,'\
+'"stalled_producers":0,"msgs_per_s":0,"bytes_per_s":0,"orphans_repaired":0,"stuck":[],'\
+'"groups":[{"name":"email","committed":0,"next":0,"lag":0,"members":0,"unacked":0}]}' "describe --json, exactly"
 
 # --- produce ------------------------------------------------------------------------------------------------------
 mq_in 'hello 1\nhello 2\n\nhello 4' produce orders --verbose
