@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -138,8 +139,10 @@ struct Client::State {
     return control::to_frame(h);
   }
 
-  // REQUIRES: mu held.
-  Result<void> reconnect() {
+  // REQUIRES: mu held, by `held` (checked in debug builds).
+  Result<void> reconnect(const std::unique_lock<std::mutex>& held) {
+    assert(held.owns_lock() && held.mutex() == &mu);
+    (void)held;
     if (fd >= 0) ::close(fd);
     fd = -1;
     auto dialed = dial(path);
@@ -155,12 +158,12 @@ struct Client::State {
   }
 
   Result<control::Frame> call(const control::Frame& request) {
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
     if (fd < 0)
-      if (auto r = reconnect(); !r) return r.error();
+      if (auto r = reconnect(lock); !r) return r.error();
     auto reply = roundtrip(fd, request, options.timeout, path);
     if (!reply && reply.error().code() == Errc::no_daemon) {  // the daemon restarted: one more try
-      if (auto r = reconnect(); !r) return r.error();
+      if (auto r = reconnect(lock); !r) return r.error();
       return roundtrip(fd, request, options.timeout, path);
     }
     return reply;
@@ -186,9 +189,9 @@ struct Client::State {
       if (r < 0 && errno != EINTR) return;
       if (p[0].revents != 0) return;
       if (current >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0) continue;
-      std::lock_guard lock(mu);
+      std::unique_lock lock(mu);
       if (fd == current) {
-        if (reconnect()) {
+        if (reconnect(lock)) {
           delay = std::chrono::milliseconds(50);
         } else {
           delay = std::min(delay * 2, std::chrono::milliseconds(1000));
@@ -213,8 +216,8 @@ Result<Client> Client::connect(const ClientOptions& options) {
     state->path = env != nullptr && *env != '\0' ? env : std::string(kDefaultSocket);
   }
   {
-    std::lock_guard lock(state->mu);
-    if (auto r = state->reconnect(); !r) return r.error();
+    std::unique_lock lock(state->mu);
+    if (auto r = state->reconnect(lock); !r) return r.error();
   }
   state->wake = ::eventfd(0, EFD_CLOEXEC);
   if (state->wake < 0) return Error(Errc::io, std::string("eventfd: ") + std::strerror(errno));
