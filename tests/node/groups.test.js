@@ -460,7 +460,12 @@ test('admin describeGroups, describeConfigs; alterConfigs and ACLs refused clear
     assert.deepStrictEqual(resources[0].configEntries.map((e) => [e.configName, e.configValue, e.readOnly, e.configSource]),
       [['max.message.bytes', '2048', true, libmq.ConfigSource.TOPIC_CONFIG], ['retention.bytes', '131072', true, libmq.ConfigSource.TOPIC_CONFIG]]);
     const all = await admin.describeConfigs({ resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured' }] });
-    assert.ok(all.resources[0].configEntries.some((e) => e.configName === 'libmq.policy' && e.configValue === 'block'));
+    const values = Object.fromEntries(all.resources[0].configEntries.map((e) => [e.configName, e.configValue]));
+    assert.strictEqual(values['libmq.policy'], 'block');
+    assert.strictEqual(values.mode, '660');  // mqd's defaults: octal text, as createTopics' configEntries take it
+    assert.strictEqual(values['block.timeout.ms'], '10000');
+    assert.strictEqual(values.storage, 'shm');
+    assert.match(values.access_group, /^\S+$/);  // the segment's group, by name
     await assert.rejects(admin.describeConfigs({ resources: [{ type: libmq.ConfigResourceTypes.BROKER, name: '0' }] }), /no brokers/);
     await assert.rejects(admin.describeConfigs({ resources: [] }), /cannot be empty/);
     await assert.rejects(admin.describeConfigs({ resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured-ghost' }] }),

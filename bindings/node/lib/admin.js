@@ -378,9 +378,9 @@ function checkResources(resources) {
 // A described topic's settings as [configName, value] (strings), the names createTopics' configEntries take.
 function topicConfigs(t) {
   return [
-    ['max.message.bytes', t.max_message], ['retention.bytes', t.capacity], ['segment.bytes', t.capacity],
-    ['cleanup.policy', 'delete'], ['libmq.policy', t.policy], ['block.timeout.ms', t.block_timeout_ms],
-    ['storage', t.storage], ['mode', t.mode], ['access_group', t.access_group || ''],
+    ['max.message.bytes', t.maxMessage], ['retention.bytes', t.capacity], ['segment.bytes', t.capacity],
+    ['cleanup.policy', 'delete'], ['libmq.policy', t.policy], ['block.timeout.ms', t.blockTimeoutMs],
+    ['storage', t.storage], ['mode', t.mode.toString(8)], ['access_group', t.accessGroup || ''],
   ].filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]);
 }
 

@@ -39,6 +39,13 @@ Napi::Error to_js_error(Napi::Env env, const mq::Error& e);
 // null and undefined are empty. Throws a TypeError otherwise.
 std::span<const std::byte> bytes_of(Napi::Env env, Napi::Value v, std::string& scratch, const char* what);
 
+// A topic as JS sees it, from the segment (mq::TopicInfo: Topic.info()) or from mqd (mq::TopicReport: the admin's
+// describe, which adds accessGroup, rates, orphansRepaired and stuck): {name, capacity, maxMessage, policy, storage,
+// blockTimeoutMs, mode (a number), earliest, latest, bytesWritten, producers, stalledProducers,
+// groups: [{name, committed, next, lag, members, unacked}]}, offsets and byte counts as decimal strings.
+Napi::Object topic_object(Napi::Env env, const mq::TopicInfo& t);
+Napi::Object topic_object(Napi::Env env, const mq::TopicReport& t);
+
 // Runs `work` in the libuv thread pool and settles a promise: rejects with the mq::Error it returns or throws,
 // resolves with `done(env)` otherwise.
 class Task : public Napi::AsyncWorker {

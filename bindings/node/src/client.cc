@@ -1,7 +1,6 @@
 // Client: the connection to mqd (mq::Client). Every request runs in the libuv thread pool, so a slow or absent
 // daemon never blocks the event loop; an absent one fails at once (connect() on the socket is refused).
 #include <charconv>
-#include <cstdio>
 
 #include "addon.h"
 
@@ -197,64 +196,13 @@ Napi::Value ClientWrap::List(const Napi::CallbackInfo& info) {
       });
 }
 
-// describe(topic) -> Promise<{name, capacity, max_message, policy, storage, mode (octal text), access_group,
-// block_timeout_ms, earliest, latest, bytes, producers, stalled_producers, msgs_per_s, bytes_per_s, orphans_repaired,
-// stuck: [{group, offset, position, cause, pid, for_s}], groups: [{name, committed, next, lag, members, unacked}]}>,
-// numbers as decimal strings (offsets are strings in kafkajs).
+// describe(topic) -> Promise<topic_object (addon.h) of mqd's report>
 Napi::Value ClientWrap::Describe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = get_string(env, info[0], "topic");
   return ask<mq::TopicReport>(
       env, checked(env), [name](mq::Client& c) { return c.describe(name); },
-      [](Napi::Env env, const mq::TopicReport& t) -> Napi::Value {
-        const auto text = [](std::uint64_t v) { return std::to_string(v); };
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%o", t.mode);
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("name", t.name);
-        o.Set("capacity", text(t.capacity));
-        o.Set("max_message", text(t.max_message));
-        o.Set("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
-        o.Set("storage", t.storage == mq::Storage::file ? "file" : "shm");
-        o.Set("mode", mode);
-        o.Set("access_group", t.access_group);
-        o.Set("block_timeout_ms", text(static_cast<std::uint64_t>(t.block_timeout.count())));
-        o.Set("earliest", text(t.earliest));
-        o.Set("latest", text(t.latest));
-        o.Set("bytes", text(t.bytes));
-        o.Set("producers", text(t.producers));
-        o.Set("stalled_producers", text(t.stalled_producers));
-        o.Set("msgs_per_s", text(t.msgs_per_s));
-        o.Set("bytes_per_s", text(t.bytes_per_s));
-        o.Set("orphans_repaired", text(t.orphans_repaired));
-        Napi::Array stuck = Napi::Array::New(env, t.stuck.size());
-        for (std::size_t i = 0; i < t.stuck.size(); ++i) {
-          const auto& s = t.stuck[i];
-          Napi::Object e = Napi::Object::New(env);
-          e.Set("group", s.group);
-          e.Set("offset", text(s.offset));
-          e.Set("position", text(s.position));
-          e.Set("cause", std::string(mq::to_string(s.cause)));
-          e.Set("pid", text(s.pid));
-          e.Set("for_s", text(s.for_s));
-          stuck.Set(static_cast<uint32_t>(i), e);
-        }
-        o.Set("stuck", stuck);
-        Napi::Array groups = Napi::Array::New(env, t.groups.size());
-        for (std::size_t i = 0; i < t.groups.size(); ++i) {
-          const auto& g = t.groups[i];
-          Napi::Object e = Napi::Object::New(env);
-          e.Set("name", g.name);
-          e.Set("committed", text(g.committed));
-          e.Set("next", text(g.next));
-          e.Set("lag", text(g.lag));
-          e.Set("members", text(g.members));
-          e.Set("unacked", text(g.unacked));
-          groups.Set(static_cast<uint32_t>(i), e);
-        }
-        o.Set("groups", groups);
-        return o;
-      });
+      [](Napi::Env env, const mq::TopicReport& t) -> Napi::Value { return topic_object(env, t); });
 }
 
 // resetOffsets(topic, group, to: 'earliest' | 'latest' | an offset as a decimal string) -> Promise<undefined>

@@ -245,35 +245,7 @@ Napi::Value TopicWrap::Name(const Napi::CallbackInfo& info) {
 Napi::Value TopicWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check_open(env);
-  const mq::TopicInfo t = topic_->info();
-  auto str = [&](std::uint64_t v) { return Napi::String::New(env, std::to_string(v)); };
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("name", t.name);
-  o.Set("capacity", static_cast<double>(t.capacity));
-  o.Set("maxMessage", static_cast<double>(t.max_message));
-  o.Set("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
-  o.Set("storage", t.storage == mq::Storage::shm ? "shm" : "file");
-  o.Set("blockTimeoutMs", static_cast<double>(t.block_timeout.count()));
-  o.Set("mode", static_cast<double>(t.mode));
-  o.Set("earliest", str(t.earliest));
-  o.Set("latest", str(t.latest));
-  o.Set("bytesWritten", str(t.bytes_written));
-  o.Set("producers", t.producers);
-  o.Set("stalledProducers", t.stalled_producers);
-  Napi::Array groups = Napi::Array::New(env, t.groups.size());
-  for (std::size_t i = 0; i < t.groups.size(); ++i) {
-    const auto& g = t.groups[i];
-    Napi::Object go = Napi::Object::New(env);
-    go.Set("name", g.name);
-    go.Set("committed", str(g.committed));
-    go.Set("next", str(g.next));
-    go.Set("lag", str(g.lag));
-    go.Set("members", g.members);
-    go.Set("unacked", g.unacked);
-    groups.Set(static_cast<uint32_t>(i), go);
-  }
-  o.Set("groups", groups);
-  return o;
+  return topic_object(env, topic_->info());
 }
 
 // publish(value) -> bigint offset. Synchronous; never waits (Errc::full on a full block topic).

@@ -116,4 +116,66 @@ void Task::OnError(const Napi::Error& e) {
   deferred_.Reject(err);
 }
 
+namespace {
+
+Napi::String decimal(Napi::Env env, std::uint64_t v) { return Napi::String::New(env, std::to_string(v)); }
+
+// What TopicInfo and TopicReport share (their groups have the same fields).
+template <class T>
+Napi::Object common_topic_object(Napi::Env env, const T& t, std::uint64_t bytes_written) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", t.name);
+  o.Set("capacity", static_cast<double>(t.capacity));
+  o.Set("maxMessage", static_cast<double>(t.max_message));
+  o.Set("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
+  o.Set("storage", t.storage == mq::Storage::shm ? "shm" : "file");
+  o.Set("blockTimeoutMs", static_cast<double>(t.block_timeout.count()));
+  o.Set("mode", static_cast<double>(t.mode));
+  o.Set("earliest", decimal(env, t.earliest));
+  o.Set("latest", decimal(env, t.latest));
+  o.Set("bytesWritten", decimal(env, bytes_written));
+  o.Set("producers", static_cast<double>(t.producers));
+  o.Set("stalledProducers", static_cast<double>(t.stalled_producers));
+  Napi::Array groups = Napi::Array::New(env, t.groups.size());
+  for (std::size_t i = 0; i < t.groups.size(); ++i) {
+    const auto& g = t.groups[i];
+    Napi::Object go = Napi::Object::New(env);
+    go.Set("name", g.name);
+    go.Set("committed", decimal(env, g.committed));
+    go.Set("next", decimal(env, g.next));
+    go.Set("lag", decimal(env, g.lag));
+    go.Set("members", static_cast<double>(g.members));
+    go.Set("unacked", static_cast<double>(g.unacked));
+    groups.Set(static_cast<uint32_t>(i), go);
+  }
+  o.Set("groups", groups);
+  return o;
+}
+
+}  // namespace
+
+Napi::Object topic_object(Napi::Env env, const mq::TopicInfo& t) { return common_topic_object(env, t, t.bytes_written); }
+
+Napi::Object topic_object(Napi::Env env, const mq::TopicReport& t) {
+  Napi::Object o = common_topic_object(env, t, t.bytes);
+  o.Set("accessGroup", t.access_group);
+  o.Set("msgsPerS", static_cast<double>(t.msgs_per_s));
+  o.Set("bytesPerS", static_cast<double>(t.bytes_per_s));
+  o.Set("orphansRepaired", static_cast<double>(t.orphans_repaired));
+  Napi::Array stuck = Napi::Array::New(env, t.stuck.size());
+  for (std::size_t i = 0; i < t.stuck.size(); ++i) {
+    const auto& s = t.stuck[i];
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("group", s.group);
+    e.Set("offset", decimal(env, s.offset));
+    e.Set("position", decimal(env, s.position));
+    e.Set("cause", std::string(mq::to_string(s.cause)));
+    e.Set("pid", static_cast<double>(s.pid));
+    e.Set("forS", static_cast<double>(s.for_s));
+    stuck.Set(static_cast<uint32_t>(i), e);
+  }
+  o.Set("stuck", stuck);
+  return o;
+}
+
 }  // namespace mqnode
