@@ -476,21 +476,27 @@ Result<Reply> reply_from(const Frame& frame) {
   return reply;
 }
 
-// Every reply type, once.
-#define MQ_CONTROL_REPLY(R)                   \
-  template Frame reply_frame<R>(const R&);    \
-  template Result<R> reply_from<R>(const Frame&);
-MQ_CONTROL_REPLY(Done)
-MQ_CONTROL_REPLY(Opened)
-MQ_CONTROL_REPLY(Welcome)
-MQ_CONTROL_REPLY(TopicNames)
-MQ_CONTROL_REPLY(TopicReport)
-MQ_CONTROL_REPLY(GroupList)
-MQ_CONTROL_REPLY(DaemonStats)
-MQ_CONTROL_REPLY(ResetDone)
-MQ_CONTROL_REPLY(RecordsDeleted)
-MQ_CONTROL_REPLY(RepairReport)
-#undef MQ_CONTROL_REPLY
+// Every reply type's codec (the replies of Request's alternatives).
+template Frame reply_frame<Done>(const Done&);
+template Result<Done> reply_from<Done>(const Frame&);
+template Frame reply_frame<Opened>(const Opened&);
+template Result<Opened> reply_from<Opened>(const Frame&);
+template Frame reply_frame<Welcome>(const Welcome&);
+template Result<Welcome> reply_from<Welcome>(const Frame&);
+template Frame reply_frame<TopicNames>(const TopicNames&);
+template Result<TopicNames> reply_from<TopicNames>(const Frame&);
+template Frame reply_frame<mq::TopicReport>(const mq::TopicReport&);
+template Result<mq::TopicReport> reply_from<mq::TopicReport>(const Frame&);
+template Frame reply_frame<GroupList>(const GroupList&);
+template Result<GroupList> reply_from<GroupList>(const Frame&);
+template Frame reply_frame<mq::DaemonStats>(const mq::DaemonStats&);
+template Result<mq::DaemonStats> reply_from<mq::DaemonStats>(const Frame&);
+template Frame reply_frame<ResetDone>(const ResetDone&);
+template Result<ResetDone> reply_from<ResetDone>(const Frame&);
+template Frame reply_frame<RecordsDeleted>(const RecordsDeleted&);
+template Result<RecordsDeleted> reply_from<RecordsDeleted>(const Frame&);
+template Frame reply_frame<mq::RepairReport>(const mq::RepairReport&);
+template Result<mq::RepairReport> reply_from<mq::RepairReport>(const Frame&);
 
 std::vector<MessageSpec> protocol_table() {
   std::vector<MessageSpec> out;
