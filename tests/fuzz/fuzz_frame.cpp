@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <span>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "libmq/control.hpp"
@@ -26,9 +28,17 @@ std::vector<std::vector<std::uint8_t>> seeds() {
   add(mq::control::Frame("hello").add("pid", "42").add("topic", "kafka-node"));
   add(mq::control::Frame("create").add("topic", "orders").add("capacity", "1MiB").add("group", "billing"));
   add(mq::control::Frame("list"));
+  // Every request type the codec knows, as the typed client would send it.
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (add(mq::control::to_frame(std::variant_alternative_t<I, mq::control::Request>{})), ...);
+  }(std::make_index_sequence<std::variant_size_v<mq::control::Request>>());
+  add(mq::control::to_frame(mq::control::Create{"orders", {.capacity = 65536, .policy = mq::Policy::overwrite,
+                                                           .mode = 0640, .groups = {"billing"}}}));
   add(mq::control::to_frame(mq::control::ResetOffsets{"orders", "billing", mq::TimePoint{1700000000000000000}}));
-  add(mq::control::reply_frame(mq::DaemonStats{.topics = 1, .sections = {mq::TopicReport{
-                                                                    .name = "orders", .groups = {{"billing"}}}}}));
+  mq::TopicReport orders{.name = "orders", .groups = {{"billing"}}};
+  orders.stuck = {{"billing", 3, 192, mq::StuckInfo::Cause::dead_producer, 41, 2}};
+  add(mq::control::reply_frame(mq::DaemonStats{.topics = 1, .sections = {orders}}));
+  add(mq::control::reply_frame(mq::RepairReport{.repaired = {{1, 2, 64}}, .stuck = {}}));
   add(mq::control::error_reply(mq::Error(mq::Errc::permission_denied, "permission denied: topic=x")));
   out.push_back({0xff, 0xff, 0xff, 0x7f});
   out.push_back({0x06, 0, 0, 0, 0x01, 0x00, 0x05, 'h'});
