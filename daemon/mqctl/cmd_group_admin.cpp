@@ -1,7 +1,8 @@
-// Consumer-group administration: `mqctl reset-offsets NAME --group G --to earliest|latest|OFFSET` (or
-// `--to-time TIME`: the first record at or after it) moves a group (all its members) and `mqctl delete-group NAME
-// --group G` removes one at once instead of waiting for mqd's group expiry. Both act on the group's position in
-// the topic, so they work while its consumers are down.
+// Consumer-group administration: `mqctl create-group NAME --group G` makes a group that keeps records from now (or
+// from the oldest held) before its consumers first run, `mqctl reset-offsets NAME --group G --to
+// earliest|latest|OFFSET` (or `--to-time TIME`: the first record at or after it) moves a group (all its members) and
+// `mqctl delete-group NAME --group G` removes one at once instead of waiting for mqd's group expiry. All act on the
+// group's position in the topic, so they work while its consumers are down.
 #include <time.h>
 
 #include <charconv>
@@ -98,6 +99,31 @@ int run_reset_offsets(const Args& args, Context& context) {
   const auto* offset = std::get_if<mq::Offset>(&target);
   std::cout << "Reset group " << *group << " of topic " << name << " to "
             << (offset != nullptr ? std::to_string(*offset) : *to) << ".\n";
+  return 0;
+}
+
+int run_create_group(const Args& args, Context& context) {
+  CommandLine cl("create-group NAME --group G [--start earliest|latest]",
+                 "Creates a consumer group of a topic, so it keeps the records it has not read (a block topic waits\n"
+                 "for it) before its consumers first run. It starts at the oldest record the topic holds (earliest,\n"
+                 "the default) or at the next one to be written (latest).");
+  cl.positional("NAME");
+  // clang-format off
+  cl.options()
+    ("group", po::value<std::string>()->value_name("G"), "the consumer group (required)")
+    ("start", po::value<std::string>()->value_name("WHERE"), "earliest (default) or latest");
+  // clang-format on
+  if (!cl.parse(args, context)) return 0;
+  const std::string name = cl.require("NAME");
+  check_topic_name(name);
+  const auto group = cl.get("group");
+  if (!group) throw UsageError("missing --group");
+  check_group_name("--group", *group);
+  const std::string start = cl.get("start").value_or("earliest");
+  if (start != "earliest" && start != "latest") throw UsageError("--start: '" + start + "' is not earliest or latest");
+  auto client = connect(context);
+  require(client.create_group(name, *group, start == "earliest" ? mq::Start::earliest : mq::Start::latest));
+  std::cout << "Created group " << *group << " of topic " << name << ", starting at " << start << ".\n";
   return 0;
 }
 

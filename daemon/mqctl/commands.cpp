@@ -6,7 +6,7 @@
 namespace mqctl {
 
 std::span<const Command> commands() {
-  static constexpr std::array<Command, 13> kCommands = {{
+  static constexpr std::array<Command, 14> kCommands = {{
       {"create", "create a topic (sizes, policy, storage, access, consumer groups)", run_create},
       {"delete", "delete a topic", run_delete},
       {"delete-records", "delete the records before an offset (the topic then starts there)", run_delete_records},
@@ -14,6 +14,7 @@ std::span<const Command> commands() {
       {"describe", "show a topic: settings, offsets, rates and consumer groups", run_describe},
       {"groups", "show the consumer groups of a topic", run_groups},
       {"reset-offsets", "move a consumer group to earliest, latest, an offset or a time", run_reset_offsets},
+      {"create-group", "create a consumer group that keeps records before its consumers run", run_create_group},
       {"delete-group", "delete a consumer group", run_delete_group},
       {"repair", "skip the claims dead producers left that readers wait on", run_repair},
       {"produce", "publish records: one per line of stdin, or --value", run_produce},

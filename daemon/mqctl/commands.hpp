@@ -27,6 +27,7 @@ int run_list(const Args& args, Context& context);
 int run_describe(const Args& args, Context& context);
 int run_groups(const Args& args, Context& context);
 int run_reset_offsets(const Args& args, Context& context);
+int run_create_group(const Args& args, Context& context);
 int run_delete_group(const Args& args, Context& context);
 int run_delete_records(const Args& args, Context& context);
 int run_repair(const Args& args, Context& context);

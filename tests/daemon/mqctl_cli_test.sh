@@ -128,7 +128,7 @@ start_mqd "$sock" "$ns" "$work/data" --config /dev/null
 # --- help and version -------------------------------------------------------------------------------------------
 mq --help; expect 0 "mqctl --help"; expect_out '^Commands:' "mqctl --help"; expect_out 'reset-offsets'
 mq --version; expect 0 "mqctl --version"; expect_out '^mqctl \(libmq\) [0-9]+\.[0-9]+\.[0-9]+$' "mqctl --version"
-for c in create delete list describe groups reset-offsets delete-group delete-records produce consume stats top; do
+for c in create delete list describe groups create-group reset-offsets delete-group delete-records produce consume stats top; do
   mq "$c" --help; expect 0 "mqctl $c --help"; expect_out "^usage: mqctl $c" "mqctl $c --help"
   expect_out '--socket PATH' "mqctl $c --help"
 done
@@ -169,6 +169,9 @@ mq reset-offsets orders --to earliest; expect 2 "reset-offsets without --group";
 mq reset-offsets orders --group g --to somewhere; expect 2 "reset-offsets --to somewhere"; expect_err "'somewhere'"
 mq reset-offsets orders --group g --to -1; expect 2 "reset-offsets --to -1"; expect_err "'-1'"
 mq delete-group orders; expect 2 "delete-group without --group"; expect_err '--group'
+mq create-group orders; expect 2 "create-group without --group"; expect_err '--group'
+mq create-group orders --group g --start soon; expect 2 "create-group --start soon"; expect_err "'soon'"
+mq create-group orders --group ''; expect 2 "create-group with an empty group name"; expect_err 'group'
 mq consume orders --max 0; expect 2 "consume --max 0"; expect_err '--max'
 mq consume orders --max many; expect 2 "consume --max many"; expect_err '--max'
 mq consume orders --timeout 1.5; expect 2 "consume --timeout 1.5"; expect_err '--timeout'
@@ -185,6 +188,7 @@ mq groups nope; expect 1 "groups of a missing topic"; expect_err 'nope'
 mq delete nope; expect 1 "delete a missing topic"; expect_err 'nope'
 mq reset-offsets nope --group g --to earliest; expect 1 "reset-offsets of a missing topic"; expect_err 'nope'
 mq delete-group nope --group g; expect 1 "delete-group of a missing topic"; expect_err 'nope'
+mq create-group nope --group g; expect 1 "create-group of a missing topic"; expect_err 'nope'
 
 # --- create, list, describe ---------------------------------------------------------------------------------------
 mq create orders --capacity 64KiB --max-message 1KiB --consumer-group email --block-timeout 100
@@ -295,6 +299,18 @@ mq reset-offsets orders --group email --to-time 2999-01-01T00:00:00Z; expect 2 "
 expect_err '2262'
 mq reset-offsets orders --group email --to latest --to-time 0; expect 2 "reset-offsets --to and --to-time"
 expect_err 'give one'
+# create-group: earliest keeps every record held for the new group, latest only those written after it.
+mq create-group orders --group backfill; expect 0 "create-group"
+expect_exact 'Created group backfill of topic orders, starting at earliest.'
+mq create-group orders --group backfill; expect 1 "create-group again"; expect_err 'backfill'
+mq consume orders --group backfill --max 1 --timeout 5; expect_exact '0 # hello 1' "a created group reads from the oldest"
+mq create-group orders --group tail --start latest; expect 0 "create-group --start latest"
+mq consume orders --group tail --timeout 1; expect_exact '' "a group created at latest has nothing yet"
+mq produce orders --value 'for the tail' --verbose; expect 0 "produce for the tail group"
+tail_offset=$(cat "$out")
+mq consume orders --group tail --max 1 --timeout 5; expect_exact "$tail_offset # for the tail" "the latest group reads what came after"
+mq delete-group orders --group backfill; expect 0 "delete-group backfill"
+mq delete-group orders --group tail; expect 0 "delete-group tail"
 mq delete-group orders --group fresh; expect 0 "delete-group"; expect_exact 'Deleted group fresh of topic orders.'
 mq groups orders; expect_no_out '^fresh ' "groups after delete-group"
 mq delete-group orders --group fresh; expect 1 "delete-group again"; expect_err 'fresh'
