@@ -57,6 +57,20 @@ std::int64_t parse_time(const std::string& text) {
   return static_cast<std::int64_t>(seconds) * 1'000'000'000 + fraction_ns;
 }
 
+// The NAME and --group every command here takes, both checked.
+struct TopicGroup {
+  std::string name;
+  std::string group;
+};
+TopicGroup topic_and_group(const CommandLine& cl) {
+  const std::string name = cl.require("NAME");
+  check_topic_name(name);
+  const auto group = cl.get("group");
+  if (!group) throw UsageError("missing --group");
+  check_group_name("--group", *group);
+  return TopicGroup{name, *group};
+}
+
 }  // namespace
 
 int run_reset_offsets(const Args& args, Context& context) {
@@ -74,11 +88,7 @@ int run_reset_offsets(const Args& args, Context& context) {
      "milliseconds since the epoch");
   // clang-format on
   if (!cl.parse(args, context)) return 0;
-  const std::string name = cl.require("NAME");
-  check_topic_name(name);
-  const auto group = cl.get("group");
-  if (!group) throw UsageError("missing --group");
-  check_group_name("--group", *group);
+  const auto [name, group] = topic_and_group(cl);
   const auto to = cl.get("to");
   const auto to_time = cl.get("to-time");
   if (to && to_time) throw UsageError("--to and --to-time: give one");
@@ -86,8 +96,8 @@ int run_reset_offsets(const Args& args, Context& context) {
     const std::int64_t ns = parse_time(*to_time);
     auto client = connect(context);
     const auto offset =
-        require(client.reset_offsets(name, *group, mq::TimePoint{static_cast<std::uint64_t>(ns)}));
-    std::cout << "Reset group " << *group << " of topic " << name << " to offset "
+        require(client.reset_offsets(name, group, mq::TimePoint{static_cast<std::uint64_t>(ns)}));
+    std::cout << "Reset group " << group << " of topic " << name << " to offset "
               << (offset ? std::to_string(*offset) : std::string("?"))
               << " (the first record at or after " << *to_time << ").\n";
     return 0;
@@ -95,9 +105,9 @@ int run_reset_offsets(const Args& args, Context& context) {
   if (!to) throw UsageError("missing --to (earliest, latest or an offset) or --to-time");
   const mq::ResetTarget target = check_target(*to);
   auto client = connect(context);
-  require(client.reset_offsets(name, *group, target));
+  require(client.reset_offsets(name, group, target));
   const auto* offset = std::get_if<mq::Offset>(&target);
-  std::cout << "Reset group " << *group << " of topic " << name << " to "
+  std::cout << "Reset group " << group << " of topic " << name << " to "
             << (offset != nullptr ? std::to_string(*offset) : *to) << ".\n";
   return 0;
 }
@@ -114,16 +124,12 @@ int run_create_group(const Args& args, Context& context) {
     ("start", po::value<std::string>()->value_name("WHERE"), "earliest (default) or latest");
   // clang-format on
   if (!cl.parse(args, context)) return 0;
-  const std::string name = cl.require("NAME");
-  check_topic_name(name);
-  const auto group = cl.get("group");
-  if (!group) throw UsageError("missing --group");
-  check_group_name("--group", *group);
+  const auto [name, group] = topic_and_group(cl);
   const std::string start = cl.get("start").value_or("earliest");
   if (start != "earliest" && start != "latest") throw UsageError("--start: '" + start + "' is not earliest or latest");
   auto client = connect(context);
-  require(client.create_group(name, *group, start == "earliest" ? mq::Start::earliest : mq::Start::latest));
-  std::cout << "Created group " << *group << " of topic " << name << ", starting at " << start << ".\n";
+  require(client.create_group(name, group, start == "earliest" ? mq::Start::earliest : mq::Start::latest));
+  std::cout << "Created group " << group << " of topic " << name << ", starting at " << start << ".\n";
   return 0;
 }
 
@@ -134,14 +140,10 @@ int run_delete_group(const Args& args, Context& context) {
   cl.positional("NAME");
   cl.options()("group", po::value<std::string>()->value_name("G"), "the consumer group (required)");
   if (!cl.parse(args, context)) return 0;
-  const std::string name = cl.require("NAME");
-  check_topic_name(name);
-  const auto group = cl.get("group");
-  if (!group) throw UsageError("missing --group");
-  check_group_name("--group", *group);
+  const auto [name, group] = topic_and_group(cl);
   auto client = connect(context);
-  require(client.delete_group(name, *group));
-  std::cout << "Deleted group " << *group << " of topic " << name << ".\n";
+  require(client.delete_group(name, group));
+  std::cout << "Deleted group " << group << " of topic " << name << ".\n";
   return 0;
 }
 
