@@ -80,3 +80,24 @@ test('bench.js: a bad option exits 2 naming it; --help exits 0', async () => {
   assert.deepStrictEqual(await within(10000, 'bench.js --help', help.exited), { code: 0, signal: null });
   assert.ok(help.lines.some((l) => l.includes('--smoke')), help.lines.join('\n'));
 });
+
+test('bench/passes.js: a small run prints every shape with one figure per pass; a bad option exits 2', async () => {
+  const PASSES = path.join(PKG, 'bench', 'passes.js');
+  const run = child(PASSES, { args: ['--messages', '500', '--passes', '2'], env: { MQD } });
+  try {
+    const exit = await within(120000, 'passes.js to finish', run.exited);
+    const log = `stdout:\n${run.lines.join('\n')}\nstderr:\n${run.stderr()}`;
+    assert.deepStrictEqual(exit, { code: 0, signal: null }, log);
+    const rows = run.lines.filter((l) => /^(net|libmq) /.test(l));
+    assert.deepStrictEqual(rows.map((l) => l.replace(/\s+\d.*$/, '')), [
+      'net read (eachMessage-shaped)', 'libmq kafkajs eachMessage', 'libmq kafkajs eachBatch',
+      'libmq fast path batches()', 'libmq fast path for await',
+    ], log);
+    for (const l of rows) assert.match(l, /\s\d+ \(\d+\)\s+\d+ \(\d+\)$/, log);
+  } finally {
+    await run.kill('SIGTERM').catch(() => run.kill('SIGKILL'));
+  }
+  const bad = child(PASSES, { args: ['--passes', 'many'], env: { MQD } });
+  assert.deepStrictEqual(await within(10000, 'passes.js to reject the option', bad.exited), { code: 2, signal: null });
+  assert.match(bad.stderr(), /bad option --passes many/);
+});

@@ -110,13 +110,29 @@ function libmqShapes(kafka, topic, n) {
   ];
 }
 
+// What this run owns (mqd, the net server, their files): removed however the run ends, a signal included.
+const owned = { children: [], dir: null, ns: `passes${process.pid}` };
+function cleanUp() {
+  for (const c of owned.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  owned.children = [];
+  for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mq@${owned.ns}@`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
+  if (owned.dir) fs.rmSync(owned.dir, { recursive: true, force: true });
+  owned.dir = null;
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    cleanUp();
+    process.exit(1);
+  });
+}
+
 async function main() {
   const o = parseOptions(process.argv.slice(2));
   if (!fs.existsSync(MQD)) throw new Error(`mqd not found at ${MQD}: build it or set MQD`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mq-passes-'));
+  owned.dir = dir;
   const socket = path.join(dir, 'mqd.sock');
-  const ns = `passes${process.pid}`;
-  const children = [];
+  const { ns, children } = owned;
   try {
     fs.mkdirSync(path.join(dir, 'data'));
     const mqd = spawn(MQD, ['--socket', socket, '--namespace', ns, '--data-dir', path.join(dir, 'data'), '--config',
@@ -160,9 +176,7 @@ async function main() {
     }
     await topic.close();
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mq@${ns}@`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
-    fs.rmSync(dir, { recursive: true, force: true });
+    cleanUp();
   }
 }
 
