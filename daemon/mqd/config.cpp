@@ -6,9 +6,12 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
+#include <sstream>
 
 #include "log.hpp"
 #include "option_error.hpp"
@@ -134,7 +137,25 @@ void check_sizes(const std::string& where, const TopicSettings& s) {
 
 std::string default_access_group() { return ::getgrnam("mq") != nullptr ? "mq" : std::string(); }
 
-Config build(const po::variables_map& vm, const std::vector<po::option>& file_extra) {
+// The [topic.NAME] section headers of a config file, in order (a section without keys makes a topic with the
+// defaults too); a section of any other name is an error naming it.
+std::vector<std::string> topic_sections(const std::string& file, const std::string& text) {
+  std::vector<std::string> names;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    const auto last = line.find_last_not_of(" \t\r");
+    if (first == std::string::npos || line[first] != '[' || line[last] != ']') continue;
+    const std::string section = line.substr(first + 1, last - first - 1);
+    if (section.rfind("topic.", 0) != 0 || section.size() == 6)
+      throw Failure{"config file " + file + ": unknown section [" + section + "] (known: [topic.NAME])"};
+    names.push_back(section.substr(6));
+  }
+  return names;
+}
+
+Config build(const po::variables_map& vm, const std::vector<po::option>& file_extra,
+             const std::vector<std::string>& sections) {
   Config c;
   c.defaults.access_group = default_access_group();
   auto str = [&](const char* k) -> std::optional<std::string> {
@@ -195,6 +216,11 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
   // [topic.NAME] sections: keys arrive as "topic.NAME.key" (NAME may itself contain dots).
   std::map<std::string, TopicConfig> topics;
   std::vector<std::string> order;
+  for (const auto& name : sections) {
+    if (auto valid = mq::validate_topic_name(name); !valid)
+      throw Failure{"config section [topic." + name + "]: " + std::string(valid.error().message())};
+    if (topics.try_emplace(name, TopicConfig{name, c.defaults, {}}).second) order.push_back(name);
+  }
   for (const auto& opt : file_extra) {
     const std::string& key = opt.string_key;
     const auto last = key.rfind('.');
@@ -217,7 +243,8 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
 Config parse_all(int argc, const char* const* argv, const po::options_description& desc, bool& help, bool& version) {
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    // No positional arguments: a stray word is an error, not ignored.
+    po::store(po::command_line_parser(argc, argv).options(desc).positional({}).run(), vm);
   } catch (po::error& e) {
     throw Failure{option_error_message(e)};
   }
@@ -227,12 +254,18 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
   const bool given = vm.count("config") != 0;
   const std::string file = given ? vm["config"].as<std::string>() : "/etc/mq/mqd.conf";
   std::vector<po::option> extra;
+  std::vector<std::string> sections;
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) throw Failure{"option --config: '" + file + "' is a folder, not a file"};
   std::ifstream in(file);
   if (!in) {
     if (given) throw Failure{"option --config: cannot read '" + file + "'"};
   } else {
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    sections = topic_sections(file, text);
     try {
-      auto parsed = po::parse_config_file(in, desc, true);
+      std::istringstream body(text);
+      auto parsed = po::parse_config_file(body, desc, true);
       for (const auto& o : parsed.options)
         if (o.unregistered) extra.push_back(o);
       po::store(parsed, vm);
@@ -241,7 +274,7 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
     }
   }
   po::notify(vm);
-  return build(vm, extra);
+  return build(vm, extra, sections);
 }
 
 }  // namespace

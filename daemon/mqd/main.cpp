@@ -53,7 +53,9 @@ int take_instance_lock(const std::string& socket) {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char pid[32] = {};
     (void)!::pread(fd, pid, sizeof pid - 1, 0);
-    log(LogLevel::error, "another mqd is already serving " + socket + " (pid " + std::string(pid) + ")");
+    std::string holder(pid);
+    holder.erase(holder.find_last_not_of(" \n") + 1);  // the file holds "PID\n"
+    log(LogLevel::error, "another mqd is already serving " + socket + " (pid " + holder + ")");
     ::close(fd);
     return -1;
   }

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <sstream>
 #include <fstream>
+#include <regex>
+#include <cstring>
 #include <thread>
 
 #include "daemon_util.hpp"
@@ -391,6 +393,7 @@ TEST(Daemon, SecondInstanceOnTheSameSocketIsRefused) {
   const Ran second = run_bounded(quoted(d.args()));
   EXPECT_EQ(second.code, 1);
   EXPECT_NE(second.out.find("another mqd is already serving"), std::string::npos) << second.out;
+  EXPECT_TRUE(std::regex_search(second.out, std::regex(R"(\(pid [0-9]+\)\n)"))) << second.out;  // on one line
   auto client = connect(d);  // the first one still serves
   EXPECT_TRUE(client.list());
 }
@@ -402,6 +405,17 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::write(fd, "%invalid_line%\n", 15), 15);
   ::close(fd);
+  // Sections a key-by-key parse never reports: one with a bad topic name, one of an unknown kind (both keyless).
+  const auto file_with = [](const char* text) {
+    char path[] = "/tmp/mqd-bad-section-XXXXXX";
+    const int f = ::mkstemp(path);
+    const auto n = static_cast<ssize_t>(std::strlen(text));
+    EXPECT_EQ(::write(f, text, n), n);
+    ::close(f);
+    return std::string(path);
+  };
+  const std::string bad_name = file_with("[topic.bad name]\n");
+  const std::string unknown_section = file_with("[metrics]\n");
   for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
            {"'--x%original_token%'", "unrecognised option '--x"},
            {std::string("--config ") + conf, "invalid line"},
@@ -414,12 +428,18 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
            {"--default-max-message 1MiB", "default-max-message: 1MiB is more than a quarter of the capacity (1MiB)"},
            {"--max-clients 0", "max-clients"},
            {"--frame-timeout 0", "frame-timeout"},
-           {"--config /nonexistent/mqd.conf", "config"}}) {
+           {"--config /nonexistent/mqd.conf", "config"},
+           {"--config " + bad_name, "[topic.bad name]: topic name may hold only"},
+           {"--config " + unknown_section, "unknown section [metrics]"},
+           {"--config /tmp", "'/tmp' is a folder, not a file"},
+           {"--config /dev/null stray", "too many positional options"}}) {
     const Ran r = run_bounded(std::string(MQD_PATH) + " " + args);
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
   }
   ::unlink(conf);
+  ::unlink(bad_name.c_str());
+  ::unlink(unknown_section.c_str());
 }
 
 TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
@@ -671,10 +691,14 @@ TEST(Daemon, FileTopicSurvivesLosingSharedMemory) {
 
 TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
   Daemon d;
-  d.write_config("[topic.kafka-node]\ncapacity = 256KiB\nconsumer-group = email-service\n");
+  // A section without keys makes a topic with the defaults too.
+  d.write_config("[topic.kafka-node]\ncapacity = 256KiB\nconsumer-group = email-service\n[topic.plain]\n");
   NotifyListener notify;
   ASSERT_TRUE(d.start(notify));
   auto client = connect(d);
+  auto plain = client.describe("plain");
+  ASSERT_TRUE(plain) << plain.error().message();
+  EXPECT_EQ(plain->capacity, 1u << 20);
   auto described = client.describe("kafka-node");
   ASSERT_TRUE(described) << described.error().message();
   EXPECT_EQ(described->capacity, 262144u);
@@ -682,7 +706,7 @@ TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
   EXPECT_EQ(described->groups[0].name, "email-service");
   d.write_config("[topic.kafka-node]\ncapacity = 256KiB\n[topic.audit]\npolicy = overwrite\n");
   d.kill(SIGHUP);
-  EXPECT_TRUE(notify.wait_for("STATUS=2 topics", 10s));
+  EXPECT_TRUE(notify.wait_for("STATUS=3 topics", 10s));  // kafka-node, plain (kept), audit
   auto audit = client.describe("audit");
   ASSERT_TRUE(audit) << audit.error().message();
   EXPECT_EQ(audit->policy, mq::Policy::overwrite);
