@@ -82,6 +82,21 @@ test('daemon not running: KafkaJSConnectionError naming the socket, at once', as
   }
 });
 
+test('a missing topic with auto-create on: KafkaJSTopicNotFound without a word about auto-create', async () => {
+  const d = await startDaemon();
+  const admin = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 }).admin();
+  try {
+    await admin.connect();
+    const check = (e) => e instanceof KafkaJSTopicNotFound && /no such topic: topic=nowhere/.test(e.message) &&
+      !/auto-create|create it first/.test(e.message);
+    await assert.rejects(admin.deleteTopics({ topics: ['nowhere'] }), check);
+    await assert.rejects(admin.fetchTopicOffsets('nowhere'), check);
+  } finally {
+    await admin.disconnect();
+    await d.stop();
+  }
+});
+
 test('unknown topic with auto-create off: KafkaJSTopicNotFound naming the topic', async () => {
   const d = await startDaemon({ autoCreate: false });
   const kafka = new Kafka({ brokers: [`unix:${d.socket}`], logLevel: 0 });
@@ -101,8 +116,10 @@ test('unknown topic with auto-create off: KafkaJSTopicNotFound naming the topic'
       assert.match(e.message, /ghost/);
       return true;
     };
-    await assert.rejects(producer.send({ topic: 'ghost', messages: [{ value: 'x' }] }), check);
-    await assert.rejects(consumer.subscribe({ topic: 'ghost' }), check);
+    // Opening says why the topic was not made and how to make it.
+    const opening = (e) => check(e) && /auto-create is off: create it first, e\.g\. `mqctl create ghost` or admin\.createTopics\(\)/.test(e.message);
+    await assert.rejects(producer.send({ topic: 'ghost', messages: [{ value: 'x' }] }), opening);
+    await assert.rejects(consumer.subscribe({ topic: 'ghost' }), opening);
     await assert.rejects(admin.fetchTopicOffsets('ghost'), check);
     await assert.rejects(admin.deleteTopics({ topics: ['ghost'] }), check);
     // Created explicitly, it works; createTopics says true, then false (it exists), as kafkajs.

@@ -173,11 +173,9 @@ const BY_CODE = {
   no_daemon: (message, { socket }) => new KafkaJSConnectionError(
     message.replace('ClientOptions::socket', "new Kafka({brokers: ['unix:/path/to/mqd.sock']}) or the socket option"),
     { broker: socket, code: 'no_daemon' }),
+  // mqd's own text says when its auto-create is off (an open); the Node way to create is added there.
   not_found: (message, { topic }) => new KafkaJSTopicNotFound(
-    topic && /^no such topic/.test(message)
-      ? `${message} (mqd's auto-create is off: create it first, e.g. \`mqctl create ${topic}\` or admin.createTopics())`
-      : message,
-    { topic }),
+    message.replace(/(create it first, e\.g\. `mqctl create [^`]*`)/, '$1 or admin.createTopics()'), { topic }),
   too_large: (message, { topic }) => new KafkaJSMessageTooLarge(message, { topic }),
   full: (message, { topic }) => new KafkaJSTopicFull(message, { topic }),
   permission_denied: protocol,
