@@ -20,6 +20,19 @@ test('demo.js: two e-mail workers share the invitations, each sent exactly once'
   assert.ok(w1 > 0 && w2 > 0, `both workers sent some (${w1}, ${w2})`);
 });
 
+test('demo.js: a bad option exits 2 naming it, before anything starts', async () => {
+  for (const [args, message] of [
+    [['--invites', 'abc'], /--invites wants a whole number from 1 to 10000, got 'abc'/],
+    [['--invites', '0'], /--invites wants a whole number from 1 to 10000, got '0'/],
+    [['--email-ms'], /--email-ms wants a whole number from 0 to 60000, got ''/],
+    [['--frob', '1'], /unknown option '--frob'/],
+  ]) {
+    const demo = child(path.join(EX, 'demo.js'), { args, env: { MQD } });
+    assert.deepStrictEqual(await within(10000, `demo.js ${args.join(' ')} to exit`, demo.exited), { code: 2, signal: null });
+    assert.match(demo.stderr(), message);
+  }
+});
+
 test('api.js over HTTP answers 201 at once; a worker sends the invitation', async () => {
   const d = await startDaemon();
   const env = { MQ_SOCKET: d.socket, PORT: '0', EMAIL_MS: '10' };

@@ -11,12 +11,34 @@ const os = require("os");
 const path = require("path");
 const readline = require("readline");
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const invites = arg("invites", 10);
-const emailMs = arg("email-ms", 100);
+const USAGE = "usage: node examples/demo.js [--invites N] [--email-ms MS]\n" +
+  "  --invites N    invitations the api queues, 1..10000 (default 10)\n" +
+  "  --email-ms MS  how long each worker takes to send one e-mail, 0..60000 (default 100)";
+// -> {invites, emailMs}, or exits: 0 for --help, 2 naming a bad option.
+function parseOptions(argv) {
+  const o = { invites: 10, emailMs: 100 };
+  const limits = { "--invites": ["invites", 1, 10000], "--email-ms": ["emailMs", 0, 60000] };
+  for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === "--help" || argv[i] === "-h") {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    const limit = limits[argv[i]];
+    if (!limit) {
+      console.error(`demo.js: unknown option '${argv[i]}'\n${USAGE}`);
+      process.exit(2);
+    }
+    const [key, min, max] = limit;
+    const text = argv[i + 1];
+    if (text === undefined || !/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
+      console.error(`demo.js: ${argv[i]} wants a whole number from ${min} to ${max}, got '${text ?? ""}'`);
+      process.exit(2);
+    }
+    o[key] = Number(text);
+  }
+  return o;
+}
+const { invites, emailMs } = parseOptions(process.argv.slice(2));
 const here = __dirname;
 const mqd = process.env.MQD || path.resolve(here, "..", "..", "..", "build", "release", "daemon", "mqd", "mqd");
 
@@ -49,6 +71,22 @@ function run(name, file, args, env) {
   return { p, lines, until, exited, listeners };
 }
 
+// Interrupted (Ctrl-C, SIGTERM): the workers, the api and our mqd stop, and its segments and folder go.
+const running = { procs: [], daemon: null, ns: null, dir: null };
+function removeLeftovers() {
+  if (running.ns)
+    for (const f of fs.readdirSync("/dev/shm")) if (f.startsWith(`mq@${running.ns}@`)) fs.rmSync(path.join("/dev/shm", f), { force: true });
+  if (running.dir) fs.rmSync(running.dir, { recursive: true, force: true });
+}
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    for (const p of running.procs) p.p.kill("SIGKILL");
+    if (running.daemon) running.daemon.kill("SIGKILL");
+    removeLeftovers();
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  });
+}
+
 async function main() {
   const external = process.env.MQ_SOCKET;
   if (!external && !fs.existsSync(mqd)) throw new Error(`mqd not found at ${mqd}: build it (cmake --preset release && cmake --build --preset release) or set MQD`);
@@ -56,7 +94,8 @@ async function main() {
   const socket = external || path.join(dir, "mqd.sock");
   const ns = `demo${process.pid}`;
   const daemon = external ? null : spawn(mqd, ["--socket", socket, "--namespace", ns, "--data-dir", dir, "--log-level", "warn"], { stdio: "inherit" });
-  const procs = [];
+  const procs = running.procs;
+  Object.assign(running, { daemon, ns: daemon ? ns : null, dir });
   try {
     for (let i = 0; ; i++) {
       const up = await new Promise((r) => {
@@ -90,9 +129,8 @@ async function main() {
     if (daemon) {
       daemon.kill("SIGTERM");
       await new Promise((r) => daemon.once("exit", r));
-      for (const f of fs.readdirSync("/dev/shm")) if (f.startsWith(`mq@${ns}@`)) fs.rmSync(path.join("/dev/shm", f), { force: true });
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeLeftovers();
   }
 }
 
