@@ -4,6 +4,9 @@
 //
 // When it stops: after --max records (exit 0); with --timeout S when no record arrived for S seconds (exit 0, or
 // exit 1 when --max was given and not reached); on Ctrl-C or SIGTERM (exit 0); when stdout is closed (exit 0).
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -30,6 +33,13 @@ bool print_record(const mq::Message& message) {
                   std::fwrite(payload.data(), 1, payload.size(), stdout) == payload.size() &&
                   std::fputc('\n', stdout) != EOF && std::fflush(stdout) == 0;
   return ok;
+}
+
+// True when standard output is a pipe whose reader has gone (`| head` has what it wanted): Linux reports POLLERR on
+// the write end. Checked while idle, when no write would tell.
+bool output_closed() {
+  pollfd out{STDOUT_FILENO, 0, 0};
+  return ::poll(&out, 1, 0) == 1 && (out.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 }  // namespace
@@ -101,7 +111,10 @@ int run_consume(const Args& args, Context& context) {
     auto message = consumer.poll(wait);
     if (!message) {
       const auto& error = message.error();
-      if (error.code() == mq::Errc::timed_out) continue;
+      if (error.code() == mq::Errc::timed_out) {
+        if (output_closed()) return 0;  // `| head` is done and no record came to find out by a write
+        continue;
+      }
       if (error.code() == mq::Errc::lost) {  // overwrite topic: say so, and carry on with what is still there
         std::fprintf(stderr, "mqctl consume: %s\n", std::string(error.message()).c_str());
         continue;

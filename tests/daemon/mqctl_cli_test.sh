@@ -252,6 +252,11 @@ timeout 10 "$mqctl" --socket "$sock" consume orders --group pipe --from-beginnin
 rc=${PIPESTATUS[0]}
 expect 0 "consume | head -n 1"; expect_exact '0 # hello 1' "consume | head -n 1"
 holds "consume | head -n 1 writes nothing to stderr" test ! -s "$err"
+# ... also with no --timeout on a topic that goes idle: no write comes to fail, mqctl sees the pipe's reader gone.
+timeout 10 "$mqctl" --socket "$sock" consume orders --group pipe-idle --from-beginning 2>"$err" | head -n 1 >"$out"
+rc=${PIPESTATUS[0]}
+expect 0 "consume | head -n 1 on an idle topic, no --timeout (124: it waited for the next record)"
+expect_exact '0 # hello 1' "consume | head -n 1, idle"
 
 # Ctrl-C: a consumer waiting for records leaves its group in order and exits 0.
 timeout 20 "$mqctl" --socket "$sock" consume orders --group sig >"$work/sig.out" 2>"$work/sig.err" &
