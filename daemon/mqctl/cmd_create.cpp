@@ -59,7 +59,10 @@ int run_create(const Args& args, Context& context) {
   check_topic_name(name);
   mq::CreateOptions o;
   if (auto v = cl.get("capacity")) o.capacity = parse_size_arg("--capacity", *v);
-  if (auto v = cl.get("max-message")) o.max_message = parse_size_arg("--max-message", *v);
+  if (auto v = cl.get("max-message")) {
+    o.max_message = parse_size_arg("--max-message", *v);
+    if (o.max_message == 0) throw UsageError("--max-message: 0 bytes holds no record (leave it out for capacity/4)");
+  }
   if (auto v = cl.get("policy"))
     o.policy = check_choice("--policy", *v, "block", "overwrite") ? mq::Policy::block : mq::Policy::overwrite;
   if (auto v = cl.get("block-timeout")) {

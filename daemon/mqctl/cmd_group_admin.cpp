@@ -97,9 +97,13 @@ int run_reset_offsets(const Args& args, Context& context) {
     auto client = connect(context);
     const auto offset =
         require(client.reset_offsets(name, group, mq::TimePoint{static_cast<std::uint64_t>(ns)}));
+    // At the topic's end, no record is that new (yet): say so rather than name a record that does not exist.
+    const auto report = client.describe(name);
+    const bool at_end = offset && report && *offset >= report->latest;
     std::cout << "Reset group " << group << " of topic " << name << " to offset "
               << (offset ? std::to_string(*offset) : std::string("?"))
-              << " (the first record at or after " << *to_time << ").\n";
+              << (at_end ? " (the topic's end: no record at or after " : " (the first record at or after ")
+              << *to_time << ").\n";
     return 0;
   }
   if (!to) throw UsageError("missing --to (earliest, latest or an offset) or --to-time");

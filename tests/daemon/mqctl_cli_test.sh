@@ -150,6 +150,7 @@ for size in 12XB 1.5MiB -1 '' 64KiBx ' 64' 0x100 99999999999999999999 20000000Ti
   mq create sized --capacity "$size"; expect 2 "create --capacity '$size'"; expect_err "^mqctl create: --capacity: '"
 done
 mq create sized --max-message 12XB; expect 2 "create --max-message 12XB"; expect_err '--max-message'
+mq create sized --max-message 0; expect 2 "create --max-message 0"; expect_err '--max-message: 0 bytes holds no record'
 mq create t --policy maybe; expect 2 "create --policy maybe"; expect_err "--policy: 'maybe'"
 mq create t --storage disk; expect 2 "create --storage disk"; expect_err "--storage: 'disk'"
 mq create t --mode 0666; expect 2 "create --mode 0666"; expect_err 'world-writable'
@@ -289,6 +290,7 @@ mq reset-offsets orders --group email --to-time 2000-01-01T00:00:00Z; expect 0 "
 expect_exact 'Reset group email of topic orders to offset 0 (the first record at or after 2000-01-01T00:00:00Z).'
 mq consume orders --group email --max 1 --timeout 5; expect_exact '0 # hello 1' "consume after reset to 2000"
 mq reset-offsets orders --group email --to-time 2200-01-01T00:00:00.250Z; expect 0 "reset-offsets --to-time 2200"
+expect_out "^Reset group email of topic orders to offset [0-9]+ \\(the topic's end: no record at or after 2200-01-01T00:00:00.250Z\\)\\.$"
 mq consume orders --group email --timeout 1; expect_exact '' "consume after reset to a time after every record"
 mark_ms=$(date +%s%3N)
 mq produce orders --value 'after the mark' --verbose; expect 0 "produce after the mark"
