@@ -216,22 +216,21 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
   // [topic.NAME] sections: keys arrive as "topic.NAME.key" (NAME may itself contain dots).
   std::map<std::string, TopicConfig> topics;
   std::vector<std::string> order;
-  for (const auto& name : sections) {
+  const auto section = [&](const std::string& name) -> TopicConfig& {
     if (auto valid = mq::validate_topic_name(name); !valid)
       throw Failure{"config section [topic." + name + "]: " + std::string(valid.error().message())};
-    if (topics.try_emplace(name, TopicConfig{name, c.defaults, {}}).second) order.push_back(name);
-  }
+    auto [it, fresh] = topics.try_emplace(name, TopicConfig{name, c.defaults, {}});
+    if (fresh) order.push_back(name);
+    return it->second;
+  };
+  for (const auto& name : sections) section(name);
   for (const auto& opt : file_extra) {
     const std::string& key = opt.string_key;
     const auto last = key.rfind('.');
     if (key.rfind("topic.", 0) != 0 || last == std::string::npos || last <= 6)
       throw Failure{"unknown option '" + key + "' in the config file"};
-    const std::string name = key.substr(6, last - 6);
-    if (auto valid = mq::validate_topic_name(name); !valid)
-      throw Failure{"config section [topic." + name + "]: " + std::string(valid.error().message())};
-    auto [it, fresh] = topics.try_emplace(name, TopicConfig{name, c.defaults, {}});
-    if (fresh) order.push_back(name);
-    for (const auto& value : opt.value) apply_topic_key(it->second, key.substr(last + 1), value);
+    TopicConfig& topic = section(key.substr(6, last - 6));
+    for (const auto& value : opt.value) apply_topic_key(topic, key.substr(last + 1), value);
   }
   for (const auto& name : order) c.topics.push_back(topics[name]);
   check_sizes("option --default-", c.defaults);

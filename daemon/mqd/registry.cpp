@@ -195,9 +195,6 @@ mq::Result<mq::control::Opened> Registry::open(const Peer& peer, const std::stri
 
 mq::Result<void> Registry::remove(const Peer& peer, const std::string& name) {
   auto e = authorized(peer, name, /*usable=*/false);
-  if (!e && e.error().code() == Errc::not_found && !config_.auto_create)
-    return Error(Errc::not_found, std::string(e.error().message()) +
-                                      " (mqd's auto-create is off: create it first, e.g. `mqctl create " + name + "`)");
   if (!e) return e.error();
   const mq::Storage storage = (*e)->storage;
   if (auto r = mq::Topic::remove(name, where(storage)); !r && r.error().code() != Errc::not_found) return r;

@@ -399,26 +399,22 @@ TEST(Daemon, SecondInstanceOnTheSameSocketIsRefused) {
 }
 
 TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
-  // A config line that holds Boost's own placeholder (it hung mqd for good in Boost's message formatting).
-  char conf[] = "/tmp/mqd-bad-conf-XXXXXX";
-  const int fd = ::mkstemp(conf);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::write(fd, "%invalid_line%\n", 15), 15);
-  ::close(fd);
-  // Sections a key-by-key parse never reports: one with a bad topic name, one of an unknown kind (both keyless).
   const auto file_with = [](const char* text) {
-    char path[] = "/tmp/mqd-bad-section-XXXXXX";
+    char path[] = "/tmp/mqd-bad-conf-XXXXXX";
     const int f = ::mkstemp(path);
     const auto n = static_cast<ssize_t>(std::strlen(text));
     EXPECT_EQ(::write(f, text, n), n);
     ::close(f);
     return std::string(path);
   };
+  // A config line that holds Boost's own placeholder (it hung mqd for good in Boost's message formatting).
+  const std::string conf = file_with("%invalid_line%\n");
+  // Sections a key-by-key parse never reports: one with a bad topic name, one of an unknown kind (both keyless).
   const std::string bad_name = file_with("[topic.bad name]\n");
   const std::string unknown_section = file_with("[metrics]\n");
   for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
            {"'--x%original_token%'", "unrecognised option '--x"},
-           {std::string("--config ") + conf, "invalid line"},
+           {"--config " + conf, "invalid line"},
            {"--frobnicate", "frobnicate"},
            {"--default-capacity 12XB", "default-capacity"},
            {"--default-policy sometimes", "default-policy"},
@@ -437,7 +433,7 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
   }
-  ::unlink(conf);
+  ::unlink(conf.c_str());
   ::unlink(bad_name.c_str());
   ::unlink(unknown_section.c_str());
 }

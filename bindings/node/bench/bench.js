@@ -12,7 +12,7 @@ const net = require('net');
 const os = require('os');
 const path = require('path');
 const netBaseline = require('./net_baseline');
-const { describeMachine, loadAverage, summarize, printHeader, printRow, writeResults } = require('./report');
+const { describeMachine, loadAverage, summarize, printHeader, printRow, writeResults, within } = require('./report');
 
 const PKG = path.resolve(__dirname, '..');
 const MQD = process.env.MQD || path.resolve(PKG, '..', '..', 'build', 'release', 'daemon', 'mqd', 'mqd');
@@ -69,19 +69,6 @@ function parseOptions(argv) {
 }
 
 const now = () => process.hrtime.bigint();
-
-// Resolves with `promise`, or rejects after `ms` with a message naming `what`.
-async function within(ms, what, promise) {
-  let timer;
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---- child roles (this script forked with --role NAME JSON) ---------------------------------------------------
 // Each says 'ready' over IPC, stops on any IPC message, and exits when the parent goes away (IPC disconnect).

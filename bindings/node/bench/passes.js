@@ -10,6 +10,7 @@ const net = require('net');
 const os = require('os');
 const path = require('path');
 const netBaseline = require('./net_baseline');
+const { within } = require('./report');
 const { Kafka, Topic } = require('..');
 
 const MQD = process.env.MQD || path.resolve(__dirname, '..', '..', '..', 'build', 'release', 'daemon', 'mqd', 'mqd');
@@ -35,14 +36,6 @@ function parseOptions(argv) {
 }
 
 const minorFaults = () => Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[7]);
-
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function listening(socket, proc) {
   const deadline = Date.now() + 10000;

@@ -89,4 +89,17 @@ function writeResults(file, { tool, profile, machine, cases }) {
   }
 }
 
-module.exports = { describeMachine, loadAverage, summarize, caseName, printHeader, printRow, writeResults };
+// The bounded wait of bench.js and passes.js: resolves with `promise`, or rejects after `ms` naming `what`.
+async function within(ms, what, promise) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+module.exports = { describeMachine, loadAverage, summarize, caseName, printHeader, printRow, writeResults, within };
