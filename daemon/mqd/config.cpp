@@ -106,7 +106,7 @@ bool need_bool(const std::string& option, const std::string& text) {
   throw Failure{"option --" + option + ": '" + text + "' is not true or false"};
 }
 
-void apply_topic_key(TopicConfig& t, const std::string& key, const std::string& value) {
+void apply_topic_key(TopicConfig& t, const std::string& key, const std::string& value, const std::string& file) {
   const std::string option = "topic." + t.name + "." + key;
   if (key == "capacity") t.settings.capacity = need_size(option, value);
   else if (key == "max-message") t.settings.max_message = need_size(option, value);
@@ -120,8 +120,9 @@ void apply_topic_key(TopicConfig& t, const std::string& key, const std::string& 
       throw Failure{"option " + option + ": " + std::string(valid.error().message())};
     t.groups.push_back(value);
   } else {
-    throw Failure{"unknown key '" + key + "' in section [topic." + t.name + "] (known: capacity, max-message, "
-                  "policy, storage, mode, access-group, block-timeout, consumer-group)"};
+    throw Failure{"config file " + file + ": unknown key '" + key + "' in section [topic." + t.name +
+                  "] (known: capacity, max-message, policy, storage, mode, access-group, block-timeout, "
+                  "consumer-group)"};
   }
 }
 
@@ -155,7 +156,7 @@ std::vector<std::string> topic_sections(const std::string& file, const std::stri
 }
 
 Config build(const po::variables_map& vm, const std::vector<po::option>& file_extra,
-             const std::vector<std::string>& sections) {
+             const std::vector<std::string>& sections, const std::string& file) {
   Config c;
   c.defaults.access_group = default_access_group();
   auto str = [&](const char* k) -> std::optional<std::string> {
@@ -228,9 +229,9 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
     const std::string& key = opt.string_key;
     const auto last = key.rfind('.');
     if (key.rfind("topic.", 0) != 0 || last == std::string::npos || last <= 6)
-      throw Failure{"unknown option '" + key + "' in the config file"};
+      throw Failure{"config file " + file + ": unknown option '" + key + "'"};
     TopicConfig& topic = section(key.substr(6, last - 6));
-    for (const auto& value : opt.value) apply_topic_key(topic, key.substr(last + 1), value);
+    for (const auto& value : opt.value) apply_topic_key(topic, key.substr(last + 1), value, file);
   }
   for (const auto& name : order) c.topics.push_back(topics[name]);
   check_sizes("option --default-", c.defaults);
@@ -242,11 +243,18 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
 Config parse_all(int argc, const char* const* argv, const po::options_description& desc, bool& help, bool& version) {
   po::variables_map vm;
   try {
-    // No positional arguments: a stray word is an error, not ignored.
-    po::store(po::command_line_parser(argc, argv).options(desc).positional({}).run(), vm);
+    // No positional arguments: a stray word is an error naming it, not ignored.
+    po::options_description with_strays;
+    with_strays.add(desc).add_options()("stray", po::value<std::vector<std::string>>());
+    po::positional_options_description strays;
+    strays.add("stray", -1);
+    po::store(po::command_line_parser(argc, argv).options(with_strays).positional(strays).run(), vm);
   } catch (po::error& e) {
     throw Failure{option_error_message(e)};
   }
+  if (vm.count("stray") != 0)
+    throw Failure{"unexpected argument '" + vm["stray"].as<std::vector<std::string>>().front() +
+                  "': mqd takes options only (see mqd --help)"};
   help = vm.count("help") != 0;
   version = vm.count("version") != 0;
   if (help || version) return {};
@@ -273,7 +281,7 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
     }
   }
   po::notify(vm);
-  return build(vm, extra, sections);
+  return build(vm, extra, sections, file);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -203,9 +205,15 @@ mq::Result<void> Registry::remove(const Peer& peer, const std::string& name) {
   return {};
 }
 
-std::vector<std::string> Registry::names() const {
+bool Registry::visible(const Peer& peer, const Entry& e) const {
+  struct stat st{};
+  return ::stat(e.path.c_str(), &st) == 0 && may_use(peer, st);
+}
+
+std::vector<std::string> Registry::names(const Peer& peer) const {
   std::vector<std::string> out;
-  for (const auto& [name, e] : topics_) out.push_back(name);
+  for (const auto& [name, e] : topics_)
+    if (visible(peer, e)) out.push_back(name);
   return out;
 }
 
@@ -246,10 +254,10 @@ mq::Result<mq::TopicReport> Registry::describe(const Peer& peer, const std::stri
   return report(**e);
 }
 
-std::vector<mq::TopicReport> Registry::stats() const {
+std::vector<mq::TopicReport> Registry::stats(const Peer& peer) const {
   std::vector<mq::TopicReport> out;
   for (const auto& [name, e] : topics_)
-    if (e.broken.empty()) out.push_back(report(e));  // a corrupted one is in `list` and in the log, not here
+    if (e.broken.empty() && visible(peer, e)) out.push_back(report(e));  // a corrupted one is in `list` and in the log, not here
   return out;
 }
 
@@ -279,8 +287,9 @@ mq::Result<mq::control::ResetDone> Registry::reset_offsets(const Peer& peer, con
     if (auto r = topic.reset_group(request.group, *offset); !r) return r.error();
     return mq::control::ResetDone{};
   }
-  // The first record at or after a time; the codec checked that it fits an int64.
-  auto offset = topic.offset_for_time(static_cast<std::int64_t>(std::get<mq::TimePoint>(request.to).ns_since_epoch));
+  // The first record at or after a time (one past int64's ns is past every record: the end).
+  const std::uint64_t ns = std::get<mq::TimePoint>(request.to).ns_since_epoch;
+  auto offset = topic.offset_for_time(static_cast<std::int64_t>(std::min<std::uint64_t>(ns, INT64_MAX)));
   if (!offset) return offset.error();
   if (auto r = topic.reset_group(request.group, *offset); !r) return r.error();
   return mq::control::ResetDone{*offset};
@@ -397,7 +406,7 @@ std::string Registry::prometheus(std::size_t clients) const {
   return out;
 }
 
-void Registry::recover(const std::vector<std::string>& names) {
+void Registry::recover(const std::set<std::string>& names) {
   for (const auto& name : names) {
     auto it = topics_.find(name);
     if (it == topics_.end()) continue;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,20 +42,22 @@ class Registry {
   mq::Result<mq::control::RecordsDeleted> delete_records(const Peer& peer, const mq::control::DeleteRecords& request);
   // Repairs the topic's orphaned positions now (mqctl repair), without waiting for --orphan-grace.
   mq::Result<mq::RepairReport> repair(const Peer& peer, const std::string& name);
-  std::vector<std::string> names() const;
-  // Every sound topic (a corrupted one is in names() and in the log, not here).
-  std::vector<mq::TopicReport> stats() const;
+  // The topics `peer` may use (a corrupted one too); stats: the sound ones (a corrupted one is in names() and in
+  // the log, not here). A topic the peer has no rights on is not shown to it, as describe would refuse it.
+  std::vector<std::string> names(const Peer& peer) const;
+  std::vector<mq::TopicReport> stats(const Peer& peer) const;
   // Prometheus text exposition of every topic and group, plus the client count.
   std::string prometheus(std::size_t clients) const;
 
   // Recovers what dead processes left in these topics (a client's connection closed).
-  void recover(const std::vector<std::string>& names);
+  void recover(const std::set<std::string>& names);
   // Housekeeping, about once a second: rates, dead-peer recovery, stuck positions (repaired after
   // --orphan-grace), group expiry.
   void tick();
   // msync file-backed topics (on the flush interval and at a clean stop).
   void flush();
   std::size_t size() const { return topics_.size(); }
+  bool has(const std::string& name) const { return topics_.count(name) != 0; }
 
  private:
   struct Entry {
@@ -83,6 +86,7 @@ class Registry {
   Entry& add(const std::string& name, mq::Topic topic, mq::Storage storage);
   mq::Result<void> create_topic(const std::string& name, const TopicSettings& s, const std::vector<std::string>& groups);
   mq::TopicReport report(const Entry& e) const;
+  bool visible(const Peer& peer, const Entry& e) const;
   // Repairs the orphans of `e` and logs each repair; `why` says who asked. Returns what was repaired.
   mq::Result<std::vector<mq::OrphanRepair>> repair_orphans(const std::string& name, Entry& e, const std::string& why);
 

@@ -30,7 +30,7 @@ class Session : public std::enable_shared_from_this<Session> {
     deadline_.cancel();
     socket_.close(ignored);
   }
-  const std::vector<std::string>& topics() const { return topics_; }
+  const std::set<std::string>& topics() const { return topics_; }
   const Peer& peer() const { return peer_; }
 
  private:
@@ -77,7 +77,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void answer(const Frame& reply, bool keep_going) {
     auto bytes = mq::control::encode(reply, mq::control::kReplyLimits);
-    if (!bytes) bytes = mq::control::encode(mq::control::error_reply(bytes.error()), mq::control::kReplyLimits);
+    if (!bytes) {
+      // The request was sound; its answer (stats of thousands of topics) is past what one frame can carry.
+      const Error error(Errc::limit, "mqd's reply does not fit in one control frame (" +
+                                         std::string(bytes.error().message()) + "); ask about one topic (describe)");
+      log(LogLevel::warn, "reply to " + who() + " refused: " + std::string(error.message()));
+      bytes = mq::control::encode(mq::control::error_reply(error), mq::control::kReplyLimits);
+    }
     out_ = std::move(*bytes);
     asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this(), keep_going](auto ec, std::size_t) {
       if (ec || !keep_going) return self->server_.closed(self);
@@ -85,9 +91,6 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  void remember(const std::string& topic) {
-    if (std::find(topics_.begin(), topics_.end(), topic) == topics_.end()) topics_.push_back(topic);
-  }
 
   Frame handle(const Frame& frame) {
     auto request = mq::control::request_from(frame);
@@ -112,26 +115,29 @@ class Session : public std::enable_shared_from_this<Session> {
     return typename R::Reply{};
   }
   mq::Result<mq::control::Welcome> reply_to(const mq::control::Hello& r) {
-    for (const auto& t : r.topics) remember(t);
+    // Topics this client had open before mqd restarted. Only those mqd knows are kept: what a connection remembers
+    // is bounded by the registry, however many hellos it sends.
+    for (const auto& t : r.topics)
+      if (registry().has(t)) topics_.insert(t);
     if (r.client_id) client_id_ = r.client_id->substr(0, 255);
     log(LogLevel::debug, "hello from " + who());
     return mq::control::Welcome{mq::control::kProtocolVersion, registry().config().ns};
   }
   mq::Result<mq::control::Opened> reply_to(const mq::control::Create& r) {
     auto opened = registry().create(peer_, r);
-    if (opened) remember(r.topic);
+    if (opened) topics_.insert(r.topic);
     return opened;
   }
   mq::Result<mq::control::Opened> reply_to(const mq::control::Open& r) {
     auto opened = registry().open(peer_, r.topic);
-    if (opened) remember(r.topic);
+    if (opened) topics_.insert(r.topic);
     return opened;
   }
   mq::Result<mq::control::Done> reply_to(const mq::control::Delete& r) {
     return done<mq::control::Delete>(registry().remove(peer_, r.topic));
   }
   mq::Result<mq::control::TopicNames> reply_to(const mq::control::List&) {
-    return mq::control::TopicNames{registry().names()};
+    return mq::control::TopicNames{registry().names(peer_)};
   }
   mq::Result<mq::TopicReport> reply_to(const mq::control::Describe& r) { return registry().describe(peer_, r.topic); }
   mq::Result<mq::control::GroupList> reply_to(const mq::control::Groups& r) {
@@ -143,7 +149,7 @@ class Session : public std::enable_shared_from_this<Session> {
     using namespace std::chrono;
     return mq::DaemonStats{registry().size(), server_.clients(),
                            static_cast<std::uint64_t>(duration_cast<seconds>(steady_clock::now() - server_.started()).count()),
-                           registry().stats()};
+                           registry().stats(peer_)};
   }
   mq::Result<mq::control::Done> reply_to(const mq::control::CreateGroup& r) {
     return done<mq::control::CreateGroup>(registry().create_group(peer_, r));
@@ -179,7 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<std::byte, 4> prefix_{};
   std::vector<std::byte> body_;
   std::string out_;
-  std::vector<std::string> topics_;
+  std::set<std::string> topics_;  // opened through this connection: recovered when it closes (its process may be dead)
 };
 
 Server::Server(asio::io_context& io, Registry& registry) : registry_(registry), acceptor_(io), retry_(io) {}

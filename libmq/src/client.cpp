@@ -60,7 +60,16 @@ bool wait_fd(int fd, short events, Clock::time_point deadline) {
   }
 }
 
-Result<void> write_all(int fd, const std::string& bytes, Clock::time_point deadline, const std::string& path) {
+// Where a round trip broke, which says whether sending the request again is safe.
+enum class Broke {
+  no,         // it did not (or failed for another reason: a bad reply, an error from mqd)
+  unsent,     // the connection was gone before mqd could read the whole request: it was not carried out
+  unanswered, // the connection was lost after the request was sent: mqd may have carried it out
+  timed_out,  // no reply in time: mqd may still carry it out
+};
+
+Result<void> write_all(int fd, const std::string& bytes, Clock::time_point deadline, const std::string& path,
+                       Broke& broke) {
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -69,15 +78,20 @@ Result<void> write_all(int fd, const std::string& bytes, Clock::time_point deadl
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!wait_fd(fd, POLLOUT, deadline)) return no_daemon(path, "request timed out");
+      if (!wait_fd(fd, POLLOUT, deadline)) {
+        broke = Broke::timed_out;
+        return no_daemon(path, "request timed out");
+      }
       continue;
     }
+    broke = Broke::unsent;
     return no_daemon(path, std::string("connection lost: ") + std::strerror(errno));
   }
   return {};
 }
 
-Result<void> read_exact(int fd, std::byte* out, std::size_t n, Clock::time_point deadline, const std::string& path) {
+Result<void> read_exact(int fd, std::byte* out, std::size_t n, Clock::time_point deadline, const std::string& path,
+                        Broke& broke) {
   std::size_t done = 0;
   while (done < n) {
     const ssize_t r = ::recv(fd, out + done, n - done, MSG_DONTWAIT);
@@ -85,28 +99,37 @@ Result<void> read_exact(int fd, std::byte* out, std::size_t n, Clock::time_point
       done += static_cast<std::size_t>(r);
       continue;
     }
-    if (r == 0) return no_daemon(path, "connection closed by mqd");
+    if (r == 0) {
+      broke = Broke::unanswered;
+      return no_daemon(path, "connection closed by mqd");
+    }
     if (errno == EAGAIN || errno == EINTR) {
-      if (!wait_fd(fd, POLLIN, deadline)) return no_daemon(path, "no reply within the timeout");
+      if (!wait_fd(fd, POLLIN, deadline)) {
+        broke = Broke::timed_out;
+        return no_daemon(path, "no reply within the timeout");
+      }
       continue;
     }
+    broke = Broke::unanswered;
     return no_daemon(path, std::string("connection lost: ") + std::strerror(errno));
   }
   return {};
 }
 
 Result<control::Frame> roundtrip(int fd, const control::Frame& request, std::chrono::milliseconds timeout,
-                                 const std::string& path) {
+                                 const std::string& path, Broke& broke) {
+  broke = Broke::no;
   auto bytes = control::encode(request);
   if (!bytes) return std::move(bytes).error();
   const auto deadline = Clock::now() + timeout;
-  if (auto w = write_all(fd, *bytes, deadline, path); !w) return w.error();
+  if (auto w = write_all(fd, *bytes, deadline, path, broke); !w) return w.error();
   std::array<std::byte, 4> prefix{};
-  if (auto r = read_exact(fd, prefix.data(), 4, deadline, path); !r) return r.error();
+  if (auto r = read_exact(fd, prefix.data(), 4, deadline, path, broke); !r) return r.error();
   auto len = control::body_length(prefix, control::kReplyLimits);
   if (!len) return std::move(len).error();
   std::string body(*len, '\0');
-  if (auto r = read_exact(fd, reinterpret_cast<std::byte*>(body.data()), *len, deadline, path); !r) return r.error();
+  if (auto r = read_exact(fd, reinterpret_cast<std::byte*>(body.data()), *len, deadline, path, broke); !r)
+    return r.error();
   auto reply = control::decode(std::as_bytes(std::span(body.data(), body.size())), control::kReplyLimits);
   if (!reply) return std::move(reply).error();
   return control::check_reply(std::move(*reply));
@@ -133,39 +156,72 @@ struct Client::State {
     if (wake >= 0) ::close(wake);
   }
 
-  control::Frame hello() const {
-    control::Hello h{.pid = static_cast<std::uint64_t>(::getpid()), .topics = topics};
-    if (!options.client_id.empty()) h.client_id = options.client_id;
-    return control::to_frame(h);
+  // The hellos that register this process (again, after mqd restarted): its topics spread over as many frames as
+  // the request limits need (a process may have opened thousands). mqd keeps 255 bytes of the client id.
+  std::vector<control::Frame> hellos() const {
+    constexpr std::size_t kFieldBytes = 6 + sizeof "topic";  // a field's lengths and key, besides its value
+    constexpr std::size_t kBudget = control::kMaxFrame - 1024;  // what pid, client_id and the header leave
+    std::vector<control::Frame> out;
+    control::Hello h{.pid = static_cast<std::uint64_t>(::getpid())};
+    if (!options.client_id.empty()) h.client_id = options.client_id.substr(0, 255);
+    std::size_t bytes = 0;
+    for (const auto& t : topics) {
+      if (h.topics.size() + 8 >= control::kMaxFields || bytes + kFieldBytes + t.size() > kBudget) {
+        out.push_back(control::to_frame(h));
+        h.topics.clear();
+        bytes = 0;
+      }
+      h.topics.push_back(t);
+      bytes += kFieldBytes + t.size();
+    }
+    out.push_back(control::to_frame(h));
+    return out;
+  }
+
+  // Ends the connection. shutdown first: the monitor may be polling it, and a close alone neither wakes its poll
+  // nor ends the connection while the poll holds it. REQUIRES: mu held.
+  void drop() {
+    if (fd < 0) return;
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+    fd = -1;
   }
 
   // REQUIRES: mu held, by `held` (checked in debug builds).
   Result<void> reconnect(const std::unique_lock<std::mutex>& held) {
     assert(held.owns_lock() && held.mutex() == &mu);
     (void)held;
-    if (fd >= 0) ::close(fd);
-    fd = -1;
+    drop();
     auto dialed = dial(path);
     if (!dialed) return dialed.error();
     fd = *dialed;
-    auto reply = roundtrip(fd, hello(), options.timeout, path);
-    if (!reply) {
-      ::close(fd);
-      fd = -1;
-      return reply.error();
+    for (const auto& hello : hellos()) {
+      Broke broke;
+      if (auto reply = roundtrip(fd, hello, options.timeout, path, broke); !reply) {
+        drop();
+        return reply.error();
+      }
     }
     return {};
   }
 
+  // Sends the request, once more on a new connection if the old one broke (mqd restarted) and sending it again is
+  // safe: when it never reached mqd, or its type is idempotent. A request that timed out is not sent again, and
+  // its connection is dropped (a late reply must not be read as the next request's).
   Result<control::Frame> call(const control::Frame& request) {
     std::unique_lock lock(mu);
     if (fd < 0)
       if (auto r = reconnect(lock); !r) return r.error();
-    auto reply = roundtrip(fd, request, options.timeout, path);
-    if (!reply && reply.error().code() == Errc::no_daemon) {  // the daemon restarted: one more try
+    Broke broke;
+    auto reply = roundtrip(fd, request, options.timeout, path, broke);
+    if (broke == Broke::unsent || (broke == Broke::unanswered && control::idempotent(request.type))) {
       if (auto r = reconnect(lock); !r) return r.error();
-      return roundtrip(fd, request, options.timeout, path);
+      return roundtrip(fd, request, options.timeout, path, broke);
     }
+    if (broke == Broke::timed_out) drop();
+    if (broke != Broke::no)
+      return Error(Errc::no_daemon, std::string(reply.error().message()) + ": the " + request.type.substr(0, 64) +
+                                        " request may or may not have been carried out");
     return reply;
   }
 

@@ -95,8 +95,9 @@ Result<void> check_options(std::string_view name, const TopicOptions& o) {
   if (o.max_message > kMaxMessageLimit)
     return Error(Errc::invalid_argument, "max_message must be at most 1 GiB: " + ctx + " max_message=" +
                                              std::to_string(o.max_message));
-  if (o.block_timeout.count() < 0)
-    return Error(Errc::invalid_argument, "block_timeout must not be negative: " + ctx);
+  if (o.block_timeout.count() < 0 || o.block_timeout > kMaxBlockTimeout)
+    return Error(Errc::invalid_argument, "block_timeout must be from 0 to " + std::to_string(kMaxBlockTimeout.count()) +
+                                             " ms: " + ctx + " block_timeout_ms=" + std::to_string(o.block_timeout.count()));
   if ((o.mode & ~0777u) != 0 || (o.mode & 0002u) != 0)
     return Error(Errc::invalid_argument, "mode must be within 0777 and not world-writable: " + ctx + " mode=0" +
                                              [&] { char b[16]; std::snprintf(b, sizeof b, "%o", o.mode); return std::string(b); }());
@@ -184,7 +185,7 @@ Result<void> validate_segment(std::span<const std::byte> bytes, std::string_view
   if (h.max_message == 0 || h.max_message > h.capacity / 4 || h.max_message > kMaxMessageLimit)
     return bad("max_message");
   if (h.policy > 1 || h.storage > 1) return bad("policy or storage");
-  if (h.block_timeout_ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 1'000'000))
+  if (h.block_timeout_ms > static_cast<std::uint64_t>(kMaxBlockTimeout.count()))
     return bad("block_timeout_ms");
   if (h.name_len == 0 || h.name_len >= kNameBytes) return bad("name length");
   const auto* groups = reinterpret_cast<const GroupBlock*>(bytes.data() + kGroupTableOffset);

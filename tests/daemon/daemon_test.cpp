@@ -166,7 +166,10 @@ TEST(Daemon, CreateDescribeResetAndDeleteThroughTheProtocol) {
   auto future = client.reset_offsets("orders", "billing", mq::TimePoint{9000000000000000000});
   ASSERT_TRUE(future) << future.error().message();
   EXPECT_EQ(*future, std::optional<mq::Offset>(5));
-  for (const char* bad : {"soon", "-1", "9300000000000000000"}) {
+  auto end_of_time = client.reset_offsets("orders", "billing", mq::TimePoint{UINT64_MAX});  // past int64's ns
+  ASSERT_TRUE(end_of_time) << end_of_time.error().message();
+  EXPECT_EQ(*end_of_time, std::optional<mq::Offset>(5));
+  for (const char* bad : {"soon", "-1", "99999999999999999999"}) {
     auto refused = client.request("reset-offsets", {{"topic", "orders"}, {"group", "billing"}, {"to_time", bad}});
     ASSERT_FALSE(refused) << bad;
     EXPECT_EQ(refused.error().code(), mq::Errc::invalid_argument) << bad;
@@ -204,6 +207,28 @@ TEST(Daemon, ListAndStatsOfHundredsOfTopicsWithGroupsFitInAReply) {
   EXPECT_EQ(stats->topics, std::uint64_t{kTopics});
   EXPECT_EQ(stats->sections.size(), std::size_t{kTopics});
   EXPECT_EQ(groups, std::size_t{kTopics});
+}
+
+TEST(Daemon, AStatsReplyPastTheFrameLimitIsALimitErrorNotABadRequest) {
+  // 16 groups on each of 700 topics: ~110 fields a topic, past a frame's 65535.
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  std::vector<std::string> groups;
+  for (std::size_t g = 0; g < mq::kMaxGroups; ++g) groups.push_back("g" + std::to_string(g));
+  for (int i = 0; i < 700; ++i) {
+    auto topic = client.create("t" + std::to_string(i), {.capacity = 64 * 1024, .groups = groups});
+    ASSERT_TRUE(topic) << i << ": " << topic.error().message();
+  }
+  auto stats = client.stats();
+  ASSERT_FALSE(stats);
+  EXPECT_EQ(stats.error().code(), mq::Errc::limit);
+  EXPECT_NE(stats.error().message().find("mqd's reply does not fit in one control frame"), std::string::npos)
+      << stats.error().message();
+  auto one = client.describe("t699");  // the same connection serves on
+  ASSERT_TRUE(one) << one.error().message();
+  EXPECT_EQ(one->groups.size(), mq::kMaxGroups);
 }
 
 TEST(Daemon, BadFramesCloseOnlyThatConnection) {
@@ -412,6 +437,8 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
   // Sections a key-by-key parse never reports: one with a bad topic name, one of an unknown kind (both keyless).
   const std::string bad_name = file_with("[topic.bad name]\n");
   const std::string unknown_section = file_with("[metrics]\n");
+  const std::string unknown_key = file_with("[topic.a]\nfoo = 1\n");
+  const std::string unknown_option = file_with("frobnicate = 1\n");
   for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
            {"'--x%original_token%'", "unrecognised option '--x"},
            {"--config " + conf, "invalid line"},
@@ -428,7 +455,9 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
            {"--config " + bad_name, "[topic.bad name]: topic name may hold only"},
            {"--config " + unknown_section, "unknown section [metrics]"},
            {"--config /tmp", "'/tmp' is a folder, not a file"},
-           {"--config /dev/null stray", "too many positional options"}}) {
+           {"--config " + unknown_key, "config file " + unknown_key + ": unknown key 'foo' in section [topic.a]"},
+           {"--config " + unknown_option, "config file " + unknown_option + ": unknown option 'frobnicate'"},
+           {"--config /dev/null stray", "unexpected argument 'stray': mqd takes options only"}}) {
     const Ran r = run_bounded(std::string(MQD_PATH) + " " + args);
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
@@ -436,6 +465,8 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
   ::unlink(conf.c_str());
   ::unlink(bad_name.c_str());
   ::unlink(unknown_section.c_str());
+  ::unlink(unknown_key.c_str());
+  ::unlink(unknown_option.c_str());
 }
 
 TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
@@ -550,12 +581,18 @@ TEST(Daemon, PeerWithoutRightsIsDeniedNamingTheTopic) {
                                       std::string(opened.error().message()));
     auto created = c->create("mine", {});
     pipe.send(created ? "created" : std::string(mq::to_string(created.error().code())));
+    // list and stats show only what the peer may use: nothing here.
+    auto names = c->list();
+    auto stats = c->stats();
+    if (!names || !stats) return 12;
+    pipe.send(std::to_string(names->size()) + " listed, " + std::to_string(stats->sections.size()) + " in stats");
     return 0;
   });
   const std::string line = pipe.receive(10s);
   EXPECT_EQ(line.substr(0, line.find('|')), "permission denied") << line;
   EXPECT_NE(line.find("topic=private"), std::string::npos) << line;
   EXPECT_EQ(pipe.receive(10s), "permission denied");
+  EXPECT_EQ(pipe.receive(10s), "0 listed, 0 in stats");
   EXPECT_EQ(child.wait(20s), 0);
 }
 
@@ -650,6 +687,44 @@ TEST(Daemon, RestartedDaemonAdoptsTopicsWhileClientsKeepRunning) {
   auto described = client.describe("stream");
   ASSERT_TRUE(described) << described.error().message();
   EXPECT_EQ(described->latest, std::uint64_t{kTotal});
+}
+
+TEST(Daemon, AClientWithHundredsOfLongTopicNamesReregistersThemAfterARestart) {
+  // 340 names of 200 characters: over one request frame (64 KiB), so the hello after the restart is split.
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  constexpr int kTopics = 340;
+  std::vector<mq::Topic> open;
+  for (int i = 0; i < kTopics; ++i) {
+    auto topic = client.create(std::string(196, 'n') + std::to_string(1000 + i), {.capacity = 64 * 1024});
+    ASSERT_TRUE(topic) << i << ": " << topic.error().message();
+    open.push_back(std::move(*topic));
+  }
+  d.kill(SIGKILL);
+  NotifyListener notify2;
+  ASSERT_TRUE(d.start(notify2));
+  auto names = client.list();
+  ASSERT_TRUE(names) << names.error().message();
+  EXPECT_EQ(names->size(), std::size_t{kTopics});
+}
+
+TEST(Daemon, ABlockTimeoutPastTheLongestIsRefusedNotMadeACorruptTopic) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto refused = client.create("slow", {.block_timeout = mq::kMaxBlockTimeout + 1ms});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), mq::Errc::invalid_argument);
+  EXPECT_NE(refused.error().message().find("block_timeout must be from 0 to"), std::string::npos)
+      << refused.error().message();
+  auto longest = client.create("slow", {.block_timeout = mq::kMaxBlockTimeout});
+  ASSERT_TRUE(longest) << longest.error().message();
+  auto described = client.describe("slow");
+  ASSERT_TRUE(described) << described.error().message();
+  EXPECT_EQ(described->block_timeout, mq::kMaxBlockTimeout);
 }
 
 TEST(Daemon, FileTopicSurvivesLosingSharedMemory) {

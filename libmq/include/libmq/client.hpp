@@ -2,7 +2,8 @@
 // never goes through it: open() asks mqd for the topic (creating it if auto-create is on, checking the caller's
 // rights) and then maps the segment in this process. The connection is this process's liveness: when it dies,
 // mqd recovers its open claims and unacked records at once. The Client reconnects by itself after a daemon
-// restart; topics already open keep working throughout.
+// restart; topics already open keep working throughout. A request is sent again after a broken connection only
+// when that is safe (daemon/PROTOCOL.md, "Retries"); otherwise its no_daemon error says it may have been carried out.
 #pragma once
 
 #include <chrono>

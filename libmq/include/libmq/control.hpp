@@ -85,7 +85,7 @@ struct TopicReport {
   std::vector<GroupReport> groups{};
 };
 
-// mqd itself and every sound topic it knows.
+// mqd itself and every sound topic it knows that the caller may use.
 struct DaemonStats {
   std::uint64_t topics = 0;  // every topic it knows, a corrupted one included
   std::uint64_t clients = 0;
@@ -163,7 +163,8 @@ Frame error_reply(const Error& error);
 // The reply as a Result: Error (with its Errc) when "status" is not ok.
 Result<Frame> check_reply(Frame reply);
 
-// The requests, each with its wire type and the type of its reply.
+// The requests, each with its wire type and the type of its reply. `idempotent`: carrying it out twice has the
+// effect of once, so a client may send it again when the connection broke before the reply came.
 struct Done {};  // a reply with nothing but its status
 struct Opened {  // where the topic's segment lies: the client maps it itself
   Storage storage = Storage::shm;
@@ -189,6 +190,7 @@ struct RecordsDeleted {
 
 struct Hello {  // first on every connection, and again after a reconnect
   static constexpr std::string_view type = "hello";
+  static constexpr bool idempotent = true;
   using Reply = Welcome;
   std::uint64_t pid = 0;
   std::optional<std::string> client_id{};
@@ -202,6 +204,7 @@ struct Create {
 };
 struct Open {  // created with the daemon's defaults when its auto-create is on
   static constexpr std::string_view type = "open";
+  static constexpr bool idempotent = true;
   using Reply = Opened;
   std::string topic;
 };
@@ -212,20 +215,24 @@ struct Delete {
 };
 struct List {
   static constexpr std::string_view type = "list";
+  static constexpr bool idempotent = true;
   using Reply = TopicNames;
 };
 struct Describe {
   static constexpr std::string_view type = "describe";
+  static constexpr bool idempotent = true;
   using Reply = TopicReport;
   std::string topic;
 };
 struct Groups {
   static constexpr std::string_view type = "groups";
+  static constexpr bool idempotent = true;
   using Reply = GroupList;
   std::string topic;
 };
 struct Stats {
   static constexpr std::string_view type = "stats";
+  static constexpr bool idempotent = true;
   using Reply = DaemonStats;
 };
 struct CreateGroup {
@@ -267,6 +274,8 @@ using Request = std::variant<Hello, Create, Open, Delete, List, Describe, Groups
 // should be ("capacity='lots' is not a whole number"), or the unknown request type.
 Frame to_frame(const Request& request);
 Result<Request> request_from(const Frame& frame);
+// Whether requests of this type are idempotent (false for an unknown type).
+bool idempotent(std::string_view type);
 template <class Reply>
 Frame reply_frame(const Reply& reply);  // an ok reply with the reply's fields
 template <class Reply>

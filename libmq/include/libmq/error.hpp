@@ -26,7 +26,7 @@ enum class Errc {
   invalid_name,       // a topic or group name breaks the naming rules
   invalid_argument,   // an option or argument is out of range
   bad_segment,        // the shared segment is corrupted or not a libmq topic
-  version_mismatch,   // the segment has another layout version
+  version_mismatch,   // the segment has another layout version, or mqd another control protocol version
   permission_denied,  // the caller lacks rights on the segment or the daemon refused
   no_daemon,          // mqd is not reachable
   io,                 // an operating-system call failed (errno text in the message)

@@ -29,6 +29,8 @@ inline constexpr std::size_t kMaxBatch = 63;            // records in one run (p
 inline constexpr std::size_t kMinCapacity = std::size_t{64} << 10;
 inline constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;
 inline constexpr std::size_t kMaxMessageLimit = std::size_t{1} << 30;  // record lengths are 32-bit in the layout
+// The longest block_timeout: a publisher's deadline is kept in nanoseconds (int64), about 292 years.
+inline constexpr std::chrono::milliseconds kMaxBlockTimeout{INT64_MAX / 1'000'000};
 
 struct GroupInfo {
   std::string name;

@@ -1,6 +1,7 @@
 // The typed requests and replies of the control protocol (see libmq/control.hpp): the one table of field names.
 // Each message's fields are listed once, by a visit() below; the encoder, the decoder and the protocol table are
 // three visitors of that one list.
+#include <algorithm>
 #include <charconv>
 #include <concepts>
 #include <cstdio>
@@ -323,6 +324,7 @@ class Decoder {
   void field(std::string_view key, T& out, Base base = Base::dec) {
     if (error) return;
     const auto* v = find(key);
+    if (error) return;
     if (v == nullptr) {
       error = Error(Errc::invalid_argument, what_ + " without field '" + std::string(key) + "'");
       return;
@@ -333,7 +335,7 @@ class Decoder {
   void field(std::string_view key, std::optional<T>& out, Base base = Base::dec) {
     if (error) return;
     const auto* v = find(key);
-    if (v == nullptr) return;
+    if (v == nullptr || error) return;
     T value{};
     error = parse(key, *v, value, base);
     out = std::move(value);
@@ -358,16 +360,28 @@ class Decoder {
   }
   void target(std::string_view to_key, std::string_view time_key, ResetTarget& to) {
     if (error) return;
-    if (const auto* t = find(time_key)) {
-      auto ns = whole(*t, Base::dec);
-      if (!ns || *ns > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        error = bad_value(time_key, *t, "ns since the epoch");
+    const auto* time = find(time_key);
+    const auto* t = find(to_key);
+    if (error) return;
+    if (time != nullptr && t != nullptr) {
+      error = Error(Errc::invalid_argument, what_ + " with both '" + std::string(to_key) + "' and '" +
+                                                std::string(time_key) + "': give one");
+      return;
+    }
+    if (time != nullptr) {
+      auto ns = whole(*time, Base::dec);
+      if (!ns)
+        error = bad_value(time_key, *time, "ns since the epoch");
       else
         to = TimePoint{*ns};
       return;
     }
-    const auto* t = find(to_key);
-    const std::string_view text = t == nullptr ? std::string_view() : std::string_view(*t);
+    if (t == nullptr) {
+      error = Error(Errc::invalid_argument, what_ + " without field '" + std::string(to_key) + "' or '" +
+                                                std::string(time_key) + "'");
+      return;
+    }
+    const std::string_view text = *t;
     if (text == "earliest" || text == "latest") {
       to = text == "earliest" ? Start::earliest : Start::latest;
     } else if (auto offset = whole(text, Base::dec)) {
@@ -380,10 +394,18 @@ class Decoder {
   std::optional<Error> error;
 
  private:
-  const std::string* find(std::string_view key) const {
-    for (const auto& [k, v] : fields_)
-      if (k == key) return &v;
-    return nullptr;
+  // The value of a field that appears at most once: a second one is an error (which one was meant is a guess).
+  const std::string* find(std::string_view key) {
+    const std::string* found = nullptr;
+    for (const auto& [k, v] : fields_) {
+      if (k != key) continue;
+      if (found != nullptr) {
+        if (!error) error = Error(Errc::invalid_argument, what_ + " repeats field '" + std::string(key) + "'");
+        return nullptr;
+      }
+      found = &v;
+    }
+    return found;
   }
   Fields fields_;
   std::string what_;
@@ -425,10 +447,20 @@ std::vector<std::string> names_of() {
   return n.names;
 }
 
+// A request naming a field its type does not have is refused: a misspelt option must not be dropped in silence.
+// (Replies may gain fields: a client ignores those it does not know.)
 template <class R>
 Result<Request> decode_as(const Frame& frame) {
+  const std::string what = std::string(R::type) + " request";
+  const auto known = names_of<R>();
+  for (const auto& [key, value] : frame.fields) {
+    const bool listed = std::any_of(known.begin(), known.end(), [&](std::string_view n) {
+      return n.substr(0, n.find_first_of("?*")) == key;  // the name without its mark
+    });
+    if (!listed) return Error(Errc::invalid_argument, what + " with unknown field '" + key.substr(0, 64) + "'");
+  }
   R request{};
-  Decoder d(frame.fields, std::string(R::type) + " request");
+  Decoder d(frame.fields, what);
   visit(request, d);
   if (d.error) return std::move(*d.error);
   return Request(std::move(request));
@@ -457,6 +489,14 @@ Result<Request> request_from(const Frame& frame) {
   }(std::make_index_sequence<std::variant_size_v<Request>>());
   if (out) return std::move(*out);
   return Error(Errc::invalid_argument, "unknown request type '" + frame.type.substr(0, 64) + "'");
+}
+
+bool idempotent(std::string_view type) {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return ((type == std::variant_alternative_t<I, Request>::type &&
+             requires { std::variant_alternative_t<I, Request>::idempotent; }) ||
+            ...);
+  }(std::make_index_sequence<std::variant_size_v<Request>>());
 }
 
 template <class Reply>
