@@ -83,7 +83,7 @@ class Transport {
   virtual void finish() {}
 };
 
-// One row of the results, as every bench binary writes it to JSON (see json.hpp).
+// One row of the results, as every bench binary writes it to JSON (write_results in report.hpp).
 struct CaseResult {
   std::string transport{};       // "libmq", "raw ping-pong", "unix stream", ...
   std::string mode{};            // busy | default | blocking

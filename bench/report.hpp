@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "harness.hpp"
 #include "machine.hpp"
 
@@ -150,60 +152,51 @@ inline void print_row(const CaseResult& r) {
   std::fflush(stdout);
 }
 
-inline std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    if (static_cast<unsigned char>(ch) < 0x20) continue;
-    out += ch;
-  }
-  return out + "\"";
-}
-
 // Writes {"tool", "profile", "machine", "cases": [...]}; false (errno set) when the file cannot be written.
 inline bool write_results(const std::string& path, const RunOptions& o, const Machine& m,
                           const std::vector<CaseResult>& results) {
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) return false;
-  std::fprintf(f, "{\n  \"tool\": %s, \"profile\": %s,\n", json_string(o.tool).c_str(), json_string(o.profile).c_str());
-  std::fprintf(f,
-               "  \"machine\": {\"cpu\": %s, \"online_cores\": %ld, \"usable_cores\": %d, \"kernel\": %s, "
-               "\"clocksource\": %s, \"compiler\": %s, \"page_first_read_ns\": %.1f, \"page_read_ns\": %.1f},\n",
-               json_string(m.cpu).c_str(), m.online_cores, m.usable_cores, json_string(m.kernel).c_str(),
-               json_string(m.clocksource).c_str(), json_string(m.compiler).c_str(), m.page_first_read_ns,
-               m.page_read_ns);
-  std::fprintf(f, "  \"cases\": [\n");
-  for (std::size_t k = 0; k < results.size(); ++k) {
-    const auto& r = results[k];
-    std::fprintf(f,
-                 "    {\"transport\": %s, \"mode\": %s, \"kind\": %s, \"pattern\": %s, \"api\": %s, "
-                 "\"payload_bytes\": %zu, \"load_before\": %s",
-                 json_string(r.transport).c_str(), json_string(r.mode).c_str(), json_string(r.kind).c_str(),
-                 json_string(r.pattern).c_str(), json_string(r.api).c_str(), r.payload,
-                 json_string(r.load_before).c_str());
+  using Json = nlohmann::ordered_json;
+  Json cases = Json::array();
+  for (const auto& r : results) {
+    Json c = {{"transport", r.transport}, {"mode", r.mode},       {"kind", r.kind},
+              {"pattern", r.pattern},     {"api", r.api},         {"payload_bytes", r.payload},
+              {"load_before", r.load_before}};
     if (r.skipped) {
-      std::fprintf(f, ", \"skipped\": %s", json_string(r.error).c_str());
+      c["skipped"] = r.error;
     } else if (!r.error.empty()) {
-      std::fprintf(f, ", \"error\": %s", json_string(r.error).c_str());
+      c["error"] = r.error;
     } else if (r.latency) {
       const auto& s = *r.latency;
-      std::fprintf(f,
-                   ", \"samples\": %zu, \"ns\": {\"min\": %llu, \"mean\": %.1f, \"p50\": %llu, \"p90\": %llu, "
-                   "\"p99\": %llu, \"p99.9\": %llu, \"p99.99\": %llu, \"max\": %llu}",
-                   s.samples, static_cast<unsigned long long>(s.min), s.mean, static_cast<unsigned long long>(s.p50),
-                   static_cast<unsigned long long>(s.p90), static_cast<unsigned long long>(s.p99),
-                   static_cast<unsigned long long>(s.p999), static_cast<unsigned long long>(s.p9999),
-                   static_cast<unsigned long long>(s.max));
+      c["samples"] = s.samples;
+      c["ns"] = {{"min", s.min}, {"mean", s.mean}, {"p50", s.p50},       {"p90", s.p90},
+                 {"p99", s.p99}, {"p99.9", s.p999}, {"p99.99", s.p9999}, {"max", s.max}};
     } else {
-      std::fprintf(f, ", \"seconds\": %.3f, \"msgs_per_s\": %.0f, \"mean_msgs_per_s\": %.0f, \"bytes_per_s\": %.0f",
-                   r.seconds, r.msgs_per_s, r.mean_msgs_per_s, r.bytes_per_s);
+      c["seconds"] = r.seconds;
+      c["msgs_per_s"] = r.msgs_per_s;
+      c["mean_msgs_per_s"] = r.mean_msgs_per_s;
+      c["bytes_per_s"] = r.bytes_per_s;
     }
-    for (const auto& [key, value] : r.extra) std::fprintf(f, ", %s: %.12g", json_string(key).c_str(), value);
-    if (!r.note.empty()) std::fprintf(f, ", \"note\": %s", json_string(r.note).c_str());
-    std::fprintf(f, "}%s\n", k + 1 < results.size() ? "," : "");
+    for (const auto& [key, value] : r.extra) c[key] = value;
+    if (!r.note.empty()) c["note"] = r.note;
+    cases.push_back(std::move(c));
   }
-  std::fprintf(f, "  ]\n}\n");
-  return std::fclose(f) == 0;
+  const Json out = {{"tool", o.tool},
+                    {"profile", o.profile},
+                    {"machine",
+                     {{"cpu", m.cpu},
+                      {"online_cores", m.online_cores},
+                      {"usable_cores", m.usable_cores},
+                      {"kernel", m.kernel},
+                      {"clocksource", m.clocksource},
+                      {"compiler", m.compiler},
+                      {"page_first_read_ns", m.page_first_read_ns},
+                      {"page_read_ns", m.page_read_ns}}},
+                    {"cases", std::move(cases)}};
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return false;
+  const std::string text = out.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  return std::fclose(f) == 0 && written;
 }
 
 // Runs the standard grid for one transport: RTT at each of `rtt_payloads`, throughput at each of `tp_payloads`

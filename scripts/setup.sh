@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ clang libclang-rt-14-dev pkg-config  # toolchains (clang: libFuzzer targets)
   libboost-dev libboost-program-options-dev                   # Boost.Interprocess, Program_options
+  nlohmann-json3-dev                                          # mqctl --json (Boost.JSON needs Boost >= 1.75)
   libgtest-dev libbenchmark-dev                               # GoogleTest, Google Benchmark
   libsystemd-dev                                              # sd_notify for mqd
   util-linux                                                  # unshare (the full-/dev/shm test), nsenter

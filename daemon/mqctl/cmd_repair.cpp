@@ -24,32 +24,15 @@ int run_repair(const Args& args, Context& context) {
   auto client = connect(context);
   const mq::RepairReport report = require(client.repair(name));
   if (cl.has("json")) {
-    JsonWriter json;
-    json.begin_object();
-    json.member("topic", name);
-    json.key("repaired");
-    json.begin_array();
-    for (const auto& r : report.repaired) {
-      json.begin_object();
-      json.member("offset", r.offset);
-      json.member("records", r.records);
-      json.member("position", r.position);
-      json.end_object();
-    }
-    json.end_array();
-    json.key("still_stuck");  // stuck behind a live producer's claim
-    json.begin_array();
-    for (const auto& s : report.stuck) {
-      json.begin_object();
-      json.member("group", s.group);
-      json.member("offset", s.offset);
-      json.member("cause", mq::to_string(s.cause));
-      json.member("pid", s.pid);
-      json.end_object();
-    }
-    json.end_array();
-    json.end_object();
-    std::cout << json.str() << "\n";
+    Json repaired = Json::array();
+    for (const auto& r : report.repaired)
+      repaired.push_back({{"offset", r.offset}, {"records", r.records}, {"position", r.position}});
+    Json still_stuck = Json::array();  // stuck behind a live producer's claim
+    for (const auto& s : report.stuck)
+      still_stuck.push_back(
+          {{"group", s.group}, {"offset", s.offset}, {"cause", mq::to_string(s.cause)}, {"pid", s.pid}});
+    std::cout << json_line({{"topic", name}, {"repaired", std::move(repaired)}, {"still_stuck", std::move(still_stuck)}})
+              << "\n";
     return 0;
   }
   if (report.repaired.empty()) std::cout << "Nothing to repair in topic " << name << ".\n";

@@ -43,11 +43,7 @@ int run_list(const Args& args, Context& context) {
   auto client = connect(context);
   const auto names = require(client.list());
   if (cl.has("json")) {
-    JsonWriter json;
-    json.begin_array();
-    for (const auto& n : names) json.string(n);
-    json.end_array();
-    std::cout << json.str() << "\n";
+    std::cout << json_line(Json(names)) << "\n";
   } else {
     for (const auto& n : names) std::cout << n << "\n";
   }
@@ -62,9 +58,7 @@ int run_describe(const Args& args, Context& context) {
   if (!shown) return 0;
   const mq::TopicReport topic = require(shown->client.describe(shown->name));
   if (shown->json) {
-    JsonWriter json;
-    write_json(json, topic);
-    std::cout << json.str() << "\n";
+    std::cout << json_line(to_json(topic)) << "\n";
   } else {
     std::cout << render_topic(topic);
   }
@@ -79,11 +73,9 @@ int run_groups(const Args& args, Context& context) {
   if (!shown) return 0;
   const std::vector<mq::GroupReport> groups = require(shown->client.groups(shown->name));
   if (shown->json) {
-    JsonWriter json;
-    json.begin_array();
-    for (const auto& g : groups) write_json(json, g);
-    json.end_array();
-    std::cout << json.str() << "\n";
+    Json list = Json::array();
+    for (const auto& g : groups) list.push_back(to_json(g));
+    std::cout << json_line(list) << "\n";
   } else {
     std::cout << render_groups(groups);
   }

@@ -20,16 +20,10 @@ int run_stats(const Args& args, Context& context) {
   auto client = connect(context);
   const mq::DaemonStats report = require(client.stats());
   if (cl.has("json")) {
-    JsonWriter json;
-    json.begin_object();
-    json.member("clients", report.clients);
-    json.member("uptime_s", report.uptime_s);
-    json.key("topics");
-    json.begin_array();
-    for (const auto& t : report.sections) write_json(json, t);
-    json.end_array();
-    json.end_object();
-    std::cout << json.str() << "\n";
+    Json topics = Json::array();
+    for (const auto& t : report.sections) topics.push_back(to_json(t));
+    std::cout << json_line({{"clients", report.clients}, {"uptime_s", report.uptime_s}, {"topics", std::move(topics)}})
+              << "\n";
     return 0;
   }
   const RateTable rates = daemon_rates(report);

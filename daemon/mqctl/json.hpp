@@ -1,35 +1,18 @@
-// A minimal streaming JSON writer for mqctl's --json output: objects, arrays, strings and numbers, with commas and
-// escaping handled here so the commands only say what to write. Output is one line; pipe it to `jq` for pretty.
+// mqctl's --json output: values built with nlohmann/json (Debian's nlohmann-json3-dev; Boost.JSON is not in
+// Debian 12's Boost 1.74), members kept in the order they are added, printed as one line for scripts and `jq`.
 #pragma once
 
-#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
-#include <string_view>
-#include <vector>
 
 namespace mqctl {
 
-class JsonWriter {
- public:
-  void begin_object();
-  void end_object();
-  void begin_array();
-  void end_array();
-  // Inside an object: the next value's key.
-  void key(std::string_view name);
-  void string(std::string_view value);
-  void number(std::uint64_t value);
-  // Inside an object: a key and its value.
-  void member(std::string_view name, std::uint64_t value);
-  void member(std::string_view name, std::string_view value);
+using Json = nlohmann::ordered_json;
 
-  const std::string& str() const { return out_; }
-
- private:
-  void before_value();
-  std::string out_;
-  std::vector<bool> first_;  // per open container: no element written yet
-  bool after_key_ = false;
-};
+// One line, no spaces. Bytes that are not UTF-8 (a name is ASCII by the naming rules, but an access group's name
+// comes from the system) print as U+FFFD instead of failing the command.
+inline std::string json_line(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 }  // namespace mqctl

@@ -39,53 +39,40 @@ std::string format_duration(std::uint64_t s) {
   return text.data();
 }
 
-void write_json(JsonWriter& json, const mq::GroupReport& g) {
-  json.begin_object();
-  json.member("name", g.name);
-  json.member("committed", g.committed);
-  json.member("next", g.next);
-  json.member("lag", g.lag);
-  json.member("members", g.members);
-  json.member("unacked", g.unacked);
-  json.end_object();
+Json to_json(const mq::GroupReport& g) {
+  return {{"name", g.name}, {"committed", g.committed}, {"next", g.next},
+          {"lag", g.lag},   {"members", g.members},     {"unacked", g.unacked}};
 }
 
-void write_json(JsonWriter& json, const mq::TopicReport& t) {
-  json.begin_object();
-  json.member("name", t.name);
-  json.member("capacity", t.capacity);
-  json.member("max_message", t.max_message);
-  json.member("policy", t.policy == mq::Policy::block ? "block" : "overwrite");
-  json.member("storage", t.storage == mq::Storage::file ? "file" : "shm");
-  json.member("mode", format_mode(t.mode));
-  json.member("access_group", t.access_group);
-  json.member("block_timeout_ms", static_cast<std::uint64_t>(t.block_timeout.count()));
-  json.member("earliest", t.earliest);
-  json.member("latest", t.latest);
-  json.member("bytes", t.bytes);
-  json.member("producers", t.producers);
-  json.member("stalled_producers", t.stalled_producers);
-  json.member("msgs_per_s", t.msgs_per_s);
-  json.member("bytes_per_s", t.bytes_per_s);
-  json.member("orphans_repaired", t.orphans_repaired);
-  json.key("stuck");
-  json.begin_array();
-  for (const auto& s : t.stuck) {
-    json.begin_object();
-    json.member("group", s.group);
-    json.member("offset", s.offset);
-    json.member("position", s.position);
-    json.member("cause", mq::to_string(s.cause));
-    json.member("pid", s.pid);
-    json.member("for_s", s.for_s);
-    json.end_object();
-  }
-  json.end_array();
-  json.key("groups");
-  json.begin_array();
-  for (const auto& g : t.groups) write_json(json, g);
-  json.end_array();
-  json.end_object();
+Json to_json(const mq::TopicReport& t) {
+  Json stuck = Json::array();
+  for (const auto& s : t.stuck)
+    stuck.push_back({{"group", s.group},
+                     {"offset", s.offset},
+                     {"position", s.position},
+                     {"cause", mq::to_string(s.cause)},
+                     {"pid", s.pid},
+                     {"for_s", s.for_s}});
+  Json groups = Json::array();
+  for (const auto& g : t.groups) groups.push_back(to_json(g));
+  return {{"name", t.name},
+          {"capacity", t.capacity},
+          {"max_message", t.max_message},
+          {"policy", t.policy == mq::Policy::block ? "block" : "overwrite"},
+          {"storage", t.storage == mq::Storage::file ? "file" : "shm"},
+          {"mode", format_mode(t.mode)},
+          {"access_group", t.access_group},
+          {"block_timeout_ms", static_cast<std::uint64_t>(t.block_timeout.count())},
+          {"earliest", t.earliest},
+          {"latest", t.latest},
+          {"bytes", t.bytes},
+          {"producers", t.producers},
+          {"stalled_producers", t.stalled_producers},
+          {"msgs_per_s", t.msgs_per_s},
+          {"bytes_per_s", t.bytes_per_s},
+          {"orphans_repaired", t.orphans_repaired},
+          {"stuck", std::move(stuck)},
+          {"groups", std::move(groups)}};
 }
 
 std::string render_groups(const std::vector<mq::GroupReport>& groups) {

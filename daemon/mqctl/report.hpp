@@ -16,8 +16,10 @@ std::string format_rate(double per_second);          // "12.5"
 std::string format_mode(std::uint32_t bits);         // 0660 -> "0660"
 std::string format_duration(std::uint64_t seconds);  // "3d04h05m", "1h02m03s", "42s"
 
-void write_json(JsonWriter& json, const mq::GroupReport& group);
-void write_json(JsonWriter& json, const mq::TopicReport& topic);
+// The --json forms: a group {name, committed, next, lag, members, unacked}; a topic with its settings, offsets,
+// rates, `stuck` positions and `groups`.
+Json to_json(const mq::GroupReport& group);
+Json to_json(const mq::TopicReport& topic);
 
 // `mqctl describe`: the settings as "Key: value" lines, then the groups table.
 std::string render_topic(const mq::TopicReport& topic);

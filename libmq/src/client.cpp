@@ -51,7 +51,7 @@ Result<int> dial(const std::string& path) {
 // Waits for `events` on fd until the deadline. False on timeout or error.
 bool wait_fd(int fd, short events, Clock::time_point deadline) {
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();  // never early
     if (left <= 0) return false;
     pollfd p{fd, events, 0};
     const int r = ::poll(&p, 1, static_cast<int>(left));

@@ -462,7 +462,7 @@ test('admin describeGroups, describeConfigs; alterConfigs and ACLs refused clear
     const all = await admin.describeConfigs({ resources: [{ type: libmq.ConfigResourceTypes.TOPIC, name: 'configured' }] });
     const values = Object.fromEntries(all.resources[0].configEntries.map((e) => [e.configName, e.configValue]));
     assert.strictEqual(values['libmq.policy'], 'block');
-    assert.strictEqual(values.mode, '660');  // mqd's defaults: octal text, as createTopics' configEntries take it
+    assert.strictEqual(values.mode, '0660');  // mqd's default, written as mqctl writes it
     assert.strictEqual(values['block.timeout.ms'], '10000');
     assert.strictEqual(values.storage, 'shm');
     assert.match(values.access_group, /^\S+$/);  // the segment's group, by name

@@ -380,7 +380,7 @@ function topicConfigs(t) {
   return [
     ['max.message.bytes', t.maxMessage], ['retention.bytes', t.capacity], ['segment.bytes', t.capacity],
     ['cleanup.policy', 'delete'], ['libmq.policy', t.policy], ['block.timeout.ms', t.blockTimeoutMs],
-    ['storage', t.storage], ['mode', t.mode.toString(8)], ['access_group', t.accessGroup || ''],
+    ['storage', t.storage], ['mode', t.mode.toString(8).padStart(4, '0')], ['access_group', t.accessGroup || ''],
   ].filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]);
 }
 
