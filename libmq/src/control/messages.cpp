@@ -453,8 +453,9 @@ template <class R>
 Result<Request> decode_as(const Frame& frame) {
   const std::string what = std::string(R::type) + " request";
   const auto known = names_of<R>();
-  for (const auto& [key, value] : frame.fields) {
-    const bool listed = std::any_of(known.begin(), known.end(), [&](std::string_view n) {
+  for (const auto& field : frame.fields) {
+    const std::string& key = field.first;
+    const bool listed = std::any_of(known.begin(), known.end(), [&key](std::string_view n) {
       return n.substr(0, n.find_first_of("?*")) == key;  // the name without its mark
     });
     if (!listed) return Error(Errc::invalid_argument, what + " with unknown field '" + key.substr(0, 64) + "'");
