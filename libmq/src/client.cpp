@@ -206,23 +206,23 @@ struct Client::State {
   }
 
   // Sends the request, once more on a new connection if the old one broke (mqd restarted) and sending it again is
-  // safe: when it never reached mqd, or its type is idempotent. A request that timed out is not sent again, and
-  // its connection is dropped (a late reply must not be read as the next request's).
+  // safe: when it never reached mqd, or its type is idempotent. A request that timed out is not sent again. Every
+  // attempt that broke drops its connection (a late reply must not be read as the next request's).
   Result<control::Frame> call(const control::Frame& request) {
     std::unique_lock lock(mu);
-    if (fd < 0)
-      if (auto r = reconnect(lock); !r) return r.error();
-    Broke broke;
-    auto reply = roundtrip(fd, request, options.timeout, path, broke);
-    if (broke == Broke::unsent || (broke == Broke::unanswered && control::idempotent(request.type))) {
-      if (auto r = reconnect(lock); !r) return r.error();
-      return roundtrip(fd, request, options.timeout, path, broke);
-    }
-    if (broke == Broke::timed_out) drop();
-    if (broke != Broke::no)
+    for (bool first = true;; first = false) {
+      if (fd < 0)
+        if (auto r = reconnect(lock); !r) return r.error();
+      Broke broke;
+      auto reply = roundtrip(fd, request, options.timeout, path, broke);
+      if (broke == Broke::no) return reply;
+      drop();
+      const bool safe = broke == Broke::unsent || (broke == Broke::unanswered && control::idempotent(request.type));
+      if (first && safe) continue;
+      if (broke == Broke::unsent) return reply;  // it never reached mqd: nothing to doubt
       return Error(Errc::no_daemon, std::string(reply.error().message()) + ": the " + request.type.substr(0, 64) +
                                         " request may or may not have been carried out");
-    return reply;
+    }
   }
 
   // A typed request and its typed reply.

@@ -165,4 +165,25 @@ TEST(Client, ARequestThatTimedOutIsNotSentAgainAndItsLateReplyIsNotTakenForTheNe
   EXPECT_EQ(fake.count("create"), 1);
 }
 
+TEST(Client, AResentRequestThatTimesOutDropsItsConnectionToo) {
+  // The first list's connection breaks after sending; the list sent again is answered after the timeout. The
+  // describe after it must not read that late reply as its own.
+  FakeDaemon fake(
+      [](const std::string& type, int nth) {
+        if (type != "list") return Act::answer;
+        return nth == 1 ? Act::hang_up : Act::answer_late;
+      },
+      described);
+  auto client = mq::Client::connect({.socket = fake.socket(), .timeout = 1s});
+  ASSERT_TRUE(client) << client.error().message();
+  auto names = client->list();
+  ASSERT_FALSE(names);
+  EXPECT_NE(names.error().message().find("no reply within the timeout"), std::string::npos)
+      << names.error().message();
+  EXPECT_EQ(fake.count("list"), 2);
+  auto report = client->describe("orders");
+  ASSERT_TRUE(report) << report.error().message();
+  EXPECT_EQ(report->name, "orders");
+}
+
 }  // namespace

@@ -319,7 +319,9 @@ using Fields = std::span<const std::pair<std::string, std::string>>;
 // the first problem is kept, and reading stops there.
 class Decoder {
  public:
-  Decoder(Fields fields, std::string what) : fields_(fields), what_(std::move(what)) {}
+  // `single`: a field not marked repeated must appear once (requests). Replies may gain nested fields that share a
+  // name with a top-level one, so their first value is taken.
+  Decoder(Fields fields, std::string what, bool single) : fields_(fields), what_(std::move(what)), single_(single) {}
   template <class T>
   void field(std::string_view key, T& out, Base base = Base::dec) {
     if (error) return;
@@ -351,7 +353,7 @@ class Decoder {
     for (std::size_t i = 0; i <= fields_.size() && !error; ++i) {
       if (i < fields_.size() && fields_[i].first != key) continue;
       if (begin < i) {
-        Decoder entry(fields_.subspan(begin, i - begin), what_);
+        Decoder entry(fields_.subspan(begin, i - begin), what_, single_);
         visit(out.emplace_back(), entry);
         error = std::move(entry.error);
       }
@@ -394,12 +396,14 @@ class Decoder {
   std::optional<Error> error;
 
  private:
-  // The value of a field that appears at most once: a second one is an error (which one was meant is a guess).
+  // The value of a field that appears at most once: in a request a second one is an error (which one was meant is a
+  // guess); in a reply the first is taken.
   const std::string* find(std::string_view key) {
     const std::string* found = nullptr;
     for (const auto& [k, v] : fields_) {
       if (k != key) continue;
       if (found != nullptr) {
+        if (!single_) return found;
         if (!error) error = Error(Errc::invalid_argument, what_ + " repeats field '" + std::string(key) + "'");
         return nullptr;
       }
@@ -409,6 +413,7 @@ class Decoder {
   }
   Fields fields_;
   std::string what_;
+  bool single_;
 };
 
 // The field names, for protocol_table(): "name?" optional, "name*" repeated (a nested entry's fields too).
@@ -461,7 +466,7 @@ Result<Request> decode_as(const Frame& frame) {
     if (!listed) return Error(Errc::invalid_argument, what + " with unknown field '" + key.substr(0, 64) + "'");
   }
   R request{};
-  Decoder d(frame.fields, what);
+  Decoder d(frame.fields, what, true);
   visit(request, d);
   if (d.error) return std::move(*d.error);
   return Request(std::move(request));
@@ -511,7 +516,7 @@ Frame reply_frame(const Reply& reply) {
 template <class Reply>
 Result<Reply> reply_from(const Frame& frame) {
   Reply reply{};
-  Decoder d(frame.fields, "mqd's reply");
+  Decoder d(frame.fields, "mqd's reply", false);
   visit(reply, d);
   if (d.error) return std::move(*d.error);
   return reply;
