@@ -20,7 +20,8 @@ import sys
 import tempfile
 
 # The benchmarks counted, in the order of the micro table: the floor first, then libmq's paths.
-CASES = ["BM_RawRingPushPop64", "BM_Publish64", "BM_ClaimCommit64", "BM_PublishPollAck64",
+CASES = ["BM_RawRingPushPop64", "BM_Publish64", "BM_PublishExclusive64", "BM_ClaimCommit64", "BM_PublishPollAck64",
+         "BM_PublishPollAckExclusive64",
          "BM_PublishPollAckTwoProducersTwoMembers64", "BM_EmptyPoll",
          "BM_Batch32PublishPollAck64", "BM_PublishBatchPollBatchAck64/32"]
 

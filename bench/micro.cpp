@@ -89,10 +89,16 @@ std::array<std::byte, 64> payload() {
   return p;
 }
 
+mq::ProducerOptions exclusive_producer() {
+  mq::ProducerOptions options;
+  options.exclusive = true;
+  return options;
+}
+
 // No group: the ring keeps the newest records and the producer never waits.
-void BM_Publish64(benchmark::State& state) {
+void publish64(benchmark::State& state, const mq::ProducerOptions& options) {
   ScopedTopic t(false);
-  mq::Producer producer(t.topic());
+  mq::Producer producer(t.topic(), options);
   const auto p = payload();
   AllocationCount allocations(state);
   allocations.start();
@@ -107,7 +113,11 @@ void BM_Publish64(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
+void BM_Publish64(benchmark::State& state) { publish64(state, {}); }
 BENCHMARK(BM_Publish64)->Apply(fixed_iterations);
+// The same with ProducerOptions::exclusive: the claim is a plain store, not a CAS.
+void BM_PublishExclusive64(benchmark::State& state) { publish64(state, exclusive_producer()); }
+BENCHMARK(BM_PublishExclusive64)->Apply(fixed_iterations);
 
 void BM_ClaimCommit64(benchmark::State& state) {
   ScopedTopic t(false);
@@ -131,9 +141,9 @@ void BM_ClaimCommit64(benchmark::State& state) {
 BENCHMARK(BM_ClaimCommit64)->Apply(fixed_iterations);
 
 // One group, one member: publish, poll (already there, so no wait), read the payload, ack.
-void BM_PublishPollAck64(benchmark::State& state) {
+void publish_poll_ack64(benchmark::State& state, const mq::ProducerOptions& options) {
   ScopedTopic t(true);
-  mq::Producer producer(t.topic());
+  mq::Producer producer(t.topic(), options);
   mq::Consumer consumer(
       t.topic(), {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin, .auto_ack = false});
   const auto p = payload();
@@ -158,7 +168,10 @@ void BM_PublishPollAck64(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
+void BM_PublishPollAck64(benchmark::State& state) { publish_poll_ack64(state, {}); }
 BENCHMARK(BM_PublishPollAck64)->Apply(fixed_iterations);
+void BM_PublishPollAckExclusive64(benchmark::State& state) { publish_poll_ack64(state, exclusive_producer()); }
+BENCHMARK(BM_PublishPollAckExclusive64)->Apply(fixed_iterations);
 
 // The shared paths of the row above, as a baseline for protocols that keep a lone member or an exclusive producer
 // off them: two producers and two competing members of one group, taking turns (a record each per iteration).

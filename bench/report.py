@@ -186,6 +186,13 @@ def target_rows(cases):
     if seg and "header_bytes" in seg:
         add("a topic costs its capacity + a header < 64 KiB", seg["header_bytes"], seg["header_bytes"] < 65536,
             seg["note"])
+    def micro(name):
+        return next((c for c in cases if c["kind"] == "micro" and c["api"].split("/")[0] == name), None)
+    solo, ring = micro("BM_PublishExclusive64"), micro("BM_RawRingPushPop64")
+    if solo:
+        t = solo["ns_per_record"]
+        add("one thread: exclusive publish 64 B ≤ 20 ns", t, t <= 20,
+            f"{t:.1f} ns" + (f" (raw ring push + pop {ring['ns_per_record']:.1f} ns, same run)" if ring else ""))
     allocs = [c for c in cases if c["kind"] == "micro"]
     if allocs:
         worst = max(c["allocs_per_record"] for c in allocs)

@@ -1,4 +1,4 @@
-// 16-byte load (and, for ThreadSanitizer builds, CAS) as __sync_val_compare_and_swap on u128 (this file alone is
+// 16-byte load (and, for ThreadSanitizer builds, CAS and store) as __sync_val_compare_and_swap on u128 (this file alone is
 // built with -mcx16, so g++ emits lock cmpxchg16b inline). See atomic16.hpp for why this is not std::atomic.
 #include "atomic16.hpp"
 
@@ -33,7 +33,18 @@ bool cas16(Word16* word, Word16& expected, Word16 desired) noexcept {
   expected = unpack(seen);
   return false;
 }
+
+void store16(Word16* word, Word16 value) noexcept {
+  Word16 seen = load16(word);
+  while (!cas16(word, seen, value)) {
+  }
+}
 #endif
+
+bool store16_is_atomic() noexcept {
+  static const bool avx = __builtin_cpu_supports("avx");
+  return avx;
+}
 
 Word16 load16(Word16* word) noexcept {
   auto* target = reinterpret_cast<u128*>(word);

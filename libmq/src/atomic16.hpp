@@ -12,6 +12,8 @@
 #endif
 #endif
 
+#include <emmintrin.h>
+
 #include <cstdint>
 
 #include "layout.hpp"
@@ -38,6 +40,21 @@ inline bool cas16(Word16* word, Word16& expected, Word16 desired) noexcept {
 
 // An atomic 16-byte snapshot of *word (a CAS of the value with itself).
 Word16 load16(Word16* word) noexcept;
+
+// Whether an aligned 16-byte SSE store is one atomic store on this CPU: Intel and AMD guarantee it on every CPU with
+// AVX (Intel SDM vol. 3A 9.1.1; AMD APM vol. 2 7.3.2), which is how store16() may stand in for a CAS.
+bool store16_is_atomic() noexcept;
+
+// Stores `value` into *word (release) as one 16-byte store. REQUIRES: store16_is_atomic(), and no other writer of
+// *word that could lose its write: the exclusive producer's tail (producer.cpp).
+#ifdef MQ_CAS16_OUT_OF_LINE
+void store16(Word16* word, Word16 value) noexcept;  // a CAS loop TSan can see
+#else
+inline void store16(Word16* word, Word16 value) noexcept {
+  const __m128i v = _mm_set_epi64x(static_cast<long long>(value.hi), static_cast<long long>(value.lo));
+  asm volatile("movdqa %1, %0" : "=m"(*word) : "x"(v) : "memory");
+}
+#endif
 
 // One 64-bit half, loaded on its own: may pair with the other half of another moment; a later cas16 catches that.
 inline std::uint64_t load_half(const std::uint64_t& half, std::memory_order order = std::memory_order_acquire) {

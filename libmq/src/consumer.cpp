@@ -63,6 +63,7 @@ struct Consumer::State {
   MemberSlot* slot = nullptr;
   std::uint64_t fork_gen = 0;
   ConsumerOptions options;
+  std::uint64_t lone_tag = 0;  // GroupBlock::lone's tag when this member is the group's lone one; 0: never plain
 
   // Held runs, in receive order (mirror of slot->held, plus `base`: how many of the run's records were acked off its
   // front already, so a Message's `done` can be compared with what is left).
@@ -123,6 +124,21 @@ struct Consumer::State {
     // A producer waiting for room? (Holding nothing, our share of the group's low is its cursor.)
     if (seg->header().room_waiters.load(std::memory_order_relaxed) != 0)
       wake_producers(*seg, low != kNone ? low : load_half(group->next.lo));
+  }
+  // Moves the group's cursor from `next` to `after` after the take is announced: by a plain store when this member
+  // is the group's lone one (`lone`, the group's word, loaded before `next`) and nothing changed that since (checked
+  // after the announcement with only a compiler barrier between: a joiner's or a mover's membarrier is the other
+  // half, groups.cpp set_lone()), else by CAS. False: another member (or a mover) moved the cursor first.
+  [[gnu::always_inline]] bool advance(Word16& next, Word16 after, std::uint64_t lone) {
+    if (lone_tag != 0 && (lone & kLoneTagMask) == lone_tag) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (group->lone.load(std::memory_order_relaxed) == lone &&
+          group->state.load(std::memory_order_relaxed) == kGroupActive) {
+        store16(&group->next, after);
+        return true;
+      }
+    }
+    return cas16(&group->next, next, after);
   }
   void retract() {
     slot->pending.store(0, std::memory_order_relaxed);
@@ -226,12 +242,13 @@ struct Consumer::State {
     if (seg->policy() != Policy::block || run_left != 0 || tail - head >= kMaxUnacked ||
         group->redeliver_count.load(std::memory_order_relaxed) != 0)
       return false;
+    const std::uint64_t lone = group->lone.load(std::memory_order_acquire);  // before the cursor: see advance()
     Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
     RecordView v;
     if (!read_plain(*seg, next, v)) return false;
     const Word16 after{next.lo + v.length, next.hi + 1};
     announce(make_run(next.lo, 1));
-    if (!cas16(&group->next, next, after)) {
+    if (!advance(next, after, lone)) {
       retract();
       return false;
     }
@@ -287,6 +304,7 @@ Take Consumer::State::resync(Word16 from, Failure& err) {
 Take Consumer::State::take_run(std::size_t max, Failure& err) {
   const bool overwrite = seg->policy() == Policy::overwrite;
   for (;;) {
+    const std::uint64_t lone = group->lone.load(std::memory_order_acquire);  // before the cursor: see advance()
     Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
     if (overwrite && tail_position(*seg) > next.lo + seg->capacity()) {
       const Take t = resync(next, err);
@@ -368,7 +386,7 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
       continue;
     }
     announce(make_run(next.lo, count));
-    if (!cas16(&group->next, next, after)) {
+    if (!advance(next, after, lone)) {
       retract();
       continue;
     }
@@ -594,6 +612,7 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
     state->group_index = *g;
     state->group = &seg.group(*g);
     state->slot = &state->group->members[*m];
+    state->lone_tag = state->slot->plain.load() == 1 ? *m + 1 : 0;
   }
   state->seg = &seg;
   state->fork_gen = fork_generation();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "atomic16.hpp"
 #include "liveness.hpp"
 #include "log.hpp"
+#include "membarrier.hpp"
 #include "test_point.hpp"
 
 namespace mq::detail {
@@ -24,10 +26,64 @@ std::string group_name(const GroupBlock& g) {
 
 namespace {
 
-void store_next(GroupBlock& block, Word16 to) {
+// Whether this process's members may take by plain store when lone (membarrier.hpp; atomic16.hpp, store16()).
+bool can_take_plain() { return store16_is_atomic() && register_for_barriers(); }
+
+// Makes `tag` (index + 1, or 0) the group's lone member. The word's generation moves with it, so a take the lone
+// member began before fails its check and goes by CAS; then a barrier on every CPU running a registered process, and
+// a wait while that member's announced take sits exactly at the cursor (announced before the barrier, its store not
+// seen yet). After that no plain store of its can erase what the caller writes. libmq/doc/design.md, "Lone members".
+Result<void> set_lone(const Segment& seg, GroupBlock& block, std::uint64_t tag) {
+  const std::uint64_t old = block.lone.load();
+  block.lone.store(((old & ~kLoneTagMask) + kLoneGeneration) | tag);
+  const std::uint64_t was = old & kLoneTagMask;
+  if (was == 0 || was > kMaxMembers) return {};
+  const MemberSlot& slot = block.members[was - 1];
+  const std::uint64_t owner = slot.owner.load();
+  if (owner == 0) return {};
+  if (!barrier_all_processes())
+    return Error(Errc::io, std::string("membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) failed: ") + std::strerror(errno) +
+                               ": topic=" + seg.name() + " group=" + group_name(block));
+  test_point(TestPoint::handover_fenced);
+  const auto deadline = std::chrono::steady_clock::now() + TableLock::kTableLockWait;
+  for (unsigned spins = 1;; ++spins) {
+    const std::uint64_t pending = slot.pending.load();  // before the cursor, as bump_epoch's hand_over
+    if (pending == 0 || run_position(pending) != load_half(block.next.lo)) return {};
+    if (spins % 1024 == 0) {
+      if (slot.owner.load() != owner || owner_dead(owner)) return {};
+      if (std::chrono::steady_clock::now() > deadline)
+        return Error(Errc::busy, "the group's lone member (pid " + std::to_string(owner_pid(owner)) +
+                                     ") is stopped in the middle of a take: topic=" + seg.name() + " group=" +
+                                     group_name(block));
+      std::this_thread::yield();
+    }
+  }
+}
+
+// Moves the group's cursor (REQUIRES: the table lock, the group `moving`): its lone member, if any, is handed over
+// first, and the generation moves again after, so a take that read the cursor during the move fails its check.
+Result<void> store_next(const Segment& seg, GroupBlock& block, Word16 to) {
+  if (auto quiet = set_lone(seg, block, block.lone.load() & kLoneTagMask); !quiet) return quiet;
   Word16 seen{load_half(block.next.lo), load_half(block.next.hi)};
   while (!cas16(&block.next, seen, to)) {
   }
+  block.lone.fetch_add(kLoneGeneration);
+  return {};
+}
+
+// After a member joined or left (REQUIRES: the table lock): one member alone, whose process can, takes by plain
+// store; any other count of members by CAS.
+Result<void> choose_lone(const Segment& seg, GroupBlock& block) {
+  std::size_t members = 0;
+  std::uint64_t tag = 0;
+  for (std::size_t m = 0; m < kMaxMembers; ++m) {
+    if (block.members[m].owner.load() == 0) continue;
+    ++members;
+    tag = block.members[m].plain.load() == 1 ? m + 1 : 0;
+  }
+  if (members != 1) tag = 0;
+  if ((block.lone.load() & kLoneTagMask) == tag) return {};
+  return set_lone(seg, block, tag);
 }
 
 // After stealing the lock from a dead holder: finish what it may have left half done.
@@ -42,8 +98,8 @@ void repair_after_dead_holder(const Segment& seg) {
     if ((block.gen.load() & 1) != 0) block.gen.fetch_add(1);
     if (block.state.load() == kGroupMoving) {
       // The dead mover may have died before bump_epoch: producers may still cache limits that ignore this group.
-      (void)bump_epoch(seg);
-      store_next(block, earliest(seg));
+      // (Only a stopped exclusive producer mid-claim fails it: the group stays moving for the next lock holder.)
+      if (!bump_epoch(seg) || !store_next(seg, block, earliest(seg))) continue;
       block.mover.store(0);
       block.state.store(kGroupActive);
     }
@@ -106,8 +162,43 @@ std::optional<std::size_t> find_group(const Segment& seg, std::string_view name)
   return std::nullopt;
 }
 
-Word16 bump_epoch(const Segment& seg) {
+namespace {
+
+// bump_epoch() with an exclusive producer that claims by plain stores (its store of the tail would erase a CAS of
+// ours): after the epoch's increment, a barrier on every CPU running a registered process, then a wait while the
+// producer's announced claim sits exactly at the tail (announced before the barrier, its tail store not seen yet:
+// it may have loaded the old epoch). Its intent is loaded before the tail: a claim whose intent was overwritten
+// (committed, or the next one announced) stored the tail before that. libmq/doc/design.md, "Exclusive producers".
+Result<Word16> hand_over(const Segment& seg, std::size_t index) {
+  auto& h = seg.header();
+  const ProducerSlot& slot = seg.producer(index);
+  const std::uint64_t owner = h.exclusive_owner.load();
+  if (!barrier_all_processes())
+    return Error(Errc::io, std::string("membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) failed: ") + std::strerror(errno) +
+                               ": topic=" + seg.name());
+  test_point(TestPoint::handover_fenced);
+  const auto deadline = std::chrono::steady_clock::now() + TableLock::kTableLockWait;
+  for (unsigned spins = 1;; ++spins) {
+    const std::uint64_t intent = slot.intent_pos.load();
+    const Word16 t = load_tail(h.tail);
+    if (intent != t.lo) return Word16{t.lo, t.hi & kOffsetMask};
+    if (spins % 1024 == 0) {  // the claim's few instructions are long over: a dead owner never stores the tail
+      if (owner == 0 || slot.owner.load() != owner || owner_dead(owner)) return Word16{t.lo, t.hi & kOffsetMask};
+      if (std::chrono::steady_clock::now() > deadline)
+        return Error(Errc::busy, "the exclusive producer (pid " + std::to_string(owner_pid(owner)) +
+                                     ") is stopped in the middle of a claim: topic=" + seg.name());
+      std::this_thread::yield();
+    }
+  }
+}
+
+}  // namespace
+
+Result<Word16> bump_epoch(const Segment& seg) {
   seg.header().group_epoch.fetch_add(1);  // before the tail CAS: see reserve() in producer.cpp
+  const std::uint64_t exclusive = seg.header().exclusive_slot.load();
+  const std::uint64_t index = (exclusive & ~kExclusivePlain) - 1;  // a scribbled index is no plain producer's
+  if ((exclusive & kExclusivePlain) != 0 && index < kMaxProducers) return hand_over(seg, index);
   Word16 seen{load_half(seg.header().tail.lo), load_half(seg.header().tail.hi)};
   while (!cas16(&seg.header().tail, seen, Word16{seen.lo, seen.hi + (std::uint64_t{1} << kEpochShift)})) {
   }
@@ -137,7 +228,13 @@ Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<S
   // Producers treat a moving group as "wait": none can pass it while we pick its new position.
   block.mover.store(self_owner());
   const std::uint32_t previous = block.state.exchange(kGroupMoving);
-  const Word16 tail = bump_epoch(seg);
+  const auto bumped = bump_epoch(seg);
+  if (!bumped) {
+    block.mover.store(0);
+    block.state.store(previous == kGroupFree ? kGroupActive : previous);
+    return bumped.error();
+  }
+  const Word16 tail = *bumped;
   Word16 target = tail;
   Result<void> result;
   if (std::holds_alternative<Start>(to)) {
@@ -148,8 +245,8 @@ Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<S
     result = Error(Errc::invalid_argument, "offset " + std::to_string(std::get<Offset>(to)) +
                                                " is not held: topic=" + seg.name() + " group=" + group_name(block));
   }
+  if (result) result = store_next(seg, block, target);
   if (result) {
-    store_next(block, target);
     // The group restarts at target: nothing older is owed. A member may be taking an entry right now (CAS to 0,
     // then fetch_sub): uncount only what this exchange removed, or the count wraps to 2^64 - 1.
     for (auto& r : block.redeliver)
@@ -169,6 +266,7 @@ Result<std::size_t> create_group_locked(const Segment& seg, std::string_view nam
     std::memcpy(block.name, name.data(), name.size());
     block.name_len = static_cast<std::uint32_t>(name.size());
     block.gen.store(0);
+    block.lone.store(0);
     for (auto& r : block.redeliver) r.store(0);
     block.redeliver_count.store(0);
     for (auto& m : block.members) {
@@ -197,7 +295,12 @@ Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g) {
       const std::uint64_t t = slot.tail.load();
       slot.head.store(t);
       slot.delivered.store(0);
+      slot.plain.store(can_take_plain() ? 1 : 0);
       slot.owner.store(self_owner());
+      if (auto chosen = choose_lone(seg, block); !chosen) {  // a second member: the first hands over to CAS
+        slot.owner.store(0);
+        return chosen.error();
+      }
       return m;
     }
     // Full: free the slots of members that are confirmed dead, then look once more.
@@ -272,6 +375,7 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   seg.header().sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
   slot.owner.store(0);
   block.gen.fetch_add(1);  // even again
+  (void)choose_lone(seg, block);  // the member that remains, if alone, takes by plain store (nothing to wait for)
   return true;
 }
 

@@ -71,8 +71,9 @@ std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g);
 std::optional<std::uint64_t> producer_limit(const Segment& seg);
 
 // Bumps the tail word's group epoch, so every claim after this sees the group table as it is now. Returns the
-// {tail position, next offset} at that moment.
-Word16 bump_epoch(const Segment& seg);
+// {tail position, next offset} at that moment. Errc::busy only with an exclusive producer stopped (SIGSTOP) between
+// announcing a claim and making it for TableLock::kTableLockWait; Errc::io if membarrier(2) fails.
+Result<Word16> bump_epoch(const Segment& seg);
 
 // {position, offset} of the record with `offset`, walking from the oldest one held; nullopt if not held.
 std::optional<Word16> locate_offset(const Segment& seg, Offset offset);

@@ -1,4 +1,4 @@
-// The topic segment's layout, version 4: the one place that says where every byte of a segment lives.
+// The topic segment's layout, version 5: the one place that says where every byte of a segment lives.
 // A segment is a fixed 60 KiB header (identity, tail word, producer table, group table) followed by a byte ring of
 // variable-length records, each in whole 64-byte cache lines. Why the protocol on top of it is safe: libmq/doc/design.md.
 //
@@ -45,8 +45,10 @@ namespace mq::detail {
 inline constexpr std::uint64_t kMagic = 0x31504f544d42494cULL;  // "LIBMTOP1" little-endian
 // 2: records in whole 64-byte lines. 3: producers honour a recovery's hold (SegmentHeader::hold); owner ids carry a
 // boot tag (liveness.hpp). 4: batches: a claim may hold several records (ProducerSlot::intent_count), and a member's
-// held, pending and redelivery entries are runs of records (a Run: position | count).
-inline constexpr std::uint32_t kLayoutVersion = 4;
+// held, pending and redelivery entries are runs of records (a Run: position | count). 5: exclusive producers
+// (SegmentHeader::exclusive_owner) and lone members (GroupBlock::lone), which a library that did not know them would
+// race with plain stores.
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr std::size_t kCacheLine = 64;  // fixed in the ABI, not hardware_destructive_interference_size
 inline constexpr std::size_t kPageSize = 4096;
 inline constexpr std::size_t kIndexSlots = 64;          // boundary index: one slot per capacity/64 bytes
@@ -160,7 +162,12 @@ struct alignas(kCacheLine) SegmentHeader {
   // first record still held; {0, 0} = not set, the ring's oldest record is the start. Only raised, under the table
   // lock; earliest() answers the later of the two. (Zero in segments made before it existed.)
   alignas(kCacheLine) Word16 log_start;
-  alignas(kCacheLine) char reserved[1024 - 11 * kCacheLine];  // lines 11..15: zero, for later versions
+  // line 11: the exclusive producer (ProducerOptions::exclusive), set and cleared under the table lock: its owner id
+  // (0 = none) and its slot's index + 1, with kExclusivePlain set when it claims with plain stores instead of the
+  // tail CAS (a group move then hands over with it by membarrier: libmq/doc/design.md, "Exclusive producers").
+  alignas(kCacheLine) std::atomic<std::uint64_t> exclusive_owner;
+  std::atomic<std::uint64_t> exclusive_slot;
+  alignas(kCacheLine) char reserved[1024 - 12 * kCacheLine];  // lines 12..15: zero, for later versions
   // lines 16..23: index[k % 64] = the first record position at or after chunk k's start (chunk = capacity / 64)
   alignas(kCacheLine) std::atomic<std::uint64_t> index[kIndexSlots];
 };
@@ -171,6 +178,8 @@ static_assert(offsetof(SegmentHeader, wake_seq) == 7 * kCacheLine);
 static_assert(offsetof(SegmentHeader, table_lock) == 8 * kCacheLine && offsetof(SegmentHeader, hold) == 8 * kCacheLine + 8);
 static_assert(offsetof(SegmentHeader, room_seq) == 9 * kCacheLine);
 static_assert(offsetof(SegmentHeader, log_start) == 10 * kCacheLine);
+static_assert(offsetof(SegmentHeader, exclusive_owner) == 11 * kCacheLine);
+inline constexpr std::uint64_t kExclusivePlain = std::uint64_t{1} << 32;  // in SegmentHeader::exclusive_slot
 static_assert(offsetof(SegmentHeader, index) == 1024);
 
 struct alignas(kCacheLine) ProducerSlot {
@@ -192,11 +201,18 @@ struct alignas(kCacheLine) MemberSlot {
   std::atomic<std::uint64_t> head;     // held runs: held[head % kMaxUnacked .. tail % kMaxUnacked), receive order
   std::atomic<std::uint64_t> tail;
   std::atomic<std::uint64_t> delivered;  // stats
+  std::atomic<std::uint64_t> plain;      // 1: its process can take by plain store when lone (membarrier, AVX)
   // lines 1..4
   alignas(kCacheLine) std::atomic<std::uint64_t> held[kMaxUnacked];
 };
 inline constexpr std::size_t kMemberSlotBytes = 5 * kCacheLine;
 static_assert(sizeof(MemberSlot) == kMemberSlotBytes);
+
+// GroupBlock::lone: the lone member's index + 1 in the low bits, and a generation above them that every change of
+// the word (and every move of the group's cursor, twice) advances, so a take that read the word before a change fails
+// its check after (consumer.cpp, advance()).
+inline constexpr std::uint64_t kLoneTagMask = 0xff;
+inline constexpr std::uint64_t kLoneGeneration = std::uint64_t{1} << 8;
 
 inline constexpr std::uint32_t kGroupFree = 0;
 inline constexpr std::uint32_t kGroupMoving = 1;  // being created or reset: producers wait for it to settle
@@ -207,6 +223,10 @@ struct alignas(kCacheLine) GroupBlock {
   std::atomic<std::uint32_t> state;
   std::uint32_t name_len;
   std::atomic<std::uint64_t> mover;  // owner id of the process creating/resetting it (state kGroupMoving)
+  // The group's lone member (index + 1; 0 = none), set under the table lock when one member alone remains and its
+  // slot says `plain`: it moves `next` by a plain store instead of a CAS, handing over by membarrier to a joiner or
+  // a mover (libmq/doc/design.md, "Lone members").
+  std::atomic<std::uint64_t> lone;
   // lines 1..4
   alignas(kCacheLine) char name[kNameBytes];
   // line 5: members take records by CAS on {position, offset}

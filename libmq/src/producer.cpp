@@ -1,6 +1,6 @@
-// The publishing path: claim (one 16-byte CAS on the tail word yields both the bytes and the offset), fill, commit
-// (one exchange on the record's seq word), and a futex wake only when some consumer sleeps. No lock, no syscall
-// otherwise; a full block topic waits on the slow path below.
+// The publishing path: claim (one 16-byte CAS on the tail word yields both the bytes and the offset; an exclusive
+// producer's claim is a plain 16-byte store), fill, commit (one exchange on the record's seq word), and a futex wake
+// only when some consumer sleeps. No lock, no syscall otherwise; a full block topic waits on the slow path below.
 #include "libmq/producer.hpp"
 
 #include <time.h>
@@ -16,6 +16,7 @@
 #include "layout.hpp"
 #include "liveness.hpp"
 #include "log.hpp"
+#include "membarrier.hpp"
 #include "recovery.hpp"
 #include "segment.hpp"
 #include "test_point.hpp"
@@ -31,6 +32,8 @@ struct ProducerState {
   ProducerSlot* slot = nullptr;
   std::uint64_t fork_gen = 0;
   std::chrono::milliseconds block_timeout{0};
+  bool exclusive = false;  // ProducerOptions::exclusive: the segment's exclusive_owner is this process
+  bool plain = false;      // and it claims by plain stores (SegmentHeader::exclusive_slot has kExclusivePlain)
   std::uint64_t cached_limit = 0;      // may claim up to here without rescanning the groups
   std::uint64_t cached_epoch = kNone;  // SegmentHeader::group_epoch when cached_limit was computed
   std::uint64_t open_claim = kNone;    // position of the open claim's record
@@ -68,30 +71,85 @@ Error wrong_process(const Segment& seg) {
   return Error(Errc::wrong_process, "producer was created in another process (before fork): topic=" + seg.name());
 }
 
+Error has_exclusive(const Segment& seg, std::uint64_t owner) {
+  return Error(Errc::busy, "topic has an exclusive producer (pid " + std::to_string(owner_pid(owner)) +
+                               "): no other producer until it closes: topic=" + seg.name());
+}
+
+// Takes a free producer slot for `self`, or nullptr.
+ProducerSlot* take_slot(const Segment& seg, std::uint64_t self) {
+  for (std::size_t i = 0; i < kMaxProducers; ++i) {
+    auto& slot = seg.producer(i);
+    std::uint64_t expected = 0;
+    if (slot.owner.load(std::memory_order_relaxed) != 0) continue;
+    if (!slot.owner.compare_exchange_strong(expected, self)) continue;
+    slot.intent_pos.store(kNone);
+    slot.published.store(0, std::memory_order_relaxed);
+    slot.stalled.store(0, std::memory_order_relaxed);
+    return &slot;
+  }
+  return nullptr;
+}
+
+Error no_slot(const Segment& seg) {
+  return Error(Errc::limit, "no free producer slot: topic=" + seg.name() + " max_producers=" +
+                                std::to_string(kMaxProducers));
+}
+
 }  // namespace
 
 Result<Producer> Producer::make(Topic topic, ProducerOptions options) {
   Segment& seg = *topic.segment();
   if (options.block_timeout && options.block_timeout->count() < 0)
-    return Error(Errc::invalid_argument, "block_timeout must not be negative: topic=" + seg.name() + " block_timeout_ms=" +
-                                             std::to_string(options.block_timeout->count()));
+    return Error(Errc::invalid_argument, "block_timeout must not be negative: topic=" + seg.name() +
+                                             " block_timeout_ms=" + std::to_string(options.block_timeout->count()));
+  if (options.exclusive) return make_exclusive(std::move(topic), options);
   const std::uint64_t self = self_owner();
   for (int pass = 0; pass < 2; ++pass) {
-    for (std::size_t i = 0; i < kMaxProducers; ++i) {
-      auto& slot = seg.producer(i);
-      std::uint64_t expected = 0;
-      if (slot.owner.load(std::memory_order_relaxed) != 0) continue;
-      if (!slot.owner.compare_exchange_strong(expected, self)) continue;
-      slot.intent_pos.store(kNone);
-      slot.published.store(0, std::memory_order_relaxed);
-      slot.stalled.store(0, std::memory_order_relaxed);
-      Producer p(std::move(topic), options, &slot);
-      return p;
+    if (ProducerSlot* slot = take_slot(seg, self)) {
+      // Looked at after our slot is taken (the CAS is a full barrier), as make_exclusive() looks at the slots after
+      // it sets its mark: of two that race, at least one sees the other.
+      const std::uint64_t exclusive = seg.header().exclusive_owner.load();
+      if (exclusive == 0) return Producer(std::move(topic), options, slot);
+      slot->owner.store(0);
+      if (exclusive == self || !owner_dead(exclusive)) return has_exclusive(seg, exclusive);
     }
-    recover_dead_producers(seg);  // slots of dead producers come free
+    recover_dead_producers(seg);  // slots of dead producers come free, and a dead exclusive producer's mark goes
   }
-  return Error(Errc::limit, "no free producer slot: topic=" + seg.name() + " max_producers=" +
-                                std::to_string(kMaxProducers));
+  return no_slot(seg);
+}
+
+// Under the table lock (serialized with group movers, which read the mark, and with other exclusive producers): set
+// the mark, then look at the slots. A producer that took a slot before is seen here; one that takes a slot after
+// sees the mark (make()); of two that race, both may see each other and both fail with busy, never both succeed.
+Result<Producer> Producer::make_exclusive(Topic topic, ProducerOptions options) {
+  Segment& seg = *topic.segment();
+  auto& h = seg.header();
+  const std::uint64_t self = self_owner();
+  recover_dead_producers(seg);  // a dead producer's slot, or its exclusive mark, would refuse us
+  TableLock lock(seg);
+  if (!lock) return lock.error();
+  if (const std::uint64_t other = h.exclusive_owner.load(); other != 0) return has_exclusive(seg, other);
+  h.exclusive_owner.store(self);
+  for (std::size_t i = 0; i < kMaxProducers; ++i) {
+    if (const std::uint64_t owner = seg.producer(i).owner.load(); owner != 0) {
+      h.exclusive_owner.store(0);
+      return Error(Errc::busy, "an exclusive producer needs the topic to itself, and another producer is attached "
+                               "(pid " + std::to_string(owner_pid(owner)) + "): topic=" + seg.name());
+    }
+  }
+  ProducerSlot* slot = take_slot(seg, self);
+  if (slot == nullptr) {
+    h.exclusive_owner.store(0);
+    return no_slot(seg);
+  }
+  // Plain claims need a 16-byte store that is atomic and a mover that can fence this process (membarrier.hpp).
+  const bool plain = store16_is_atomic() && register_for_barriers();
+  h.exclusive_slot.store(static_cast<std::uint64_t>(slot - &seg.producer(0) + 1) | (plain ? kExclusivePlain : 0));
+  Producer p(std::move(topic), options, slot);
+  p.state_->exclusive = true;
+  p.state_->plain = plain;
+  return p;
 }
 
 Producer::Producer(Topic topic, ProducerOptions options) {
@@ -125,6 +183,11 @@ void Producer::release() noexcept {
   if (state_->open_claim != kNone) (void)finish(*state_, state_->open_claim, false);
   if (state_->batch_open) (void)finish_batch(*state_, false);
   state_->slot->intent_pos.store(kNone);
+  if (state_->exclusive) {  // after our last claim: a mover that still sees the mark finds no claim to wait for
+    auto& h = state_->seg->header();
+    h.exclusive_slot.store(0);
+    h.exclusive_owner.store(0);
+  }
   state_->slot->owner.store(0);
   state_.reset();
 }
@@ -199,8 +262,21 @@ struct Reserved {
   Offset offset = 0;
 };
 
-// reserve()'s common case, inline: the claim fits under the cached limit, needs no pad, and its one CAS wins.
-// False (claiming nothing) otherwise: reserve() then takes it from the start.
+// An exclusive producer's plain claim, after its intent is announced: the group epoch it checked its limit against
+// is still current, loaded after the announcement with only a compiler barrier between (a group mover's
+// membarrier is the other half: either it sees the announcement and waits for the tail store, or this load sees its
+// epoch), and then the tail moves by one 16-byte store. False (nothing stored): a group moved, look again.
+[[gnu::always_inline]] inline bool claim_plain(ProducerState& s, Word16 t, std::uint64_t end, std::uint64_t count,
+                                               std::uint64_t epoch) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  auto& h = s.seg->header();
+  if (h.group_epoch.load(std::memory_order_acquire) != epoch) [[unlikely]] return false;
+  store16(&h.tail, Word16{end, t.hi + count});
+  return true;
+}
+
+// reserve()'s common case, inline: the claim fits under the cached limit, needs no pad, and its one CAS (or plain
+// store) wins. False (claiming nothing) otherwise: reserve() then takes it from the start.
 [[gnu::always_inline]] inline bool try_reserve(ProducerState& s, std::uint64_t len, std::uint64_t count,
                                                Reserved& r) {
   Segment& seg = *s.seg;
@@ -218,7 +294,7 @@ struct Reserved {
   slot.intent_off.store(t.hi & kOffsetMask, std::memory_order_relaxed);
   slot.intent_count.store(count, std::memory_order_relaxed);
   test_point(TestPoint::claim_announced);
-  if (!cas16(&tail, t, Word16{end, t.hi + count})) {
+  if (s.plain ? !claim_plain(s, t, end, count, epoch) : !cas16(&tail, t, Word16{end, t.hi + count})) {
     slot.intent_pos.store(kNone, std::memory_order_relaxed);  // as in reserve(): a lost race claims nothing
     return false;
   }
@@ -268,7 +344,12 @@ Result<Reserved> reserve(ProducerState& s, std::uint64_t len, std::uint64_t coun
     s.slot->intent_off.store(t.hi & kOffsetMask, std::memory_order_relaxed);
     s.slot->intent_count.store(count, std::memory_order_relaxed);
     test_point(TestPoint::claim_announced);
-    if (cas16(&tail, t, Word16{end, t.hi + count})) break;
+    if (s.plain) {
+      if (claim_plain(s, t, end, count, epoch)) break;
+      s.cached_epoch = kNone;  // a group moved after we looked: look again (the tail is ours, t stays true)
+    } else if (cas16(&tail, t, Word16{end, t.hi + count})) {
+      break;
+    }
     // Lost the race: this slot claims nothing. Left set, the intent contests the winner's recovery for as long as
     // we live, and once the ring laps it, aims a later recovery at another lap's record.
     s.slot->intent_pos.store(kNone, std::memory_order_relaxed);

@@ -193,9 +193,15 @@ Settle settle(const Segment& seg, std::size_t i, Word16 tail) {
   return Settle::keep;
 }
 
-void free_slot(ProducerSlot& slot) {
+void free_slot(const Segment& seg, std::size_t i) {
+  ProducerSlot& slot = seg.producer(i);
   slot.intent_pos.store(kNone);
   slot.stalled.store(0, std::memory_order_relaxed);
+  auto& h = seg.header();
+  if ((h.exclusive_slot.load() & ~kExclusivePlain) == i + 1) {  // a dead exclusive producer: others may come now
+    h.exclusive_slot.store(0);
+    h.exclusive_owner.store(0);
+  }
   slot.owner.store(0);
 }
 
@@ -239,7 +245,9 @@ bool fill_gap(const Segment& seg, std::uint64_t p, std::uint64_t q, Offset first
 ProducerHold::ProducerHold(const Segment& seg, std::uint64_t position) : seg_(seg) {
   assert(table_lock_held(seg));
   seg.header().hold.store(position + 1);
-  (void)bump_epoch(seg);  // every claim from now on rescans its limit, and sees the hold
+  // Every claim from now on rescans its limit, and sees the hold. (It cannot fail: it waits only on a live exclusive
+  // producer, and a dead claim, which a hold is for, never lives beside one: make_exclusive() needs the slots free.)
+  (void)bump_epoch(seg);
 }
 
 ProducerHold::~ProducerHold() { seg_.header().hold.store(0); }
@@ -274,7 +282,7 @@ std::size_t recover_dead_producers(const Segment& seg) {
     const Settle s = settle(seg, i, tail);
     if (s == Settle::keep) continue;
     if (s == Settle::finished) ++finished;
-    free_slot(slot);
+    free_slot(seg, i);
     seg.header().room_waiters.fetch_and(~(std::uint64_t{1} << i));  // died waiting for room: wake nobody for it
   }
   if (finished != 0) wake_consumers(seg);

@@ -25,6 +25,7 @@ enum class TestPoint : std::uint8_t {
   ack_started,       // consumer: acking, the held list's head not moved yet
   redelivery_moving, // recoverer: a dead member's records half copied to the redelivery list
   recovery_writing,  // recoverer: producers held, a dead claim's pad written, its skip record not yet
+  handover_fenced,   // group mover: epoch bumped and the exclusive producer fenced (membarrier), its claim not seen
   count_
 };
 

@@ -786,4 +786,120 @@ void run_many_to_many(const std::string& name, std::size_t capacity, const ManyT
   expect_exactly_once(tally, s, *topic);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Groups that move while an exclusive producer publishes into a full block topic (process_exclusive.cpp runs the
+// producer as a process, concurrency_exclusive.cpp as a thread). Until `done()`, round after round: group "mover" is
+// created at the earliest record, read a little, reset to the earliest record again, read a little, then deleted.
+// The producer claims with plain stores and learns of each move through the handover (libmq/doc/design.md,
+// "Exclusive producers"); a claim that passed a group's limit would overwrite the records that group reads, which
+// their checksums and offsets show: each record read must be intact and carry the sequence number equal to its
+// offset (one producer, publishing seq = 0, 1, 2, ...). Returns "" or what went wrong; `rounds` counts the rounds.
+inline std::string move_groups_until(mq::Topic& topic, const std::function<bool()>& done,
+                                     std::uint64_t& rounds) {
+  auto read = [&](mq::Consumer& member, const std::string& when) -> std::string {
+    std::vector<Got> got;
+    if (auto why = take_records(member, 3, got); !why.empty()) return when + ": " + why;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      if (got[i].seq != got[i].offset)
+        return when + ": offset " + std::to_string(got[i].offset) + " holds the record of seq " +
+               std::to_string(got[i].seq);
+      if (i != 0 && got[i].offset != got[i - 1].offset + 1) return when + ": offsets out of order";
+    }
+    return {};
+  };
+  for (rounds = 0; !done(); ++rounds) {
+    const std::string at = "round " + std::to_string(rounds);
+    if (auto made = topic.create_group("mover", mq::Start::earliest); !made)
+      return at + ": create: " + made.error().what();
+    {
+      auto member = mq::Consumer::make(topic, member_options("mover", mq::Start::earliest, mq::Wait::spin_futex, true));
+      if (!member) return at + ": join: " + member.error().what();
+      if (auto why = read(*member, at + " after the create"); !why.empty()) return why;
+      if (auto r = topic.reset_group("mover", mq::Start::earliest); !r) return at + ": reset: " + r.error().what();
+      if (auto why = read(*member, at + " after the reset"); !why.empty()) return why;
+    }
+    if (auto gone = topic.delete_group("mover"); !gone) return at + ": delete: " + gone.error().what();
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A lone member hands over and back (process_lone_member.cpp runs the roles as processes, concurrency_lone_member.cpp
+// as threads). A producer publishes `records` (seq = offset) into a full block topic; member "lone" of group "g"
+// consumes, alone most of the time, so it takes by plain store; a "visitor" joins the group again and again, takes
+// a record or two and leaves, each join handing the lone member over to the CAS protocol and each leave handing it
+// back (libmq/doc/design.md, "Lone members"). No one dies: every record must be delivered exactly once, intact.
+struct LoneTally {
+  explicit LoneTally(std::uint64_t records)
+      : map(64 + Bitmap::words_for(records) * 8),
+        words(reinterpret_cast<std::uint64_t*>(map.data())),
+        delivered(words + 8, records) {}
+  SharedMap map;
+  std::uint64_t* words;  // [0] duplicates, [1] records delivered, [2] visits
+  Bitmap delivered;
+  std::uint64_t& duplicates() { return words[0]; }
+  std::uint64_t& count() { return words[1]; }
+  std::uint64_t& visits() { return words[2]; }
+};
+
+// Takes one record as a member of "g": checks it and marks it delivered. "" or what went wrong; `got` says whether a
+// record came before `wait` passed.
+inline std::string take_one(mq::Consumer& member, LoneTally& tally, std::chrono::milliseconds wait, bool& got) {
+  got = false;
+  auto m = member.poll(wait);
+  if (!m) return m.error().code() == mq::Errc::timed_out ? "" : std::string(m.error().what());
+  std::string why;
+  auto head = decode_payload(m->payload(), &why);
+  if (!head) return "offset " + std::to_string(m->offset()) + ": " + why;
+  if (head->seq != m->offset())
+    return "offset " + std::to_string(m->offset()) + " holds seq " + std::to_string(head->seq);
+  if (m->offset() >= tally.delivered.bits()) return "offset " + std::to_string(m->offset()) + " past the last";
+  if (!tally.delivered.set(m->offset())) {
+    atomic_add(tally.duplicates(), 1);
+    return "offset " + std::to_string(m->offset()) + " delivered twice";
+  }
+  atomic_add(tally.count(), 1);
+  got = true;
+  return member.ack(std::move(*m)) ? "" : "ack failed";
+}
+
+template <class Crew>
+void start_lone_handover(Crew& crew, std::uint64_t records, LoneTally& tally) {
+  const auto all_in = [&tally, records] { return atomic_load(tally.count()) >= records || aborted(); };
+  crew.spawn("producer", [records](const mq::Topic& topic) -> std::string {
+    auto p = mq::Producer::make(topic);
+    if (!p) return p.error().what();
+    for (std::uint64_t seq = 0; seq < records; ++seq) {
+      if (aborted()) return kAborted;
+      auto r = p->publish(numbered_payload(seq, 32));
+      if (!r) return "seq " + std::to_string(seq) + ": " + r.error().what();
+      if (*r != seq) return "seq " + std::to_string(seq) + " got offset " + std::to_string(*r);
+    }
+    return {};
+  });
+  crew.spawn("lone", [&tally, all_in](const mq::Topic& topic) -> std::string {
+    auto member = mq::Consumer::make(topic, member_options("g", mq::Start::earliest, mq::Wait::spin_futex, false));
+    if (!member) return member.error().what();
+    StallDetector stall;
+    while (!all_in()) {
+      bool got = false;
+      if (auto why = take_one(*member, tally, std::chrono::milliseconds(50), got); !why.empty()) return why;
+      if (stall.stalled(atomic_load(tally.count()))) return "stalled at " + std::to_string(atomic_load(tally.count()));
+    }
+    return aborted() ? kAborted : "";
+  });
+  crew.spawn("visitor", [&tally, all_in](const mq::Topic& topic) -> std::string {
+    while (!all_in()) {
+      auto member = mq::Consumer::make(topic, member_options("g", mq::Start::earliest, mq::Wait::spin_futex, false));
+      if (!member) return "join: " + std::string(member.error().what());
+      atomic_add(tally.visits(), 1);
+      for (int i = 0; i < 2; ++i) {
+        bool got = false;
+        if (auto why = take_one(*member, tally, std::chrono::milliseconds(1), got); !why.empty()) return why;
+      }
+    }
+    return aborted() ? kAborted : "";
+  });
+}
+
 }  // namespace mqtest::scenario

@@ -73,6 +73,11 @@ struct OpenOptions {
 struct ProducerOptions {
   // Overrides the topic's block timeout for this producer. Default: unset = the topic's.
   std::optional<std::chrono::milliseconds> block_timeout{};
+  // The topic's only producer for as long as it lives: it claims without a locked instruction (plain stores where
+  // the CPU and kernel allow: AVX and membarrier(2); else the shared CAS), publishing faster. Making it fails with
+  // Errc::busy while another producer is attached, and every other producer made while it lives fails with
+  // Errc::busy naming its pid; a dead exclusive producer is recovered as any other. Default: false.
+  bool exclusive = false;
 };
 
 struct ConsumerOptions {

@@ -84,11 +84,13 @@ class BatchClaim {
 inline constexpr std::size_t kMaxPublishBatch = 1024;
 
 // Publishes to one topic. One thread at a time (use one Producer per thread); any number of Producers in any number
-// of processes may publish to one topic at once, and the order of each Producer's records is kept.
+// of processes may publish to one topic at once, and the order of each Producer's records is kept; or one exclusive
+// Producer alone (ProducerOptions::exclusive), whose claims take no locked instruction.
 // At most one open Claim per Producer. A Producer takes one of the topic's kMaxProducers slots until destroyed.
 class Producer {
  public:
-  // Throws mq::Error (Errc::limit) when the topic has no free producer slot; see make() for the Result form.
+  // Throws mq::Error when the topic has no free producer slot (Errc::limit), or an exclusive producer stands in the
+  // way (Errc::busy: ProducerOptions::exclusive); see make() for the Result form.
   explicit Producer(Topic topic, ProducerOptions options = {});
   static Result<Producer> make(Topic topic, ProducerOptions options = {});
   Producer(Producer&&) noexcept;
@@ -118,6 +120,7 @@ class Producer {
  private:
   friend struct detail::TestAccess;
   Producer(Topic topic, ProducerOptions options, detail::ProducerSlot* slot);
+  static Result<Producer> make_exclusive(Topic topic, ProducerOptions options);
   void release() noexcept;
   // copy_from: publish() hands the payload to copy in (the header is then written last); claim() passes null.
   Result<Claim> claim_record(const Record& shape, std::size_t payload_bytes, const std::byte* copy_from);
