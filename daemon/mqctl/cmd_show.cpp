@@ -37,7 +37,7 @@ std::optional<Shown> topic_command(const Args& args, Context& context, const cha
 }  // namespace
 
 int run_list(const Args& args, Context& context) {
-  CommandLine cl("list [--json]", "Lists the topics mqd knows, sorted by name, one per line.");
+  CommandLine cl("list [--json]", "Lists the topics mqd knows that you may use, sorted by name, one per line.");
   cl.options()("json", kJsonHelp);
   if (!cl.parse(args, context)) return 0;
   auto client = connect(context);

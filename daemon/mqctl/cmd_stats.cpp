@@ -1,5 +1,5 @@
-// `mqctl stats [--json]`: one snapshot of every topic (offsets, bytes, rates, producers) and every consumer group
-// (position, lag, members), as mqd's `stats` reply gives it.
+// `mqctl stats [--json]`: one snapshot of the topics the caller may use (offsets, bytes, rates, producers) and their
+// consumer groups (position, lag, members), as mqd's `stats` reply gives it.
 #include <iostream>
 
 #include "cli.hpp"
@@ -12,9 +12,10 @@ namespace mqctl {
 
 int run_stats(const Args& args, Context& context) {
   CommandLine cl("stats [--json]",
-                 "Shows every topic (offsets, bytes, message and byte rates, producers) and every consumer group\n"
-                 "(committed and next offsets, lag, members, unacked records). Rates are mqd's, over its last\n"
-                 "second or so. With --json: {\"uptime_s\":..,\"clients\":..,\"topics\":[<as describe --json>]}.");
+                 "Shows the topics you may use (offsets, bytes, message and byte rates, producers) and their\n"
+                 "consumer groups (committed and next offsets, lag, members, unacked records); a topic whose\n"
+                 "segment is corrupted is left out. Rates are mqd's, over its last second or so.\n"
+                 "With --json: {\"uptime_s\":..,\"clients\":..,\"topics\":[<as describe --json>]}.");
   cl.options()("json", "print JSON (one line) instead of text");
   if (!cl.parse(args, context)) return 0;
   auto client = connect(context);

@@ -1,8 +1,8 @@
-// `mqctl top`: a live view of every topic's message and byte rates and every group's lag and ack rate, refreshed
-// in place. Rates here are measured by top itself from two snapshots an interval apart, so they are the rates of
-// that interval. On a terminal each frame redraws the screen with ANSI escapes (home, clear to end of line and of
-// screen; the cursor hidden meanwhile); when stdout is not a terminal, frames are printed one after another,
-// separated by a blank line, with no escapes (like `top -b`).
+// `mqctl top`: a live view of the message and byte rates of the topics the caller may use and of their groups' lag
+// and ack rate, refreshed in place. Rates here are measured by top itself from two snapshots an interval apart, so
+// they are the rates of that interval. On a terminal each frame redraws the screen with ANSI escapes (home, clear
+// to end of line and of screen; the cursor hidden meanwhile); when stdout is not a terminal, frames are printed one
+// after another, separated by a blank line, with no escapes (like `top -b`).
 #include <unistd.h>
 
 #include <chrono>
@@ -86,10 +86,10 @@ class Screen {
 
 int run_top(const Args& args, Context& context) {
   CommandLine cl("top [--interval SECONDS] [--iterations N]",
-                 "A live view of every topic (message and byte rates, producers) and every consumer group (lag,\n"
-                 "members, records acked per second), refreshed in place every interval until Ctrl-C. Rates are\n"
-                 "measured over the interval; the first frame shows mqd's own. When stdout is not a terminal,\n"
-                 "frames are printed one after another without escapes.");
+                 "A live view of the topics you may use (message and byte rates, producers) and their consumer\n"
+                 "groups (lag, members, records acked per second), refreshed in place every interval until\n"
+                 "Ctrl-C. Rates are measured over the interval; the first frame shows mqd's own. When stdout is\n"
+                 "not a terminal, frames are printed one after another without escapes.");
   // clang-format off
   cl.options()
     ("interval", po::value<std::string>()->value_name("SECONDS")->default_value("1"),

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "log.hpp"
@@ -88,6 +89,18 @@ std::uint32_t need_mode(const std::string& option, const std::string& text) {
   return static_cast<std::uint32_t>(v);
 }
 
+// A block timeout in ms, at most mq::kMaxBlockTimeout (its nanoseconds must fit the futex wait's int64), checked
+// here so that a bad config stops mqd at start instead of failing every create of a topic. `what` names the option
+// or the config key, and the file, for the message.
+std::chrono::milliseconds need_block_timeout(const std::string& what, const std::string& option,
+                                             const std::string& text) {
+  const std::uint64_t ms = need_number(option, text);
+  if (ms > static_cast<std::uint64_t>(mq::kMaxBlockTimeout.count()))
+    throw Failure{what + ": " + text + " ms is past the longest block timeout, " +
+                  std::to_string(mq::kMaxBlockTimeout.count()) + " ms (about 292 years)"};
+  return std::chrono::milliseconds(ms);
+}
+
 mq::Policy need_policy(const std::string& option, const std::string& text) {
   if (text == "block") return mq::Policy::block;
   if (text == "overwrite") return mq::Policy::overwrite;
@@ -114,7 +127,9 @@ void apply_topic_key(TopicConfig& t, const std::string& key, const std::string& 
   else if (key == "storage") t.settings.storage = need_storage(option, value);
   else if (key == "mode") t.settings.mode = need_mode(option, value);
   else if (key == "access-group") t.settings.access_group = value;
-  else if (key == "block-timeout") t.settings.block_timeout = std::chrono::milliseconds(need_number(option, value));
+  else if (key == "block-timeout")
+    t.settings.block_timeout =
+        need_block_timeout("config file " + file + ": block-timeout in section [topic." + t.name + "]", option, value);
   else if (key == "consumer-group") {
     if (auto valid = mq::validate_group_name(value); !valid)
       throw Failure{"option " + option + ": " + std::string(valid.error().message())};
@@ -155,8 +170,14 @@ std::vector<std::string> topic_sections(const std::string& file, const std::stri
   return names;
 }
 
+// `on_command_line`: the options given there (the rest of vm came from `file`).
 Config build(const po::variables_map& vm, const std::vector<po::option>& file_extra,
-             const std::vector<std::string>& sections, const std::string& file) {
+             const std::vector<std::string>& sections, const std::string& file,
+             const std::set<std::string>& on_command_line) {
+  // Where an option's value came from, for an error about it: nothing for the command line, else the file.
+  const auto from_file = [&](const std::string& option) {
+    return on_command_line.count(option) != 0 ? std::string() : " in config file " + file;
+  };
   Config c;
   c.defaults.access_group = default_access_group();
   auto str = [&](const char* k) -> std::optional<std::string> {
@@ -178,8 +199,10 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
   if (auto v = str("default-policy")) c.defaults.policy = need_policy("default-policy", *v);
   if (auto v = str("default-storage")) c.defaults.storage = need_storage("default-storage", *v);
   if (auto v = str("default-mode")) c.defaults.mode = need_mode("default-mode", *v);
-  if (auto v = str("default-block-timeout"))
-    c.defaults.block_timeout = std::chrono::milliseconds(need_number("default-block-timeout", *v));
+  if (auto v = str("default-block-timeout")) {
+    const std::string option = "default-block-timeout";
+    c.defaults.block_timeout = need_block_timeout("option --" + option + from_file(option), option, *v);
+  }
   if (auto v = str("access-group")) {
     if (!v->empty() && ::getgrnam(v->c_str()) == nullptr) throw Failure{"option --access-group: no such group '" + *v + "'"};
     c.defaults.access_group = *v;
@@ -255,6 +278,8 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
   if (vm.count("stray") != 0)
     throw Failure{"unexpected argument '" + vm["stray"].as<std::vector<std::string>>().front() +
                   "': mqd takes options only (see mqd --help)"};
+  std::set<std::string> on_command_line;
+  for (const auto& entry : vm) on_command_line.insert(entry.first);
   help = vm.count("help") != 0;
   version = vm.count("version") != 0;
   if (help || version) return {};
@@ -281,7 +306,7 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
     }
   }
   po::notify(vm);
-  return build(vm, extra, sections, file);
+  return build(vm, extra, sections, file, on_command_line);
 }
 
 }  // namespace

@@ -39,16 +39,16 @@ mq::Result<Peer> peer_of(int fd) {
   return p;
 }
 
+bool may_use_any(const Peer& peer) { return peer.uid == 0 || peer.uid == ::geteuid(); }
+
 bool may_use(const Peer& peer, const struct stat& segment) {
-  if (peer.uid == 0 || peer.uid == ::geteuid()) return true;
+  if (may_use_any(peer)) return true;
   const mode_t m = segment.st_mode;
   if (peer.uid == segment.st_uid) return (m & S_IRUSR) && (m & S_IWUSR);
   if (peer.in_group(segment.st_gid)) return (m & S_IRGRP) && (m & S_IWGRP);
   return (m & S_IROTH) && (m & S_IWOTH);
 }
 
-bool may_create(const Peer& peer, gid_t gid) {
-  return peer.uid == 0 || peer.uid == ::geteuid() || peer.in_group(gid);
-}
+bool may_create(const Peer& peer, gid_t gid) { return may_use_any(peer) || peer.in_group(gid); }
 
 }  // namespace mqd

@@ -25,7 +25,9 @@ struct Peer {
 // Reads the credentials of a connected Unix socket.
 mq::Result<Peer> peer_of(int fd);
 
-// May `peer` read and write a segment with this owner, group and mode? Root and mqd's own user always may.
+// May `peer` use every topic, whatever its segment's owner, group and mode? Root and mqd's own user may.
+bool may_use_any(const Peer& peer);
+// May `peer` read and write a segment with this owner, group and mode? Those who may_use_any always may.
 bool may_use(const Peer& peer, const struct stat& segment);
 // May `peer` create a topic owned by group `gid`? Root, mqd's user, and members of that group may.
 bool may_create(const Peer& peer, gid_t gid);

@@ -207,7 +207,10 @@ mq::Result<void> Registry::remove(const Peer& peer, const std::string& name) {
 
 bool Registry::visible(const Peer& peer, const Entry& e) const {
   struct stat st{};
-  return ::stat(e.path.c_str(), &st) == 0 && may_use(peer, st);
+  if (::stat(e.path.c_str(), &st) == 0) return may_use(peer, st);
+  // Its segment file is gone (removed underneath mqd) or cannot be looked at: its rights cannot be checked, so only
+  // the peers who may use every topic see it (and can delete it); to anyone else its name stays hidden.
+  return may_use_any(peer);
 }
 
 std::vector<std::string> Registry::names(const Peer& peer) const {

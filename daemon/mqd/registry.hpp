@@ -46,7 +46,8 @@ class Registry {
   // the log, not here). A topic the peer has no rights on is not shown to it, as describe would refuse it.
   std::vector<std::string> names(const Peer& peer) const;
   std::vector<mq::TopicReport> stats(const Peer& peer) const;
-  // Prometheus text exposition of every topic and group, plus the client count.
+  // Prometheus text exposition of every topic and group, plus the client count. No rights are checked: whoever
+  // reaches --metrics-listen sees it all (the docs say so).
   std::string prometheus(std::size_t clients) const;
 
   // Recovers what dead processes left in these topics (a client's connection closed).

@@ -33,6 +33,16 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::set<std::string>& topics() const { return topics_; }
   const Peer& peer() const { return peer_; }
 
+  // The peer as log lines name it: its credentials and, once its hello gave one, its client id (kafkajs clientId),
+  // printable ASCII only.
+  std::string who() const {
+    if (client_id_.empty()) return peer_.describe();
+    std::string id = client_id_;
+    for (char& c : id)
+      if (c < 0x20 || c > 0x7e) c = '?';
+    return peer_.describe() + " client_id=" + id;
+  }
+
  private:
   void read_prefix() {
     asio::async_read(socket_, asio::buffer(prefix_), [self = shared_from_this()](auto ec, std::size_t) {
@@ -116,11 +126,17 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   mq::Result<mq::control::Welcome> reply_to(const mq::control::Hello& r) {
     // Topics this client had open before mqd restarted. Only those mqd knows are kept: what a connection remembers
-    // is bounded by the registry, however many hellos it sends.
+    // is bounded by the registry, however many hellos it sends. The log line says how many, per hello frame (a
+    // client with many topics splits them over several).
+    std::size_t known = 0;
     for (const auto& t : r.topics)
-      if (registry().has(t)) topics_.insert(t);
+      if (registry().has(t)) {
+        topics_.insert(t);
+        ++known;
+      }
     if (r.client_id) client_id_ = r.client_id->substr(0, 255);
-    log(LogLevel::debug, "hello from " + who());
+    log(LogLevel::debug, "hello from " + who() + ": " + std::to_string(known) + " of its " +
+                             std::to_string(r.topics.size()) + " open topic(s) registered");
     return mq::control::Welcome{mq::control::kProtocolVersion, registry().config().ns};
   }
   mq::Result<mq::control::Opened> reply_to(const mq::control::Create& r) {
@@ -166,16 +182,6 @@ class Session : public std::enable_shared_from_this<Session> {
   mq::Result<mq::RepairReport> reply_to(const mq::control::Repair& r) { return registry().repair(peer_, r.topic); }
 
   Registry& registry() { return server_.registry_; }
-
-  // The peer as log lines name it: its credentials and, once its hello gave one, its client id (kafkajs clientId),
-  // printable ASCII only.
-  std::string who() const {
-    if (client_id_.empty()) return peer_.describe();
-    std::string id = client_id_;
-    for (char& c : id)
-      if (c < 0x20 || c > 0x7e) c = '?';
-    return peer_.describe() + " client_id=" + id;
-  }
 
   Server& server_;
   asio::local::stream_protocol::socket socket_;
@@ -276,6 +282,8 @@ void Server::closed(const std::shared_ptr<Session>& session) {
   if (sessions_.erase(session) == 0) return;
   session->close();
   // The client's process may have died: recover its claims and unacked records now, not at the next tick.
+  log(LogLevel::debug, "connection of " + session->who() + " closed: recovering what dead processes left in its " +
+                           std::to_string(session->topics().size()) + " topic(s)");
   registry_.recover(session->topics());
 }
 

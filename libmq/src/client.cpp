@@ -2,6 +2,7 @@
 // reconnects (re-registering this process and the topics it opened) without disturbing the data path.
 #include "libmq/client.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -60,13 +61,23 @@ bool wait_fd(int fd, short events, Clock::time_point deadline) {
   }
 }
 
-// Where a round trip broke, which says whether sending the request again is safe.
+// Where a round trip broke, which says whether sending the request again is safe. Every kind but `no` leaves the
+// connection unusable: the caller drops it.
 enum class Broke {
-  no,         // it did not (or failed for another reason: a bad reply, an error from mqd)
+  no,         // it did not (or failed for another reason: an error from mqd)
   unsent,     // the connection was gone before mqd could read the whole request: it was not carried out
   unanswered, // the connection was lost after the request was sent: mqd may have carried it out
   timed_out,  // no reply in time: mqd may still carry it out
+  garbled,    // the reply was not a frame (a bad length prefix or body): the stream is out of step, and mqd may
+              // have carried the request out
 };
+
+// A reply that is not a well-formed frame, said as such (the frame codec's error says what was wrong).
+Error garbled_reply(const std::string& path, const Error& why, Broke& broke) {
+  broke = Broke::garbled;
+  return Error(why.code(), "mqd at " + path + " sent a reply that is not a control frame (" +
+                               std::string(why.message()) + "); its connection was dropped");
+}
 
 Result<void> write_all(int fd, const std::string& bytes, Clock::time_point deadline, const std::string& path,
                        Broke& broke) {
@@ -126,12 +137,12 @@ Result<control::Frame> roundtrip(int fd, const control::Frame& request, std::chr
   std::array<std::byte, 4> prefix{};
   if (auto r = read_exact(fd, prefix.data(), 4, deadline, path, broke); !r) return r.error();
   auto len = control::body_length(prefix, control::kReplyLimits);
-  if (!len) return std::move(len).error();
+  if (!len) return garbled_reply(path, len.error(), broke);  // what follows cannot be told from the next reply
   std::string body(*len, '\0');
   if (auto r = read_exact(fd, reinterpret_cast<std::byte*>(body.data()), *len, deadline, path, broke); !r)
     return r.error();
   auto reply = control::decode(std::as_bytes(std::span(body.data(), body.size())), control::kReplyLimits);
-  if (!reply) return std::move(reply).error();
+  if (!reply) return garbled_reply(path, reply.error(), broke);
   return control::check_reply(std::move(*reply));
 }
 
@@ -140,8 +151,11 @@ Result<control::Frame> roundtrip(int fd, const control::Frame& request, std::chr
 struct Client::State {
   std::string path;
   ClientOptions options;
-  std::mutex mu;                 // guards fd and topics; one request at a time
+  std::mutex mu;                 // guards fd, generation and topics; one request at a time
   int fd = -1;
+  // Counts every dial and drop, so the monitor can tell whether the connection it watched is still the current
+  // one: fd numbers cannot, because a new connection usually gets the number of the one just closed.
+  std::uint64_t generation = 0;
   std::vector<std::string> topics;  // opened through this client: re-registered after a reconnect
   int wake = -1;                 // eventfd: tells the monitor to stop
   std::thread monitor;
@@ -185,6 +199,7 @@ struct Client::State {
     ::shutdown(fd, SHUT_RDWR);
     ::close(fd);
     fd = -1;
+    ++generation;
   }
 
   // REQUIRES: mu held, by `held` (checked in debug builds).
@@ -195,6 +210,7 @@ struct Client::State {
     auto dialed = dial(path);
     if (!dialed) return dialed.error();
     fd = *dialed;
+    ++generation;
     for (const auto& hello : hellos()) {
       Broke broke;
       if (auto reply = roundtrip(fd, hello, options.timeout, path, broke); !reply) {
@@ -206,8 +222,9 @@ struct Client::State {
   }
 
   // Sends the request, once more on a new connection if the old one broke (mqd restarted) and sending it again is
-  // safe: when it never reached mqd, or its type is idempotent. A request that timed out is not sent again. Every
-  // attempt that broke drops its connection (a late reply must not be read as the next request's).
+  // safe: when it never reached mqd, or its type is idempotent. A request that timed out or got a garbled reply is
+  // not sent again. Every attempt that broke drops its connection (a late reply, or the rest of a garbled one, must
+  // not be read as the next request's).
   Result<control::Frame> call(const control::Frame& request) {
     std::unique_lock lock(mu);
     for (bool first = true;; first = false) {
@@ -220,8 +237,10 @@ struct Client::State {
       const bool safe = broke == Broke::unsent || (broke == Broke::unanswered && control::idempotent(request.type));
       if (first && safe) continue;
       if (broke == Broke::unsent) return reply;  // it never reached mqd: nothing to doubt
-      return Error(Errc::no_daemon, std::string(reply.error().message()) + ": the " + request.type.substr(0, 64) +
-                                        " request may or may not have been carried out");
+      // A garbled reply keeps the codec's code (a bad frame, another protocol version); the rest: mqd is not there.
+      const Errc code = broke == Broke::garbled ? reply.error().code() : Errc::no_daemon;
+      return Error(code, std::string(reply.error().message()) + ": the " + request.type.substr(0, 64) +
+                             " request may or may not have been carried out");
     }
   }
 
@@ -231,27 +250,37 @@ struct Client::State {
   // Maps the topic where mqd said it lies, and registers it for re-registration after a reconnect.
   Result<Topic> map(std::string_view name, const control::Opened& where);
 
-  // Watches the connection; when mqd goes away, reconnects with backoff until it is back or we stop.
+  // Watches the connection; when mqd goes away, reconnects with backoff until it is back or we stop. It polls a
+  // duplicate of the connection's descriptor, its own: a request may drop the connection meanwhile, and the number
+  // could then name an unrelated file. drop()'s shutdown ends the socket behind both descriptors, so the poll wakes.
+  // The generation says whether the connection it saw end is still the current one (else a request has already
+  // replaced it, and the new one is healthy).
   void watch() {
     auto delay = std::chrono::milliseconds(50);
     for (;;) {
-      int current;
+      std::uint64_t seen;
+      bool connected;
+      int watched = -1;
       {
         std::lock_guard lock(mu);
-        current = fd;
+        seen = generation;
+        connected = fd >= 0;
+        if (connected) watched = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);  // -1 when out of descriptors: look again later
       }
-      pollfd p[2] = {{wake, POLLIN, 0}, {current, POLLRDHUP, 0}};
-      const int r = ::poll(p, current >= 0 ? 2 : 1, current >= 0 ? -1 : static_cast<int>(delay.count()));
-      if (r < 0 && errno != EINTR) return;
+      pollfd p[2] = {{wake, POLLIN, 0}, {watched, POLLRDHUP, 0}};
+      const int r = ::poll(p, watched >= 0 ? 2 : 1, watched >= 0 ? -1 : static_cast<int>(delay.count()));
+      const bool failed = r < 0 && errno != EINTR;  // read before close() may change errno
+      const bool ended = watched >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+      if (watched >= 0) ::close(watched);
+      if (failed) return;
       if (p[0].revents != 0) return;
-      if (current >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0) continue;
+      if (connected && !ended) continue;
       std::unique_lock lock(mu);
-      if (fd == current) {
-        if (reconnect(lock)) {
-          delay = std::chrono::milliseconds(50);
-        } else {
-          delay = std::min(delay * 2, std::chrono::milliseconds(1000));
-        }
+      if (generation != seen) continue;  // dialed or dropped since: look at what is there now
+      if (reconnect(lock)) {
+        delay = std::chrono::milliseconds(50);
+      } else {
+        delay = std::min(delay * 2, std::chrono::milliseconds(1000));
       }
     }
   }

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "libmq/control.hpp"
@@ -179,6 +180,27 @@ TEST(UnitControl, ABadValueOrAMissingFieldIsRefusedNamingTheField) {
   auto partial = reply_from<RecordsDeleted>(ok_reply());
   ASSERT_FALSE(partial);
   EXPECT_NE(partial.error().message().find("'earliest'"), std::string::npos) << partial.error().message();
+}
+
+// mq::Client sends a request again after a broken connection only when idempotent() says so: exactly these types,
+// by the value each request declares (a request declared `idempotent = false` is not one).
+TEST(UnitControl, ExactlyTheIdempotentRequestTypesAreSentAgain) {
+  const std::set<std::string> idempotent_types = {"hello", "open", "list", "describe", "groups", "stats"};
+  const std::set<std::string> others = {"create",        "delete",         "create-group", "delete-group",
+                                        "reset-offsets", "delete-records", "repair"};
+  std::set<std::string> all;
+  for (const auto& spec : protocol_table()) {
+    const std::string type(spec.type);
+    all.insert(type);
+    EXPECT_EQ(idempotent(type), idempotent_types.count(type) == 1) << type;
+  }
+  for (const auto& type : idempotent_types) EXPECT_TRUE(idempotent(type)) << type;
+  for (const auto& type : others) EXPECT_FALSE(idempotent(type)) << type;
+  std::set<std::string> listed = idempotent_types;
+  listed.insert(others.begin(), others.end());
+  EXPECT_EQ(all, listed) << "a request type this test does not sort into idempotent or not";
+  EXPECT_FALSE(idempotent("frobnicate"));
+  EXPECT_FALSE(idempotent(""));
 }
 
 // Each row of the request table in daemon/PROTOCOL.md names the codec's request fields, in wire order and with

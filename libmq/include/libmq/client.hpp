@@ -54,12 +54,12 @@ class Client {
   // Creates the topic (Errc::exists when it exists) and opens it.
   Result<Topic> create(std::string_view name, const CreateOptions& options = {});
   Result<void> remove(std::string_view name);
-  // The topics mqd knows, sorted.
+  // The topics mqd knows that this process's user may use, sorted (see daemon/PROTOCOL.md).
   Result<std::vector<std::string>> list();
   // A topic's settings, offsets, rates, stuck positions and groups.
   Result<TopicReport> describe(std::string_view name);
   Result<std::vector<GroupReport>> groups(std::string_view name);
-  // mqd's own counts and every sound topic.
+  // mqd's own counts and every sound topic this process's user may use.
   Result<DaemonStats> stats();
   Result<void> create_group(std::string_view topic, std::string_view group, Start start = Start::earliest);
   // Errc::busy while the group has live members.

@@ -163,8 +163,9 @@ Frame error_reply(const Error& error);
 // The reply as a Result: Error (with its Errc) when "status" is not ok.
 Result<Frame> check_reply(Frame reply);
 
-// The requests, each with its wire type and the type of its reply. `idempotent`: carrying it out twice has the
-// effect of once, so a client may send it again when the connection broke before the reply came.
+// The requests, each with its wire type and the type of its reply. `idempotent` (every request says, true or
+// false): carrying it out twice has the effect of once, so a client may send it again when the connection broke
+// before the reply came.
 struct Done {};  // a reply with nothing but its status
 struct Opened {  // where the topic's segment lies: the client maps it itself
   Storage storage = Storage::shm;
@@ -198,6 +199,7 @@ struct Hello {  // first on every connection, and again after a reconnect
 };
 struct Create {
   static constexpr std::string_view type = "create";
+  static constexpr bool idempotent = false;
   using Reply = Opened;
   std::string topic;
   CreateOptions options{};
@@ -210,6 +212,7 @@ struct Open {  // created with the daemon's defaults when its auto-create is on
 };
 struct Delete {
   static constexpr std::string_view type = "delete";
+  static constexpr bool idempotent = false;
   using Reply = Done;
   std::string topic;
 };
@@ -237,6 +240,7 @@ struct Stats {
 };
 struct CreateGroup {
   static constexpr std::string_view type = "create-group";
+  static constexpr bool idempotent = false;
   using Reply = Done;
   std::string topic;
   std::string group;
@@ -244,12 +248,14 @@ struct CreateGroup {
 };
 struct DeleteGroup {
   static constexpr std::string_view type = "delete-group";
+  static constexpr bool idempotent = false;
   using Reply = Done;
   std::string topic;
   std::string group;
 };
 struct ResetOffsets {
   static constexpr std::string_view type = "reset-offsets";
+  static constexpr bool idempotent = false;
   using Reply = ResetDone;
   std::string topic;
   std::string group;
@@ -257,12 +263,14 @@ struct ResetOffsets {
 };
 struct DeleteRecords {  // Kafka's DeleteRecords
   static constexpr std::string_view type = "delete-records";
+  static constexpr bool idempotent = false;
   using Reply = RecordsDeleted;
   std::string topic;
   std::uint64_t before = 0;  // the first offset to keep
 };
 struct Repair {  // the topic's orphaned positions, now
   static constexpr std::string_view type = "repair";
+  static constexpr bool idempotent = false;
   using Reply = RepairReport;
   std::string topic;
 };

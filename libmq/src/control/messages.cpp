@@ -497,10 +497,16 @@ Result<Request> request_from(const Frame& frame) {
   return Error(Errc::invalid_argument, "unknown request type '" + frame.type.substr(0, 64) + "'");
 }
 
+// Every request must say whether it is idempotent: a type that forgot would otherwise pass for one or the other.
+template <class R>
+concept SaysIfIdempotent = std::is_same_v<decltype(R::idempotent), const bool>;
+
 bool idempotent(std::string_view type) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    static_assert((SaysIfIdempotent<std::variant_alternative_t<I, Request>> && ...));
+    // The value, not the member's presence: a request declared `idempotent = false` must not be sent twice.
     return ((type == std::variant_alternative_t<I, Request>::type &&
-             requires { std::variant_alternative_t<I, Request>::idempotent; }) ||
+             std::variant_alternative_t<I, Request>::idempotent) ||
             ...);
   }(std::make_index_sequence<std::variant_size_v<Request>>());
 }
