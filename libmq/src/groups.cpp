@@ -26,8 +26,31 @@ std::string group_name(const GroupBlock& g) {
 
 namespace {
 
-// Whether this process's members may take by plain store when lone (membarrier.hpp; atomic16.hpp, store16()).
-bool can_take_plain() { return store16_is_atomic() && register_for_barriers(); }
+// The rare side of a plain writer's handover (an exclusive producer's tail, a lone member's cursor), after the caller
+// changed the word the writer re-checks: a barrier on every CPU running a registered process, then a wait while
+// `in_flight()` (the writer's announced claim or take sits exactly at the word it moves: announced before the
+// barrier, its store not seen yet). Not waited for: a writer whose slot `owner_word` no longer holds `owner`, or who
+// is confirmed dead (its store never comes). Errc::busy after TableLock::kTableLockWait (a writer stopped there).
+template <class InFlight>
+Result<void> wait_out_plain_writer(const Segment& seg, const std::atomic<std::uint64_t>& owner_word,
+                                   std::uint64_t owner, InFlight in_flight, const std::string& who) {
+  if (owner == 0) return {};
+  if (!barrier_all_processes())
+    return Error(Errc::io, std::string("membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) failed: ") + std::strerror(errno) +
+                               ": topic=" + seg.name());
+  test_point(TestPoint::handover_fenced);
+  const auto deadline = std::chrono::steady_clock::now() + TableLock::kTableLockWait;
+  for (unsigned spins = 1; in_flight(); ++spins) {
+    if (spins % 1024 != 0) continue;  // its few instructions are long over after this many looks
+    if (owner_word.load() != owner || owner_dead(owner)) return {};
+    if (std::chrono::steady_clock::now() > deadline)
+      return Error(Errc::busy, who + " (pid " + std::to_string(owner_pid(owner)) +
+                                   ") is stopped between announcing a claim or take and making it: topic=" +
+                                   seg.name());
+    std::this_thread::yield();
+  }
+  return {};
+}
 
 // Makes `tag` (index + 1, or 0) the group's lone member. The word's generation moves with it, so a take the lone
 // member began before fails its check and goes by CAS; then a barrier on every CPU running a registered process, and
@@ -39,25 +62,12 @@ Result<void> set_lone(const Segment& seg, GroupBlock& block, std::uint64_t tag) 
   const std::uint64_t was = old & kLoneTagMask;
   if (was == 0 || was > kMaxMembers) return {};
   const MemberSlot& slot = block.members[was - 1];
-  const std::uint64_t owner = slot.owner.load();
-  if (owner == 0) return {};
-  if (!barrier_all_processes())
-    return Error(Errc::io, std::string("membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) failed: ") + std::strerror(errno) +
-                               ": topic=" + seg.name() + " group=" + group_name(block));
-  test_point(TestPoint::handover_fenced);
-  const auto deadline = std::chrono::steady_clock::now() + TableLock::kTableLockWait;
-  for (unsigned spins = 1;; ++spins) {
+  const auto taking = [&] {
     const std::uint64_t pending = slot.pending.load();  // before the cursor, as bump_epoch's hand_over
-    if (pending == 0 || run_position(pending) != load_half(block.next.lo)) return {};
-    if (spins % 1024 == 0) {
-      if (slot.owner.load() != owner || owner_dead(owner)) return {};
-      if (std::chrono::steady_clock::now() > deadline)
-        return Error(Errc::busy, "the group's lone member (pid " + std::to_string(owner_pid(owner)) +
-                                     ") is stopped in the middle of a take: topic=" + seg.name() + " group=" +
-                                     group_name(block));
-      std::this_thread::yield();
-    }
-  }
+    return pending != 0 && run_position(pending) == load_half(block.next.lo);
+  };
+  return wait_out_plain_writer(seg, slot.owner, slot.owner.load(), taking,
+                               "the lone member of group " + group_name(block));
 }
 
 // Moves the group's cursor (REQUIRES: the table lock, the group `moving`): its lone member, if any, is handed over
@@ -172,24 +182,14 @@ namespace {
 Result<Word16> hand_over(const Segment& seg, std::size_t index) {
   auto& h = seg.header();
   const ProducerSlot& slot = seg.producer(index);
-  const std::uint64_t owner = h.exclusive_owner.load();
-  if (!barrier_all_processes())
-    return Error(Errc::io, std::string("membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) failed: ") + std::strerror(errno) +
-                               ": topic=" + seg.name());
-  test_point(TestPoint::handover_fenced);
-  const auto deadline = std::chrono::steady_clock::now() + TableLock::kTableLockWait;
-  for (unsigned spins = 1;; ++spins) {
-    const std::uint64_t intent = slot.intent_pos.load();
-    const Word16 t = load_tail(h.tail);
-    if (intent != t.lo) return Word16{t.lo, t.hi & kOffsetMask};
-    if (spins % 1024 == 0) {  // the claim's few instructions are long over: a dead owner never stores the tail
-      if (owner == 0 || slot.owner.load() != owner || owner_dead(owner)) return Word16{t.lo, t.hi & kOffsetMask};
-      if (std::chrono::steady_clock::now() > deadline)
-        return Error(Errc::busy, "the exclusive producer (pid " + std::to_string(owner_pid(owner)) +
-                                     ") is stopped in the middle of a claim: topic=" + seg.name());
-      std::this_thread::yield();
-    }
-  }
+  const auto claiming = [&] { return slot.intent_pos.load() == load_tail(h.tail).lo; };
+  if (auto quiet = wait_out_plain_writer(seg, slot.owner, h.exclusive_owner.load(), claiming,
+                                         "the exclusive producer");
+      !quiet)
+    return quiet.error();
+  // Later than the tail the wait saw only by claims made since, which saw the new epoch.
+  const Word16 t = load_tail(h.tail);
+  return Word16{t.lo, t.hi & kOffsetMask};
 }
 
 }  // namespace
@@ -295,7 +295,7 @@ Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g) {
       const std::uint64_t t = slot.tail.load();
       slot.head.store(t);
       slot.delivered.store(0);
-      slot.plain.store(can_take_plain() ? 1 : 0);
+      slot.plain.store(plain_handover_possible() ? 1 : 0);
       slot.owner.store(self_owner());
       if (auto chosen = choose_lone(seg, block); !chosen) {  // a second member: the first hands over to CAS
         slot.owner.store(0);

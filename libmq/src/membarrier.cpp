@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "atomic16.hpp"
+
 namespace mq::detail {
 
 bool register_for_barriers() noexcept {
@@ -20,5 +22,7 @@ bool register_for_barriers() noexcept {
 bool barrier_all_processes() noexcept {
   return syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
+
+bool plain_handover_possible() noexcept { return store16_is_atomic() && register_for_barriers(); }
 
 }  // namespace mq::detail

@@ -12,4 +12,8 @@ bool register_for_barriers() noexcept;
 // A full memory barrier on every thread of every registered process, before it returns. False if the call failed.
 bool barrier_all_processes() noexcept;
 
+// Whether this process may move a shared word by plain store and leave the handover to membarrier: registered, and
+// a CPU whose 16-byte store is atomic (atomic16.hpp, store16()). The exclusive producer and the lone member ask.
+bool plain_handover_possible() noexcept;
+
 }  // namespace mq::detail

@@ -144,7 +144,7 @@ Result<Producer> Producer::make_exclusive(Topic topic, ProducerOptions options) 
     return no_slot(seg);
   }
   // Plain claims need a 16-byte store that is atomic and a mover that can fence this process (membarrier.hpp).
-  const bool plain = store16_is_atomic() && register_for_barriers();
+  const bool plain = plain_handover_possible();
   h.exclusive_slot.store(static_cast<std::uint64_t>(slot - &seg.producer(0) + 1) | (plain ? kExclusivePlain : 0));
   Producer p(std::move(topic), options, slot);
   p.state_->exclusive = true;

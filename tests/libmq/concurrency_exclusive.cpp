@@ -23,9 +23,7 @@ using namespace std::chrono_literals;
 
 TEST_F(Concurrency, GroupsMoveWhileAnExclusiveProducerPublishes) {
   const std::uint64_t records = kThreadSanitizer ? 5'000 : kSanitized ? 20'000 : 100'000;
-  mq::TopicOptions options;
-  options.capacity = std::size_t{64} << 10;
-  auto topic = mq::Topic::create("moves", options).value();
+  auto topic = mq::Topic::create("moves", small_ring()).value();
   mq::Consumer base(topic, member_options("base", mq::Start::earliest, mq::Wait::spin_futex, true));
 
   std::string producer_error;

@@ -18,9 +18,7 @@ using namespace mqtest::scenario;
 
 TEST_F(Concurrency, ALoneMemberHandsOverToEachJoinerAndBackExactlyOnce) {
   const std::uint64_t records = kThreadSanitizer ? 5'000 : kSanitized ? 20'000 : 100'000;
-  mq::TopicOptions options;
-  options.capacity = std::size_t{64} << 10;
-  auto topic = mq::Topic::create("lone", options).value();
+  auto topic = mq::Topic::create("lone", small_ring()).value();
   ASSERT_TRUE(topic.create_group("g", mq::Start::earliest));
   LoneTally tally(records);
   std::vector<std::string> failures;

@@ -32,12 +32,6 @@ mq::ProducerOptions exclusive() {
   return options;
 }
 
-mq::TopicOptions small_ring() {
-  mq::TopicOptions options;
-  options.capacity = std::size_t{64} << 10;
-  return options;
-}
-
 // Whether the topic's exclusive producer claims by plain stores (else by CAS: no AVX or no membarrier here).
 bool claims_plain(const mq::Topic& topic) {
   return (topic.segment()->header().exclusive_slot.load() & mq::detail::kExclusivePlain) != 0;

@@ -23,12 +23,6 @@ using namespace mqtest::scenario;
 using namespace std::chrono_literals;
 using mq::detail::TestPoint;
 
-mq::TopicOptions small_ring() {
-  mq::TopicOptions options;
-  options.capacity = std::size_t{64} << 10;
-  return options;
-}
-
 // The group's lone member's tag (its index + 1), 0 when it has none.
 std::uint64_t lone_tag(const mq::Topic& topic, const std::string& group) {
   const auto g = mq::detail::find_group(*topic.segment(), group);

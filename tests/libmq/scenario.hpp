@@ -293,6 +293,13 @@ inline int child_fail(const std::string& what) {
   return 1;
 }
 
+// A topic of the smallest ring (64 KiB): a few hundred records fill it, so producers wait for the groups.
+inline mq::TopicOptions small_ring() {
+  mq::TopicOptions options;
+  options.capacity = std::size_t{64} << 10;
+  return options;
+}
+
 // A payload for the small tests: producer 0, sequence `seq`, `filler` random bytes.
 inline std::vector<std::byte> numbered_payload(std::uint64_t seq, std::size_t filler = 64, std::uint32_t producer = 0,
                                                std::uint64_t offset = kUnknownOffset) {
