@@ -645,6 +645,8 @@ export interface TopicInfo {
   bytesWritten: string
   producers: number
   stalledProducers: number
+  /** The process of the topic's exclusive producer (a C++ ProducerOptions::exclusive one); absent when none. */
+  exclusiveProducerPid?: number
   groups: GroupInfo[]
 }
 

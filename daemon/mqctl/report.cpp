@@ -68,6 +68,8 @@ Json to_json(const mq::TopicReport& t) {
           {"bytes", t.bytes},
           {"producers", t.producers},
           {"stalled_producers", t.stalled_producers},
+          {"exclusive_pid", t.exclusive_pid ? Json(*t.exclusive_pid) : Json(nullptr)},
+          {"exclusive_plain", t.exclusive_plain ? Json(*t.exclusive_plain) : Json(nullptr)},
           {"msgs_per_s", t.msgs_per_s},
           {"bytes_per_s", t.bytes_per_s},
           {"orphans_repaired", t.orphans_repaired},
@@ -107,7 +109,11 @@ std::string render_topic(const mq::TopicReport& t) {
   out += "Access:         mode " + format_mode(t.mode) + ", group " + access_group + "\n";
   out += "Offsets:        earliest " + std::to_string(t.earliest) + ", latest " + std::to_string(t.latest) + "\n";
   out += "Bytes written:  " + std::to_string(t.bytes) + "\n";
-  out += "Producers:      " + std::to_string(t.producers) + " (" + std::to_string(t.stalled_producers) + " stalled)\n";
+  out += "Producers:      " + std::to_string(t.producers) + " (" + std::to_string(t.stalled_producers) + " stalled)";
+  if (t.exclusive_pid)
+    out += ", exclusive: pid " + std::to_string(*t.exclusive_pid) +
+           (t.exclusive_plain.value_or(false) ? " (plain claims)" : " (claims by CAS: no AVX or membarrier here)");
+  out += "\n";
   out += "Rate:           " + format_rate(static_cast<double>(t.msgs_per_s)) + " msg/s, " +
          format_size_approx(static_cast<double>(t.bytes_per_s)) + "/s\n";
   if (t.orphans_repaired != 0)

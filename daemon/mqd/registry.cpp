@@ -240,6 +240,10 @@ mq::TopicReport Registry::report(const Entry& e) const {
                     .msgs_per_s = static_cast<std::uint64_t>(e.msgs_per_s),
                     .bytes_per_s = static_cast<std::uint64_t>(e.bytes_per_s),
                     .orphans_repaired = e.orphans_repaired};
+  if (info.exclusive_pid != 0) {
+    t.exclusive_pid = static_cast<std::uint64_t>(info.exclusive_pid);
+    t.exclusive_plain = info.exclusive_plain;
+  }
   const auto now = std::chrono::steady_clock::now();
   for (const auto& s : info.stuck) {
     const auto seen = e.stuck_since.find({s.group, s.position});

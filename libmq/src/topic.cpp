@@ -174,6 +174,11 @@ TopicInfo Topic::info() const {
     ++info.producers;
     if (seg.producer(i).stalled.load() != 0) ++info.stalled_producers;
   }
+  // The mark counts once its slot is recorded (make_exclusive sets the owner first, and drops it if it must refuse).
+  if (const std::uint64_t slot = h.exclusive_slot.load(); slot != 0) {
+    info.exclusive_pid = owner_pid(h.exclusive_owner.load());
+    info.exclusive_plain = (slot & kExclusivePlain) != 0;
+  }
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     const auto& block = seg.group(g);
     if (block.state.load() != kGroupActive) continue;

@@ -151,6 +151,16 @@ TEST(Daemon, CreateDescribeResetAndDeleteThroughTheProtocol) {
   ASSERT_EQ(described->groups.size(), 1u);
   EXPECT_EQ(described->groups[0].name, "billing");
   EXPECT_EQ(described->groups[0].lag, 5u);
+  EXPECT_FALSE(described->exclusive_pid) << "a shared producer described as exclusive";
+  {
+    auto other = client.create("solo", {});
+    ASSERT_TRUE(other) << other.error().message();
+    mq::Producer solo(*other, {.exclusive = true});
+    auto with_solo = client.describe("solo");
+    ASSERT_TRUE(with_solo) << with_solo.error().message();
+    EXPECT_EQ(with_solo->exclusive_pid, std::optional<std::uint64_t>(::getpid()));
+    EXPECT_EQ(with_solo->exclusive_plain, std::optional<bool>(other->info().exclusive_plain));
+  }
   ASSERT_TRUE(client.reset_offsets("orders", "billing", mq::Offset{3}));
   auto groups = client.groups("orders");
   ASSERT_TRUE(groups);

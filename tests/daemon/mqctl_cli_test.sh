@@ -217,7 +217,7 @@ done
 # The whole document, key by key in this order: scripts may rely on it.
 expect_exact '{"name":"orders","capacity":65536,"max_message":1024,"policy":"block","storage":"shm","mode":"0660",'\
 '"access_group":"'"$(id -gn)"'","block_timeout_ms":100,"earliest":0,"latest":0,"bytes":0,"producers":0,'\
-'"stalled_producers":0,"msgs_per_s":0,"bytes_per_s":0,"orphans_repaired":0,"stuck":[],'\
+'"stalled_producers":0,"exclusive_pid":null,"exclusive_plain":null,"msgs_per_s":0,"bytes_per_s":0,"orphans_repaired":0,"stuck":[],'\
 '"groups":[{"name":"email","committed":0,"next":0,"lag":0,"members":0,"unacked":0}]}' "describe --json, exactly"
 
 # --- produce ------------------------------------------------------------------------------------------------------

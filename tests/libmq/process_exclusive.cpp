@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "membarrier.hpp"
 #include "scenario.hpp"
 #include "test_point.hpp"
 #include "test_util.hpp"
@@ -43,6 +44,7 @@ TEST_F(MultiProcess, AnExclusiveProducerKeepsEveryOtherProducerOut) {
   {
     auto shared = mq::Producer::make(topic);
     ASSERT_TRUE(shared) << shared.error().what();
+    EXPECT_EQ(topic.info().exclusive_pid, 0) << "a shared producer reported as exclusive";
     auto refused = mq::Producer::make(topic, exclusive());
     ASSERT_FALSE(refused) << "an exclusive producer attached beside another one";
     EXPECT_EQ(refused.error().code(), mq::Errc::busy);
@@ -75,6 +77,8 @@ TEST_F(MultiProcess, AnExclusiveProducerKeepsEveryOtherProducerOut) {
   });
   EXPECT_EQ(outsider.wait(60s), 0);
   EXPECT_EQ(topic.info().producers, 1u) << "a refused producer kept its slot";
+  EXPECT_EQ(topic.info().exclusive_pid, ::getpid()) << "TopicInfo does not name the exclusive producer";
+  EXPECT_EQ(topic.info().exclusive_plain, mq::detail::plain_handover_possible());
 
   // It publishes as any producer does, across many laps of the ring: single records, claims and batches.
   mq::Consumer member(topic, member_options("g", mq::Start::earliest, mq::Wait::spin_futex, true));
@@ -105,6 +109,7 @@ TEST_F(MultiProcess, AnExclusiveProducerKeepsEveryOtherProducerOut) {
 
   solo.reset();  // its slot and its mark go: a shared producer may come
   EXPECT_EQ(topic.segment()->header().exclusive_owner.load(), 0u);
+  EXPECT_EQ(topic.info().exclusive_pid, 0) << "a closed exclusive producer still named";
   auto after = mq::Producer::make(topic);
   ASSERT_TRUE(after) << after.error().what();
 }

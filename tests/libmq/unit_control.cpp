@@ -89,7 +89,7 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
                     .storage = mq::Storage::file, .mode = 0660, .access_group = "mq",
                     .block_timeout = std::chrono::milliseconds(10'000), .earliest = 3, .latest = 9, .bytes = 640,
                     .producers = 2, .stalled_producers = 1, .msgs_per_s = 5, .bytes_per_s = 320,
-                    .orphans_repaired = 1};
+                    .orphans_repaired = 1, .exclusive_pid = 4321, .exclusive_plain = true};
   a.stuck = {{"billing", 4, 256, mq::StuckInfo::Cause::stalled_producer, 99, 7},
              {"audit", 5, 320, mq::StuckInfo::Cause::orphaned, 0, 1}};
   a.groups = {{"billing", 3, 4, 6, 1, 1}, {"audit", 5, 5, 4, 0, 0}};
@@ -109,6 +109,10 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
   EXPECT_EQ(t.earliest, 3u);
   EXPECT_EQ(t.latest, 9u);
   EXPECT_EQ(t.orphans_repaired, 1u);
+  EXPECT_EQ(t.exclusive_pid, std::optional<std::uint64_t>(4321));
+  EXPECT_EQ(t.exclusive_plain, std::optional<bool>(true));
+  EXPECT_FALSE(stats.sections[1].exclusive_pid) << "a topic without an exclusive producer gained one on the wire";
+  EXPECT_FALSE(stats.sections[1].exclusive_plain);
   ASSERT_EQ(t.stuck.size(), 2u);
   EXPECT_EQ(t.stuck[0].group, "billing");
   EXPECT_EQ(t.stuck[0].cause, mq::StuckInfo::Cause::stalled_producer);

@@ -120,6 +120,10 @@ namespace {
 
 Napi::String decimal(Napi::Env env, std::uint64_t v) { return Napi::String::New(env, std::to_string(v)); }
 
+// The exclusive producer's pid, 0 when there is none: TopicInfo says it in place, mqd's TopicReport when present.
+int exclusive_pid(const mq::TopicInfo& t) { return t.exclusive_pid; }
+int exclusive_pid(const mq::TopicReport& t) { return static_cast<int>(t.exclusive_pid.value_or(0)); }
+
 // What TopicInfo and TopicReport share (their groups have the same fields).
 template <class T>
 Napi::Object common_topic_object(Napi::Env env, const T& t, std::uint64_t bytes_written) {
@@ -136,6 +140,7 @@ Napi::Object common_topic_object(Napi::Env env, const T& t, std::uint64_t bytes_
   o.Set("bytesWritten", decimal(env, bytes_written));
   o.Set("producers", static_cast<double>(t.producers));
   o.Set("stalledProducers", static_cast<double>(t.stalled_producers));
+  if (const int pid = exclusive_pid(t); pid != 0) o.Set("exclusiveProducerPid", static_cast<double>(pid));
   Napi::Array groups = Napi::Array::New(env, t.groups.size());
   for (std::size_t i = 0; i < t.groups.size(); ++i) {
     const auto& g = t.groups[i];

@@ -81,6 +81,8 @@ struct TopicReport {
   std::uint64_t msgs_per_s = 0;    // over mqd's last second
   std::uint64_t bytes_per_s = 0;
   std::uint64_t orphans_repaired = 0;
+  std::optional<std::uint64_t> exclusive_pid{};  // TopicInfo::exclusive_pid, when there is one (an older mqd omits it)
+  std::optional<bool> exclusive_plain{};         // TopicInfo::exclusive_plain, sent with exclusive_pid
   std::vector<StuckReport> stuck{};
   std::vector<GroupReport> groups{};
 };

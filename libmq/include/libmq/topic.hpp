@@ -77,6 +77,10 @@ struct TopicInfo {
   std::uint64_t bytes_written = 0;   // bytes claimed in the ring since creation, padding included
   unsigned producers = 0;            // attached producers
   unsigned stalled_producers = 0;    // producers whose open claim blocks readers and whose owner is still alive
+  // The topic's exclusive producer (ProducerOptions::exclusive): its process (0: there is none), and whether it
+  // claims by plain stores (false: by CAS, where the CPU or the kernel lacks AVX or membarrier).
+  int exclusive_pid = 0;
+  bool exclusive_plain = false;
   std::vector<GroupInfo> groups;
   std::vector<StuckInfo> stuck;      // where groups wait on a claim the tail has passed (empty when all flows)
 };

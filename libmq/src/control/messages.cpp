@@ -110,6 +110,8 @@ void visit(M& m, V& v) {
   v.field("msgs_per_s", m.msgs_per_s);
   v.field("bytes_per_s", m.bytes_per_s);
   v.field("orphans_repaired", m.orphans_repaired);
+  v.field("exclusive_pid", m.exclusive_pid);
+  v.field("exclusive_plain", m.exclusive_plain);
   v.nested(m.stuck);
   v.nested(m.groups);
 }
@@ -205,6 +207,7 @@ std::string text(std::uint64_t v, Base base) {
   return b;
 }
 std::string text(std::uint32_t v, Base base) { return text(std::uint64_t{v}, base); }
+std::string text(bool v, Base) { return v ? "true" : "false"; }
 std::string text(std::chrono::milliseconds v, Base) { return std::to_string(v.count()); }
 template <Worded E>
 std::string text(E v, Base) {
@@ -238,6 +241,11 @@ std::optional<Error> parse(std::string_view key, std::string_view t, std::uint32
   if (base == Base::oct && (!v || *v > 0777)) return bad_value(key, t, "an octal mode like 660");
   if (!v || *v > std::numeric_limits<std::uint32_t>::max()) return bad_value(key, t, "a 32-bit whole number");
   out = static_cast<std::uint32_t>(*v);
+  return std::nullopt;
+}
+std::optional<Error> parse(std::string_view key, std::string_view t, bool& out, Base) {
+  if (t != "true" && t != "false") return bad_value(key, t, "true or false");
+  out = t == "true";
   return std::nullopt;
 }
 std::optional<Error> parse(std::string_view key, std::string_view t, std::chrono::milliseconds& out, Base) {
