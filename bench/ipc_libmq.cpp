@@ -1,5 +1,6 @@
 // ipc_libmq: libmq between two processes next to the floors measured in the same run (floors.hpp): round trips per
-// wait strategy and payload size, one-way throughput 1P->1C through publish and claim, and the many-process
+// wait strategy and payload size, one-way throughput 1P->1C through publish and claim (by a shared producer and by
+// an exclusive one, whose claim takes no locked instruction), and the many-process
 // patterns (4 producers -> a group of 2, 1 producer -> 3 groups). Every ratio in bench/RESULTS.md divides a row of
 // this binary (or of ipc_peers / ipc_iceoryx / the Node bench) by a floor row of this binary's same run.
 // Topics live in a private namespace (MQ_NAMESPACE=ipc-PID); their names are removed after each case.
@@ -127,7 +128,8 @@ int main(int argc, char** argv) {
   if (const int code = mqbench::parse_run_options(
           argc, argv, o,
           "libmq between two processes (RTT per wait strategy at 64 B, 4 KiB, 1 MiB; throughput 1P->1C, 4P->group\n"
-          "  of 2, 1P->3 groups, batches of 1, 8, 32, 256) next to the floors of the same run: raw cache-line ping-pong, raw futex ping-pong,\n"
+          "  of 2, 1P->3 groups, batches of 1, 8, 32, 256; publish and claim by a shared and by an exclusive\n"
+          "  producer) next to the floors of the same run: raw cache-line ping-pong, raw futex ping-pong,\n"
           "  raw SPSC ring.");
       code >= 0)
     return code;
@@ -141,6 +143,9 @@ int main(int argc, char** argv) {
   mqbench::SpscRing spsc;
   LibmqTransport busy(mq::Wait::busy_spin, LibmqTransport::Api::copy);
   LibmqTransport busy_claim(mq::Wait::busy_spin, LibmqTransport::Api::claim);
+  // The exclusive producer: its claim takes no locked instruction (and the group's lone member's take none either).
+  LibmqTransport busy_excl(mq::Wait::busy_spin, LibmqTransport::Api::copy, 0, 1, true);
+  LibmqTransport busy_claim_excl(mq::Wait::busy_spin, LibmqTransport::Api::claim, 0, 1, true);
   LibmqTransport spin_futex(mq::Wait::spin_futex, LibmqTransport::Api::copy);
   LibmqTransport blocking(mq::Wait::futex, LibmqTransport::Api::copy);
   // The ring's size is the user's throughput knob: a ring larger than the consumer's caches means the producer's
@@ -171,6 +176,11 @@ int main(int argc, char** argv) {
     rtt(busy, o, payload, busy.api(), results);
     rtt(busy_claim, o, payload, busy_claim.api(), results);
   }
+  rtt(busy_excl, o, 64, busy_excl.api(), results);
+  // A 24 B record fits one cache line with its 40-byte header, a 64 B one takes two (and any header would): the
+  // most a compact header could gain, for payloads it would bring down to one line.
+  rtt(busy, o, 24, busy.api(), results);
+  rtt(busy_claim_excl, o, 64, busy_claim_excl.api(), results);
   rtt(spin_futex, o, 64, spin_futex.api(), results);
   rtt(blocking, o, 64, blocking.api(), results);
 
@@ -179,9 +189,12 @@ int main(int argc, char** argv) {
     flow(spsc, o, payload, "copy", results);
     flow(busy, o, payload, busy.api(), results);
     flow(busy_claim, o, payload, busy_claim.api(), results);
+    flow(busy_excl, o, payload, busy_excl.api(), results);
+    flow(busy_claim_excl, o, payload, busy_claim_excl.api(), results);
     flow(busy_big, o, payload, busy_big.api(), results);
     flow(spin_futex, o, payload, spin_futex.api(), results);
   }
+  flow(busy, o, 24, busy.api(), results);
   for (auto& t : batched) flow(*t, o, 64, t->api(), results);
 
   // Many processes on two cores: the default wait, throughput only.

@@ -5,6 +5,7 @@
 //            record path, not of memcpy (zero-copy: flat in the payload size);
 //   batch    publish_batch() of B records with one claim (the sender holds B messages back, and flushes at the end
 //            marker), poll_batch() of up to min(B, 63) records with one take; each payload copied in and out.
+// Any of them with an exclusive producer (ProducerOptions::exclusive: claims without a locked instruction).
 #pragma once
 
 #include <bit>
@@ -45,9 +46,10 @@ inline std::size_t ring_for(std::size_t payload) {
 class LibmqTransport final : public Transport {
  public:
   enum class Api { copy, claim, batch };
-  // `capacity` 0: ring_for(payload). `batch`: records per publish_batch (Api::batch).
-  LibmqTransport(mq::Wait wait, Api api, std::size_t capacity = 0, std::size_t batch = 1)
-      : wait_(wait), api_(api), capacity_(capacity), batch_(batch) {}
+  // `capacity` 0: ring_for(payload). `batch`: records per publish_batch (Api::batch). `exclusive`: the sender's
+  // producer is the topic's exclusive one.
+  LibmqTransport(mq::Wait wait, Api api, std::size_t capacity = 0, std::size_t batch = 1, bool exclusive = false)
+      : wait_(wait), api_(api), capacity_(capacity), batch_(batch), exclusive_(exclusive) {}
   std::string name() const override { return "libmq"; }
   std::string mode() const override { return wait_mode(wait_); }
   std::string api() const {
@@ -56,6 +58,7 @@ class LibmqTransport final : public Transport {
                                          : "publish_batch " + std::to_string(batch_) + " / poll_batch " +
                                                std::to_string(std::min(batch_, mq::kMaxBatch));
     if (capacity_ != 0) a += ", " + std::to_string(capacity_ >> 20) + " MiB ring";
+    if (exclusive_) a += ", exclusive producer";
     return a;
   }
 
@@ -74,7 +77,7 @@ class LibmqTransport final : public Transport {
   std::unique_ptr<Sender> open_sender(int channel, std::string& error) override {
     auto topic = mq::Topic::open(names_.at(channel));
     if (!topic) return error = "open " + names_[channel] + ": " + std::string(topic.error().message()), nullptr;
-    auto producer = mq::Producer::make(*topic);
+    auto producer = mq::Producer::make(*topic, {.exclusive = exclusive_});
     if (!producer) return error = "producer: " + std::string(producer.error().message()), nullptr;
     if (api_ == Api::batch) return std::make_unique<PublishBatch>(std::move(*producer), batch_);
     return std::make_unique<Publish>(std::move(*producer), api_);
@@ -173,6 +176,7 @@ class LibmqTransport final : public Transport {
   Api api_;
   std::size_t capacity_;
   std::size_t batch_;
+  bool exclusive_;
   int case_ = 0;
   std::vector<std::string> names_;
 };

@@ -1,8 +1,9 @@
 // micro: single-process Google Benchmark micro-benchmarks of libmq's hot paths, one thread, no peer:
 // publish 64 B (copy), claim + fill + commit 64 B (zero-copy), a publish + poll + ack round trip, an empty poll(0),
 // the batch forms (32 publishes, 32 polls, one cumulative ack), and beside them the floor: a raw SPSC ring's push
-// + pop of 64 B (bench/floors.hpp, the ring ipc_libmq measures across processes). Every benchmark also reports allocs/op: heap allocations per
-// operation, counted by the replaced global operator new below (the data path must make none).
+// + pop of 64 B (bench/floors.hpp, the ring ipc_libmq measures across processes); the consuming side alone (poll +
+// ack by a lone member and by competing ones, beside the raw ring's pop). Every benchmark also reports allocs/op:
+// heap allocations per operation, counted by the replaced global operator new below (the data path must make none).
 // Cross-process latency and throughput live in ipc_libmq.cpp; these show the per-call cost with hot caches.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "floors.hpp"
 #include "libmq/libmq.hpp"
@@ -227,6 +229,76 @@ void BM_RawRingPushPop64(benchmark::State& state) {
   ring.finish();
 }
 BENCHMARK(BM_RawRingPushPop64)->Apply(fixed_iterations);
+
+// The consuming side alone: a member polls, reads and acks records a refill (untimed, every kRefill records)
+// published before. `members` 1: the group's lone member (plain cursor store); 2: two competing members taking
+// turns (the CAS). Its floor: BM_RawRingPop64.
+constexpr int kRefill = 4096;  // records of 128 B: half the 1 MiB ring
+void poll_ack64(benchmark::State& state, int members) {
+  ScopedTopic t(true);
+  mq::Producer producer(t.topic(), exclusive_producer());
+  const mq::ConsumerOptions options{
+      .group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin, .auto_ack = false};
+  std::vector<mq::Consumer> group;
+  for (int m = 0; m < members; ++m) group.emplace_back(t.topic(), options);
+  const auto p = payload();
+  AllocationCount allocations(state);
+  allocations.start();
+  int left = 0;
+  std::size_t turn = 0;
+  for (auto _ : state) {
+    if (left == 0) {
+      state.PauseTiming();
+      for (; left < kRefill; ++left) {
+        if (auto r = producer.publish(p); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
+      }
+      state.ResumeTiming();
+    }
+    --left;
+    mq::Consumer& member = group[turn++ % group.size()];
+    auto msg = member.poll(std::chrono::nanoseconds(0));
+    if (!msg || msg->payload().size() != p.size())
+      return state.SkipWithError(msg ? "wrong payload size" : std::string(msg.error().message()).c_str());
+    benchmark::DoNotOptimize(msg->payload()[63]);
+    if (auto r = member.ack(std::move(*msg)); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
+}
+void BM_PollAckLone64(benchmark::State& state) { poll_ack64(state, 1); }
+BENCHMARK(BM_PollAckLone64)->Apply(fixed_iterations);
+void BM_PollAckCompeting64(benchmark::State& state) { poll_ack64(state, 2); }
+BENCHMARK(BM_PollAckCompeting64)->Apply(fixed_iterations);
+
+// The floor of the two rows above: the raw SPSC ring's pop of 64 B pushed by an untimed refill.
+void BM_RawRingPop64(benchmark::State& state) {
+  mqbench::SpscRing ring;
+  if (auto prepared = ring.prepare(64, 1); !prepared.ok) return state.SkipWithError(prepared.reason.c_str());
+  std::string error;
+  auto push = ring.open_sender(0, error);
+  auto pop = ring.open_receiver(0, error);
+  const auto p = payload();
+  std::array<std::byte, 64> out{};
+  AllocationCount allocations(state);
+  allocations.start();
+  int left = 0;
+  for (auto _ : state) {
+    if (left == 0) {
+      state.PauseTiming();
+      for (; left < kRefill; ++left) {
+        if (!push->send(p, error)) return state.SkipWithError(error.c_str());
+      }
+      state.ResumeTiming();
+    }
+    --left;
+    if (!pop->receive(out, error)) return state.SkipWithError(error.c_str());
+    benchmark::DoNotOptimize(out[63]);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
+  ring.finish();
+}
+BENCHMARK(BM_RawRingPop64)->Apply(fixed_iterations);
 
 // A member polling an empty topic without waiting: what a busy-polling consumer pays between records.
 void BM_EmptyPoll(benchmark::State& state) {

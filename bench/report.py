@@ -193,6 +193,31 @@ def target_rows(cases):
         t = solo["ns_per_record"]
         add("one thread: exclusive publish 64 B ≤ 20 ns", t, t <= 20,
             f"{t:.1f} ns" + (f" (raw ring push + pop {ring['ns_per_record']:.1f} ns, same run)" if ring else ""))
+    lone, pop = micro("BM_PollAckLone64"), micro("BM_RawRingPop64")
+    if lone:
+        t = lone["ns_per_record"]
+        add("one thread: lone member poll + ack 64 B ≤ 15 ns", t, t <= 15,
+            f"{t:.1f} ns" + (f" (raw ring pop {pop['ns_per_record']:.1f} ns, same run)" if pop else ""))
+    # The hot-path issue's cross-process targets, with the exclusive producer (the group's one member is its lone one).
+    excl = find(cases, transport="libmq", mode="busy", kind="rtt", payload_bytes=64, api="publish, exclusive producer")
+    excl_claim = find(cases, transport="libmq", mode="busy", kind="rtt", payload_bytes=64,
+                      api="claim (8 B touched), exclusive producer")
+    if floor and excl:
+        r = p(excl, "p50") / p(floor, "p50")
+        add("busy RTT p50, exclusive producer: ≤ 1.5 × raw ping-pong with publish", r, r <= 1.5,
+            f"{ns(p(excl, 'p50'))} vs {ns(p(floor, 'p50'))}: ×{r:.2f}")
+    if floor and excl_claim:
+        r = p(excl_claim, "p50") / p(floor, "p50")
+        add("busy RTT p50, exclusive producer: ≤ 1.2 × raw ping-pong with claim", r, r <= 1.2,
+            f"{ns(p(excl_claim, 'p50'))} vs {ns(p(floor, 'p50'))}: ×{r:.2f}")
+    if floor and (excl or busy):
+        row = excl or busy
+        r = p(row, "p99.9") / p(floor, "p99.9")
+        add("busy RTT p99.9 ≤ 3 × the floor's p99.9", r, r <= 3,
+            f"{row['api']} {ns(p(row, 'p99.9'))} vs {ns(p(floor, 'p99.9'))}: ×{r:.2f}")
+    excl_flow = find(cases, transport="libmq", mode="busy", kind="throughput", pattern="1p1c", payload_bytes=64,
+                     api="publish, exclusive producer")
+    versus("throughput 1P→1C exclusive publish ≥ 0.5 × raw SPSC ring", excl_flow, spsc[64], 0.5, 3)
     allocs = [c for c in cases if c["kind"] == "micro"]
     if allocs:
         worst = max(c["allocs_per_record"] for c in allocs)
@@ -382,7 +407,9 @@ def main():
         lines += ["Allocations are counted by a replaced global `operator new` over the timed loop only; what remains "
                   "above 0 is Google Benchmark's own bookkeeping (far below one per thousand records)."
                   + (" Instructions per record: `bench/instructions.py` (callgrind, a fixed number of iterations, "
-                     "set-up inside the benchmark included), the same count on any run of this build."
+                     "set-up inside the benchmark included; the consuming-side rows, BM_PollAck* and BM_RawRingPop64, "
+                     "count only the calls to poll and ack, or pop, not their untimed refill), the same count on any "
+                     "run of this build."
                      if counts else ""), ""]
     other = [c for c in cases if c["kind"] not in ("rtt", "throughput", "micro", "idle")]
     for c in other:
