@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -203,30 +204,43 @@ void BM_PublishPollAckTwoProducersTwoMembers64(benchmark::State& state) {
 }
 BENCHMARK(BM_PublishPollAckTwoProducersTwoMembers64)->Apply(fixed_iterations);
 
+// The raw SPSC ring of the floor rows (bench/floors.hpp), one channel of 64 B slots, and its two ends. If it cannot
+// be set up the benchmark is skipped saying why, and the ends are null.
+struct RawRing {
+  explicit RawRing(benchmark::State& state) {
+    if (auto prepared = ring.prepare(64, 1); !prepared.ok) {
+      state.SkipWithError(prepared.reason.c_str());
+      return;
+    }
+    push = ring.open_sender(0, error);
+    pop = ring.open_receiver(0, error);
+    if (!push || !pop) state.SkipWithError(error.c_str());
+  }
+  ~RawRing() { ring.finish(); }
+  RawRing(const RawRing&) = delete;
+  RawRing& operator=(const RawRing&) = delete;
+  explicit operator bool() const { return push && pop; }
+
+  mqbench::SpscRing ring;
+  std::unique_ptr<mqbench::Sender> push;
+  std::unique_ptr<mqbench::Receiver> pop;
+  std::string error;
+};
+
 // The floor of the row above: the raw SPSC ring's push, then pop, of 64 B in one thread.
 void BM_RawRingPushPop64(benchmark::State& state) {
-  mqbench::SpscRing ring;
-  if (auto prepared = ring.prepare(64, 1); !prepared.ok) {
-    state.SkipWithError(prepared.reason.c_str());
-    return;
-  }
-  std::string error;
-  auto push = ring.open_sender(0, error);
-  auto pop = ring.open_receiver(0, error);
+  RawRing r(state);
+  if (!r) return;
   const auto p = payload();
   std::array<std::byte, 64> out{};
   AllocationCount allocations(state);
   allocations.start();
   for (auto _ : state) {
-    if (!push->send(p, error) || !pop->receive(out, error)) {
-      state.SkipWithError(error.c_str());
-      break;
-    }
+    if (!r.push->send(p, r.error) || !r.pop->receive(out, r.error)) return state.SkipWithError(r.error.c_str());
     benchmark::DoNotOptimize(out[63]);
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
-  ring.finish();
 }
 BENCHMARK(BM_RawRingPushPop64)->Apply(fixed_iterations);
 
@@ -234,6 +248,18 @@ BENCHMARK(BM_RawRingPushPop64)->Apply(fixed_iterations);
 // published before. `members` 1: the group's lone member (plain cursor store); 2: two competing members taking
 // turns (the CAS). Its floor: BM_RawRingPop64.
 constexpr int kRefill = 4096;  // records of 128 B: half the 1 MiB ring
+
+// When `left` records are left (0), puts kRefill more with the timer stopped. False if `put` failed (it said why).
+template <class Put>
+bool refill_when_empty(benchmark::State& state, int& left, Put&& put) {
+  if (left != 0) return true;
+  state.PauseTiming();
+  for (; left < kRefill; ++left) {
+    if (!put()) break;
+  }
+  state.ResumeTiming();
+  return left == kRefill;
+}
 void poll_ack64(benchmark::State& state, int members) {
   ScopedTopic t(true);
   mq::Producer producer(t.topic(), exclusive_producer());
@@ -246,14 +272,13 @@ void poll_ack64(benchmark::State& state, int members) {
   allocations.start();
   int left = 0;
   std::size_t turn = 0;
+  const auto publish = [&] {
+    auto r = producer.publish(p);
+    if (!r) state.SkipWithError(std::string(r.error().message()).c_str());
+    return r.has_value();
+  };
   for (auto _ : state) {
-    if (left == 0) {
-      state.PauseTiming();
-      for (; left < kRefill; ++left) {
-        if (auto r = producer.publish(p); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
-      }
-      state.ResumeTiming();
-    }
+    if (!refill_when_empty(state, left, publish)) return;
     --left;
     mq::Consumer& member = group[turn++ % group.size()];
     auto msg = member.poll(std::chrono::nanoseconds(0));
@@ -272,31 +297,26 @@ BENCHMARK(BM_PollAckCompeting64)->Apply(fixed_iterations);
 
 // The floor of the two rows above: the raw SPSC ring's pop of 64 B pushed by an untimed refill.
 void BM_RawRingPop64(benchmark::State& state) {
-  mqbench::SpscRing ring;
-  if (auto prepared = ring.prepare(64, 1); !prepared.ok) return state.SkipWithError(prepared.reason.c_str());
-  std::string error;
-  auto push = ring.open_sender(0, error);
-  auto pop = ring.open_receiver(0, error);
+  RawRing r(state);
+  if (!r) return;
   const auto p = payload();
   std::array<std::byte, 64> out{};
   AllocationCount allocations(state);
   allocations.start();
   int left = 0;
+  const auto push = [&] {
+    const bool sent = r.push->send(p, r.error);
+    if (!sent) state.SkipWithError(r.error.c_str());
+    return sent;
+  };
   for (auto _ : state) {
-    if (left == 0) {
-      state.PauseTiming();
-      for (; left < kRefill; ++left) {
-        if (!push->send(p, error)) return state.SkipWithError(error.c_str());
-      }
-      state.ResumeTiming();
-    }
+    if (!refill_when_empty(state, left, push)) return;
     --left;
-    if (!pop->receive(out, error)) return state.SkipWithError(error.c_str());
+    if (!r.pop->receive(out, r.error)) return state.SkipWithError(r.error.c_str());
     benchmark::DoNotOptimize(out[63]);
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
-  ring.finish();
 }
 BENCHMARK(BM_RawRingPop64)->Apply(fixed_iterations);
 
