@@ -177,10 +177,10 @@ int main(int argc, char** argv) {
     rtt(busy_claim, o, payload, busy_claim.api(), results);
   }
   rtt(busy_excl, o, 64, busy_excl.api(), results);
+  rtt(busy_claim_excl, o, 64, busy_claim_excl.api(), results);
   // A 24 B record fits one cache line with its 40-byte header, a 64 B one takes two (and any header would): the
   // most a compact header could gain, for payloads it would bring down to one line.
   rtt(busy, o, 24, busy.api(), results);
-  rtt(busy_claim_excl, o, 64, busy_claim_excl.api(), results);
   rtt(spin_futex, o, 64, spin_futex.api(), results);
   rtt(blocking, o, 64, blocking.api(), results);
 

@@ -227,22 +227,6 @@ struct RawRing {
   std::string error;
 };
 
-// The floor of the row above: the raw SPSC ring's push, then pop, of 64 B in one thread.
-void BM_RawRingPushPop64(benchmark::State& state) {
-  RawRing r(state);
-  if (!r) return;
-  const auto p = payload();
-  std::array<std::byte, 64> out{};
-  AllocationCount allocations(state);
-  allocations.start();
-  for (auto _ : state) {
-    if (!r.push->send(p, r.error) || !r.pop->receive(out, r.error)) return state.SkipWithError(r.error.c_str());
-    benchmark::DoNotOptimize(out[63]);
-  }
-  state.SetItemsProcessed(state.iterations());
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
-}
-BENCHMARK(BM_RawRingPushPop64)->Apply(fixed_iterations);
 
 // The consuming side alone: a member polls, reads and acks records a refill (untimed, every kRefill records)
 // published before. `members` 1: the group's lone member (plain cursor store); 2: two competing members taking
@@ -295,8 +279,10 @@ BENCHMARK(BM_PollAckLone64)->Apply(fixed_iterations);
 void BM_PollAckCompeting64(benchmark::State& state) { poll_ack64(state, 2); }
 BENCHMARK(BM_PollAckCompeting64)->Apply(fixed_iterations);
 
-// The floor of the two rows above: the raw SPSC ring's pop of 64 B pushed by an untimed refill.
-void BM_RawRingPop64(benchmark::State& state) {
+// The floors of the libmq rows: the raw SPSC ring's push, then pop, of 64 B in one thread (kPopOnly false), or its
+// pop alone of records an untimed refill pushed (kPopOnly true: the floor of the two rows above).
+template <bool kPopOnly>
+void raw_ring64(benchmark::State& state) {
   RawRing r(state);
   if (!r) return;
   const auto p = payload();
@@ -310,14 +296,21 @@ void BM_RawRingPop64(benchmark::State& state) {
     return sent;
   };
   for (auto _ : state) {
-    if (!refill_when_empty(state, left, push)) return;
-    --left;
+    if constexpr (kPopOnly) {
+      if (!refill_when_empty(state, left, push)) return;
+      --left;
+    } else if (!push()) {
+      return;
+    }
     if (!r.pop->receive(out, r.error)) return state.SkipWithError(r.error.c_str());
     benchmark::DoNotOptimize(out[63]);
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
 }
+void BM_RawRingPushPop64(benchmark::State& state) { raw_ring64<false>(state); }
+BENCHMARK(BM_RawRingPushPop64)->Apply(fixed_iterations);
+void BM_RawRingPop64(benchmark::State& state) { raw_ring64<true>(state); }
 BENCHMARK(BM_RawRingPop64)->Apply(fixed_iterations);
 
 // A member polling an empty topic without waiting: what a busy-polling consumer pays between records.
