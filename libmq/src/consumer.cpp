@@ -1,8 +1,11 @@
 // The consuming path: a member takes a run of records at its group's cursor (one record for poll, up to kMaxBatch for
 // poll_batch) with one 16-byte CAS on {position, offset}, after announcing the run in its slot (`pending`, `low`) so
 // that neither a producer nor a recoverer can lose it, and holds the run as one entry until acked. Redeliveries of
-// dead members' runs are drained before new records. How a run is encoded: layout.hpp (make_run).
+// dead members' runs, then nacked records whose retry is due, are drained before new records; a nack parks a record
+// in the group's retry table or dead-letters it. How a run is encoded: layout.hpp (make_run).
 #include "libmq/consumer.hpp"
+
+#include "libmq/producer.hpp"
 
 #include <sched.h>
 #include <time.h>
@@ -39,6 +42,7 @@ inline void cpu_relax() {
 constexpr std::int64_t kSpinNs = 20'000;           // spin_futex: spin this long before sleeping
 constexpr std::int64_t kSleepSliceNs = 100'000'000;  // sleep at most this long between slow-path checks
 constexpr std::uint64_t kPrefetchAhead = 1024;  // take_run: how far ahead of the record it reads to prefetch
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
 enum class Take { got, empty, failed };
 // Why a take failed; empty until it does (so a poll builds no Error, and allocates nothing, on its way).
@@ -80,6 +84,13 @@ struct Consumer::State {
   std::uint64_t run_left = 0;
   std::uint64_t run_done = 0;
   bool run_redelivered = false;
+  std::uint32_t run_failures = 0;  // nacks of the run being handed out (a retried record's), 0 for any other run
+  std::int64_t run_first_failure = 0;
+  // The earliest CLOCK_REALTIME a record in the retry table was due at the last look (kNever: none waits): a
+  // sleeping member wakes by then.
+  std::int64_t next_due = kNever;
+  std::optional<Topic> dlq_topic;  // the dead-letter topic and a producer on it, made at the first dead letter
+  std::optional<Producer> dlq;
   // The last record handed out, which auto_ack acks at the next poll.
   bool have_last = false;
   std::uint64_t last_run = 0, last_after = 0, last_done = 0;
@@ -107,6 +118,7 @@ struct Consumer::State {
     return empty_pos != kNone && load_half(group->next.lo) == empty_pos &&
            seg->record_at(empty_pos).seq.load(std::memory_order_acquire) == empty_seq &&
            group->redeliver_count.load(std::memory_order_relaxed) == 0 &&
+           group->retry_count.load(std::memory_order_relaxed) == 0 &&
            (seg->policy() == Policy::block || tail_position(*seg) <= empty_pos + seg->capacity());
   }
   Held& at(std::uint64_t i) { return held[i % kMaxUnacked]; }
@@ -148,7 +160,8 @@ struct Consumer::State {
     slot->held[i % kMaxUnacked].store(make_run(at(i).position, at(i).count), std::memory_order_relaxed);
   }
   // Holds the run (position, count) just taken, and makes it the run being handed out.
-  void hold(std::uint64_t position, std::uint64_t count, bool redelivered) {
+  void hold(std::uint64_t position, std::uint64_t count, bool redelivered, std::uint32_t failures = 0,
+            std::int64_t first_failure = 0) {
     at(tail) = Held{position, count, 0};
     publish_held(tail);
     ++tail;
@@ -158,6 +171,8 @@ struct Consumer::State {
     run_left = count;
     run_done = 0;
     run_redelivered = redelivered;
+    run_failures = failures;
+    run_first_failure = first_failure;
   }
   // Ends the run being handed out after the records handed out so far (the rest is lost: overwrite topics).
   void cut_run() {
@@ -222,6 +237,8 @@ struct Consumer::State {
     m.done_ = done;
     m.timestamp_ns_ = v.timestamp_ns;
     m.redelivered_ = run_redelivered;
+    m.attempt_ = run_failures + 1;
+    m.first_failure_ns_ = run_first_failure;
     if (v.key_len != kNullKey) m.key_ = std::span<const std::byte>(base + kRecordHeaderBytes, key);
     else m.key_.reset();
     m.headers_ = std::span<const std::byte>(base + kRecordHeaderBytes + key, v.headers_len);
@@ -240,7 +257,8 @@ struct Consumer::State {
   // into `m`. False for anything else, a lost CAS included: next() then looks the general way.
   bool take_plain(Message& m) {
     if (seg->policy() != Policy::block || run_left != 0 || tail - head >= kMaxUnacked ||
-        group->redeliver_count.load(std::memory_order_relaxed) != 0)
+        group->redeliver_count.load(std::memory_order_relaxed) != 0 ||
+        group->retry_count.load(std::memory_order_relaxed) != 0)
       return false;
     const std::uint64_t lone = group->lone.load(std::memory_order_acquire);  // before the cursor: see advance()
     Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
@@ -258,6 +276,13 @@ struct Consumer::State {
     return true;
   }
   Take take_redelivered(Failure& err);
+  Take take_retry();
+  std::size_t member_index() const { return static_cast<std::size_t>(slot - group->members); }
+  bool holds(const Message& m) const {
+    return m.owner_ == this && m.run_ >= head && m.run_ < tail && m.done_ > held[m.run_ % kMaxUnacked].base;
+  }
+  Result<void> dead_letter(const Message& m, std::int64_t first_failure, std::string_view error);
+  Result<Consumer::Nacked> nack(Message& m, std::optional<std::chrono::milliseconds> delay, std::string_view error);
   Take take_run(std::size_t max, Failure& err);
   Take resync(Word16 from, Failure& err);
   Take collect(std::size_t max, Failure& err);
@@ -287,6 +312,43 @@ Take Consumer::State::take_redelivered(Failure&) {
     return Take::got;
   }
   return Take::empty;
+}
+
+// A record from the retry table whose delay has passed (the earliest due first), held as a run of one. Notes in
+// `next_due` when the next one waiting is due. An entry due further ahead than the longest backoff is due now: the
+// clock was set back (or the entry scribbled), and a record must not wait for that.
+Take Consumer::State::take_retry() {
+  auto& entries = seg->retries(group_index).entries;
+  const std::int64_t now = realtime_ns();
+  for (;;) {
+    RetryEntry* best = nullptr;
+    std::uint64_t best_run = 0;
+    std::int64_t best_due = kNever, waiting_due = kNever;
+    for (auto& e : entries) {
+      const std::uint64_t v = e.run.load(std::memory_order_acquire);
+      if (run_count(v) == 0 || (v & kRetryFilling) != 0) continue;  // free, being filled, or scribbled
+      std::int64_t due = e.due_ns.load(std::memory_order_relaxed);
+      if (due > now && due - now > std::chrono::nanoseconds(kMaxBackoff).count()) due = now;
+      if (due > now) waiting_due = std::min(waiting_due, due);
+      else if (due < best_due) {
+        best = &e;
+        best_run = v;
+        best_due = due;
+      }
+    }
+    next_due = waiting_due;
+    if (best == nullptr) return Take::empty;
+    const std::int64_t first = best->first_ns.load(std::memory_order_relaxed);
+    const std::uint64_t position = run_position(best_run);
+    announce(make_run(position, 1));
+    if (!best->run.compare_exchange_strong(best_run, 0)) {  // another member took it first: look again
+      retract();
+      continue;
+    }
+    group->retry_count.fetch_sub(1);
+    hold(position, 1, true, static_cast<std::uint32_t>(run_count(best_run)), first);
+    return Take::got;
+  }
 }
 
 Take Consumer::State::resync(Word16 from, Failure& err) {
@@ -524,6 +586,12 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
       if (t == Take::got) continue;  // collected from the run in the next round
       if (t == Take::failed) return t;
     }
+    if (const std::uint64_t waiting = group->retry_count.load(std::memory_order_relaxed); waiting != 0) {
+      if (take_retry() == Take::got) continue;
+      // A full retry table: no new records until one of its records comes due and is taken, so that the member
+      // that fails its next record finds room for it (back-pressure, as a full ring gives producers).
+      if (waiting >= kRetrySlots) return Take::empty;
+    }
     const Take t = take_run(max, err);
     if (t != Take::got) return t;
     return emit(slots_for, err);
@@ -533,6 +601,16 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
 // Whether a take would find something now (wait_ready), without taking it.
 bool Consumer::State::ready() {
   if (run_left != 0 || group->redeliver_count.load(std::memory_order_relaxed) != 0) return true;
+  if (group->retry_count.load(std::memory_order_relaxed) != 0) {
+    std::int64_t due = kNever;
+    for (const auto& e : seg->retries(group_index).entries) {
+      const std::uint64_t v = e.run.load(std::memory_order_acquire);
+      if (run_count(v) != 0 && (v & kRetryFilling) == 0) due = std::min(due, e.due_ns.load(std::memory_order_relaxed));
+    }
+    next_due = due;
+    if (due <= realtime_ns()) return true;
+    if (group->retry_count.load(std::memory_order_relaxed) >= kRetrySlots) return false;  // (see next())
+  }
   const std::uint64_t next = load_half(group->next.lo);
   if (seg->policy() == Policy::overwrite && tail_position(*seg) > next + seg->capacity()) return true;
   auto v = read_record(*seg, next);
@@ -585,7 +663,11 @@ bool Consumer::State::wait_for(std::chrono::nanoseconds timeout, Look&& look) {
       std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with the producer's commit + sleepers check
       wake_producers(*s.seg);  // after the fence: a producer our last ack's wake missed (see wait_for_room)
       bool got = look();
-      if (!got) futex_wait(h.wake_seq, seen, std::chrono::nanoseconds(std::min(deadline - now, kSleepSliceNs)));
+      // Asleep no longer than until the deadline, the next slow-path look, or the first retry due (as the last look
+      // found it; a nack of another member's wakes us to look again).
+      std::int64_t slice = std::min(deadline - now, kSleepSliceNs);
+      if (s.next_due != kNever) slice = std::clamp<std::int64_t>(s.next_due - realtime_ns(), 0, slice);
+      if (!got) futex_wait(h.wake_seq, seen, std::chrono::nanoseconds(slice));
       h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
       if (got || look()) return true;
     } else if (look()) {
@@ -596,6 +678,7 @@ bool Consumer::State::wait_for(std::chrono::nanoseconds timeout, Look&& look) {
 
 Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
   if (auto valid = validate_group_name(options.group); !valid) return valid.error();
+  if (auto valid = validate_retry_policy(options.retry); !valid) return valid.error();
   Segment& seg = *topic.segment();
   auto state = std::make_unique<State>(std::move(topic));
   {
@@ -603,7 +686,7 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
     if (!lock) return lock.error();
     auto g = find_group(seg, options.group);
     if (!g) {
-      auto created = create_group_locked(seg, options.group, options.start);
+      auto created = create_group_locked(seg, options.group, options.start, options.retry);
       if (!created) return std::move(created).error();
       g = *created;
     }
@@ -777,6 +860,126 @@ Result<void> Consumer::ack_all() {
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
   s.ack_last();
   return {};
+}
+
+namespace {
+
+// The delay before the retry after a record's `failures`-th failure under `policy`, jitter drawn from a per-thread
+// generator (xorshift; retries only need spreading, not secrecy).
+std::chrono::nanoseconds backoff_for(const RetryPolicy& policy, std::uint32_t failures) {
+  thread_local std::uint64_t state = static_cast<std::uint64_t>(mono_ns()) * 0x9e3779b97f4a7c15ULL | 1;
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  const double unit = static_cast<double>(state >> 11) / static_cast<double>(std::uint64_t{1} << 53);  // [0, 1)
+  double ms = static_cast<double>(policy.backoff.count());
+  for (std::uint32_t i = 1; i < failures && ms < static_cast<double>(policy.max_backoff.count()); ++i)
+    ms *= policy.factor;
+  ms = std::min(ms, static_cast<double>(policy.max_backoff.count())) * (1.0 - policy.jitter * unit);
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(ms * 1e6));
+}
+
+}  // namespace
+
+// Publishes `m` to the dead-letter topic (made on first use, beside the source and like it), with its key, headers
+// and timestamp and the dlq_header ones. The caller acks it after.
+Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_failure, std::string_view error) {
+  if (!dlq) {
+    const std::string name = seg->name() + std::string(kDeadLetterSuffix);
+    if (name.size() > 249)
+      return Error(Errc::invalid_name, "the dead-letter topic's name would be over 249 characters: " + context());
+    auto topic = Topic::open(name, seg->where());
+    if (!topic && topic.error().code() == Errc::not_found) {
+      const TopicInfo source = this->topic.info();
+      TopicOptions options;
+      options.capacity = std::max<std::size_t>(kMinCapacity, std::min<std::size_t>(source.capacity, 1 << 20));
+      while (options.capacity / 4 < source.max_message + 4096 && options.capacity < kMaxCapacity) options.capacity *= 2;
+      options.block_timeout = source.block_timeout;
+      options.storage = seg->where().storage;
+      options.directory = seg->where().directory;
+      options.ns = seg->where().ns;
+      options.mode = source.mode;
+      options.groups = {std::string(kDeadLetterGroup)};
+      topic = Topic::open_or_create(name, options);
+    }
+    if (!topic)
+      return Error(topic.error().code(), "cannot open the dead-letter topic: " + std::string(topic.error().message()));
+    auto producer = Producer::make(*topic);
+    if (!producer) return std::move(producer).error();
+    dlq_topic = std::move(*topic);
+    dlq.emplace(std::move(*producer));
+  }
+  const auto text = [](std::string_view v) { return std::as_bytes(std::span<const char>(v.data(), v.size())); };
+  const std::string offset = std::to_string(m.offset_);
+  const std::string attempts = std::to_string(m.attempt_);
+  const std::string first = std::to_string(first_failure);
+  std::vector<Header> headers(m.headers().begin(), m.headers().end());
+  headers.push_back({dlq_header::topic, text(seg->name())});
+  headers.push_back({dlq_header::offset, text(offset)});
+  headers.push_back({dlq_header::group, text(options.group)});
+  headers.push_back({dlq_header::attempts, text(attempts)});
+  headers.push_back({dlq_header::first_failure, text(first)});
+  headers.push_back({dlq_header::error, text(error)});
+  Record record{m.payload_, m.key_, headers, m.timestamp_ns_};
+  if (auto published = dlq->publish(record); !published)
+    return Error(published.error().code(), "cannot dead-letter offset " + offset + ": " + context() + ": " +
+                                               std::string(published.error().message()));
+  return {};
+}
+
+Result<Consumer::Nacked> Consumer::State::nack(Message& m, std::optional<std::chrono::milliseconds> delay,
+                                               std::string_view error) {
+  if (fork_gen != fork_generation())
+    return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + context());
+  if (!holds(m))
+    return Error(Errc::invalid_argument, "record not held by this consumer (acked already?): " + context() +
+                                             " offset=" + std::to_string(m.offset_));
+  if (seg->policy() != Policy::block)
+    return Error(Errc::invalid_argument, "nack needs a block topic (an overwrite topic's producers would overwrite a "
+                                         "record waiting for its retry): " + context());
+  const RetryPolicy policy = load_retry_policy(*group);
+  const std::int64_t now = realtime_ns();
+  const std::int64_t first = m.first_failure_ns_ != 0 ? m.first_failure_ns_ : now;
+  if (m.attempt_ >= policy.max_attempts) {
+    if (auto sent = dead_letter(m, first, error); !sent) return sent.error();
+    test_point(TestPoint::dead_lettered);
+    (void)ack_through(m.run_, m.after_, m.done_);
+    return Consumer::Nacked::dead_lettered;
+  }
+  const std::chrono::nanoseconds wait =
+      delay ? std::chrono::nanoseconds(std::clamp(*delay, std::chrono::milliseconds(0), kMaxBackoff))
+            : backoff_for(policy, m.attempt_);
+  // Win a free entry, fill it, then make it a run: from then on any member may take it, and producers count it.
+  const std::uint64_t mark = kRetryFilling | (member_index() << 6);
+  RetryEntry* entry = nullptr;
+  for (auto& e : seg->retries(group_index).entries) {
+    std::uint64_t free = 0;
+    if (e.run.load(std::memory_order_relaxed) == 0 && e.run.compare_exchange_strong(free, mark)) {
+      entry = &e;
+      break;
+    }
+  }
+  if (entry == nullptr)
+    return Error(Errc::limit, "the group's retry table is full (" + std::to_string(kRetrySlots) +
+                                  " records wait for a retry); the record stays held: " + context() + " offset=" +
+                                  std::to_string(m.offset_));
+  entry->due_ns.store(now + wait.count(), std::memory_order_relaxed);
+  entry->first_ns.store(first, std::memory_order_relaxed);
+  group->retry_count.fetch_add(1);  // first: the count may be high for a moment, never low
+  entry->run.store(make_run(m.position_, m.attempt_));
+  group->gen.fetch_add(2);  // a producer's scan that missed the entry but sees the ack below looks again
+  test_point(TestPoint::retry_parked);
+  (void)ack_through(m.run_, m.after_, m.done_);
+  wake_consumers(*seg);  // sleeping members learn when it is due
+  return Consumer::Nacked::retry;
+}
+
+Result<Consumer::Nacked> Consumer::nack(Message&& message, std::string_view error) {
+  return state_->nack(message, std::nullopt, error);
+}
+
+Result<Consumer::Nacked> Consumer::nack(Message&& message, std::chrono::milliseconds delay, std::string_view error) {
+  return state_->nack(message, delay, error);
 }
 
 }  // namespace mq

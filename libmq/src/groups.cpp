@@ -248,16 +248,58 @@ Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<S
   if (result) result = store_next(seg, block, target);
   if (result) {
     // The group restarts at target: nothing older is owed. A member may be taking an entry right now (CAS to 0,
-    // then fetch_sub): uncount only what this exchange removed, or the count wraps to 2^64 - 1.
+    // then fetch_sub): uncount only what this exchange removed, or the count wraps to 2^64 - 1. Records waiting for
+    // a retry go the same way; an entry a member is filling stays its own (it acks the record after).
     for (auto& r : block.redeliver)
       if (r.exchange(0) != 0) block.redeliver_count.fetch_sub(1);
+    for (auto& e : seg.retries(g).entries) {
+      std::uint64_t v = e.run.load();
+      if (v != 0 && (v & kRetryFilling) == 0 && e.run.compare_exchange_strong(v, 0)) block.retry_count.fetch_sub(1);
+    }
   }
   block.mover.store(0);
   block.state.store(previous == kGroupFree ? kGroupActive : previous);
   return result;
 }
 
-Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start) {
+Result<void> validate_retry_policy(const RetryPolicy& r) {
+  const auto bad = [](const std::string& what) { return Error(Errc::invalid_argument, "retry policy: " + what); };
+  if (r.max_attempts < 1 || r.max_attempts > kMaxAttempts)
+    return bad("max_attempts must be 1.." + std::to_string(kMaxAttempts) + ": max_attempts=" +
+               std::to_string(r.max_attempts));
+  if (r.max_backoff.count() < 0 || r.max_backoff > kMaxBackoff)
+    return bad("max_backoff must be 0.." + std::to_string(kMaxBackoff.count()) + " ms: max_backoff_ms=" +
+               std::to_string(r.max_backoff.count()));
+  if (r.backoff.count() < 0 || r.backoff > r.max_backoff)
+    return bad("backoff must be 0..max_backoff (" + std::to_string(r.max_backoff.count()) + " ms): backoff_ms=" +
+               std::to_string(r.backoff.count()));
+  if (!(r.factor >= 1.0 && r.factor <= 100.0)) return bad("factor must be 1..100: factor=" + std::to_string(r.factor));
+  if (!(r.jitter >= 0.0 && r.jitter <= 1.0)) return bad("jitter must be 0..1: jitter=" + std::to_string(r.jitter));
+  return {};
+}
+
+void store_retry_policy(GroupBlock& block, const RetryPolicy& r) {
+  block.retry.max_attempts.store(r.max_attempts);
+  block.retry.backoff_ms.store(static_cast<std::uint32_t>(r.backoff.count()));
+  block.retry.max_backoff_ms.store(static_cast<std::uint32_t>(r.max_backoff.count()));
+  block.retry.factor_milli.store(static_cast<std::uint32_t>(r.factor * 1000.0 + 0.5));
+  block.retry.jitter_milli.store(static_cast<std::uint32_t>(r.jitter * 1000.0 + 0.5));
+}
+
+RetryPolicy load_retry_policy(const GroupBlock& block) {
+  RetryPolicy r;
+  const auto& w = block.retry;
+  const auto max_backoff = static_cast<std::int64_t>(w.max_backoff_ms.load(std::memory_order_relaxed));
+  r.max_attempts = std::clamp<std::uint32_t>(w.max_attempts.load(std::memory_order_relaxed), 1, kMaxAttempts);
+  r.max_backoff = std::chrono::milliseconds(std::min<std::int64_t>(max_backoff, kMaxBackoff.count()));
+  r.backoff = std::min(r.max_backoff, std::chrono::milliseconds(w.backoff_ms.load(std::memory_order_relaxed)));
+  r.factor = std::clamp(w.factor_milli.load(std::memory_order_relaxed) / 1000.0, 1.0, 100.0);
+  r.jitter = std::clamp(w.jitter_milli.load(std::memory_order_relaxed) / 1000.0, 0.0, 1.0);
+  return r;
+}
+
+Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start,
+                                        const RetryPolicy& retry) {
   assert(table_lock_held(seg));
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     auto& block = seg.group(g);
@@ -269,6 +311,9 @@ Result<std::size_t> create_group_locked(const Segment& seg, std::string_view nam
     block.lone.store(0);
     for (auto& r : block.redeliver) r.store(0);
     block.redeliver_count.store(0);
+    for (auto& e : seg.retries(g).entries) e.run.store(0);
+    block.retry_count.store(0);
+    store_retry_policy(block, retry);
     for (auto& m : block.members) {
       m.owner.store(0);
       m.pending.store(0);
@@ -368,6 +413,11 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
     from[i]->store(0);
     test_point(TestPoint::redelivery_moving);
   }
+  // An entry of the retry table it was filling when it died: it still held that record (owed above).
+  for (auto& e : seg.retries(g).entries) {
+    std::uint64_t filling = kRetryFilling | (m << 6);
+    e.run.compare_exchange_strong(filling, 0);
+  }
   slot.pending.store(0);
   slot.head.store(tail);
   slot.low.store(kNone);
@@ -413,11 +463,16 @@ std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g) {
   for (int attempt = 0; attempt < 64; ++attempt) {
     const std::uint64_t gen = block.gen.load();
     if ((gen & 1) != 0) return std::nullopt;
-    // Order matters: next first, then redeliveries, then members (a member announces `low` before it takes).
+    // Order matters: next first, then redeliveries and retries, then members (a member announces `low` before it
+    // takes). A nack parks its record in the retry table, adds 2 to `gen` and only then acks it (raising its `low`):
+    // a scan that saw the raised `low` but not the entry sees `gen` changed (libmq/doc/design.md, "Retries").
     std::uint64_t low = load_half(block.next.lo, std::memory_order_seq_cst);
     if (block.redeliver_count.load() != 0)
       for (const auto& r : block.redeliver)
         if (const std::uint64_t v = r.load(); v != 0) low = std::min(low, run_position(v));
+    if (block.retry_count.load() != 0)
+      for (const auto& e : seg.retries(g).entries)
+        if (const std::uint64_t v = e.run.load(); run_count(v) != 0) low = std::min(low, run_position(v));
     for (const auto& slot : block.members) low = std::min(low, slot.low.load());
     if (block.gen.load() == gen) return low;
   }

@@ -47,8 +47,15 @@ std::string group_name(const GroupBlock& g);
 // recovery.hpp asserts (debug builds: the asan and fuzz presets). A process, not a thread: the lock holds an owner id.
 bool table_lock_held(const Segment& seg) noexcept;
 
-// REQUIRES: the table lock. Creates a group starting at `start`; Errc::limit when all kMaxGroups are taken.
-Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start);
+// REQUIRES: the table lock. Creates a group starting at `start` with retry policy `retry` (validated already);
+// Errc::limit when all kMaxGroups are taken.
+Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start,
+                                        const RetryPolicy& retry);
+// Errc::invalid_argument naming the field when a retry policy is out of range.
+Result<void> validate_retry_policy(const RetryPolicy& retry);
+// A group's retry policy: set under the table lock; read by anyone (a scribbled field reads clamped into range).
+void store_retry_policy(GroupBlock& block, const RetryPolicy& retry);
+RetryPolicy load_retry_policy(const GroupBlock& block);
 // REQUIRES: the table lock. Moves group g (all its members) to `to`: the oldest record held, the next one to be
 // published, or a given offset (Errc::invalid_argument if that offset is no longer or not yet held).
 Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<Start, Offset> to);
@@ -61,8 +68,8 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m);
 // Frees member slots whose owners are confirmed dead, their records going back to the group. Returns how many.
 std::size_t recover_dead_members(const Segment& seg);
 
-// Lowest position group g may still read: members' holdings, redeliveries and its next record. nullopt while the
-// group is moving or a recovery is half done (the caller retries).
+// Lowest position group g may still read: members' holdings, redeliveries, records waiting for a retry and its next
+// record. nullopt while the group is moving or a recovery is half done (the caller retries).
 std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g);
 
 // The highest end position a producer may claim up to: a recovery's hold + capacity (SegmentHeader::hold), and for

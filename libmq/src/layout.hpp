@@ -1,11 +1,14 @@
-// The topic segment's layout, version 5: the one place that says where every byte of a segment lives.
-// A segment is a fixed 60 KiB header (identity, tail word, producer table, group table) followed by a byte ring of
-// variable-length records, each in whole 64-byte cache lines. Why the protocol on top of it is safe: libmq/doc/design.md.
+// The topic segment's layout, version 6: the one place that says where every byte of a segment lives.
+// A segment is a fixed 72 KiB header (identity, tail word, producer table, group table, retry tables) followed by a
+// byte ring of variable-length records, each in whole 64-byte cache lines. Why the protocol on top of it is safe:
+// libmq/doc/design.md.
 //
 //   0       SegmentHeader      identity, name, tail, wake words, table lock, boundary index      (2 KiB)
 //   2048    ProducerSlot[64]   one per attached Producer: owner + the claim it is making          (4 KiB)
-//   6144    GroupBlock[16]     name, next {position, offset}, redelivery list, MemberSlot[8]      (16 x 3456 B)
-//   61440   ring               `capacity` bytes (a power of two); ring index = position & (capacity - 1)
+//   6144    GroupBlock[16]     name, retry policy, next {position, offset}, redelivery list, MemberSlot[8]
+//                                                                                                 (16 x 3456 B)
+//   61440   RetryTable[16]     per group: records nacked and waiting for their retry              (16 x 768 B)
+//   73728   ring               `capacity` bytes (a power of two); ring index = position & (capacity - 1)
 //
 // A record in the ring (every record starts on a 64-byte line, takes whole lines and never wraps; a claim that would
 // cross the ring's end puts a pad record in front of it that runs to the end, and the record at the ring's start,
@@ -47,12 +50,14 @@ inline constexpr std::uint64_t kMagic = 0x31504f544d42494cULL;  // "LIBMTOP1" li
 // boot tag (liveness.hpp). 4: batches: a claim may hold several records (ProducerSlot::intent_count), and a member's
 // held, pending and redelivery entries are runs of records (a Run: position | count). 5: exclusive producers
 // (SegmentHeader::exclusive_owner) and lone members (GroupBlock::lone), which a library that did not know them would
-// race with plain stores.
-inline constexpr std::uint32_t kLayoutVersion = 5;
+// race with plain stores. 6: retries (Consumer::nack): a retry table per group after the group table, the group's
+// retry policy in its block.
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr std::size_t kCacheLine = 64;  // fixed in the ABI, not hardware_destructive_interference_size
 inline constexpr std::size_t kPageSize = 4096;
 inline constexpr std::size_t kIndexSlots = 64;          // boundary index: one slot per capacity/64 bytes
 inline constexpr std::size_t kRedeliverSlots = 56;      // per group; >= kMaxUnacked + 1 (one dead member at a time)
+static_assert(kRetrySlots == 32, "a group's retry table is 12 lines (RetryTable)");
 inline constexpr std::size_t kNameBytes = 256;
 inline constexpr std::uint32_t kNullKey = 0xffffffffu;
 inline constexpr std::uint64_t kNone = ~std::uint64_t{0};
@@ -132,6 +137,7 @@ struct alignas(kCacheLine) SegmentHeader {
   std::uint32_t held_slots;
   std::uint32_t redeliver_slots;
   std::uint32_t index_slots;
+  std::uint32_t retry_slots;
   std::uint64_t ring_offset;
   std::uint64_t total_bytes;
   // lines 2..5
@@ -218,6 +224,17 @@ inline constexpr std::uint32_t kGroupFree = 0;
 inline constexpr std::uint32_t kGroupMoving = 1;  // being created or reset: producers wait for it to settle
 inline constexpr std::uint32_t kGroupActive = 2;
 
+// A group's retry policy (RetryPolicy) as its block keeps it: set under the table lock, read by nack without it.
+struct RetryWords {
+  std::atomic<std::uint32_t> max_attempts;  // 1..kMaxAttempts
+  std::atomic<std::uint32_t> backoff_ms;
+  std::atomic<std::uint32_t> max_backoff_ms;
+  std::atomic<std::uint32_t> factor_milli;  // factor x 1000
+  std::atomic<std::uint32_t> jitter_milli;  // jitter x 1000
+  std::atomic<std::uint32_t> reserved;
+};
+static_assert(sizeof(RetryWords) == 24);
+
 struct alignas(kCacheLine) GroupBlock {
   // line 0
   std::atomic<std::uint32_t> state;
@@ -227,13 +244,16 @@ struct alignas(kCacheLine) GroupBlock {
   // slot says `plain`: it moves `next` by a plain store instead of a CAS, handing over by membarrier to a joiner or
   // a mover (libmq/doc/design.md, "Lone members").
   std::atomic<std::uint64_t> lone;
+  RetryWords retry;
   // lines 1..4
   alignas(kCacheLine) char name[kNameBytes];
   // line 5: members take records by CAS on {position, offset}
   alignas(kCacheLine) Word16 next;
-  // line 6: recovery generation (odd while a dead member's records move to `redeliver`) and redelivery count
+  // line 6: recovery generation (odd while a dead member's records move to `redeliver`; +2 by a nack that parks a
+  // record in the retry table), redelivery count, and how many records wait in the retry table (RetryTable)
   alignas(kCacheLine) std::atomic<std::uint64_t> gen;
   std::atomic<std::uint64_t> redeliver_count;
+  std::atomic<std::uint64_t> retry_count;
   // lines 7..13: runs to hand out again (make_run), 0 = empty
   alignas(kCacheLine) std::atomic<std::uint64_t> redeliver[kRedeliverSlots];
   // lines 14..53
@@ -243,12 +263,28 @@ inline constexpr std::size_t kGroupBlockBytes = 54 * kCacheLine;
 static_assert(sizeof(GroupBlock) == kGroupBlockBytes);
 static_assert(kRedeliverSlots >= kMaxUnacked + 1);
 
+// A record nacked for a later retry (Consumer::nack). Only a member that won the entry (CAS of `run` from 0 to
+// kRetryFilling | its index) writes its times and then `run`; any member takes it once due (CAS of `run` to 0).
+struct RetryEntry {
+  // 0 = free; make_run(position, failures so far: 1..kMaxAttempts - 1) once filled; kRetryFilling | member index
+  // << 6 while a member fills it (a run count of 0: no reader takes it, and the member still holds the record).
+  std::atomic<std::uint64_t> run;
+  std::atomic<std::int64_t> due_ns;    // CLOCK_REALTIME from when it may be handed out again
+  std::atomic<std::int64_t> first_ns;  // CLOCK_REALTIME of its first failure
+};
+inline constexpr std::uint64_t kRetryFilling = std::uint64_t{1} << 63;
+struct alignas(kCacheLine) RetryTable {
+  RetryEntry entries[kRetrySlots];
+};
+inline constexpr std::size_t kRetryTableBytes = 12 * kCacheLine;
+static_assert(sizeof(RetryTable) == kRetryTableBytes);
+
 inline constexpr std::size_t kProducerTableOffset = kSegmentHeaderBytes;
 inline constexpr std::size_t kGroupTableOffset = kProducerTableOffset + kMaxProducers * sizeof(ProducerSlot);
-inline constexpr std::size_t kRingOffset = kGroupTableOffset + kMaxGroups * kGroupBlockBytes;
-static_assert(kGroupTableOffset == 6144);
-static_assert(kRingOffset == 61440 && kRingOffset % kPageSize == 0, "the ring starts and ends on a page");
-static_assert(kRingOffset < (std::size_t{64} << 10), "a topic costs its capacity + a header under 64 KiB");
+inline constexpr std::size_t kRetryTableOffset = kGroupTableOffset + kMaxGroups * kGroupBlockBytes;
+inline constexpr std::size_t kRingOffset = kRetryTableOffset + kMaxGroups * kRetryTableBytes;
+static_assert(kGroupTableOffset == 6144 && kRetryTableOffset == 61440);
+static_assert(kRingOffset == 73728 && kRingOffset % kPageSize == 0, "the ring starts and ends on a page");
 
 static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_standard_layout_v<GroupBlock>);
 static_assert(std::is_standard_layout_v<RecordHeader> && std::is_standard_layout_v<ProducerSlot>);

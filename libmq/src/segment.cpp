@@ -24,6 +24,7 @@
 #include "atomic16.hpp"
 #include "clock.hpp"
 #include "fault_guard.hpp"
+#include "groups.hpp"
 #include "libmq/topic.hpp"
 
 namespace bip = boost::interprocess;
@@ -129,6 +130,7 @@ void init_header(SegmentHeader& h, std::string_view name, const TopicOptions& o,
   h.held_slots = kMaxUnacked;
   h.redeliver_slots = kRedeliverSlots;
   h.index_slots = kIndexSlots;
+  h.retry_slots = kRetrySlots;
   h.ring_offset = kRingOffset;
   h.total_bytes = total;
   h.room_wanted.store(kNone, std::memory_order_relaxed);  // no producer waits for room
@@ -177,7 +179,8 @@ Result<void> validate_segment(std::span<const std::byte> bytes, std::string_view
   auto bad = [&](const std::string& what) { return Error(Errc::bad_segment, "corrupted segment header: " + what + ": " + ctx); };
   if (h.header_bytes != kRingOffset || h.ring_offset != kRingOffset) return bad("header size");
   if (h.producer_slots != kMaxProducers || h.group_slots != kMaxGroups || h.member_slots != kMaxMembers ||
-      h.held_slots != kMaxUnacked || h.redeliver_slots != kRedeliverSlots || h.index_slots != kIndexSlots)
+      h.held_slots != kMaxUnacked || h.redeliver_slots != kRedeliverSlots || h.index_slots != kIndexSlots ||
+      h.retry_slots != kRetrySlots)
     return bad("table sizes");
   if (!is_pow2(h.capacity) || h.capacity < kMinCapacity || h.capacity > kMaxCapacity) return bad("capacity");
   if (h.total_bytes != kRingOffset + h.capacity || h.total_bytes != bytes.size())
@@ -237,6 +240,7 @@ Result<std::shared_ptr<Segment>> Segment::create(std::string_view name, const To
   std::shared_ptr<Segment> seg(new Segment());
   seg->name_ = std::string(name);
   seg->path_ = *path;
+  seg->where_ = OpenOptions{options.storage, options.directory, effective_namespace(options.ns)};
   int fd = -1;
   std::unique_ptr<bip::shared_memory_object> shm;
   if (options.storage == Storage::shm) {
@@ -314,6 +318,7 @@ Result<std::shared_ptr<Segment>> Segment::create(std::string_view name, const To
     auto& block = seg->group(g);
     block.name_len = static_cast<std::uint32_t>(options.groups[g].size());
     std::memcpy(block.name, options.groups[g].data(), options.groups[g].size());
+    store_retry_policy(block, RetryPolicy{});
     block.state.store(kGroupActive, std::memory_order_relaxed);
   }
   for (std::size_t a = 0; a < options.groups.size(); ++a)
@@ -334,6 +339,7 @@ Result<std::shared_ptr<Segment>> Segment::open(std::string_view name, const Open
   std::shared_ptr<Segment> seg(new Segment());
   seg->name_ = std::string(name);
   seg->path_ = *path;
+  seg->where_ = OpenOptions{options.storage, options.directory, effective_namespace(options.ns)};
   int fd = -1;
   std::unique_ptr<bip::shared_memory_object> shm;
   if (options.storage == Storage::shm) {

@@ -28,12 +28,17 @@ class Segment {
   const std::string& name() const noexcept { return name_; }
   // The shm name or the file path.
   const std::string& path() const noexcept { return path_; }
+  // Where it was found (storage, directory, namespace): where a topic beside it (its dead-letter topic) lives.
+  const OpenOptions& where() const noexcept { return where_; }
   SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
   ProducerSlot& producer(std::size_t i) const noexcept {
     return reinterpret_cast<ProducerSlot*>(base_ + kProducerTableOffset)[i];
   }
   GroupBlock& group(std::size_t i) const noexcept {
     return reinterpret_cast<GroupBlock*>(base_ + kGroupTableOffset)[i];
+  }
+  RetryTable& retries(std::size_t group) const noexcept {
+    return reinterpret_cast<RetryTable*>(base_ + kRetryTableOffset)[group];
   }
   std::byte* ring() const noexcept { return base_ + kRingOffset; }
   std::uint64_t capacity() const noexcept { return capacity_; }
@@ -56,6 +61,7 @@ class Segment {
 
   std::string name_;
   std::string path_;  // the shm name or the file path, for messages
+  OpenOptions where_;
   std::byte* reservation_ = nullptr;
   std::size_t reservation_bytes_ = 0;
   std::byte* base_ = nullptr;

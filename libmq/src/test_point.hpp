@@ -26,6 +26,8 @@ enum class TestPoint : std::uint8_t {
   redelivery_moving, // recoverer: a dead member's records half copied to the redelivery list
   recovery_writing,  // recoverer: producers held, a dead claim's pad written, its skip record not yet
   handover_fenced,   // group mover: epoch bumped and the exclusive producer fenced (membarrier), its claim not seen
+  retry_parked,      // consumer (nack): the record is in the group's retry table, not acked yet
+  dead_lettered,     // consumer (nack): the record is published to the dead-letter topic, not acked yet
   count_
 };
 

@@ -203,20 +203,36 @@ TopicInfo Topic::info() const {
     }
     if (block.redeliver_count.load() != 0)
       for (const auto& r : block.redeliver) gi.unacked += static_cast<unsigned>(run_count(r.load()));
+    for (const auto& e : seg.retries(g).entries) {
+      const std::uint64_t v = e.run.load();
+      gi.retrying += run_count(v) != 0 && (v & kRetryFilling) == 0 ? 1 : 0;
+    }
+    gi.retry = load_retry_policy(block);
     info.groups.push_back(std::move(gi));
   }
   info.stuck = stuck_positions(seg);
   return info;
 }
 
-Result<void> Topic::create_group(std::string_view group, Start start) {
+Result<void> Topic::create_group(std::string_view group, Start start, const RetryPolicy& retry) {
   if (auto valid = validate_group_name(group); !valid) return valid;
+  if (auto valid = validate_retry_policy(retry); !valid) return valid;
   TableLock lock(*segment_);
   if (!lock) return lock.error();
   if (find_group(*segment_, group))
     return Error(Errc::exists, "group exists: topic=" + name() + " group=" + std::string(group));
-  auto created = create_group_locked(*segment_, group, start);
+  auto created = create_group_locked(*segment_, group, start, retry);
   if (!created) return std::move(created).error();
+  return {};
+}
+
+Result<void> Topic::set_retry_policy(std::string_view group, const RetryPolicy& retry) {
+  if (auto valid = validate_retry_policy(retry); !valid) return valid;
+  TableLock lock(*segment_);
+  if (!lock) return lock.error();
+  auto g = find_group(*segment_, group);
+  if (!g) return Error(Errc::not_found, "no such group: topic=" + name() + " group=" + std::string(group));
+  store_retry_policy(segment_->group(*g), retry);
   return {};
 }
 

@@ -425,11 +425,11 @@ TEST_F(UnitLayout, GroupTableChangesRequireTheTableLock) {
     d::TableLock lock(seg);
     ASSERT_TRUE(lock);
     EXPECT_TRUE(d::table_lock_held(seg));
-    ASSERT_TRUE(d::create_group_locked(seg, "g", mq::Start::earliest));
+    ASSERT_TRUE(d::create_group_locked(seg, "g", mq::Start::earliest, {}));
   }
   EXPECT_FALSE(d::table_lock_held(seg));
 #ifndef NDEBUG
-  EXPECT_DEATH((void)d::create_group_locked(seg, "h", mq::Start::earliest), "table_lock_held");
+  EXPECT_DEATH((void)d::create_group_locked(seg, "h", mq::Start::earliest, {}), "table_lock_held");
 #endif
 }
 

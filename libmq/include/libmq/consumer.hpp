@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "libmq/error.hpp"
@@ -14,6 +15,19 @@
 #include "libmq/topic.hpp"
 
 namespace mq {
+
+// The dead-letter topic of a topic, its consumer group that keeps dead letters, and the headers a dead letter
+// carries besides the record's own (values in decimal text but for topic, group and error).
+inline constexpr std::string_view kDeadLetterSuffix = ".dlq";
+inline constexpr std::string_view kDeadLetterGroup = "replay";
+namespace dlq_header {
+inline constexpr std::string_view topic = "mq.dlq.topic";        // the source topic
+inline constexpr std::string_view offset = "mq.dlq.offset";      // the record's offset in it
+inline constexpr std::string_view group = "mq.dlq.group";        // the group that gave up on it
+inline constexpr std::string_view attempts = "mq.dlq.attempts";  // deliveries it had in that group
+inline constexpr std::string_view first_failure = "mq.dlq.first_failure_ns";  // CLOCK_REALTIME ns of its first nack
+inline constexpr std::string_view error = "mq.dlq.error";        // the text the last nack gave
+}  // namespace dlq_header
 
 // One thread at a time. Joins the group (creating it at options.start if it does not exist) and takes one of its
 // kMaxMembers slots until destroyed. On destruction, with auto_ack the last record it handed out is acked (the
@@ -69,6 +83,21 @@ class Consumer {
   Result<void> ack(Message&& message);
   // Acks everything this member holds.
   Result<void> ack_all();
+  // Hands `message` back to the group for a later attempt, acking every record this member received before it (as
+  // ack does). It waits in the group's retry table (kRetrySlots records at most), invisible until `delay` has
+  // passed (default: the group's RetryPolicy backoff for its attempt), then goes to whichever member polls first,
+  // before new records; other records flow meanwhile. The group's committed offset stays below it while it waits.
+  // While kRetrySlots records wait, the group's members take no new records, only retries as they come due (so a
+  // nack finds room): a nack finds the table full only when another member filled its last entry first.
+  // When it was the group's max_attempts-th delivery of the record, the record is dead-lettered instead: published
+  // to `<topic>.dlq` (created beside the topic, with its size and mode, if missing, with a consumer group "replay"
+  // that keeps dead letters until replayed) with the dlq_header headers (`error` among them), then
+  // acked. Block topics only. Errors: Errc::invalid_argument (not held by this member, an overwrite topic),
+  // Errc::limit (the retry table is full: the record stays held, unchanged), a dead-letter publish's error (full,
+  // ...; the record stays held).
+  enum class Nacked { retry, dead_lettered };
+  Result<Nacked> nack(Message&& message, std::string_view error = {});
+  Result<Nacked> nack(Message&& message, std::chrono::milliseconds delay, std::string_view error = {});
   // Runs (one per poll, one per poll_batch) this member holds unacked; at kMaxUnacked a poll is Errc::limit.
   std::size_t unacked() const noexcept;
 

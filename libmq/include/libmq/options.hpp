@@ -80,6 +80,25 @@ struct ProducerOptions {
   bool exclusive = false;
 };
 
+// A consumer group's retries (Consumer::nack): a record nacked without a delay of its own waits
+// backoff * factor^(failures - 1), at most max_backoff, shortened by a random fraction up to `jitter`; the nack of
+// its max_attempts-th delivery publishes it to the dead-letter topic `<topic>.dlq` and acks it.
+inline constexpr std::uint32_t kMaxAttempts = 63;
+inline constexpr std::chrono::milliseconds kMaxBackoff{24 * 3600 * 1000};  // one day
+struct RetryPolicy {
+  // Deliveries of a record, the first included, before it is dead-lettered. Default: 5. REQUIRES: 1..kMaxAttempts.
+  std::uint32_t max_attempts = 5;
+  // The delay after the first failure. Default: 100 ms. REQUIRES: 0..max_backoff.
+  std::chrono::milliseconds backoff{100};
+  // Each further failure multiplies the delay by this. Default: 2. REQUIRES: 1..100.
+  double factor = 2.0;
+  // The longest delay. Default: 30 s. REQUIRES: backoff..kMaxBackoff.
+  std::chrono::milliseconds max_backoff{30'000};
+  // A delay is shortened by a random fraction of itself up to this (so retries of many records spread out).
+  // Default: 0.1. REQUIRES: 0..1.
+  double jitter = 0.1;
+};
+
 struct ConsumerOptions {
   // The consumer group. Records are shared among the members of a group; every group sees every record.
   // REQUIRES: 1..255 printable ASCII characters.
@@ -91,6 +110,9 @@ struct ConsumerOptions {
   Wait wait = Wait::spin_futex;
   // Ack the previous record at the next poll, and the last one when the Consumer is destroyed. Default: true.
   bool auto_ack = true;
+  // The group's retry policy when this consumer creates the group (an existing group keeps its own:
+  // Topic::set_retry_policy changes it). Default: RetryPolicy's defaults.
+  RetryPolicy retry{};
 };
 
 }  // namespace mq

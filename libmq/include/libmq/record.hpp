@@ -81,8 +81,14 @@ class Message {
   std::optional<std::span<const std::byte>> key() const noexcept { return key_; }
   HeaderRange headers() const noexcept { return HeaderRange(headers_); }
   std::int64_t timestamp_ns() const noexcept { return timestamp_ns_; }
-  // True when this record was handed out before to a member that died without acking it.
+  // True when this record was handed out before and not acked: to a member that died (or left) holding it, or
+  // nacked for a retry (Consumer::nack).
   bool redelivered() const noexcept { return redelivered_; }
+  // Which delivery of this record to its group this is: 1, then one more after each nack (Consumer::nack). A
+  // record redelivered after a member's death counts from 1 again (the dead member's count is not kept).
+  std::uint32_t attempt() const noexcept { return attempt_; }
+  // CLOCK_REALTIME ns of the first nack of this record; 0 on its first attempt.
+  std::int64_t first_failure_ns() const noexcept { return first_failure_ns_; }
 
  private:
   friend class Consumer;
@@ -96,6 +102,8 @@ class Message {
   std::optional<std::span<const std::byte>> key_;
   std::span<const std::byte> headers_;
   std::int64_t timestamp_ns_ = 0;
+  std::int64_t first_failure_ns_ = 0;
+  std::uint32_t attempt_ = 1;
   bool redelivered_ = false;
 };
 

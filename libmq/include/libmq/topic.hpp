@@ -19,13 +19,14 @@ namespace detail {
 class Segment;
 }
 
-// Fixed table sizes of a topic segment (layout version 5). Exceeding one is Errc::limit.
+// Fixed table sizes of a topic segment (layout version 6). Exceeding one is Errc::limit.
 inline constexpr std::size_t kMaxProducers = 64;        // Producer objects attached at once
 inline constexpr std::size_t kMaxGroups = 16;           // consumer groups per topic
 inline constexpr std::size_t kMaxMembers = 8;           // Consumer objects per group at once
 inline constexpr std::size_t kMaxUnacked = 32;          // runs one Consumer may hold unacked (a poll takes a run
                                                         // of 1 record, a poll_batch a run of up to kMaxBatch)
 inline constexpr std::size_t kMaxBatch = 63;            // records in one run (poll_batch) or one batch publish
+inline constexpr std::size_t kRetrySlots = 32;          // records of one group waiting for a retry (Consumer::nack)
 inline constexpr std::size_t kMinCapacity = std::size_t{64} << 10;
 inline constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;
 inline constexpr std::size_t kMaxMessageLimit = std::size_t{1} << 30;  // record lengths are 32-bit in the layout
@@ -39,6 +40,8 @@ struct GroupInfo {
   std::uint64_t lag = 0;  // records published and not yet acked: latest - committed
   unsigned members = 0;   // attached consumers
   unsigned unacked = 0;   // records held by members or waiting for redelivery
+  unsigned retrying = 0;  // records nacked and waiting for their retry (at most kRetrySlots)
+  RetryPolicy retry;      // the group's retry policy
 };
 
 // A position where a group's readers wait although the tail has passed it: a claim that is not a record yet.
@@ -112,7 +115,10 @@ class Topic {
 
   // Creates a consumer group that keeps records from `start` on, before any consumer joins it. Errc::exists if it
   // is there already.
-  Result<void> create_group(std::string_view group, Start start = Start::earliest);
+  // `retry`: the group's retry policy (Consumer::nack); Errc::invalid_argument naming the field out of range.
+  Result<void> create_group(std::string_view group, Start start = Start::earliest, const RetryPolicy& retry = {});
+  // Changes a group's retry policy; records waiting for a retry keep the delay they got. Errc::not_found.
+  Result<void> set_retry_policy(std::string_view group, const RetryPolicy& retry);
   // Removes a group at once; Errc::busy while it has live members.
   Result<void> delete_group(std::string_view group);
   // Moves a group (all its members) to `start`, or to `offset` (clamped to nothing: an offset outside
