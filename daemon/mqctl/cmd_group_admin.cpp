@@ -5,8 +5,12 @@
 // group's position in the topic, so they work while its consumers are down.
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <iostream>
 #include <limits>
 #include <string>
@@ -71,6 +75,65 @@ TopicGroup topic_and_group(const CommandLine& cl) {
   return TopicGroup{name, *group};
 }
 
+// The retry policy options of create-group and set-retry.
+void add_retry_options(CommandLine& cl) {
+  // clang-format off
+  cl.options()
+    ("max-attempts", po::value<std::string>()->value_name("N"),
+     "deliveries of a record, the first included, before a nack dead-letters it to NAME.dlq (1..63; default 5)")
+    ("backoff", po::value<std::string>()->value_name("MS"), "the delay after a record's first failure (default 100)")
+    ("factor", po::value<std::string>()->value_name("F"),
+     "each further failure multiplies the delay by F (1..100; default 2)")
+    ("max-backoff", po::value<std::string>()->value_name("MS"), "the longest delay (at most a day; default 30000)")
+    ("jitter", po::value<std::string>()->value_name("J"),
+     "a delay is shortened by a random fraction of itself up to J (0..1; default 0.1)");
+  // clang-format on
+}
+
+double parse_decimal(const std::string& what, const std::string& text) {
+  double v = 0;
+  const auto [stop, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || stop != text.data() + text.size() || !std::isfinite(v))
+    throw UsageError(what + ": '" + text + "' is not a decimal number");
+  return v;
+}
+
+// The retry options given, each checked against its range (UsageError naming the option).
+mq::RetryFields retry_options(const CommandLine& cl) {
+  mq::RetryFields f;
+  const auto ms = [&](const char* name) {
+    return std::chrono::milliseconds(parse_count_arg(std::string("--") + name, *cl.get(name)));
+  };
+  if (cl.has("max-attempts")) {
+    const std::uint64_t n = parse_count_arg("--max-attempts", *cl.get("max-attempts"));
+    if (n < 1 || n > mq::kMaxAttempts) throw UsageError("--max-attempts: must be 1..63, not " + std::to_string(n));
+    f.max_attempts = static_cast<std::uint32_t>(n);
+  }
+  if (cl.has("backoff")) f.backoff = ms("backoff");
+  if (cl.has("max-backoff")) f.max_backoff = ms("max-backoff");
+  if (cl.has("factor")) f.factor = parse_decimal("--factor", *cl.get("factor"));
+  if (cl.has("jitter")) f.jitter = parse_decimal("--jitter", *cl.get("jitter"));
+  mq::RetryPolicy alone{.backoff = std::chrono::milliseconds(0), .max_backoff = mq::kMaxBackoff};
+  if (auto valid = mq::validate_retry_policy(f.over(alone)); !valid)
+    throw UsageError(std::string(valid.error().message()));
+  return f;
+}
+
+// `base` with the options given, checked as a whole (--backoff against the --max-backoff in force).
+mq::RetryPolicy checked(const mq::RetryFields& given, const mq::RetryPolicy& base) {
+  const mq::RetryPolicy policy = given.over(base);
+  if (auto valid = mq::validate_retry_policy(policy); !valid) throw UsageError(std::string(valid.error().message()));
+  return policy;
+}
+
+std::string describe_retry(const mq::RetryPolicy& r) {
+  char factor[32], jitter[32];
+  std::snprintf(factor, sizeof factor, "%g", r.factor);
+  std::snprintf(jitter, sizeof jitter, "%g", r.jitter);
+  return std::to_string(r.max_attempts) + " attempts, backoff " + std::to_string(r.backoff.count()) + " ms x " +
+         factor + " up to " + std::to_string(r.max_backoff.count()) + " ms, jitter " + jitter;
+}
+
 }  // namespace
 
 int run_reset_offsets(const Args& args, Context& context) {
@@ -117,23 +180,51 @@ int run_reset_offsets(const Args& args, Context& context) {
 }
 
 int run_create_group(const Args& args, Context& context) {
-  CommandLine cl("create-group NAME --group G [--start earliest|latest]",
+  CommandLine cl("create-group NAME --group G [--start earliest|latest] [retry options]",
                  "Creates a consumer group of a topic, so it keeps the records it has not read (a block topic waits\n"
                  "for it) before its consumers first run. It starts at the oldest record the topic holds (earliest,\n"
-                 "the default) or at the next one to be written (latest).");
+                 "the default) or at the next one to be written (latest). The retry options set how a record its\n"
+                 "consumers nack is retried (set-retry changes them later).");
   cl.positional("NAME");
   // clang-format off
   cl.options()
     ("group", po::value<std::string>()->value_name("G"), "the consumer group (required)")
     ("start", po::value<std::string>()->value_name("WHERE"), "earliest (default) or latest");
   // clang-format on
+  add_retry_options(cl);
   if (!cl.parse(args, context)) return 0;
   const auto [name, group] = topic_and_group(cl);
   const std::string start = cl.get("start").value_or("earliest");
   if (start != "earliest" && start != "latest") throw UsageError("--start: '" + start + "' is not earliest or latest");
+  const mq::RetryPolicy retry = checked(retry_options(cl), {});
   auto client = connect(context);
-  require(client.create_group(name, group, start == "earliest" ? mq::Start::earliest : mq::Start::latest));
-  std::cout << "Created group " << group << " of topic " << name << ", starting at " << start << ".\n";
+  require(client.create_group(name, group, start == "earliest" ? mq::Start::earliest : mq::Start::latest, retry));
+  std::cout << "Created group " << group << " of topic " << name << ", starting at " << start << "; retries: "
+            << describe_retry(retry) << ".\n";
+  return 0;
+}
+
+int run_set_retry(const Args& args, Context& context) {
+  CommandLine cl("set-retry NAME --group G [retry options]",
+                 "Changes how a consumer group retries the records its consumers nack: how many deliveries a\n"
+                 "record gets before it is dead-lettered to NAME.dlq, and the delays between them. Options not\n"
+                 "given keep their value; without any, prints the policy. Records waiting already keep their delay.");
+  cl.positional("NAME");
+  cl.options()("group", po::value<std::string>()->value_name("G"), "the consumer group (required)");
+  add_retry_options(cl);
+  if (!cl.parse(args, context)) return 0;
+  const auto [name, group] = topic_and_group(cl);
+  const mq::RetryFields given = retry_options(cl);
+  auto client = connect(context);
+  const auto groups = require(client.groups(name));
+  const auto found = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.name == group; });
+  if (found == groups.end()) throw Failure("no such group: topic=" + name + " group=" + group);
+  const mq::RetryPolicy retry = checked(given, found->retry.over({}));
+  const bool change = cl.has("max-attempts") || cl.has("backoff") || cl.has("factor") || cl.has("max-backoff") ||
+                      cl.has("jitter");
+  if (change) require(client.set_retry_policy(name, group, retry));
+  std::cout << "Group " << group << " of topic " << name << (change ? " now retries: " : " retries: ")
+            << describe_retry(retry) << ".\n";
   return 0;
 }
 

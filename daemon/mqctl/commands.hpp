@@ -29,6 +29,8 @@ int run_groups(const Args& args, Context& context);
 int run_reset_offsets(const Args& args, Context& context);
 int run_create_group(const Args& args, Context& context);
 int run_delete_group(const Args& args, Context& context);
+int run_set_retry(const Args& args, Context& context);
+int run_dlq(const Args& args, Context& context);
 int run_delete_records(const Args& args, Context& context);
 int run_repair(const Args& args, Context& context);
 int run_produce(const Args& args, Context& context);

@@ -40,8 +40,21 @@ std::string format_duration(std::uint64_t s) {
 }
 
 Json to_json(const mq::GroupReport& g) {
-  return {{"name", g.name}, {"committed", g.committed}, {"next", g.next},
-          {"lag", g.lag},   {"members", g.members},     {"unacked", g.unacked}};
+  const auto or_null = [](const auto& v) { return v ? Json(*v) : Json(nullptr); };
+  const auto ms_or_null = [](const auto& v) { return v ? Json(static_cast<std::uint64_t>(v->count())) : Json(nullptr); };
+  return {{"name", g.name},
+          {"committed", g.committed},
+          {"next", g.next},
+          {"lag", g.lag},
+          {"members", g.members},
+          {"unacked", g.unacked},
+          {"retrying", or_null(g.retrying)},
+          {"retry",
+           {{"max_attempts", or_null(g.retry.max_attempts)},
+            {"backoff_ms", ms_or_null(g.retry.backoff)},
+            {"factor", or_null(g.retry.factor)},
+            {"max_backoff_ms", ms_or_null(g.retry.max_backoff)},
+            {"jitter", or_null(g.retry.jitter)}}}};
 }
 
 Json to_json(const mq::TopicReport& t) {
@@ -84,10 +97,12 @@ std::string render_groups(const std::vector<mq::GroupReport>& groups) {
                {"NEXT", Table::Align::right},
                {"LAG", Table::Align::right},
                {"MEMBERS", Table::Align::right},
-               {"UNACKED", Table::Align::right}});
+               {"UNACKED", Table::Align::right},
+               {"RETRYING", Table::Align::right}});
   for (const auto& g : groups)
     table.add_row({g.name, std::to_string(g.committed), std::to_string(g.next), std::to_string(g.lag),
-                   std::to_string(g.members), std::to_string(g.unacked)});
+                   std::to_string(g.members), std::to_string(g.unacked),
+                   g.retrying ? std::to_string(*g.retrying) : std::string("-")});
   return table.render();
 }
 

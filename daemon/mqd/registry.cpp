@@ -251,7 +251,9 @@ mq::TopicReport Registry::report(const Entry& e) const {
     t.stuck.push_back({s.group, s.offset, s.position, s.cause, static_cast<std::uint64_t>(s.pid),
                        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now - since).count())});
   }
-  for (const auto& g : info.groups) t.groups.push_back({g.name, g.committed, g.next, g.lag, g.members, g.unacked});
+  for (const auto& g : info.groups)
+    t.groups.push_back({g.name, g.committed, g.next, g.lag, g.members, g.unacked, g.retrying,
+                        mq::RetryFields::of(g.retry)});
   return t;
 }
 
@@ -271,9 +273,19 @@ std::vector<mq::TopicReport> Registry::stats(const Peer& peer) const {
 mq::Result<void> Registry::create_group(const Peer& peer, const mq::control::CreateGroup& request) {
   auto e = authorized(peer, request.topic);
   if (!e) return e.error();
-  if (auto r = (*e)->topic.create_group(request.group, request.start.value_or(mq::Start::earliest)); !r) return r;
+  const mq::RetryPolicy retry = request.retry.over(mq::RetryPolicy{});
+  if (auto r = (*e)->topic.create_group(request.group, request.start.value_or(mq::Start::earliest), retry); !r)
+    return r;
   (*e)->group_seen[request.group] = std::chrono::steady_clock::now();
   return {};
+}
+
+mq::Result<void> Registry::set_retry(const Peer& peer, const mq::control::SetRetry& request) {
+  auto e = authorized(peer, request.topic);
+  if (!e) return e.error();
+  for (const auto& g : (*e)->topic.info().groups)
+    if (g.name == request.group) return (*e)->topic.set_retry_policy(request.group, request.retry.over(g.retry));
+  return mq::Error(mq::Errc::not_found, "no such group: topic=" + request.topic + " group=" + request.group);
 }
 
 mq::Result<void> Registry::delete_group(const Peer& peer, const mq::control::DeleteGroup& request) {

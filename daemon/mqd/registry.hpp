@@ -37,6 +37,7 @@ class Registry {
   mq::Result<mq::TopicReport> describe(const Peer& peer, const std::string& name);
   mq::Result<void> create_group(const Peer& peer, const mq::control::CreateGroup& request);
   mq::Result<void> delete_group(const Peer& peer, const mq::control::DeleteGroup& request);
+  mq::Result<void> set_retry(const Peer& peer, const mq::control::SetRetry& request);
   mq::Result<mq::control::ResetDone> reset_offsets(const Peer& peer, const mq::control::ResetOffsets& request);
   // Kafka's DeleteRecords (`before`: the first offset to keep); replies with the topic's new `earliest`.
   mq::Result<mq::control::RecordsDeleted> delete_records(const Peer& peer, const mq::control::DeleteRecords& request);

@@ -173,6 +173,9 @@ class Session : public std::enable_shared_from_this<Session> {
   mq::Result<mq::control::Done> reply_to(const mq::control::DeleteGroup& r) {
     return done<mq::control::DeleteGroup>(registry().delete_group(peer_, r));
   }
+  mq::Result<mq::control::Done> reply_to(const mq::control::SetRetry& r) {
+    return done<mq::control::SetRetry>(registry().set_retry(peer_, r));
+  }
   mq::Result<mq::control::ResetDone> reply_to(const mq::control::ResetOffsets& r) {
     return registry().reset_offsets(peer_, r);
   }

@@ -371,8 +371,16 @@ Result<std::vector<GroupReport>> Client::groups(std::string_view name) {
 
 Result<DaemonStats> Client::stats() { return state_->ask(control::Stats{}); }
 
-Result<void> Client::create_group(std::string_view topic, std::string_view group, Start start) {
-  auto done = state_->ask(control::CreateGroup{std::string(topic), std::string(group), start});
+Result<void> Client::create_group(std::string_view topic, std::string_view group, Start start,
+                                  const RetryPolicy& retry) {
+  auto done = state_->ask(
+      control::CreateGroup{std::string(topic), std::string(group), start, RetryFields::of(retry)});
+  if (!done) return std::move(done).error();
+  return {};
+}
+
+Result<void> Client::set_retry_policy(std::string_view topic, std::string_view group, const RetryPolicy& retry) {
+  auto done = state_->ask(control::SetRetry{std::string(topic), std::string(group), RetryFields::of(retry)});
   if (!done) return std::move(done).error();
   return {};
 }

@@ -262,22 +262,6 @@ Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<S
   return result;
 }
 
-Result<void> validate_retry_policy(const RetryPolicy& r) {
-  const auto bad = [](const std::string& what) { return Error(Errc::invalid_argument, "retry policy: " + what); };
-  if (r.max_attempts < 1 || r.max_attempts > kMaxAttempts)
-    return bad("max_attempts must be 1.." + std::to_string(kMaxAttempts) + ": max_attempts=" +
-               std::to_string(r.max_attempts));
-  if (r.max_backoff.count() < 0 || r.max_backoff > kMaxBackoff)
-    return bad("max_backoff must be 0.." + std::to_string(kMaxBackoff.count()) + " ms: max_backoff_ms=" +
-               std::to_string(r.max_backoff.count()));
-  if (r.backoff.count() < 0 || r.backoff > r.max_backoff)
-    return bad("backoff must be 0..max_backoff (" + std::to_string(r.max_backoff.count()) + " ms): backoff_ms=" +
-               std::to_string(r.backoff.count()));
-  if (!(r.factor >= 1.0 && r.factor <= 100.0)) return bad("factor must be 1..100: factor=" + std::to_string(r.factor));
-  if (!(r.jitter >= 0.0 && r.jitter <= 1.0)) return bad("jitter must be 0..1: jitter=" + std::to_string(r.jitter));
-  return {};
-}
-
 void store_retry_policy(GroupBlock& block, const RetryPolicy& r) {
   block.retry.max_attempts.store(r.max_attempts);
   block.retry.backoff_ms.store(static_cast<std::uint32_t>(r.backoff.count()));

@@ -51,8 +51,6 @@ bool table_lock_held(const Segment& seg) noexcept;
 // Errc::limit when all kMaxGroups are taken.
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start,
                                         const RetryPolicy& retry);
-// Errc::invalid_argument naming the field when a retry policy is out of range.
-Result<void> validate_retry_policy(const RetryPolicy& retry);
 // A group's retry policy: set under the table lock; read by anyone (a scribbled field reads clamped into range).
 void store_retry_policy(GroupBlock& block, const RetryPolicy& retry);
 RetryPolicy load_retry_policy(const GroupBlock& block);

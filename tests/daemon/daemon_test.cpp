@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <sstream>
@@ -1142,6 +1143,82 @@ TEST(Daemon, MqctlRepairSkipsAnOrphanAtOnce) {
   const Ran missing = run_bounded(mqctl + "repair nosuch");
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.out.find("no such topic: topic=nosuch"), std::string::npos) << missing.out;
+}
+
+TEST(Daemon, MqctlRetryPolicyAndDeadLettersListShowAndReplay) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("invites", {});
+  ASSERT_TRUE(topic) << topic.error().message();
+  const std::string mqctl = quoted({MQCTL_PATH, "--socket", d.socket()});
+  const Ran created = run_bounded(mqctl + "create-group invites --group mailer --max-attempts 2 --backoff 0 --jitter 0");
+  ASSERT_EQ(created.code, 0) << created.out;
+  const Ran changed = run_bounded(mqctl + "set-retry invites --group mailer --factor 3");
+  EXPECT_EQ(changed.code, 0) << changed.out;
+  EXPECT_NE(changed.out.find("now retries: 2 attempts, backoff 0 ms x 3 up to 30000 ms, jitter 0"),
+            std::string::npos)
+      << changed.out;
+  auto groups = client.groups("invites");
+  ASSERT_TRUE(groups);
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].retry.factor, std::optional<double>(3.0));
+  EXPECT_EQ((*groups)[0].retrying, std::optional<std::uint64_t>(0));
+
+  const Ran none = run_bounded(mqctl + "dlq list invites");
+  EXPECT_EQ(none.code, 0) << none.out;
+  EXPECT_NE(none.out.find("No dead letters: topic invites.dlq does not exist"), std::string::npos) << none.out;
+
+  // Two invitations fail twice each: both are dead-lettered.
+  mq::Producer producer(*topic);
+  const mq::Header trace{"trace", bytes("t-1")};
+  ASSERT_TRUE(producer.publish(mq::Record{bytes("alice@example.com"), bytes("alice"), std::span(&trace, 1), {}}));
+  ASSERT_TRUE(producer.publish(bytes("bob@example.com")));
+  {
+    mq::Consumer worker(*topic, {.group = "mailer", .auto_ack = false});
+    for (int dead = 0; dead < 2;) {
+      auto m = worker.poll(5s);
+      ASSERT_TRUE(m) << m.error().message();
+      auto nacked = worker.nack(std::move(*m), "550 mailbox unavailable\n(try later)");
+      ASSERT_TRUE(nacked) << nacked.error().message();
+      dead += *nacked == mq::Consumer::Nacked::dead_lettered ? 1 : 0;
+    }
+  }
+  const Ran listed = run_bounded(mqctl + "dlq list invites");
+  EXPECT_EQ(listed.code, 0) << listed.out;
+  EXPECT_NE(listed.out.find("SOURCE-OFFSET"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("550 mailbox unavailable\\x0a(try later)"), std::string::npos) << listed.out;
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 3) << listed.out;
+  const Ran shown = run_bounded(mqctl + "dlq show invites --group mailer --max 1");
+  EXPECT_EQ(shown.code, 0) << shown.out;
+  EXPECT_NE(shown.out.find("invites offset 0, group mailer, 2 attempt(s), first failure 20"), std::string::npos)
+      << shown.out;
+  EXPECT_NE(shown.out.find("  key: alice\n  header trace: t-1\n  value: alice@example.com\n"), std::string::npos)
+      << shown.out;
+  EXPECT_EQ(shown.out.find("bob@"), std::string::npos) << "--max 1 showed more: " << shown.out;
+  const Ran other = run_bounded(mqctl + "dlq list invites --group billing");
+  EXPECT_NE(other.out.find("No dead letters waiting in invites.dlq for group billing"), std::string::npos) << other.out;
+
+  // After a fix: replayed into the topic, without the dead-letter headers, and no longer waiting.
+  const Ran replayed = run_bounded(mqctl + "dlq replay invites");
+  EXPECT_EQ(replayed.code, 0) << replayed.out;
+  EXPECT_NE(replayed.out.find("Replayed 2 dead letter(s) to invites."), std::string::npos) << replayed.out;
+  mq::Consumer after(*topic, {.group = "mailer", .auto_ack = false});
+  std::vector<std::string> again;
+  for (int i = 0; i < 2; ++i) {
+    auto m = after.poll(5s);
+    ASSERT_TRUE(m) << m.error().message();
+    again.push_back(text(m->payload()));
+    EXPECT_EQ(m->attempt(), 1u) << "a replayed record starts its attempts again";
+    for (const auto& h : m->headers()) EXPECT_EQ(h.name, "trace") << "a dead-letter header was replayed";
+    ASSERT_TRUE(after.ack(std::move(*m)));
+  }
+  EXPECT_EQ(again, (std::vector<std::string>{"alice@example.com", "bob@example.com"}));
+  const Ran empty = run_bounded(mqctl + "dlq list invites");
+  EXPECT_NE(empty.out.find("No dead letters waiting in invites.dlq."), std::string::npos) << empty.out;
+  const Ran bad = run_bounded(mqctl + "dlq replay nosuch");
+  EXPECT_EQ(bad.code, 1) << bad.out;
 }
 
 }  // namespace

@@ -128,7 +128,7 @@ start_mqd "$sock" "$ns" "$work/data" --config /dev/null
 # --- help and version -------------------------------------------------------------------------------------------
 mq --help; expect 0 "mqctl --help"; expect_out '^Commands:' "mqctl --help"; expect_out 'reset-offsets'
 mq --version; expect 0 "mqctl --version"; expect_out '^mqctl \(libmq\) [0-9]+\.[0-9]+\.[0-9]+$' "mqctl --version"
-for c in create delete list describe groups create-group reset-offsets delete-group delete-records produce consume stats top; do
+for c in create delete list describe groups create-group set-retry dlq reset-offsets delete-group delete-records produce consume stats top; do
   mq "$c" --help; expect 0 "mqctl $c --help"; expect_out "^usage: mqctl $c" "mqctl $c --help"
   expect_out '--socket PATH' "mqctl $c --help"
 done
@@ -173,6 +173,14 @@ mq delete-group orders; expect 2 "delete-group without --group"; expect_err '--g
 mq create-group orders; expect 2 "create-group without --group"; expect_err '--group'
 mq create-group orders --group g --start soon; expect 2 "create-group --start soon"; expect_err "'soon'"
 mq create-group orders --group ''; expect 2 "create-group with an empty group name"; expect_err 'group'
+mq create-group orders --group g --max-attempts 0; expect 2 "create-group --max-attempts 0"; expect_err 'max-attempts'
+mq create-group orders --group g --factor fast; expect 2 "create-group --factor fast"; expect_err "'fast'"
+mq create-group orders --group g --backoff 5000 --max-backoff 10; expect 2 "backoff over max-backoff"
+expect_err 'backoff'
+mq set-retry orders; expect 2 "set-retry without --group"; expect_err '--group'
+mq set-retry orders --group g --jitter 2; expect 2 "set-retry --jitter 2"; expect_err 'jitter'
+mq dlq orders; expect 2 "dlq without an action"; expect_err "'orders' is not list, show or replay"
+mq dlq purge orders; expect 2 "dlq purge"; expect_err "'purge' is not list, show or replay"
 mq consume orders --max 0; expect 2 "consume --max 0"; expect_err '--max'
 mq consume orders --max many; expect 2 "consume --max many"; expect_err '--max'
 mq consume orders --timeout 1.5; expect 2 "consume --timeout 1.5"; expect_err '--timeout'
@@ -208,7 +216,7 @@ mq describe orders; expect 0 "describe orders"
 expect_out '^Topic: +orders$' "describe"; expect_out '^Capacity: +64KiB \(65536 bytes\)$' "describe"
 expect_out '^Max message: +1KiB \(1024 bytes\)$' "describe"; expect_out '^Policy: +block' "describe"
 expect_out '100 ms' "describe"; expect_out '^Storage: +shm$' "describe"; expect_out 'mode 0660' "describe"
-expect_out '^Offsets: +earliest 0, latest 0$' "describe"; expect_out '^email +0 +0 +0 +0 +0$' "describe"
+expect_out '^Offsets: +earliest 0, latest 0$' "describe"; expect_out '^email +0 +0 +0 +0 +0 +0$' "describe"
 mq describe orders --json; expect 0 "describe --json"; expect_json "describe --json"
 for field in '"name":"orders"' '"capacity":65536' '"max_message":1024' '"policy":"block"' '"storage":"shm"' \
   '"mode":"0660"' '"block_timeout_ms":100' '"latest":0' '"groups":\[\{"name":"email"'; do
@@ -218,7 +226,8 @@ done
 expect_exact '{"name":"orders","capacity":65536,"max_message":1024,"policy":"block","storage":"shm","mode":"0660",'\
 '"access_group":"'"$(id -gn)"'","block_timeout_ms":100,"earliest":0,"latest":0,"bytes":0,"producers":0,'\
 '"stalled_producers":0,"exclusive_pid":null,"exclusive_plain":null,"msgs_per_s":0,"bytes_per_s":0,"orphans_repaired":0,"stuck":[],'\
-'"groups":[{"name":"email","committed":0,"next":0,"lag":0,"members":0,"unacked":0}]}' "describe --json, exactly"
+'"groups":[{"name":"email","committed":0,"next":0,"lag":0,"members":0,"unacked":0,"retrying":0,'\
+'"retry":{"max_attempts":5,"backoff_ms":100,"factor":2.0,"max_backoff_ms":30000,"jitter":0.1}}]}' "describe --json, exactly"
 
 # --- produce ------------------------------------------------------------------------------------------------------
 mq_in 'hello 1\nhello 2\n\nhello 4' produce orders --verbose
@@ -226,10 +235,10 @@ expect 0 "produce from stdin"; expect_exact '0\n1\n2\n3' "produce --verbose prin
 mq produce orders --value a --value 'b c'; expect 0 "produce --value"; expect_exact '' "produce is quiet"
 mq produce orders --value "$(head -c 2048 /dev/zero | tr '\0' x)"; expect 1 "produce a record over max-message"
 expect_err 'orders'
-mq groups orders; expect 0 "groups"; expect_out '^GROUP +COMMITTED +NEXT +LAG +MEMBERS +UNACKED$' "groups"
-expect_out '^email +0 +0 +6 +0 +0$' "groups: email lags 6"
+mq groups orders; expect 0 "groups"; expect_out '^GROUP +COMMITTED +NEXT +LAG +MEMBERS +UNACKED +RETRYING$' "groups"
+expect_out '^email +0 +0 +6 +0 +0 +0$' "groups: email lags 6"
 mq groups orders --json; expect 0 "groups --json"; expect_json "groups --json"
-expect_out '^\[\{"name":"email","committed":0,"next":0,"lag":6,"members":0,"unacked":0\}\]$' "groups --json"
+expect_out '^\[\{"name":"email","committed":0,"next":0,"lag":6,"members":0,"unacked":0,"retrying":0,"retry":\{"max_attempts":5,' "groups --json"
 
 # --- consume ------------------------------------------------------------------------------------------------------
 mq consume orders --group email --from-beginning --max 3
@@ -239,7 +248,7 @@ expect 0 "consume continues from the group's position"; expect_exact '3 # hello 
 mq consume orders --group email --timeout 1; expect 0 "consume --timeout on a drained group"; expect_exact ''
 mq consume orders --group email --timeout 1 --max 1; expect 1 "consume --timeout before --max"
 expect_err 'got 0 of 1'
-mq groups orders; expect_out '^email +6 +6 +0 +0 +0$' "groups after consuming"
+mq groups orders; expect_out '^email +6 +6 +0 +0 +0 +0$' "groups after consuming"
 mq consume orders --group fresh --timeout 1; expect 0 "a new group starts at latest"; expect_exact ''
 mq produce orders --value late
 mq consume orders --group fresh --max 1 --timeout 5; expect 0 "the new group sees what came after"
@@ -308,7 +317,7 @@ mq reset-offsets orders --group email --to latest --to-time 0; expect 2 "reset-o
 expect_err 'give one'
 # create-group: earliest keeps every record held for the new group, latest only those written after it.
 mq create-group orders --group backfill; expect 0 "create-group"
-expect_exact 'Created group backfill of topic orders, starting at earliest.'
+expect_exact 'Created group backfill of topic orders, starting at earliest; retries: 5 attempts, backoff 100 ms x 2 up to 30000 ms, jitter 0.1.'
 mq create-group orders --group backfill; expect 1 "create-group again"; expect_err 'backfill'
 mq consume orders --group backfill --max 1 --timeout 5; expect_exact '0 # hello 1' "a created group reads from the oldest"
 mq create-group orders --group tail --start latest; expect 0 "create-group --start latest"

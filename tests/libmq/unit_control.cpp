@@ -75,6 +75,19 @@ TEST(UnitControl, EveryRequestSurvivesTheWire) {
   const auto group = std::get<CreateGroup>(round_trip(CreateGroup{"t", "g", mq::Start::latest}));
   EXPECT_EQ(group.group, "g");
   EXPECT_EQ(group.start, mq::Start::latest);
+  EXPECT_FALSE(group.retry.max_attempts || group.retry.factor || group.retry.jitter) << "unset stays unset";
+  const mq::RetryPolicy policy{.max_attempts = 7, .backoff = std::chrono::milliseconds(250), .factor = 1.5,
+                               .max_backoff = std::chrono::milliseconds(60'000), .jitter = 0.25};
+  const auto with_retry =
+      std::get<CreateGroup>(round_trip(CreateGroup{"t", "g", {}, mq::RetryFields::of(policy)})).retry.over({});
+  EXPECT_EQ(with_retry.max_attempts, 7u);
+  EXPECT_EQ(with_retry.backoff, std::chrono::milliseconds(250));
+  EXPECT_EQ(with_retry.factor, 1.5);
+  EXPECT_EQ(with_retry.max_backoff, std::chrono::milliseconds(60'000));
+  EXPECT_EQ(with_retry.jitter, 0.25);
+  const auto set = std::get<SetRetry>(round_trip(SetRetry{"t", "g", {.jitter = 0.1}}));
+  EXPECT_EQ(set.retry.jitter, std::optional<double>(0.1));
+  EXPECT_FALSE(set.retry.max_attempts) << "a field not given stays unchanged";
   EXPECT_EQ(std::get<DeleteRecords>(round_trip(DeleteRecords{"t", 77})).before, 77u);
   for (const mq::ResetTarget to : {mq::ResetTarget{mq::Start::latest}, mq::ResetTarget{mq::Offset{12}},
                                    mq::ResetTarget{mq::TimePoint{1'700'000'000'000'000'000}}}) {
@@ -92,7 +105,8 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
                     .orphans_repaired = 1, .exclusive_pid = 4321, .exclusive_plain = true};
   a.stuck = {{"billing", 4, 256, mq::StuckInfo::Cause::stalled_producer, 99, 7},
              {"audit", 5, 320, mq::StuckInfo::Cause::orphaned, 0, 1}};
-  a.groups = {{"billing", 3, 4, 6, 1, 1}, {"audit", 5, 5, 4, 0, 0}};
+  a.groups = {{"billing", 3, 4, 6, 1, 1, 2, mq::RetryFields::of({.max_attempts = 9, .factor = 3.25})},
+              {"audit", 5, 5, 4, 0, 0}};
   mq::TopicReport b{.name = "audit"};
   b.groups = {{"readers", 0, 0, 0, 2, 0}};
   const auto stats = reply_round_trip(mq::DaemonStats{.topics = 3, .clients = 2, .uptime_s = 61, .sections = {a, b}});
@@ -122,6 +136,10 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
   ASSERT_EQ(t.groups.size(), 2u);
   EXPECT_EQ(t.groups[0].name, "billing");
   EXPECT_EQ(t.groups[0].lag, 6u);
+  EXPECT_EQ(t.groups[0].retrying, std::optional<std::uint64_t>(2));
+  EXPECT_EQ(t.groups[0].retry.max_attempts, std::optional<std::uint32_t>(9));
+  EXPECT_EQ(t.groups[0].retry.factor, std::optional<double>(3.25));
+  EXPECT_FALSE(t.groups[1].retrying) << "an older mqd's group (no retry fields) decodes";
   EXPECT_EQ(t.groups[1].name, "audit");
   EXPECT_EQ(t.groups[1].committed, 5u);
   ASSERT_EQ(stats.sections[1].groups.size(), 1u);  // a section's groups stay its own
@@ -161,6 +179,10 @@ TEST(UnitControl, ABadValueOrAMissingFieldIsRefusedNamingTheField) {
       {Frame("create-group").add("topic", "t").add("group", "g").add("start", "soon"),
        "start='soon' is not earliest or latest"},
       {Frame("reset-offsets").add("topic", "t").add("group", "g").add("to", "soon"), "to='soon'"},
+      {Frame("set-retry").add("topic", "t").add("group", "g").add("factor", "fast"),
+       "factor='fast' is not a decimal number"},
+      {Frame("set-retry").add("topic", "t").add("group", "g").add("jitter", "nan"), "jitter='nan'"},
+      {Frame("create-group").add("topic", "t").add("group", "g").add("max_attempts", "-1"), "max_attempts='-1'"},
       {Frame("reset-offsets").add("topic", "t").add("group", "g"), "without field 'to' or 'to_time'"},
       {Frame("reset-offsets").add("topic", "t").add("group", "g").add("to_time", "99999999999999999999"),
        "to_time='99999999999999999999' is not ns since the epoch"},
@@ -189,7 +211,7 @@ TEST(UnitControl, ABadValueOrAMissingFieldIsRefusedNamingTheField) {
 // mq::Client sends a request again after a broken connection only when idempotent() says so: exactly these types,
 // by the value each request declares (a request declared `idempotent = false` is not one).
 TEST(UnitControl, ExactlyTheIdempotentRequestTypesAreSentAgain) {
-  const std::set<std::string> idempotent_types = {"hello", "open", "list", "describe", "groups", "stats"};
+  const std::set<std::string> idempotent_types = {"hello", "open", "list", "describe", "groups", "stats", "set-retry"};
   const std::set<std::string> others = {"create",        "delete",         "create-group", "delete-group",
                                         "reset-offsets", "delete-records", "repair"};
   std::set<std::string> all;

@@ -61,7 +61,10 @@ class Client {
   Result<std::vector<GroupReport>> groups(std::string_view name);
   // mqd's own counts and every sound topic this process's user may use.
   Result<DaemonStats> stats();
-  Result<void> create_group(std::string_view topic, std::string_view group, Start start = Start::earliest);
+  Result<void> create_group(std::string_view topic, std::string_view group, Start start = Start::earliest,
+                           const RetryPolicy& retry = {});
+  // Changes a group's retry policy (Topic::set_retry_policy).
+  Result<void> set_retry_policy(std::string_view topic, std::string_view group, const RetryPolicy& retry);
   // Errc::busy while the group has live members.
   Result<void> delete_group(std::string_view topic, std::string_view group);
   // Moves the group; with a TimePoint, returns the offset that time meant.

@@ -43,6 +43,18 @@ struct CreateOptions {
   std::vector<std::string> groups{};          // consumer groups created with the topic
 };
 
+// A retry policy's fields on the wire (RetryPolicy); an unset one is the default (create-group), unchanged
+// (set-retry), or not reported (an older mqd).
+struct RetryFields {
+  std::optional<std::uint32_t> max_attempts{};
+  std::optional<std::chrono::milliseconds> backoff{};
+  std::optional<double> factor{};
+  std::optional<std::chrono::milliseconds> max_backoff{};
+  std::optional<double> jitter{};
+  static RetryFields of(const RetryPolicy& policy);
+  RetryPolicy over(RetryPolicy base) const;  // `base` with the fields that are set
+};
+
 // A consumer group as mqd reports it.
 struct GroupReport {
   std::string name;
@@ -51,6 +63,8 @@ struct GroupReport {
   std::uint64_t lag = 0;        // records published and not yet acked
   std::uint64_t members = 0;
   std::uint64_t unacked = 0;    // records handed out and not yet acked
+  std::optional<std::uint64_t> retrying{};  // records nacked and waiting for their retry
+  RetryFields retry{};                      // its retry policy
 };
 
 // A position a group waits at because of a claim the tail has passed (see StuckInfo).
@@ -247,6 +261,15 @@ struct CreateGroup {
   std::string topic;
   std::string group;
   std::optional<Start> start{};  // default earliest
+  RetryFields retry{};           // default RetryPolicy{}
+};
+struct SetRetry {  // changes a group's retry policy (Topic::set_retry_policy)
+  static constexpr std::string_view type = "set-retry";
+  static constexpr bool idempotent = true;
+  using Reply = Done;
+  std::string topic;
+  std::string group;
+  RetryFields retry{};  // unset fields stay as they are
 };
 struct DeleteGroup {
   static constexpr std::string_view type = "delete-group";
@@ -278,7 +301,7 @@ struct Repair {  // the topic's orphaned positions, now
 };
 
 using Request = std::variant<Hello, Create, Open, Delete, List, Describe, Groups, Stats, CreateGroup, DeleteGroup,
-                             ResetOffsets, DeleteRecords, Repair>;
+                             ResetOffsets, DeleteRecords, Repair, SetRetry>;
 
 // Requests and replies to frames and back. A decode error is Errc::invalid_argument naming the field and what it
 // should be ("capacity='lots' is not a whole number"), or the unknown request type.

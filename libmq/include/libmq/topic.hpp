@@ -167,5 +167,7 @@ class Topic {
 Result<void> validate_topic_name(std::string_view name);
 // Checks a consumer group name: 1..255 printable ASCII characters.
 Result<void> validate_group_name(std::string_view name);
+// Checks a retry policy against the ranges RetryPolicy states; Errc::invalid_argument naming the field.
+Result<void> validate_retry_policy(const RetryPolicy& retry);
 
 }  // namespace mq

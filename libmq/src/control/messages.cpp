@@ -3,6 +3,7 @@
 // three visitors of that one list.
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <concepts>
 #include <cstdio>
 #include <limits>
@@ -82,6 +83,21 @@ void visit(M& m, V& v) {
   v.field("group_lag", m.lag);
   v.field("group_members", m.members);
   v.field("group_unacked", m.unacked);
+  v.field("group_retrying", m.retrying);
+  v.field("group_max_attempts", m.retry.max_attempts);
+  v.field("group_backoff_ms", m.retry.backoff);
+  v.field("group_factor", m.retry.factor);
+  v.field("group_max_backoff_ms", m.retry.max_backoff);
+  v.field("group_jitter", m.retry.jitter);
+}
+// A retry policy in a request (create-group, set-retry).
+template <class R, class V>
+void visit_retry(R& r, V& v) {
+  v.field("max_attempts", r.max_attempts);
+  v.field("backoff_ms", r.backoff);
+  v.field("factor", r.factor);
+  v.field("max_backoff_ms", r.max_backoff);
+  v.field("jitter", r.jitter);
 }
 template <Is<StuckReport> M, class V>
 void visit(M& m, V& v) {
@@ -131,6 +147,13 @@ void visit(M& m, V& v) {
   v.field("topic", m.topic);
   v.field("group", m.group);
   v.field("start", m.start);
+  visit_retry(m.retry, v);
+}
+template <Is<SetRetry> M, class V>
+void visit(M& m, V& v) {
+  v.field("topic", m.topic);
+  v.field("group", m.group);
+  visit_retry(m.retry, v);
 }
 template <Is<DeleteGroup> M, class V>
 void visit(M& m, V& v) {
@@ -208,6 +231,11 @@ std::string text(std::uint64_t v, Base base) {
 }
 std::string text(std::uint32_t v, Base base) { return text(std::uint64_t{v}, base); }
 std::string text(bool v, Base) { return v ? "true" : "false"; }
+std::string text(double v, Base) {
+  char b[32];
+  const auto [end, ec] = std::to_chars(b, b + sizeof b, v);  // the shortest text that reads back as v
+  return ec == std::errc() ? std::string(b, end) : std::string("nan");
+}
 std::string text(std::chrono::milliseconds v, Base) { return std::to_string(v.count()); }
 template <Worded E>
 std::string text(E v, Base) {
@@ -246,6 +274,14 @@ std::optional<Error> parse(std::string_view key, std::string_view t, std::uint32
 std::optional<Error> parse(std::string_view key, std::string_view t, bool& out, Base) {
   if (t != "true" && t != "false") return bad_value(key, t, "true or false");
   out = t == "true";
+  return std::nullopt;
+}
+std::optional<Error> parse(std::string_view key, std::string_view t, double& out, Base) {
+  double v = 0;
+  const auto [stop, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || stop != t.data() + t.size() || !std::isfinite(v))
+    return bad_value(key, t, "a decimal number");
+  out = v;
   return std::nullopt;
 }
 std::optional<Error> parse(std::string_view key, std::string_view t, std::chrono::milliseconds& out, Base) {
@@ -570,4 +606,18 @@ std::vector<MessageSpec> protocol_table() {
 }
 
 }  // namespace control
+
+RetryFields RetryFields::of(const RetryPolicy& p) {
+  return RetryFields{p.max_attempts, p.backoff, p.factor, p.max_backoff, p.jitter};
+}
+
+RetryPolicy RetryFields::over(RetryPolicy base) const {
+  if (max_attempts) base.max_attempts = *max_attempts;
+  if (backoff) base.backoff = *backoff;
+  if (factor) base.factor = *factor;
+  if (max_backoff) base.max_backoff = *max_backoff;
+  if (jitter) base.jitter = *jitter;
+  return base;
+}
+
 }  // namespace mq
