@@ -982,4 +982,15 @@ Result<Consumer::Nacked> Consumer::nack(Message&& message, std::chrono::millisec
   return state_->nack(message, delay, error);
 }
 
+Result<std::size_t> Consumer::nack(std::span<Message> messages, std::optional<std::chrono::milliseconds> delay,
+                                   std::string_view error) {
+  std::size_t dead = 0;
+  for (auto& m : messages) {
+    auto nacked = state_->nack(m, delay, error);
+    if (!nacked) return nacked.error();
+    dead += *nacked == Nacked::dead_lettered ? 1 : 0;
+  }
+  return dead;
+}
+
 }  // namespace mq

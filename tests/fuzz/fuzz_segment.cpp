@@ -51,7 +51,7 @@ constexpr Field kHeaderFields[] = {
     {offsetof(SegmentHeader, group_slots), 4},    {offsetof(SegmentHeader, member_slots), 4},
     {offsetof(SegmentHeader, held_slots), 4},     {offsetof(SegmentHeader, redeliver_slots), 4},
     {offsetof(SegmentHeader, index_slots), 4},    {offsetof(SegmentHeader, ring_offset), 8},
-    {offsetof(SegmentHeader, total_bytes), 8},
+    {offsetof(SegmentHeader, total_bytes), 8},    {offsetof(SegmentHeader, retry_slots), 4},
 };
 constexpr std::size_t kFields = std::size(kHeaderFields);
 constexpr std::size_t kOpGroup = kFields;
@@ -96,6 +96,7 @@ void valid_header(std::byte* h) {
   set(offsetof(SegmentHeader, held_slots), 4, mq::kMaxUnacked);
   set(offsetof(SegmentHeader, redeliver_slots), 4, kRedeliverSlots);
   set(offsetof(SegmentHeader, index_slots), 4, kIndexSlots);
+  set(offsetof(SegmentHeader, retry_slots), 4, mq::kRetrySlots);
   set(offsetof(SegmentHeader, ring_offset), 8, kRingOffset);
   set(offsetof(SegmentHeader, total_bytes), 8, kMinImage);
   set(group_field(0, false), 4, kGroupActive);
@@ -127,7 +128,8 @@ void check_accepted(const std::byte* image, std::size_t size) {
             get(image, offsetof(SegmentHeader, member_slots), 4) == mq::kMaxMembers &&
             get(image, offsetof(SegmentHeader, held_slots), 4) == mq::kMaxUnacked &&
             get(image, offsetof(SegmentHeader, redeliver_slots), 4) == kRedeliverSlots &&
-            get(image, offsetof(SegmentHeader, index_slots), 4) == kIndexSlots,
+            get(image, offsetof(SegmentHeader, index_slots), 4) == kIndexSlots &&
+            get(image, offsetof(SegmentHeader, retry_slots), 4) == mq::kRetrySlots,
         "accepted table sizes");
   for (std::size_t g = 0; g < mq::kMaxGroups; ++g) {
     const std::uint64_t state = get(image, group_field(g, false), 4);

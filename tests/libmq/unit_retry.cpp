@@ -3,6 +3,7 @@
 // attempt's nack dead-letters it to `<topic>.dlq` with the dlq headers; the group's committed offset (and so the
 // producers of a block topic) stay behind a record that waits; a full retry table, a bad policy and a record not
 // held are clear errors. Delays are measured against CLOCK_MONOTONIC as bounds: never slept on.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -141,6 +142,42 @@ TEST_F(UnitRetry, AnotherMemberTakesTheRetryOnceItIsDue) {
   EXPECT_EQ(taken->attempt(), 2u);
   EXPECT_FALSE(a.poll(kNow));
   ASSERT_TRUE(b.ack(std::move(*taken)));
+}
+
+TEST_F(UnitRetry, ABatchIsNackedRecordByRecordAndComesBackWhole) {
+  auto topic = mq::Topic::create("jobs").value();
+  mq::Producer producer(topic);
+  mq::Consumer consumer(topic, manual("workers", no_jitter(2, 10ms)));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(producer.publish(bytes("b" + std::to_string(i))));
+  std::vector<mq::Message> batch;
+  ASSERT_EQ(consumer.poll_batch(batch, 5, 1s).value(), 5u);
+  // The first two are acked, the last three nacked: the nack of b2 acks what came before it.
+  ASSERT_TRUE(consumer.ack(std::move(batch[1])));
+  auto nacked = consumer.nack(std::span(batch).subspan(2), std::nullopt, "batch failed");
+  ASSERT_TRUE(nacked) << nacked.error().what();
+  EXPECT_EQ(*nacked, 0u);
+  EXPECT_EQ(consumer.unacked(), 0u);
+  EXPECT_EQ(group_of(topic.info(), "workers").retrying, 3u);
+  std::vector<std::string> again;
+  std::vector<mq::Message> retried;
+  while (again.size() < 3) {
+    auto m = consumer.poll(2s);
+    ASSERT_TRUE(m) << m.error().what();
+    EXPECT_EQ(m->attempt(), 2u);
+    again.push_back(text(m->payload()));
+    retried.push_back(std::move(*m));
+  }
+  std::sort(again.begin(), again.end());
+  EXPECT_EQ(again, (std::vector<std::string>{"b2", "b3", "b4"}));
+  // Their last attempt: the batch form dead-letters all three and says so.
+  auto dead = consumer.nack(std::span(retried), std::nullopt, "still failing");
+  ASSERT_TRUE(dead) << dead.error().what();
+  EXPECT_EQ(*dead, 3u);
+  EXPECT_EQ(group_of(topic.info(), "workers").lag, 0u);
+  // A record not held stops the batch with an error naming it.
+  auto twice = consumer.nack(std::span(retried).first(1));
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code(), mq::Errc::invalid_argument);
 }
 
 TEST_F(UnitRetry, BackoffGrowsByTheFactorAndTheLastAttemptIsDeadLettered) {

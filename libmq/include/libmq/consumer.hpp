@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -98,6 +99,11 @@ class Consumer {
   enum class Nacked { retry, dead_lettered };
   Result<Nacked> nack(Message&& message, std::string_view error = {});
   Result<Nacked> nack(Message&& message, std::chrono::milliseconds delay, std::string_view error = {});
+  // The batch form: nacks each of `messages` in order (a poll_batch's, say), each as nack(message, delay, error);
+  // unset `delay`: each record's backoff. Stops at the first error, the records before it nacked. Returns how many
+  // were dead-lettered.
+  Result<std::size_t> nack(std::span<Message> messages, std::optional<std::chrono::milliseconds> delay = std::nullopt,
+                           std::string_view error = {});
   // Runs (one per poll, one per poll_batch) this member holds unacked; at kMaxUnacked a poll is Errc::limit.
   std::size_t unacked() const noexcept;
 
