@@ -197,6 +197,13 @@ export interface ConsumerConfig {
    *  'spin': the JS thread keeps taking for 50 us before it parks: lowest latency, the loop busy meanwhile.
    *  'spin_futex' | 'spin_yield' | 'busy_spin': a waiter thread that spins ~20 us first / never sleeps. */
   wait?: Wait
+  /** libmq: what a throwing eachMessage / eachBatch does. Default (undefined): the failed record is nacked and the
+   *  consumer goes on; the group retries it after its backoff (message.attempt one higher) and, after its last
+   *  attempt, publishes it to `<topic>.dlq` (README "Retries and dead letters"). A policy object: the group's retry
+   *  policy too (given to the group when this consumer creates it or joins it with another one). false: no nack,
+   *  a throw restarts the member as kafkajs restarts the consumer (`retry`). Not kafkajs' `retry`, which is
+   *  about restarts. */
+  redelivery?: RedeliveryPolicy | false
   sessionTimeout?: number
   rebalanceTimeout?: number
   heartbeatInterval?: number
@@ -211,6 +218,26 @@ export interface ConsumerConfig {
   partitionAssigners?: any[]
 }
 
+/** libmq: a consumer group's retry policy for records whose handling failed (nacked): the delay before attempt n+1
+ *  is backoffMs * factor^(n-1), at most maxBackoffMs, shortened by a random fraction up to `jitter`; after
+ *  maxAttempts deliveries the record goes to the dead-letter topic `<topic>.dlq`. Missing fields take the defaults. */
+export interface RedeliveryPolicy {
+  /** Deliveries of a record, the first included, before it is dead-lettered: 1..63. Default 5. */
+  maxAttempts?: number
+  /** The delay after the first failure, ms: 0..maxBackoffMs. Default 100. */
+  backoffMs?: number
+  /** Each further failure multiplies the delay by this: 1..100. Default 2. */
+  factor?: number
+  /** The longest delay, ms: backoffMs..86400000 (a day). Default 30000. */
+  maxBackoffMs?: number
+  /** A delay is shortened by a random fraction of itself up to this: 0..1. Default 0.1. */
+  jitter?: number
+}
+
+/** Headers of a dead letter in `<topic>.dlq`, besides the record's own (decimal text but for topic, group, error). */
+export type DeadLetterHeader = 'mq.dlq.topic' | 'mq.dlq.offset' | 'mq.dlq.group' | 'mq.dlq.attempts' |
+  'mq.dlq.first_failure_ns' | 'mq.dlq.error'
+
 /** Computed on first access (getters, settable), so `{...message}` and Object.keys() see no fields: use the fields,
  *  or JSON.stringify / toJSON(), which give the plain kafkajs shape. */
 export type KafkaMessage = {
@@ -223,8 +250,13 @@ export type KafkaMessage = {
   headers?: IHeaders
   size: number
   isControlRecord?: boolean
-  /** libmq: true when the record was handed out before to a member that died or failed without acking it. */
+  /** libmq: true when the record was handed out before: to a member that died or failed without acking it, or as a
+   *  retry after a failure. */
   redelivered?: boolean
+  /** libmq: the group's delivery of this record: 1, then one more per failed handler call (nack). */
+  attempt?: number
+  /** libmq: when the record first failed (ms since the epoch, a string as `timestamp`); undefined on attempt 1. */
+  firstFailureTimestamp?: string
 }
 
 export type Batch = {
@@ -630,6 +662,10 @@ export interface GroupInfo {
   lag: string
   members: number
   unacked: number
+  /** Topic.info() (from the segment): records nacked and waiting for their retry, at most 32. */
+  retrying?: number
+  /** Topic.info(): the group's retry policy, every field filled in. */
+  retry?: Required<RedeliveryPolicy>
 }
 
 export interface TopicInfo {
@@ -660,6 +696,10 @@ export interface FastMessage {
   /** Milliseconds since the epoch. */
   timestamp: number
   redelivered: boolean
+  /** The group's delivery of this record: 1, then one more per nack. */
+  attempt: number
+  /** Milliseconds since the epoch of the record's first nack; undefined on attempt 1. */
+  firstFailureTimestamp: number | undefined
 }
 
 export interface FastConsumerOptions {
@@ -671,6 +711,16 @@ export interface FastConsumerOptions {
   maxBatch?: number
   /** As ConsumerConfig.wait. Default 'futex'. */
   wait?: Wait
+  /** The group's retry policy for nack(): given to the group when this member creates it, or joins it with another
+   *  one. Default: the group keeps its own (a new group: RedeliveryPolicy's defaults). */
+  redelivery?: RedeliveryPolicy
+}
+
+export interface NackOptions {
+  /** Wait this long before the retry, ms: 0..86400000. Default: the group's backoff for the record's attempt. */
+  delayMs?: number
+  /** Why it failed: the dead letter's mq.dlq.error header, if this was its last attempt. */
+  error?: string | Error
 }
 
 export class FastConsumer implements AsyncIterableIterator<FastMessage> {
@@ -678,6 +728,13 @@ export class FastConsumer implements AsyncIterableIterator<FastMessage> {
   readonly lost: number
   /** Acks `msg` and everything received before it, now (otherwise: when the loop asks for the next record). */
   ack(msg: FastMessage): void
+  /** Hands `msg` back to the group for another attempt after the delay (to whichever member takes first, before new
+   *  records) and acks every record received before it; after its last attempt (redelivery.maxAttempts) it goes to
+   *  `<topic>.dlq` instead ('deadLettered'). Await it before the loop asks for the next record, which acks it. Waits
+   *  only while the group's retry table is full (32 records wait), taking the next retry that comes due to make
+   *  room (handed out after the records in hand). Rejects, the record still held: mqCode 'invalid_argument' (an
+   *  overwrite topic, a record nacked or acked already), or the dead-letter publish's error. */
+  nack(msg: FastMessage, options?: NackOptions): Promise<'retry' | 'deadLettered'>
   next(): Promise<IteratorResult<FastMessage>>
   /** for await (const batch of c.batches()): arrays of up to maxBatch messages, one promise per batch; a batch is
    *  acked when the loop asks for the next one; leaving the loop closes the consumer. */

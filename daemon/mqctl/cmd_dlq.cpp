@@ -100,6 +100,11 @@ std::vector<Letter> read_letters(mq::Topic& dlq, const std::optional<std::string
   }
   const std::string temp = std::string(kTempGroupPrefix) + std::to_string(::getpid());
   require(dlq.create_group(temp, mq::Start::earliest));
+  struct Drop {  // the temporary group goes whatever happens (its consumer is gone first)
+    mq::Topic& dlq;
+    const std::string& name;
+    ~Drop() { (void)dlq.delete_group(name); }
+  } drop{dlq, temp};
   std::vector<Letter> out;
   {
     if (from) require(dlq.reset_group(temp, std::max(*from, info.earliest)));
@@ -111,14 +116,12 @@ std::vector<Letter> read_letters(mq::Topic& dlq, const std::optional<std::string
       auto m = reader.poll(0ns);
       if (!m) {
         if (m.error().code() == mq::Errc::timed_out) break;
-        (void)dlq.delete_group(temp);
         throw Failure(std::string(m.error().message()));
       }
       Letter l = letter_of(*m);
       if (!group || l.group == *group) out.push_back(std::move(l));
     }
   }
-  (void)dlq.delete_group(temp);
   return out;
 }
 
@@ -134,12 +137,14 @@ std::pair<std::uint64_t, std::uint64_t> replay(mq::Topic& dlq, mq::Topic& source
   mq::Producer to_source = require(mq::Producer::make(source));
   std::optional<mq::Producer> to_dlq;
   std::uint64_t replayed = 0, kept = 0;
+  const mq::Offset end = dlq.info().latest;  // letters kept (moved to the end) are not read again
   while (replayed < max) {
     auto m = reader.poll(0ns);
     if (!m) {
       if (m.error().code() == mq::Errc::timed_out) break;
       throw Failure(std::string(m.error().message()));
     }
+    if (m->offset() >= end) break;  // (left unacked: it goes back to the group)
     const Letter l = letter_of(*m);
     if (group && l.group != *group) {
       if (!to_dlq) to_dlq.emplace(require(mq::Producer::make(dlq)));

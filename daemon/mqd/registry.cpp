@@ -466,9 +466,12 @@ void Registry::tick() {
     }
     e.stuck_since = std::move(stuck);
     if (due) (void)repair_orphans(name, e, "stuck for " + std::to_string(config_.orphan_grace.count()) + " s");
+    // A dead-letter topic's group "replay" has a member only while mqctl replays: it keeps the letters, not expired.
+    const bool dead_letters = name.size() > mq::kDeadLetterSuffix.size() &&
+                              name.ends_with(mq::kDeadLetterSuffix);
     for (const auto& g : info.groups) {
       auto [seen, fresh] = e.group_seen.try_emplace(g.name, now);
-      if (g.members != 0 || fresh) {
+      if (g.members != 0 || fresh || (dead_letters && g.name == mq::kDeadLetterGroup)) {
         seen->second = now;
         continue;
       }

@@ -44,6 +44,12 @@ constexpr std::int64_t kSleepSliceNs = 100'000'000;  // sleep at most this long 
 constexpr std::uint64_t kPrefetchAhead = 1024;  // take_run: how far ahead of the record it reads to prefetch
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
+// When a retry entry whose due word says `due` may be taken: due further ahead than the longest backoff means now
+// (the clock was set back, or the word scribbled): a record must not wait for that.
+inline std::int64_t effective_due(std::int64_t due, std::int64_t now) {
+  return due > now && due - now > std::chrono::nanoseconds(kMaxBackoff).count() ? now : due;
+}
+
 enum class Take { got, empty, failed };
 // Why a take failed; empty until it does (so a poll builds no Error, and allocates nothing, on its way).
 using Failure = std::optional<Error>;
@@ -68,6 +74,7 @@ struct Consumer::State {
   std::uint64_t fork_gen = 0;
   ConsumerOptions options;
   std::uint64_t lone_tag = 0;  // GroupBlock::lone's tag when this member is the group's lone one; 0: never plain
+  std::uint64_t member_tag = 0;  // this member's index + 1 (GroupBlock::active)
 
   // Held runs, in receive order (mirror of slot->held, plus `base`: how many of the run's records were acked off its
   // front already, so a Message's `done` can be compared with what is left).
@@ -89,6 +96,7 @@ struct Consumer::State {
   // The earliest CLOCK_REALTIME a record in the retry table was due at the last look (kNever: none waits): a
   // sleeping member wakes by then.
   std::int64_t next_due = kNever;
+  bool exclusive = false;  // the group's ordering is Ordering::exclusive (fixed when it was created)
   std::optional<Topic> dlq_topic;  // the dead-letter topic and a producer on it, made at the first dead letter
   std::optional<Producer> dlq;
   // The last record handed out, which auto_ack acks at the next poll.
@@ -258,7 +266,7 @@ struct Consumer::State {
   bool take_plain(Message& m) {
     if (seg->policy() != Policy::block || run_left != 0 || tail - head >= kMaxUnacked ||
         group->redeliver_count.load(std::memory_order_relaxed) != 0 ||
-        group->retry_count.load(std::memory_order_relaxed) != 0)
+        group->retry_count.load(std::memory_order_relaxed) != 0 || standing_by())
       return false;
     const std::uint64_t lone = group->lone.load(std::memory_order_acquire);  // before the cursor: see advance()
     Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
@@ -278,6 +286,11 @@ struct Consumer::State {
   Take take_redelivered(Failure& err);
   Take take_retry();
   std::size_t member_index() const { return static_cast<std::size_t>(slot - group->members); }
+  // An exclusive group's member that is not the one taking (GroupBlock::active): it takes nothing.
+  bool standing_by() const {
+    const std::uint64_t active = group->active.load(std::memory_order_acquire);
+    return active != 0 && active != member_tag;
+  }
   bool holds(const Message& m) const {
     return m.owner_ == this && m.run_ >= head && m.run_ < tail && m.done_ > held[m.run_ % kMaxUnacked].base;
   }
@@ -327,8 +340,7 @@ Take Consumer::State::take_retry() {
     for (auto& e : entries) {
       const std::uint64_t v = e.run.load(std::memory_order_acquire);
       if (run_count(v) == 0 || (v & kRetryFilling) != 0) continue;  // free, being filled, or scribbled
-      std::int64_t due = e.due_ns.load(std::memory_order_relaxed);
-      if (due > now && due - now > std::chrono::nanoseconds(kMaxBackoff).count()) due = now;
+      const std::int64_t due = effective_due(e.due_ns.load(std::memory_order_relaxed), now);
       if (due > now) waiting_due = std::min(waiting_due, due);
       else if (due < best_due) {
         best = &e;
@@ -577,8 +589,17 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
                                    context());
       return Take::failed;
     }
+    if (standing_by()) return Take::empty;
     if (nothing_new()) {
       stuck_at = empty_pos;  // as take_run would find it: the slow path still sees a claim that never commits
+      return Take::empty;
+    }
+    // A full retry table: only its due records are taken (not even redeliveries), so that the entry one frees is
+    // there for the member that fails it again.
+    next_due = kNever;  // (take_retry notes the next one, if any waits)
+    if (group->retry_count.load(std::memory_order_relaxed) >= kRetrySlots)
+    {
+      if (take_retry() == Take::got) continue;
       return Take::empty;
     }
     if (group->redeliver_count.load(std::memory_order_relaxed) != 0) {
@@ -589,8 +610,9 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
     if (const std::uint64_t waiting = group->retry_count.load(std::memory_order_relaxed); waiting != 0) {
       if (take_retry() == Take::got) continue;
       // A full retry table: no new records until one of its records comes due and is taken, so that the member
-      // that fails its next record finds room for it (back-pressure, as a full ring gives producers).
-      if (waiting >= kRetrySlots) return Take::empty;
+      // that fails its next record finds room for it (back-pressure, as a full ring gives producers). In an
+      // exclusive group a record waiting for its retry holds back those after it (offset order).
+      if (waiting >= kRetrySlots || exclusive) return Take::empty;
     }
     const Take t = take_run(max, err);
     if (t != Take::got) return t;
@@ -600,16 +622,23 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
 
 // Whether a take would find something now (wait_ready), without taking it.
 bool Consumer::State::ready() {
-  if (run_left != 0 || group->redeliver_count.load(std::memory_order_relaxed) != 0) return true;
+  if (run_left != 0) return true;
+  if (standing_by()) return false;
+  if (group->redeliver_count.load(std::memory_order_relaxed) != 0 &&
+      group->retry_count.load(std::memory_order_relaxed) < kRetrySlots)  // (see next())
+    return true;
+  next_due = kNever;
   if (group->retry_count.load(std::memory_order_relaxed) != 0) {
+    const std::int64_t now = realtime_ns();
     std::int64_t due = kNever;
     for (const auto& e : seg->retries(group_index).entries) {
       const std::uint64_t v = e.run.load(std::memory_order_acquire);
-      if (run_count(v) != 0 && (v & kRetryFilling) == 0) due = std::min(due, e.due_ns.load(std::memory_order_relaxed));
+      if (run_count(v) != 0 && (v & kRetryFilling) == 0)
+        due = std::min(due, effective_due(e.due_ns.load(std::memory_order_relaxed), now));
     }
     next_due = due;
-    if (due <= realtime_ns()) return true;
-    if (group->retry_count.load(std::memory_order_relaxed) >= kRetrySlots) return false;  // (see next())
+    if (due <= now) return true;
+    if (group->retry_count.load(std::memory_order_relaxed) >= kRetrySlots || exclusive) return false;  // (next())
   }
   const std::uint64_t next = load_half(group->next.lo);
   if (seg->policy() == Policy::overwrite && tail_position(*seg) > next + seg->capacity()) return true;
@@ -621,9 +650,20 @@ void Consumer::State::slow_path(std::int64_t now) {
   if (now < next_slow_check) return;
   next_slow_check = now + kSleepSliceNs;
   if (stuck_at != kNone && tail_position(*seg) > stuck_at) recover_stuck(*seg, stuck_at);
+  resync_retry_count(*seg, group_index);  // a count a dead nacker left high (or one a race left low) comes right
   // A peer in our group is worth a liveness check (a /proc read) only when it is stuck: it holds records and
   // its lowest one has not moved since the last look.
   bool stuck_peer = false;
+  // A standby of an exclusive group looks at the member that takes: once it is confirmed dead, recovery hands its
+  // records and its place to a standby (however few records it held: its `low` may never look stuck).
+  if (const std::uint64_t active = group->active.load(); active != 0 && active != member_tag) {
+    const std::uint64_t owner = active <= kMaxMembers ? group->members[active - 1].owner.load() : 0;
+    if (owner == 0 || owner_dead(owner)) {
+      recover_dead_members(*seg);
+      TableLock lock(*seg);  // (a place left to a slot that is free: a release cut short)
+      if (lock) elect_active(*group);
+    }
+  }
   for (std::size_t m = 0; m < kMaxMembers; ++m) {
     const auto& peer = group->members[m];
     const std::uint64_t low = &peer == slot ? kNone : peer.low.load(std::memory_order_relaxed);
@@ -666,7 +706,8 @@ bool Consumer::State::wait_for(std::chrono::nanoseconds timeout, Look&& look) {
       // Asleep no longer than until the deadline, the next slow-path look, or the first retry due (as the last look
       // found it; a nack of another member's wakes us to look again).
       std::int64_t slice = std::min(deadline - now, kSleepSliceNs);
-      if (s.next_due != kNever) slice = std::clamp<std::int64_t>(s.next_due - realtime_ns(), 0, slice);
+      if (s.next_due != kNever)  // (one already due was taken by another member: sleep the usual slice)
+        if (const std::int64_t left = s.next_due - realtime_ns(); left > 0) slice = std::min(slice, left);
       if (!got) futex_wait(h.wake_seq, seen, std::chrono::nanoseconds(slice));
       h.sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
       if (got || look()) return true;
@@ -686,7 +727,7 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
     if (!lock) return lock.error();
     auto g = find_group(seg, options.group);
     if (!g) {
-      auto created = create_group_locked(seg, options.group, options.start, options.retry);
+      auto created = create_group_locked(seg, options.group, options.start, options.retry, options.ordering);
       if (!created) return std::move(created).error();
       g = *created;
     }
@@ -696,6 +737,8 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
     state->group = &seg.group(*g);
     state->slot = &state->group->members[*m];
     state->lone_tag = state->slot->plain.load() == 1 ? *m + 1 : 0;
+    state->member_tag = *m + 1;
+    state->exclusive = load_ordering(*state->group) == Ordering::exclusive;
   }
   state->seg = &seg;
   state->fork_gen = fork_generation();
@@ -919,7 +962,7 @@ Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_f
   headers.push_back({dlq_header::group, text(options.group)});
   headers.push_back({dlq_header::attempts, text(attempts)});
   headers.push_back({dlq_header::first_failure, text(first)});
-  headers.push_back({dlq_header::error, text(error)});
+  headers.push_back({dlq_header::error, text(error.substr(0, kMaxDeadLetterError))});
   Record record{m.payload_, m.key_, headers, m.timestamp_ns_};
   if (auto published = dlq->publish(record); !published)
     return Error(published.error().code(), "cannot dead-letter offset " + offset + ": " + context() + ": " +
@@ -984,9 +1027,19 @@ Result<Consumer::Nacked> Consumer::nack(Message&& message, std::chrono::millisec
 
 Result<std::size_t> Consumer::nack(std::span<Message> messages, std::optional<std::chrono::milliseconds> delay,
                                    std::string_view error) {
-  std::size_t dead = 0;
+  // In receive order (each nack acks what came before it), every one held before any is nacked.
+  std::vector<Message*> order;
   for (auto& m : messages) {
-    auto nacked = state_->nack(m, delay, error);
+    if (!state_->holds(m))
+      return Error(Errc::invalid_argument, "record not held by this consumer (acked already?): " + state_->context() +
+                                               " offset=" + std::to_string(m.offset_));
+    order.push_back(&m);
+  }
+  std::sort(order.begin(), order.end(),
+            [](const Message* a, const Message* b) { return a->run_ != b->run_ ? a->run_ < b->run_ : a->done_ < b->done_; });
+  std::size_t dead = 0;
+  for (Message* m : order) {
+    auto nacked = state_->nack(*m, delay, error);
     if (!nacked) return nacked.error();
     dead += *nacked == Nacked::dead_lettered ? 1 : 0;
   }

@@ -52,6 +52,24 @@ Result<void> wait_out_plain_writer(const Segment& seg, const std::atomic<std::ui
   return {};
 }
 
+}  // namespace
+
+void elect_active(GroupBlock& block) {
+  if (load_ordering(block) != Ordering::exclusive) return;
+  const auto live = [&](std::uint64_t tag) {
+    if (tag == 0 || tag > kMaxMembers) return false;
+    const std::uint64_t owner = block.members[tag - 1].owner.load();
+    return owner != 0 && owner != kOrphanOwner && !owner_dead(owner);
+  };
+  if (live(block.active.load())) return;
+  std::uint64_t next = kNoActive;
+  for (std::uint64_t tag = 1; tag <= kMaxMembers && next == kNoActive; ++tag)
+    if (live(tag)) next = tag;
+  block.active.store(next);
+}
+
+namespace {
+
 // Makes `tag` (index + 1, or 0) the group's lone member. The word's generation moves with it, so a take the lone
 // member began before fails its check and goes by CAS; then a barrier on every CPU running a registered process, and
 // a wait while that member's announced take sits exactly at the cursor (announced before the barrier, its store not
@@ -98,6 +116,8 @@ Result<void> choose_lone(const Segment& seg, GroupBlock& block) {
 
 // After stealing the lock from a dead holder: finish what it may have left half done.
 void repair_after_dead_holder(const Segment& seg) {
+  for (std::size_t g = 0; g < kMaxGroups; ++g)  // a release cut short
+    if (seg.group(g).state.load() != kGroupFree) elect_active(seg.group(g));
   // A recoverer that died holding producers back: release them (the dead claim it was finishing keeps its intent,
   // and the next recovery finishes it).
   seg.header().hold.store(0);
@@ -252,10 +272,7 @@ Result<void> move_group_locked(const Segment& seg, std::size_t g, std::variant<S
     // a retry go the same way; an entry a member is filling stays its own (it acks the record after).
     for (auto& r : block.redeliver)
       if (r.exchange(0) != 0) block.redeliver_count.fetch_sub(1);
-    for (auto& e : seg.retries(g).entries) {
-      std::uint64_t v = e.run.load();
-      if (v != 0 && (v & kRetryFilling) == 0 && e.run.compare_exchange_strong(v, 0)) block.retry_count.fetch_sub(1);
-    }
+    drop_retries_before(seg, g, kNone);
   }
   block.mover.store(0);
   block.state.store(previous == kGroupFree ? kGroupActive : previous);
@@ -282,8 +299,38 @@ RetryPolicy load_retry_policy(const GroupBlock& block) {
   return r;
 }
 
+void drop_retries_before(const Segment& seg, std::size_t g, std::uint64_t position) {
+  auto& block = seg.group(g);
+  for (auto& e : seg.retries(g).entries) {
+    std::uint64_t v = e.run.load();
+    if (run_count(v) != 0 && (v & kRetryFilling) == 0 && run_position(v) < position &&
+        e.run.compare_exchange_strong(v, 0))
+      block.retry_count.fetch_sub(1);
+  }
+  resync_retry_count(seg, g);  // (a scribbled entry removed here may not have been counted)
+}
+
+void resync_retry_count(const Segment& seg, std::size_t g) {
+  auto& count = seg.group(g).retry_count;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    std::uint64_t seen = count.load();
+    std::uint64_t held = 0;
+    for (const auto& e : seg.retries(g).entries) {
+      const std::uint64_t v = e.run.load();
+      held += run_count(v) != 0 && (v & kRetryFilling) == 0 ? 1 : 0;
+    }
+    if (seen == held || count.compare_exchange_strong(seen, held)) return;
+  }
+}
+
+Ordering load_ordering(const GroupBlock& block) {
+  return block.retry.ordering.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(Ordering::exclusive)
+             ? Ordering::exclusive
+             : Ordering::none;
+}
+
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start,
-                                        const RetryPolicy& retry) {
+                                        const RetryPolicy& retry, Ordering ordering) {
   assert(table_lock_held(seg));
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     auto& block = seg.group(g);
@@ -298,6 +345,8 @@ Result<std::size_t> create_group_locked(const Segment& seg, std::string_view nam
     for (auto& e : seg.retries(g).entries) e.run.store(0);
     block.retry_count.store(0);
     store_retry_policy(block, retry);
+    block.retry.ordering.store(static_cast<std::uint32_t>(ordering));
+    block.active.store(ordering == Ordering::exclusive ? kNoActive : 0);
     for (auto& m : block.members) {
       m.owner.store(0);
       m.pending.store(0);
@@ -326,6 +375,7 @@ Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g) {
       slot.delivered.store(0);
       slot.plain.store(plain_handover_possible() ? 1 : 0);
       slot.owner.store(self_owner());
+      elect_active(block);  // the first member of an exclusive group takes; later ones stand by
       if (auto chosen = choose_lone(seg, block); !chosen) {  // a second member: the first hands over to CAS
         slot.owner.store(0);
         return chosen.error();
@@ -397,17 +447,20 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
     from[i]->store(0);
     test_point(TestPoint::redelivery_moving);
   }
-  // An entry of the retry table it was filling when it died: it still held that record (owed above).
+  // An entry of the retry table it was filling when it died: it still held that record (owed above). It may have
+  // counted the entry already.
   for (auto& e : seg.retries(g).entries) {
     std::uint64_t filling = kRetryFilling | (m << 6);
     e.run.compare_exchange_strong(filling, 0);
   }
+  resync_retry_count(seg, g);
   slot.pending.store(0);
   slot.head.store(tail);
   slot.low.store(kNone);
   const std::size_t bit = g * kMaxMembers + m;  // a member that died asleep must not keep producers waking
   seg.header().sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
   slot.owner.store(0);
+  elect_active(block);  // it took for an exclusive group: a live standby takes over
   block.gen.fetch_add(1);  // even again
   (void)choose_lone(seg, block);  // the member that remains, if alone, takes by plain store (nothing to wait for)
   return true;
@@ -454,9 +507,8 @@ std::optional<std::uint64_t> group_low(const Segment& seg, std::size_t g) {
     if (block.redeliver_count.load() != 0)
       for (const auto& r : block.redeliver)
         if (const std::uint64_t v = r.load(); v != 0) low = std::min(low, run_position(v));
-    if (block.retry_count.load() != 0)
-      for (const auto& e : seg.retries(g).entries)
-        if (const std::uint64_t v = e.run.load(); run_count(v) != 0) low = std::min(low, run_position(v));
+    for (const auto& e : seg.retries(g).entries)  // whatever retry_count says: it may be low for a moment
+      if (const std::uint64_t v = e.run.load(); run_count(v) != 0) low = std::min(low, run_position(v));
     for (const auto& slot : block.members) low = std::min(low, slot.low.load());
     if (block.gen.load() == gen) return low;
   }

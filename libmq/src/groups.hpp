@@ -50,7 +50,12 @@ bool table_lock_held(const Segment& seg) noexcept;
 // REQUIRES: the table lock. Creates a group starting at `start` with retry policy `retry` (validated already);
 // Errc::limit when all kMaxGroups are taken.
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start,
-                                        const RetryPolicy& retry);
+                                        const RetryPolicy& retry, Ordering ordering = Ordering::none);
+// A group's ordering as its block says (a scribbled word reads as Ordering::none).
+Ordering load_ordering(const GroupBlock& block);
+// REQUIRES: the table lock. An exclusive group's taking member, if it is gone (left, confirmed dead, or never
+// chosen), becomes its first live member (kNoActive when none): the one standby that takes over.
+void elect_active(GroupBlock& block);
 // A group's retry policy: set under the table lock; read by anyone (a scribbled field reads clamped into range).
 void store_retry_policy(GroupBlock& block, const RetryPolicy& retry);
 RetryPolicy load_retry_policy(const GroupBlock& block);
@@ -62,6 +67,13 @@ Result<std::size_t> join_member_locked(const Segment& seg, std::size_t g);
 // REQUIRES: the table lock. Hands what member m of group g holds to the group's redelivery list and frees the slot.
 // False (nothing changed) when the redelivery list has no room for it yet.
 bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m);
+
+// Removes the records of group g's retry table at positions before `position` (all: kNone), uncounting each.
+void drop_retries_before(const Segment& seg, std::size_t g, std::uint64_t position);
+// Makes group g's retry_count the number of records its retry table holds: a count left high by a member killed
+// mid-nack (or scribbled) would keep members on their slow path, or stop them taking new records. Lock-free: a
+// nack or take that runs meanwhile moves the count, and the CAS then fails and looks again.
+void resync_retry_count(const Segment& seg, std::size_t g);
 
 // Frees member slots whose owners are confirmed dead, their records going back to the group. Returns how many.
 std::size_t recover_dead_members(const Segment& seg);

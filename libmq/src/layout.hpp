@@ -224,16 +224,20 @@ inline constexpr std::uint32_t kGroupFree = 0;
 inline constexpr std::uint32_t kGroupMoving = 1;  // being created or reset: producers wait for it to settle
 inline constexpr std::uint32_t kGroupActive = 2;
 
-// A group's retry policy (RetryPolicy) as its block keeps it: set under the table lock, read by nack without it.
+// A group's retry policy (RetryPolicy) and ordering as its block keeps them: set under the table lock, read without.
 struct RetryWords {
   std::atomic<std::uint32_t> max_attempts;  // 1..kMaxAttempts
   std::atomic<std::uint32_t> backoff_ms;
   std::atomic<std::uint32_t> max_backoff_ms;
   std::atomic<std::uint32_t> factor_milli;  // factor x 1000
   std::atomic<std::uint32_t> jitter_milli;  // jitter x 1000
-  std::atomic<std::uint32_t> reserved;
+  std::atomic<std::uint32_t> ordering;      // Ordering
 };
 static_assert(sizeof(RetryWords) == 24);
+
+// GroupBlock::active: 0 = any member takes (Ordering::none); else, for Ordering::exclusive, the index + 1 of the
+// member that alone takes, or kNoActive while the group has no member.
+inline constexpr std::uint64_t kNoActive = ~std::uint64_t{0};
 
 struct alignas(kCacheLine) GroupBlock {
   // line 0
@@ -245,6 +249,9 @@ struct alignas(kCacheLine) GroupBlock {
   // a mover (libmq/doc/design.md, "Lone members").
   std::atomic<std::uint64_t> lone;
   RetryWords retry;
+  // Ordering::exclusive: which member takes (kNoActive, else index + 1); 0 for Ordering::none. Set under the table
+  // lock when a member joins a group without one, and when the one that takes leaves or is recovered.
+  std::atomic<std::uint64_t> active;
   // lines 1..4
   alignas(kCacheLine) char name[kNameBytes];
   // line 5: members take records by CAS on {position, offset}

@@ -224,20 +224,24 @@ TopicInfo Topic::info() const {
       gi.retrying += run_count(v) != 0 && (v & kRetryFilling) == 0 ? 1 : 0;
     }
     gi.retry = load_retry_policy(block);
+    gi.ordering = load_ordering(block);
+    if (const std::uint64_t active = block.active.load(); gi.ordering == Ordering::exclusive && active != kNoActive &&
+                                                          active != 0 && active <= kMaxMembers)
+      gi.active_pid = owner_pid(block.members[active - 1].owner.load());
     info.groups.push_back(std::move(gi));
   }
   info.stuck = stuck_positions(seg);
   return info;
 }
 
-Result<void> Topic::create_group(std::string_view group, Start start, const RetryPolicy& retry) {
+Result<void> Topic::create_group(std::string_view group, Start start, const RetryPolicy& retry, Ordering ordering) {
   if (auto valid = validate_group_name(group); !valid) return valid;
   if (auto valid = validate_retry_policy(retry); !valid) return valid;
   TableLock lock(*segment_);
   if (!lock) return lock.error();
   if (find_group(*segment_, group))
     return Error(Errc::exists, "group exists: topic=" + name() + " group=" + std::string(group));
-  auto created = create_group_locked(*segment_, group, start, retry);
+  auto created = create_group_locked(*segment_, group, start, retry, ordering);
   if (!created) return std::move(created).error();
   return {};
 }
@@ -306,7 +310,10 @@ Result<Offset> Topic::delete_records(Offset before) {
   detail::raise_log_start(seg, *start);
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     const auto& block = seg.group(g);
-    if (block.state.load() != detail::kGroupActive || detail::load_half(block.next.hi) >= before) continue;
+    if (block.state.load() != detail::kGroupActive) continue;
+    // Records waiting for a retry before the new start are deleted too (a group past `before` keeps the rest).
+    detail::drop_retries_before(seg, g, start->lo);
+    if (detail::load_half(block.next.hi) >= before) continue;
     if (auto moved = detail::move_group_locked(seg, g, before); !moved) return moved.error();
   }
   return before;

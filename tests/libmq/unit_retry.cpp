@@ -362,4 +362,41 @@ TEST_F(UnitRetry, BadPoliciesAndNacksAreClearErrors) {
   EXPECT_TRUE(contains(on_overwrite.error().message(), "block topic")) << on_overwrite.error().what();
 }
 
+TEST_F(UnitRetry, AnExclusiveGroupHasOneTakerAndAStandbyTakesOverInOrder) {
+  auto topic = mq::Topic::create("jobs").value();
+  mq::Producer producer(topic);
+  mq::ConsumerOptions options = manual("ordered");
+  options.ordering = mq::Ordering::exclusive;
+  auto active = std::make_optional<mq::Consumer>(topic, options);
+  mq::Consumer standby(topic, options);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(producer.publish(bytes("o" + std::to_string(i))));
+  EXPECT_EQ(group_of(topic.info(), "ordered").ordering, mq::Ordering::exclusive);
+  EXPECT_EQ(group_of(topic.info(), "ordered").active_pid, ::getpid());
+  auto first = active->poll(1s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(text(first->payload()), "o0");
+  auto idle = standby.poll(kNow);
+  ASSERT_FALSE(idle) << "a standby took a record while the active member lives";
+  // A record waiting for its retry holds back the ones after it.
+  ASSERT_TRUE(active->nack(std::move(*first), 150ms));
+  EXPECT_FALSE(active->poll(kNow)) << "took o1 while o0 waits";
+  auto again = active->poll(2s);
+  ASSERT_TRUE(again) << again.error().what();
+  EXPECT_EQ(text(again->payload()), "o0");
+  ASSERT_TRUE(active->ack(std::move(*again)));
+  auto held = active->poll(1s);
+  ASSERT_TRUE(held);
+  EXPECT_EQ(text(held->payload()), "o1");
+  // The active member leaves holding o1 (unacked): the standby takes over from there, in order.
+  active.reset();
+  std::vector<std::string> rest;
+  for (int i = 0; i < 3; ++i) {
+    auto m = standby.poll(2s);
+    ASSERT_TRUE(m) << m.error().what();
+    rest.push_back(text(m->payload()));
+    ASSERT_TRUE(standby.ack(std::move(*m)));
+  }
+  EXPECT_EQ(rest, (std::vector<std::string>{"o1", "o2", "o3"}));
+}
+
 }  // namespace

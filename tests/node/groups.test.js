@@ -1,7 +1,7 @@
 'use strict';
 // Consumer groups through the kafkajs API: fromBeginning, competing consumers in two processes, fan-out to two
-// groups, redelivery after SIGKILL and after a throwing eachMessage, restart from the committed offset, seek,
-// pause/resume, commitOffsets with autoCommit off.
+// groups, redelivery after SIGKILL and after a throwing eachMessage (redelivery false; nacks: retry.test.js),
+// restart from the committed offset, seek, pause/resume, commitOffsets with autoCommit off.
 const test = require('node:test');
 const assert = require('node:assert');
 const path = require('path');
@@ -153,11 +153,12 @@ test('a restarted consumer resumes from the committed offset', async () => {
   }
 });
 
-test('eachMessage that throws: the record is not acked and is delivered again', async () => {
+// redelivery: false: no nack (retry.test.js has those); a throw restarts the member, as kafkajs restarts the consumer.
+test('eachMessage that throws, redelivery false: the record is not acked and is delivered again first', async () => {
   let failed = false;
   const r = await collect('retry-group', 'retry', {
     fromBeginning: true,
-    consumerConfig: { retry: { initialRetryTime: 20 } },
+    consumerConfig: { retry: { initialRetryTime: 20 }, redelivery: false },
     eachMessage: async ({ message }) => {
       if (message.offset === '1' && !failed) {
         failed = true;
@@ -393,7 +394,8 @@ test('consumer events: fetch, batch processing and heartbeats fire with kafkajs 
 
 // kafkajs' retry.retries / retry.restartOnFailure: failures in a row are retried (redelivered); the one after
 // `retries` crashes the consumer (CRASH); it restarts unless restartOnFailure says no, and then disconnects with
-// the failed record unacked, so the group hands it to the next member.
+// the failed record unacked, so the group hands it to the next member. (redelivery: false: a throw restarts the
+// member instead of nacking, the kafkajs way.)
 test('retry.retries, factor and restartOnFailure: backoff, a crash after the retries, restart or disconnect', async () => {
   await publish('crashing', ['poison']);
   const crashes = [];
@@ -405,6 +407,7 @@ test('retry.retries, factor and restartOnFailure: backoff, a crash after the ret
   };
   const c = new Kafka({ clientId: 'crashing', brokers: [`unix:${d.socket}`], logCreator }).consumer({
     groupId: 'crashing-group',
+    redelivery: false,
     retry: { retries: 2, initialRetryTime: 10, factor: 0, restartOnFailure: async (e) => e.message !== 'give up' },
   });
   c.on(c.events.CRASH, (e) => { crashes.push(e.payload); cond.bump(); });

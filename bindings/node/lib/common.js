@@ -96,6 +96,12 @@ function decodeHeaders(data, start, len) {
   return headers;
 }
 
+// The row's first-failure time as `as(ms)`, or undefined when the record has not failed (attempt 1).
+function firstFailureMs(meta, row, as) {
+  const ms = meta[row + L.firstFailureMs];
+  return ms === 0 ? undefined : as(ms);
+}
+
 // A received record with kafkajs' KafkaMessage fields (`offset` and `timestamp` strings, `value`, `key` and header
 // values Buffers: views of the batch's one Buffer, which holds the copy made off the ring). Each field is computed on
 // first access and kept: a handler that reads only `value` pays for nothing else. Fields can be reassigned, as on
@@ -164,13 +170,18 @@ class KafkaMessage {
   get size() { return this.#meta[this.#row + L.valueLength]; }
   get attributes() { return 0; }
   get isControlRecord() { return false; }
-  // libmq: handed out before to a member that died or left without acking it.
+  // libmq: handed out before (to a member that died or left without acking it, or nacked: a retry).
   get redelivered() { return this.#meta[this.#row + L.redelivered] === 1; }
+  // libmq: the group's delivery of this record: 1, then +1 per failed handler call (nack).
+  get attempt() { return this.#meta[this.#row + L.attempt]; }
+  // libmq: when the record first failed (ms since the epoch, a string like `timestamp`); undefined on attempt 1.
+  get firstFailureTimestamp() { return firstFailureMs(this.#meta, this.#row, String); }
 
   toJSON() {
     return {
       key: this.key, value: this.value, timestamp: this.timestamp, attributes: 0, offset: this.offset,
       headers: this.headers, size: this.size, isControlRecord: false, redelivered: this.redelivered,
+      attempt: this.attempt, firstFailureTimestamp: this.firstFailureTimestamp,
     };
   }
   [util.inspect.custom](depth, options, inspect) {
@@ -178,7 +189,8 @@ class KafkaMessage {
   }
 }
 
-// The fast path's record: `offset` a bigint, `timestamp` a number (ms); the same lazy fields otherwise.
+// The fast path's record: `offset` a bigint, `timestamp` and `firstFailureTimestamp` numbers (ms); the same lazy
+// fields otherwise.
 class FastMessage {
   #meta;
   #buf;
@@ -186,13 +198,18 @@ class FastMessage {
   #value;
   #key;
   #headers;
+  #owner;
 
-  constructor(batch, index, seq) {
+  constructor(batch, index, seq, owner) {
     this.#meta = batch.meta;
     this.#buf = batch.buf;
     this.#row = HEADER + index * STRIDE;
-    this.seq = seq;  // for ack(msg)
+    this.#owner = owner;
+    this.seq = seq;  // for ack(msg), nack(msg)
   }
+
+  // Whether `consumer` handed this message out (nack checks).
+  from(consumer) { return this.#owner === consumer; }
 
   get value() {
     if (this.#value === undefined) {
@@ -219,10 +236,13 @@ class FastMessage {
     return this.#headers;
   }
   get redelivered() { return this.#meta[this.#row + L.redelivered] === 1; }
+  get attempt() { return this.#meta[this.#row + L.attempt]; }
+  get firstFailureTimestamp() { return firstFailureMs(this.#meta, this.#row, Number); }
 
   toJSON() {
     return { offset: this.offset.toString(), value: this.value, key: this.key, headers: this.headers,
-             timestamp: this.timestamp, redelivered: this.redelivered };
+             timestamp: this.timestamp, redelivered: this.redelivered, attempt: this.attempt,
+             firstFailureTimestamp: this.firstFailureTimestamp };
   }
   [util.inspect.custom](depth, options, inspect) {
     return `Message ${inspect({ ...this.toJSON(), offset: this.offset }, options)}`;
@@ -354,7 +374,90 @@ function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
   return { maxInFlight, maxBatch, wait: config.wait };
 }
 
+// The consumer option `redelivery` (both APIs): the group's retry policy for records whose handling failed
+// (libmq's RetryPolicy) -> {maxAttempts, backoffMs, factor, maxBackoffMs, jitter} with the defaults filled in, or
+// undefined when not given; throws KafkaJSNonRetriableError naming the field that is unknown or out of range.
+//   maxAttempts: deliveries of a record, the first included, before it goes to the dead-letter topic (1..63,
+//     default 5); backoffMs: the delay after the first failure (default 100); factor: each further failure multiplies
+//     it (1..100, default 2); maxBackoffMs: the longest delay (backoffMs..1 day, default 30000); jitter: a delay is
+//     shortened by a random fraction of itself up to this (0..1, default 0.1).
+const RL = native.retryLimits;
+const REDELIVERY = {  // field -> [least, most, whole number]
+  maxAttempts: [1, RL.maxAttempts, true],
+  backoffMs: [0, RL.maxBackoffMs, true],
+  factor: [1, 100, false],
+  maxBackoffMs: [0, RL.maxBackoffMs, true],
+  jitter: [0, 1, false],
+};
+
+function redeliveryPolicy(value, name = 'redelivery') {
+  if (value === undefined) return undefined;
+  const fields = Object.keys(REDELIVERY).join(', ');
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new KafkaJSNonRetriableError(`${name} must be an object {${fields}}, got ${value}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!(key in REDELIVERY)) {
+      throw new KafkaJSNonRetriableError(`${name}: unknown option '${key}' (options: ${fields})`);
+    }
+  }
+  const policy = {};
+  for (const [field, [least, most, whole]] of Object.entries(REDELIVERY)) {
+    const v = value[field] === undefined ? RL.defaults[field] : value[field];
+    if (typeof v !== 'number' || !(v >= least && v <= most) || (whole && !Number.isInteger(v))) {
+      const what = `${whole ? 'a whole number' : 'a number'} from ${least} to ${most}`;
+      throw new KafkaJSNonRetriableError(`${name}.${field} must be ${what}, got ${value[field]}`);
+    }
+    policy[field] = v;
+  }
+  if (policy.backoffMs > policy.maxBackoffMs) {
+    throw new KafkaJSNonRetriableError(`${name}.backoffMs (${policy.backoffMs}) must not exceed ${name}.maxBackoffMs ` +
+      `(${policy.maxBackoffMs}${value.maxBackoffMs === undefined ? ', the default' : ''})`);
+  }
+  return policy;
+}
+
+// Makes `policy` the retry policy of `group` on the native topic (the group exists: a member joined it). A member
+// that creates the group gives it its policy; an existing group keeps its own unless a member asks for another one,
+// as this does. Returns the group's previous policy when it changed it, else null.
+function applyRedelivery(topic, group, policy) {
+  const g = topic.info().groups.find((x) => x.name === group);
+  if (!g || !g.retry) return null;
+  const milli = (x) => Math.round(x * 1000);  // how libmq stores factor and jitter
+  const same = g.retry.maxAttempts === policy.maxAttempts && g.retry.backoffMs === policy.backoffMs &&
+    g.retry.maxBackoffMs === policy.maxBackoffMs && milli(g.retry.factor) === milli(policy.factor) &&
+    milli(g.retry.jitter) === milli(policy.jitter);
+  if (same) return null;
+  topic.setRetryPolicy(group, policy);
+  return g.retry;
+}
+
+// Nacks the record with sequence number `seq` that `owner.member` holds (delayMs -1: the group's backoff) -> true
+// when it went to the dead-letter topic, false when it waits for a retry, null when `owner.alive()` turned false
+// first (the record stays held: closing hands it back to the group). Other errors are thrown; the record stays held.
+// A nack that finds the group's retry table full (mqCode 'limit') makes room the one way a member holding a record
+// can: it takes the next retry that comes due (taking one frees its entry; while the table is full a take hands out
+// nothing else), parking until one does, queues what it took in `owner.queued` (to be handed out after what is in
+// hand: acks are cumulative, so records go on in the order they were taken), and nacks again. `owner`: {member,
+// slabs, queued, park() -> Promise (resolves when a take may find something), alive() -> boolean}.
+async function nackMakingRoom(owner, seq, delayMs, text) {
+  for (;;) {
+    try {
+      return owner.member.nack(seq, delayMs, text);
+    } catch (e) {
+      if (e.mqCode !== 'limit' || owner.member.held >= L.maxHeld) throw e;  // (held: a take could take nothing)
+    }
+    const batch = owner.slabs.take(owner.member, 1, 0);  // ackSeq 0: acks nothing (the record is held until nacked)
+    if (batch !== null) {
+      owner.queued.push(batch);
+      continue;
+    }
+    await owner.park();
+    if (!owner.alive()) return null;
+  }
+}
+
 module.exports = {
-  ClientBase, memberOptions, takeSpinning, networkEvents,
+  ClientBase, memberOptions, takeSpinning, networkEvents, redeliveryPolicy, applyRedelivery, nackMakingRoom,
   DEFAULT_SOCKET, resolveSocket, connect, connectOnce, Slabs, KafkaMessage, FastMessage,
 };

@@ -9,12 +9,20 @@
 //   - eachMessage is awaited before that topic's next record is handed to the application; with autoCommit (the
 //     default) what resolved is acked at the next take (kafkajs commits later still, by interval; acking at once
 //     means fewer redeliveries after a crash);
-//   - if eachMessage throws, the record is NOT acked: the error is logged, the member leaves the group (which
-//     hands the failed record and everything after it that it held back to the group, to be redelivered first)
-//     and rejoins after a backoff (kafkajs' retry: 300 ms doubling up to 30 s) -- as kafkajs restarts the
-//     consumer from the last committed offset; after retry.retries (default 5) failures in a row the consumer
-//     crashes as kafkajs' does: CRASH, then the same restart unless retry.restartOnFailure(error) resolves false,
-//     which disconnects it;
+//   - if eachMessage throws, the record is NACKED with the error's message (libmq's Consumer::nack): the group
+//     retries it after its backoff (the group's retry policy: the `redelivery` option), to whichever member takes
+//     first, with message.attempt one higher; after its last attempt it goes to the dead-letter topic
+//     `<topic>.dlq` instead. The consumer goes on with the next record: no restart. A throwing eachBatch nacks its
+//     first unresolved record and hands the rest to eachBatch again. A nack that finds the group's retry table
+//     full takes the next retry that comes due to make room (nackMakingRoom in common.js), and handles it after the
+//     records in hand;
+//   - where a nack cannot serve (`redelivery: false`, autoCommit: false -- a nack acks what came before --, an
+//     overwrite topic, a dead letter that cannot be published) a throw does what kafkajs does instead: the record
+//     is NOT acked, the member leaves the group (which hands the failed record and everything after it that it
+//     held back to the group, to be redelivered first) and rejoins after a backoff (kafkajs' retry: 300 ms
+//     doubling up to 30 s) -- as kafkajs restarts the consumer from the last committed offset; after
+//     retry.retries (default 5) failures in a row the consumer crashes as kafkajs' does: CRASH, then the same
+//     restart unless retry.restartOnFailure(error) resolves false, which disconnects it;
 //   - a process that dies (SIGKILL included) gets its unacked records redelivered to the group by libmq/mqd.
 // With autoCommit: false nothing is acked until commitOffsets(); a member holds at most `maxInFlight` records
 // unacked, so it stops fetching until you commit.
@@ -22,7 +30,9 @@
 // YIELD_RECORDS records or YIELD_MS milliseconds.
 const { EventEmitter } = require('events');
 const native = require('./native');
-const { connectOnce, memberOptions, takeSpinning, Slabs, KafkaMessage } = require('./common');
+const {
+  connectOnce, memberOptions, takeSpinning, redeliveryPolicy, applyRedelivery, nackMakingRoom, Slabs, KafkaMessage,
+} = require('./common');
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
@@ -64,6 +74,13 @@ function heartbeatIntervalOf(config) {
   return v;
 }
 const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
+// The text a nack gives for a failed handler call (the dead letter's mq.dlq.error header): the error's message,
+// at most ERROR_TEXT characters (a dead letter must fit the dead-letter topic's records).
+const ERROR_TEXT = 1000;
+function errorText(error) {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > ERROR_TEXT ? `${text.slice(0, ERROR_TEXT - 3)}...` : text;
+}
 
 // Limits how many eachMessage/eachBatch calls run at once across the topics of a consumer
 // (partitionsConsumedConcurrently).
@@ -104,6 +121,7 @@ class TopicRunner {
     this.callsAtTick = 0;
     this.member = null;
     this.slabs = new Slabs();
+    this.queued = [];      // batches a nack took to make room in the retry table: handed out before the next take
     this.loop = null;
     this.wake = null;      // resolves the park (or the pause) the loop is waiting in
     this.pauseFn = () => {
@@ -112,15 +130,24 @@ class TopicRunner {
     };
   }
 
-  // Joins the group (the native member).
+  // Joins the group (the native member), giving the group the consumer's `redelivery` policy if it asked for one.
   open({ maxBatch, wait }) {
+    const c = this.consumer;
+    const policy = c.redelivery || undefined;
     try {
       this.member = this.topic.consumer(
-        { group: this.consumer.groupId, fromBeginning: this.fromBeginning, maxBatch, wait },
+        { group: c.groupId, fromBeginning: this.fromBeginning, maxBatch, wait, retry: policy },
         () => this.onReady(),
       );
+      const previous = policy ? applyRedelivery(this.topic, c.groupId, policy) : null;
+      if (previous) {
+        c.logger_.info(`group ${c.groupId} of topic ${this.name}: retry policy changed to this consumer's redelivery`,
+          { topic: this.name, groupId: c.groupId, previous, redelivery: policy });
+      }
+      // A throwing handler nacks (see the top of this file) unless a nack cannot serve here.
+      this.nackable = c.redelivery !== false && c.autoCommit && this.topic.info().policy === 'block';
     } catch (e) {
-      throw fromNative(e, { topic: this.name });
+      throw fromNative(e, { topic: this.name });  // run() closes the member, if it joined
     }
     this.spin = wait === 'spin';
     this.flowing = false;  // the last take had records (takeSpinning)
@@ -158,6 +185,12 @@ class TopicRunner {
   // from one take to the next).
   take() {
     const c = this.consumer;
+    if (this.queued.length > 0) {
+      if (!c.eachBatch) return this.queued.shift();
+      const parts = this.queued.splice(0);
+      const sum = (field) => parts.reduce((n, p) => n + p[field], 0);
+      return { parts, count: sum('count'), firstSeq: parts[0].firstSeq, lost: sum('lost') };
+    }
     if (this.full()) return null;
     const ackSeq = c.autoCommit ? this.finished : 0;
     const room = () => c.maxInFlight - (c.autoCommit ? 0 : this.uncommitted.length);
@@ -268,18 +301,28 @@ class TopicRunner {
         if (entered) await entered;
         this.busy = true;
         this.calls += 1;
+        let failed = false;
+        let error;
         try {
           await c.eachMessage({ topic: this.name, partition: 0, message, heartbeat: c.heartbeatFn, pause: this.pauseFn });
         } catch (e) {
-          this.busy = false;
-          c.gate.leave();
-          if (this.gen === gen) await this.fail(e, 'eachMessage');
-          return false;
+          failed = true;
+          error = e;
         }
         this.busy = false;
         c.gate.leave();
         if (this.gen !== gen) return false;
-        this.retries = 0;
+        if (failed) {
+          const seq = batch.firstSeq + i;
+          const outcome = this.nackable ? await this.nack(seq, message, error, gen, 'eachMessage') : 'fallback';
+          if (outcome === 'abandoned') return false;
+          if (outcome === 'fallback') {
+            await this.fail(error, 'eachMessage');
+            return false;
+          }
+        } else {
+          this.retries = 0;
+        }
         this.finished = batch.firstSeq + i + 1;
         while (this.paused && c.running && this.gen === gen) await new Promise((resolve) => { this.wake = resolve; });
       }
@@ -296,6 +339,48 @@ class TopicRunner {
     return this.processBatch(batch, messages, gen);
   }
 
+  // A handler call failed on the record with sequence number `seq`: nacks it with the error's text, so that the group
+  // retries it after its backoff, or dead-letters it after its last attempt. -> 'done'; 'fallback' when the nack
+  // failed (the caller restarts the member, as kafkajs would); 'abandoned' when a stop or seek came while the nack
+  // waited for room in the group's retry table.
+  async nack(seq, message, error, gen, where) {
+    const c = this.consumer;
+    const text = errorText(error);
+    const about = () => ({
+      topic: this.name, partition: 0, offset: message.offset, attempt: message.attempt, groupId: c.groupId,
+      error: error && error.message, stack: error && error.stack,
+    });
+    let dead;
+    try {
+      dead = await nackMakingRoom({
+        member: this.member, slabs: this.slabs, queued: this.queued, park: () => this.park(),
+        alive: () => c.running && this.gen === gen,
+      }, seq, -1, text);
+    } catch (e) {
+      c.logger_.error(`cannot nack the record (${e.message}): restarting the member instead`, about());
+      return 'fallback';
+    }
+    if (dead === null) return 'abandoned';  // stopped or moved while it made room: the record goes back on close
+    if (dead) {
+      c.logger_.error(`Error when calling ${where}: that was the record's last attempt; it went to the ` +
+        `dead-letter topic ${this.name}.dlq`, about());
+    } else {
+      c.logger_.warn(`Error when calling ${where}: the record is retried after the group's backoff`, about());
+    }
+    return 'done';
+  }
+
+  // Waits `ms`, or less when stop() (or anything else calling onReady) cuts it short.
+  pauseFor(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   // Hands everything unfinished back to the group and rejoins after a backoff.
   async fail(error, where) {
     const c = this.consumer;
@@ -310,6 +395,7 @@ class TopicRunner {
     });
     this.gen += 1;
     this.uncommitted = [];
+    this.queued = [];  // the rejoin hands them back with the rest
     // As kafkajs: `retry.retries` failures in a row are retried (here: redelivered after a backoff); the next one
     // crashes the consumer: CRASH, then a restart (the same rejoin) unless retry.restartOnFailure(error) says no,
     // in which case the consumer disconnects and its unfinished records go back to the group.
@@ -332,18 +418,13 @@ class TopicRunner {
     } catch (e) {
       c.logger_.error(`rejoin failed on topic ${this.name}: ${e.message}`, { topic: this.name, groupId: c.groupId });
     }
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      this.wake = () => {  // stop() cuts the backoff short
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    await this.pauseFor(delay);  // stop() cuts the backoff short
   }
 
   async seek(to) {
     this.gen += 1;
     this.uncommitted = [];
+    this.queued = [];  // what was handed out counts as done, as the rest of the batch in hand
     this.onReady();  // a loop parked or paused looks again
     try {
       await this.member.seek(to);
@@ -438,8 +519,22 @@ class TopicRunner {
         c.gate.leave();
         if (this.gen !== gen) return false;
         commitResolved();
-        await this.fail(e, 'eachBatch');
-        return false;
+        // The first unresolved record is taken for the one that failed: it is nacked, and the records after it
+        // are handed to eachBatch again.
+        const k = resolved + 1;
+        const outcome = !this.nackable ? 'fallback'
+          : k >= messages.length ? 'done'
+          : await this.nack(batch.firstSeq + first + k, messages[k], e, gen, 'eachBatch');
+        if (outcome === 'abandoned') return false;
+        if (outcome === 'fallback') {
+          await this.fail(e, 'eachBatch');
+          return false;
+        }
+        if (k < messages.length) this.finished = batch.firstSeq + first + k + 1;  // (else commitResolved did)
+        first += k + 1;
+        if (first >= all.length) return true;
+        if (!c.running || this.gen !== gen) return false;
+        continue;
       }
       this.busy = false;
       c.gate.leave();
@@ -507,8 +602,10 @@ class Consumer {
     if (this.retry.restartOnFailure !== undefined && typeof this.retry.restartOnFailure !== 'function') {
       throw new KafkaJSNonRetriableError('retry.restartOnFailure must be a function (error) => Promise<boolean>');
     }
-    // libmq options (see memberOptions in common.js).
+    // libmq options (see memberOptions in common.js). `redelivery`: the group's retry policy for records whose
+    // handler threw (redeliveryPolicy in common.js); undefined keeps the group's own; false turns nacks off.
     ({ maxInFlight: this.maxInFlight, maxBatch: this.maxBatch, wait: this.wait } = memberOptions(config));
+    this.redelivery = config.redelivery === false ? false : redeliveryPolicy(config.redelivery);
     this.client = null;
     this.connecting = null;
     this.subscriptions = [];  // {topic: string|RegExp, fromBeginning}

@@ -17,10 +17,15 @@
 // message alive keeps its slab alive. Shared memory itself is never exposed to JavaScript.
 //
 // Acks: a message is acked when the loop asks for the next one (after your loop body finished with it); leaving
-// the loop (break, return, throw) or close() hands the records not yet acked back to the group.
-const { connect, resolveSocket, memberOptions, takeSpinning, Slabs, FastMessage } = require('./common');
+// the loop (break, return, throw) or close() hands the records not yet acked back to the group. c.nack(msg) hands
+// one back for a retry after the group's backoff instead (or to `<topic>.dlq` after its last attempt).
+const {
+  connect, resolveSocket, memberOptions, redeliveryPolicy, applyRedelivery, nackMakingRoom, takeSpinning, Slabs,
+  FastMessage,
+} = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
 const { waitForRoom } = require('./producer');
+const { retryLimits } = require('./native');
 
 
 function wrap(fn, topic) {
@@ -44,9 +49,13 @@ class FastConsumer {
     this.lost = 0;  // overwrite topics: records lost to lapping
     this.wake = null;
     this.slabs = new Slabs();
+    this.queued = [];  // batches a nack took to make room in the group's retry table: handed out next
     // What this member holds unacked is the batch being handed out (the take after it acks it): maxInFlight caps
     // maxBatch.
     const { maxBatch, wait } = memberOptions(options);
+    // The group's retry policy for nack(): given to a group this member creates, and to an existing group whose
+    // policy differs (see applyRedelivery).
+    const retry = redeliveryPolicy(options.redelivery);
     this.spin = wait === 'spin';
     this.flowing = false;  // the last take had records (takeSpinning)
     this.maxBatch = maxBatch;
@@ -57,11 +66,20 @@ class FastConsumer {
           fromBeginning: !!options.fromBeginning,
           maxBatch,
           wait,
+          retry,
         },
         () => this.onReady(),
       ),
       topic.name,
     );
+    if (retry) {
+      try {
+        wrap(() => applyRedelivery(topic.native, options.group, retry), topic.name);
+      } catch (e) {
+        this.close();
+        throw e;
+      }
+    }
   }
 
   onReady() {
@@ -80,6 +98,50 @@ class FastConsumer {
     if (msg && msg.seq && this.member) wrap(() => this.member.ack(msg.seq + 1), this.topicName);
   }
 
+  // Hands `msg` back to the group for another attempt, and acks every record received before it (as ack does):
+  // the group gives it to whichever member takes first once `delayMs` has passed (default: the group's backoff for
+  // its attempt), before new records, with msg.attempt one higher. When this was its last attempt (the group's
+  // `redelivery.maxAttempts`) it goes to the dead-letter topic `<topic>.dlq` instead, with `error` in its
+  // mq.dlq.error header. -> Promise<'retry' | 'deadLettered'>, at once unless the group's retry table is full (32
+  // records wait): then it waits for the next retry to come due and takes it (handed out after the records in hand)
+  // to make room. Nack a message before the loop asks for the next record (or batch), which acks it. Rejects (the
+  // record stays held) with mqCode 'invalid_argument' for an overwrite topic or a record not held any more, or the
+  // dead-letter publish's error.
+  async nack(msg, { delayMs, error = '' } = {}) {
+    if (!(msg instanceof FastMessage) || !msg.from(this)) {
+      throw new KafkaJSNonRetriableError('nack(msg): msg must be a message this consumer handed out');
+    }
+    const most = retryLimits.maxBackoffMs;
+    if (delayMs !== undefined && !(Number.isInteger(delayMs) && delayMs >= 0 && delayMs <= most)) {
+      throw new KafkaJSNonRetriableError(`nack: delayMs must be a whole number from 0 to ${most}, got ${delayMs}`);
+    }
+    const text = error instanceof Error ? error.message : error;
+    if (typeof text !== 'string') throw new KafkaJSNonRetriableError('nack: error must be a string or an Error');
+    if (this.closed) throw new KafkaJSNonRetriableError(`nack: the consumer is closed: topic=${this.topicName}`);
+    let dead;
+    try {
+      dead = await nackMakingRoom(this, msg.seq, delayMs === undefined ? -1 : delayMs, text);
+    } catch (e) {
+      throw fromNative(e, { topic: this.topicName });
+    }
+    if (dead === null) {
+      throw new KafkaJSNonRetriableError(`nack: the consumer was closed meanwhile: topic=${this.topicName}`);
+    }
+    return dead ? 'deadLettered' : 'retry';
+  }
+
+  // Resolves once a take may find something (the member parked), or at close.
+  park() {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      if (!this.member.park()) this.onReady();  // something came in meanwhile: take again at once
+    });
+  }
+
+  alive() {
+    return !this.closed;
+  }
+
   // The next batch from the member (acking what was handed out), or null when it has nothing now.
   take() {
     const batch = wrap(() => this.slabs.take(this.member, this.maxBatch, this.done), this.topicName);
@@ -91,6 +153,7 @@ class FastConsumer {
   async nextBatch() {
     for (;;) {
       if (this.closed) return null;
+      if (this.queued.length > 0) return this.queued.shift();
       let batch;
       try {
         batch = takeSpinning(this);
@@ -99,10 +162,7 @@ class FastConsumer {
         throw e;
       }
       if (batch !== null) return batch;
-      await new Promise((resolve) => {
-        this.wake = resolve;
-        if (!this.member.park()) this.onReady();  // something came in meanwhile: take again at once
-      });
+      await this.park();
     }
   }
 
@@ -110,7 +170,7 @@ class FastConsumer {
     const b = this.batch;
     if (b !== null && this.index < b.count) {
       const i = this.index++;
-      const msg = new FastMessage(b, i, b.firstSeq + i);
+      const msg = new FastMessage(b, i, b.firstSeq + i, this);
       this.done = msg.seq + 1;
       return { value: msg, done: false };
     }
@@ -128,7 +188,7 @@ class FastConsumer {
         const b = await this.nextBatch();
         if (b === null) return;
         const out = new Array(b.count);
-        for (let i = 0; i < b.count; i++) out[i] = new FastMessage(b, i, b.firstSeq + i);
+        for (let i = 0; i < b.count; i++) out[i] = new FastMessage(b, i, b.firstSeq + i, this);
         this.done = b.firstSeq + b.count;
         yield out;
       }

@@ -3,8 +3,8 @@
 //   connect(socket, clientId, timeoutMs) -> Promise<Client>     (mq::Client; every request runs off the JS thread)
 //   Client.open/create/remove/list/request/close
 //   Topic: publish/publishBatch/send (synchronous, never wait), sendAsync (waits for room in the libuv pool),
-//          info, earliest, offsetForTime, resetGroup, consumer(options, onEvent), close
-//   Consumer: a native thread polls mq::Consumer and hands copied batches to JS through a ThreadSafeFunction.
+//          info, earliest, offsetForTime, resetGroup, setRetryPolicy, consumer(options, onEvent), close
+//   Consumer: take/ack/nack on the JS thread, a waiter (io_uring or a thread) while parked: see consumer.cc.
 //
 // Shared memory never reaches JavaScript: consumed records are copied in the consumer thread into a heap batch
 // that becomes a Buffer without a second copy; published Buffers are copied once, straight into the ring.
@@ -39,10 +39,17 @@ Napi::Error to_js_error(Napi::Env env, const mq::Error& e);
 // null and undefined are empty. Throws a TypeError otherwise.
 std::span<const std::byte> bytes_of(Napi::Env env, Napi::Value v, std::string& scratch, const char* what);
 
+// A retry policy from JS, {maxAttempts, backoffMs, factor, maxBackoffMs, jitter} (a missing field keeps
+// mq::RetryPolicy's default); throws a TypeError naming a field that is not a number. libmq checks the ranges.
+mq::RetryPolicy retry_policy(Napi::Env env, Napi::Value v, const std::string& topic);
+// The same shape from a policy.
+Napi::Object retry_object(Napi::Env env, const mq::RetryPolicy& r);
+
 // A topic as JS sees it, from the segment (mq::TopicInfo: Topic.info()) or from mqd (mq::TopicReport: the admin's
 // describe, which adds accessGroup, rates, orphansRepaired and stuck): {name, capacity, maxMessage, policy, storage,
 // blockTimeoutMs, mode (a number), earliest, latest, bytesWritten, producers, stalledProducers,
-// groups: [{name, committed, next, lag, members, unacked}]}, offsets and byte counts as decimal strings.
+// groups: [{name, committed, next, lag, members, unacked}]}, offsets and byte counts as decimal strings. From the
+// segment, each group also has `retrying` (records waiting for a retry) and `retry` (its policy, retry_object).
 Napi::Object topic_object(Napi::Env env, const mq::TopicInfo& t);
 Napi::Object topic_object(Napi::Env env, const mq::TopicReport& t);
 
@@ -117,6 +124,7 @@ class TopicWrap : public Napi::ObjectWrap<TopicWrap> {
   Napi::Value OffsetForTime(const Napi::CallbackInfo& info);
   Napi::Value SendAsync(const Napi::CallbackInfo& info);
   Napi::Value ResetGroup(const Napi::CallbackInfo& info);
+  Napi::Value SetRetryPolicy(const Napi::CallbackInfo& info);
   Napi::Value Consumer(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   mq::Producer& producer(Napi::Env env);

@@ -15,6 +15,8 @@
 // mq::Consumer while parked; a take, seek, rejoin or close first takes it back (interrupt_wait wakes it at once).
 //
 // Records JS holds unacked stay held in the ring: a crash (SIGKILL included) redelivers them to the group.
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -46,11 +48,14 @@ enum BatchLayout : int {
   kKeyLength = 6,    // -1: a null key
   kHeadersStart = 7, // encoded headers: (u32 nameLength, name, u32 valueLength, value)*, little-endian
   kHeadersLength = 8,
-  kRedelivered = 9,  // 1: handed out before to a member that died or left
-  kStride = 10,
+  kRedelivered = 9,  // 1: handed out before (to a member that died or left, or nacked)
+  kAttempt = 10,     // the group's delivery of this record: 1, +1 per nack (mq::Message::attempt)
+  kFirstFailureMs = 11,  // CLOCK_REALTIME ms of the record's first nack; 0 on attempt 1
+  kStride = 12,
 };
 
 constexpr auto kWaitSlice = std::chrono::milliseconds(100);  // the waiter looks at its flags at least this often
+constexpr std::uint64_t kTickMs = 100;  // the io_uring path: a parked member's slow-path look, this often
 
 std::size_t encoded_headers(const mq::Message& m) {
   std::size_t n = 0;
@@ -78,6 +83,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     Napi::Function ctor = DefineClass(env, "Consumer",
                                       {InstanceMethod<&ConsumerWrap::Take>("take"),
                                        InstanceMethod<&ConsumerWrap::Ack>("ack"),
+                                       InstanceMethod<&ConsumerWrap::Nack>("nack"),
                                        InstanceMethod<&ConsumerWrap::Park>("park"),
                                        InstanceMethod<&ConsumerWrap::Seek>("seek"),
                                        InstanceMethod<&ConsumerWrap::Rejoin>("rejoin"),
@@ -92,11 +98,20 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
         {"header", kHeader},         {"offsetHigh", kOffsetHigh},     {"offsetLow", kOffsetLow},
         {"timestampMs", kTimestampMs}, {"valueStart", kValueStart},   {"valueLength", kValueLength},
         {"keyStart", kKeyStart},     {"keyLength", kKeyLength},       {"headersStart", kHeadersStart},
-        {"headersLength", kHeadersLength}, {"redelivered", kRedelivered}, {"stride", kStride}};
+        {"headersLength", kHeadersLength}, {"redelivered", kRedelivered}, {"attempt", kAttempt},
+        {"firstFailureMs", kFirstFailureMs}, {"stride", kStride}};
     for (const auto& [name, value] : fields) layout.Set(name, Napi::Number::New(env, value));
     layout.Set("maxBatch", Napi::Number::New(env, static_cast<double>(mq::kMaxBatch)));
     layout.Set("maxHeld", Napi::Number::New(env, static_cast<double>(mq::kMaxUnacked)));  // runs (takes) held
     exports.Set("batchLayout", layout);
+    // The bounds of a group's retry policy and table (mq::RetryPolicy, Consumer::nack), for JS's option checks.
+    Napi::Object retry = Napi::Object::New(env);
+    retry.Set("maxAttempts", Napi::Number::New(env, static_cast<double>(mq::kMaxAttempts)));
+    retry.Set("maxBackoffMs", Napi::Number::New(env, static_cast<double>(mq::kMaxBackoff.count())));
+    retry.Set("slots", Napi::Number::New(env, static_cast<double>(mq::kRetrySlots)));
+    const mq::RetryPolicy defaults;
+    retry.Set("defaults", retry_object(env, defaults));
+    exports.Set("retryLimits", retry);
   }
 
   explicit ConsumerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConsumerWrap>(info) {
@@ -183,9 +198,24 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     Napi::HandleScope scope(env);
     self->on_ready_.MakeCallback(self->Value(), {}, *self->async_);  // runs the microtasks it queues, too
   }
+  // Every 100 ms while parked, and when a retry this member nacked comes due: the slow path (a dead peer's claim or
+  // records are recovered), then a look for what no wake announces: a nacked record whose retry came due.
+  // prepare_wait() says so (and unregisters); else the member stays registered and the queued FUTEX_WAIT keeps
+  // waiting. (mq::Consumer does not say when the group's next retry is due: one another member nacked reaches a
+  // member parked here up to 100 ms after it is due.)
   static void on_timer(uv_timer_t* handle) {
     auto* self = static_cast<ConsumerWrap*>(handle->data);
-    if (self->parked_ && self->consumer_) self->consumer_->maintain();  // a dead peer's claim or records: recovered
+    if (!self->parked_ || !self->consumer_) return;
+    self->consumer_->maintain();
+    if (self->consumer_->prepare_wait()) {
+      if (const auto first = self->next_tick_ms(); first < kTickMs)
+        uv_timer_start(self->timer_, on_timer, first, kTickMs);
+      return;
+    }
+    self->unpark_ring();
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->on_ready_.MakeCallback(self->Value(), {}, *self->async_);
   }
   // Parks on the ring; false when a take would find something now.
   bool park_ring() {
@@ -203,8 +233,37 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     }
     parked_ = true;
     uv_poll_start(poll_, UV_READABLE, on_poll);
-    uv_timer_start(timer_, on_timer, 100, 100);
+    uv_timer_start(timer_, on_timer, next_tick_ms(), kTickMs);
     return true;
+  }
+  // Milliseconds to the parked member's next look: kTickMs, or less when a retry it nacked is due sooner (those
+  // past are dropped: the look that found nothing due already saw them taken).
+  std::uint64_t next_tick_ms() {
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(retry_due_, [&](auto due) { return due <= now; });
+    std::uint64_t ms = kTickMs;
+    for (auto due : retry_due_)
+      ms = std::min<std::uint64_t>(ms, std::chrono::ceil<std::chrono::milliseconds>(due - now).count());
+    return ms;
+  }
+  // A retry this member just nacked at its `attempt` (the io_uring path): when it is due at the latest, from the
+  // group's policy (the jitter only shortens a delay) or the explicit delay.
+  void note_retry(std::uint32_t attempt, std::optional<std::chrono::milliseconds> delay) {
+    if (!ring_) return;
+    double ms = delay ? static_cast<double>(delay->count()) : -1;
+    if (!delay) {
+      for (const auto& g : topic_->info().groups) {
+        if (g.name != options_.group) continue;
+        ms = static_cast<double>(g.retry.backoff.count());
+        for (std::uint32_t i = 1; i < attempt && ms < static_cast<double>(g.retry.max_backoff.count()); ++i)
+          ms *= g.retry.factor;
+        ms = std::min(ms, static_cast<double>(g.retry.max_backoff.count()));
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(retry_due_, [&](auto due) { return due <= now; });
+    if (ms < 0 || retry_due_.size() >= 2 * mq::kRetrySlots) return;  // (stale hints: the tick looks anyway)
+    retry_due_.push_back(now + std::chrono::milliseconds(static_cast<std::int64_t>(ms) + 1));
   }
   void unpark_ring() {
     if (!parked_) return;
@@ -287,9 +346,14 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     if (!entry) return;
     auto r = consumer_->ack(std::move(taken_[*entry].messages[through - 1]));
     if (!r) throw_js(env, r.error());
-    taken_[*entry].acked = through;
-    // The ack covers every earlier take too: they are done; so is this one if it was acked to its end.
-    std::size_t done = *entry + (through == taken_[*entry].messages.size() ? 1 : 0);
+    settled(*entry, through);
+  }
+
+  // messages[0 .. through) of taken_[entry] are no longer held (acked, or the last of them nacked), and so is every
+  // record of the takes before it (an ack or a nack covers what this member received before): drops what is done.
+  void settled(std::size_t entry, std::size_t through) {
+    taken_[entry].acked = through;
+    std::size_t done = entry + (through == taken_[entry].messages.size() ? 1 : 0);
     for (; done > 0; --done) {
       spare_.push_back(std::move(taken_.front().messages));
       spare_.back().clear();
@@ -392,6 +456,8 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
       }
       row[kHeadersLength] = static_cast<double>(pos - static_cast<std::size_t>(row[kHeadersStart]));
       row[kRedelivered] = m.redelivered() ? 1 : 0;
+      row[kAttempt] = static_cast<double>(m.attempt());
+      row[kFirstFailureMs] = static_cast<double>(m.first_failure_ns() / 1'000'000);
     }
     taken_.push_back(Taken{next_seq_, std::move(*pending_), 0});
     pending_.reset();
@@ -407,6 +473,48 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     if (info.Length() < 1 || !info[0].IsNumber()) throw_type(env, "ack(seq)");
     ack_below(env, static_cast<std::uint64_t>(info[0].As<Napi::Number>().DoubleValue()));
     return env.Undefined();
+  }
+
+  // nack(seq, delayMs, error) -> boolean: hands the record with sequence number `seq` back to the group for a later
+  // attempt (mq::Consumer::nack), acking every record received before it; true when that was its last attempt and
+  // it went to the dead-letter topic instead. delayMs: a whole number 0..kMaxBackoff, or -1 for the group's policy;
+  // error: a string (the dead letter's mq.dlq.error header). Throws what libmq returns (mqCode 'limit': the group's
+  // retry table is full; 'invalid_argument': not held, or an overwrite topic), and then the record stays held.
+  Napi::Value Nack(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_usable(env);
+    unpark();
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString())
+      throw_type(env, "nack(seq, delayMs, error)");
+    const double seq_arg = info[0].As<Napi::Number>().DoubleValue();
+    const double delay_arg = info[1].As<Napi::Number>().DoubleValue();
+    const auto most = static_cast<double>(mq::kMaxBackoff.count());
+    if (delay_arg != -1 && !(delay_arg >= 0 && delay_arg <= most &&
+                             delay_arg == static_cast<double>(static_cast<std::int64_t>(delay_arg))))
+      throw_js(env,
+               mq::Error(mq::Errc::invalid_argument, "nack: delayMs must be a whole number 0.." +
+                                                         std::to_string(mq::kMaxBackoff.count()) + ": " + context()));
+    const std::string error = info[2].As<Napi::String>().Utf8Value();
+    const auto seq = static_cast<std::uint64_t>(seq_arg);
+    std::size_t e = 0;
+    while (e < taken_.size() && seq >= taken_[e].first_seq + taken_[e].messages.size()) ++e;
+    if (e == taken_.size() || seq < taken_[e].first_seq + taken_[e].acked)
+      throw_js(env, mq::Error(mq::Errc::invalid_argument,
+                              "nack: the record is not held (acked or nacked already, or handed out before the last "
+                              "take acked it): " +
+                                  context()));
+    const std::size_t i = seq - taken_[e].first_seq;
+    // nack takes the Message by rvalue reference and leaves it as it was when it fails ("the record stays held,
+    // unchanged"): on an error it is still ours, to ack or nack again.
+    mq::Message& m = taken_[e].messages[i];
+    const std::uint32_t attempt = m.attempt();
+    std::optional<std::chrono::milliseconds> delay;
+    if (delay_arg >= 0) delay = std::chrono::milliseconds(static_cast<std::int64_t>(delay_arg));
+    auto r = delay ? consumer_->nack(std::move(m), *delay, error) : consumer_->nack(std::move(m), error);
+    if (!r) throw_js(env, r.error());
+    if (*r == mq::Consumer::Nacked::retry) note_retry(attempt, delay);
+    settled(e, i + 1);
+    return Napi::Boolean::New(env, *r == mq::Consumer::Nacked::dead_lettered);
   }
 
   // park() -> boolean: a take came back empty. true: onReady will be called once a take may find something;
@@ -554,6 +662,7 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
   int open_handles_ = 0;
   bool parked_ = false;
   bool wait_queued_ = false;  // a FUTEX_WAIT request is in the ring
+  std::vector<std::chrono::steady_clock::time_point> retry_due_;  // retries this member nacked: due by then
   Napi::FunctionReference on_ready_;
   std::unique_ptr<Napi::AsyncContext> async_;
   // The thread path.
@@ -579,10 +688,11 @@ void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, std::nullptr_t
 
 void InitConsumer(Napi::Env env, Napi::Object exports, AddonData& data) { ConsumerWrap::Init(env, exports, data); }
 
-// topic.consumer({group, fromBeginning, maxBatch, wait}, onReady) -> Consumer. `wait`: how a parked member waits:
-// 'futex' (default) and 'spin' (JS spins before it parks) sleep in io_uring's FUTEX_WAIT where the kernel has it (the
-// waiter thread sleeping on the futex where not); 'spin_futex' (spins ~20 us first), 'spin_yield' and 'busy_spin'
-// always use the waiter thread, with that strategy.
+// topic.consumer({group, fromBeginning, maxBatch, wait, retry}, onReady) -> Consumer. `retry`: the group's retry
+// policy if this member creates the group (retry_policy(); libmq checks the ranges). `wait`: how a parked member
+// waits: 'futex' (default) and 'spin' (JS spins before it parks) sleep in io_uring's FUTEX_WAIT where the kernel has
+// it (the waiter thread sleeping on the futex where not); 'spin_futex' (spins ~20 us first), 'spin_yield' and
+// 'busy_spin' always use the waiter thread, with that strategy.
 Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
@@ -617,6 +727,8 @@ Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
                                                               std::to_string(mq::kMaxBatch) + ": topic=" + topic.topic().name()));
     max_batch = static_cast<std::size_t>(v);
   }
+  Napi::Value retry = o.Get("retry");
+  if (!retry.IsUndefined() && !retry.IsNull()) options.retry = retry_policy(env, retry, topic.topic().name());
   auto c = mq::Consumer::make(topic.topic(), options);
   if (!c) throw_js(env, c.error());
   ConsumerInit init{topic.topic(), std::move(*c), options, max_batch, kernel_wait};

@@ -189,6 +189,7 @@ void TopicWrap::Init(Napi::Env env, Napi::Object exports, AddonData& data) {
                                      InstanceMethod<&TopicWrap::OffsetForTime>("offsetForTime"),
                                      InstanceMethod<&TopicWrap::SendAsync>("sendAsync"),
                                      InstanceMethod<&TopicWrap::ResetGroup>("resetGroup"),
+                                     InstanceMethod<&TopicWrap::SetRetryPolicy>("setRetryPolicy"),
                                      InstanceMethod<&TopicWrap::Consumer>("consumer"),
                                      InstanceMethod<&TopicWrap::Close>("close")});
   data.topic_ctor = Napi::Persistent(ctor);
@@ -457,6 +458,19 @@ Napi::Value TopicWrap::ResetGroup(const Napi::CallbackInfo& info) {
     r = topic_->reset_group(group, mq::Offset{off});
   }
   if (!r) throw_js(env, r.error());
+  return env.Undefined();
+}
+
+// setRetryPolicy(group, {maxAttempts, backoffMs, factor, maxBackoffMs, jitter}): the group's retry policy for nacked
+// records (Topic::set_retry_policy; missing fields take RetryPolicy's defaults). Records waiting for a retry keep
+// the delay they got. Errors: not_found (no such group), invalid_argument naming the field out of range.
+Napi::Value TopicWrap::SetRetryPolicy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_open(env);
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject())
+    throw_type(env, "setRetryPolicy(group, {maxAttempts, backoffMs, factor, maxBackoffMs, jitter})");
+  const mq::RetryPolicy policy = retry_policy(env, info[1], topic_->name());
+  if (auto r = topic_->set_retry_policy(info[0].As<Napi::String>().Utf8Value(), policy); !r) throw_js(env, r.error());
   return env.Undefined();
 }
 

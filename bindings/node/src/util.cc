@@ -1,5 +1,6 @@
 // Errors, byte views of JS values, and the promise-returning thread-pool task.
 #include <cstring>
+#include <type_traits>
 
 #include "addon.h"
 
@@ -116,6 +117,40 @@ void Task::OnError(const Napi::Error& e) {
   deferred_.Reject(err);
 }
 
+mq::RetryPolicy retry_policy(Napi::Env env, Napi::Value v, const std::string& topic) {
+  if (!v.IsObject()) throw_type(env, "retry policy must be an object: topic=" + topic);
+  Napi::Object o = v.As<Napi::Object>();
+  mq::RetryPolicy r;
+  const auto number = [&](const char* name, auto& field, auto convert) {
+    Napi::Value x = o.Get(name);
+    if (x.IsUndefined()) return;
+    if (!x.IsNumber()) throw_type(env, std::string("retry policy: ") + name + " must be a number: topic=" + topic);
+    field = convert(x.As<Napi::Number>().DoubleValue());
+  };
+  // A count that is negative, fractional or huge would wrap or truncate: it becomes one libmq's check refuses.
+  const auto whole = [](double d) {
+    return d >= 0 && d <= 1e13 && d == static_cast<double>(static_cast<std::int64_t>(d));
+  };
+  const auto ms = [&](double d) { return std::chrono::milliseconds(whole(d) ? static_cast<std::int64_t>(d) : -1); };
+  number("maxAttempts", r.max_attempts,
+         [&](double d) { return whole(d) && d <= 1e9 ? static_cast<std::uint32_t>(d) : 0u; });
+  number("backoffMs", r.backoff, ms);
+  number("maxBackoffMs", r.max_backoff, ms);
+  number("factor", r.factor, [](double d) { return d; });
+  number("jitter", r.jitter, [](double d) { return d; });
+  return r;
+}
+
+Napi::Object retry_object(Napi::Env env, const mq::RetryPolicy& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("maxAttempts", static_cast<double>(r.max_attempts));
+  o.Set("backoffMs", static_cast<double>(r.backoff.count()));
+  o.Set("factor", r.factor);
+  o.Set("maxBackoffMs", static_cast<double>(r.max_backoff.count()));
+  o.Set("jitter", r.jitter);
+  return o;
+}
+
 namespace {
 
 Napi::String decimal(Napi::Env env, std::uint64_t v) { return Napi::String::New(env, std::to_string(v)); }
@@ -151,6 +186,10 @@ Napi::Object common_topic_object(Napi::Env env, const T& t, std::uint64_t bytes_
     go.Set("lag", decimal(env, g.lag));
     go.Set("members", static_cast<double>(g.members));
     go.Set("unacked", static_cast<double>(g.unacked));
+    if constexpr (std::is_same_v<std::decay_t<decltype(g)>, mq::GroupInfo>) {  // the segment's, not mqd's report
+      go.Set("retrying", static_cast<double>(g.retrying));
+      go.Set("retry", retry_object(env, g.retry));
+    }
     groups.Set(static_cast<uint32_t>(i), go);
   }
   o.Set("groups", groups);

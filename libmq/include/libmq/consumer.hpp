@@ -27,8 +27,9 @@ inline constexpr std::string_view offset = "mq.dlq.offset";      // the record's
 inline constexpr std::string_view group = "mq.dlq.group";        // the group that gave up on it
 inline constexpr std::string_view attempts = "mq.dlq.attempts";  // deliveries it had in that group
 inline constexpr std::string_view first_failure = "mq.dlq.first_failure_ns";  // CLOCK_REALTIME ns of its first nack
-inline constexpr std::string_view error = "mq.dlq.error";        // the text the last nack gave
+inline constexpr std::string_view error = "mq.dlq.error";        // the text the last nack gave (its first 1 KiB)
 }  // namespace dlq_header
+inline constexpr std::size_t kMaxDeadLetterError = 1024;
 
 // One thread at a time. Joins the group (creating it at options.start if it does not exist) and takes one of its
 // kMaxMembers slots until destroyed. On destruction, with auto_ack the last record it handed out is acked (the
@@ -89,7 +90,8 @@ class Consumer {
   // passed (default: the group's RetryPolicy backoff for its attempt), then goes to whichever member polls first,
   // before new records; other records flow meanwhile. The group's committed offset stays below it while it waits.
   // While kRetrySlots records wait, the group's members take no new records, only retries as they come due (so a
-  // nack finds room): a nack finds the table full only when another member filled its last entry first.
+  // nack finds room): a nack finds the table full when other members filled its last entries first, or when this
+  // member nacks more records it took before the table filled (a batch) than the table has room for.
   // When it was the group's max_attempts-th delivery of the record, the record is dead-lettered instead: published
   // to `<topic>.dlq` (created beside the topic, with its size and mode, if missing, with a consumer group "replay"
   // that keeps dead letters until replayed) with the dlq_header headers (`error` among them), then
@@ -99,9 +101,10 @@ class Consumer {
   enum class Nacked { retry, dead_lettered };
   Result<Nacked> nack(Message&& message, std::string_view error = {});
   Result<Nacked> nack(Message&& message, std::chrono::milliseconds delay, std::string_view error = {});
-  // The batch form: nacks each of `messages` in order (a poll_batch's, say), each as nack(message, delay, error);
-  // unset `delay`: each record's backoff. Stops at the first error, the records before it nacked. Returns how many
-  // were dead-lettered.
+  // The batch form: nacks each of `messages` (a poll_batch's, say) in the order this member received them, each as
+  // nack(message, delay, error); unset `delay`: each record's backoff. Errc::invalid_argument, before any is
+  // nacked, if one is not held. Otherwise stops at the first error (those received before it are nacked, the rest
+  // stay held). Returns how many were dead-lettered.
   Result<std::size_t> nack(std::span<Message> messages, std::optional<std::chrono::milliseconds> delay = std::nullopt,
                            std::string_view error = {});
   // Runs (one per poll, one per poll_batch) this member holds unacked; at kMaxUnacked a poll is Errc::limit.

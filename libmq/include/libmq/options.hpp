@@ -99,6 +99,12 @@ struct RetryPolicy {
   double jitter = 0.1;
 };
 
+// How a consumer group shares its records among its members.
+enum class Ordering : std::uint32_t {
+  none = 0,       // competing consumers: whichever member polls takes the next record
+  exclusive = 2,  // one member takes, in offset order; the others stand by and take over when it leaves or dies
+};
+
 struct ConsumerOptions {
   // The consumer group. Records are shared among the members of a group; every group sees every record.
   // REQUIRES: 1..255 printable ASCII characters.
@@ -113,6 +119,9 @@ struct ConsumerOptions {
   // The group's retry policy when this consumer creates the group (an existing group keeps its own:
   // Topic::set_retry_policy changes it). Default: RetryPolicy's defaults.
   RetryPolicy retry{};
+  // The group's ordering when this consumer creates the group (an existing group keeps its own). With
+  // Ordering::exclusive, a record waiting for its retry holds back the records after it. Default: Ordering::none.
+  Ordering ordering = Ordering::none;
 };
 
 }  // namespace mq

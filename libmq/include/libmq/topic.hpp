@@ -42,6 +42,8 @@ struct GroupInfo {
   unsigned unacked = 0;   // records held by members or waiting for redelivery
   unsigned retrying = 0;  // records nacked and waiting for their retry (at most kRetrySlots)
   RetryPolicy retry;      // the group's retry policy
+  Ordering ordering = Ordering::none;
+  int active_pid = 0;     // Ordering::exclusive: the process of the member that takes (0: none)
 };
 
 // A position where a group's readers wait although the tail has passed it: a claim that is not a record yet.
@@ -116,7 +118,8 @@ class Topic {
   // Creates a consumer group that keeps records from `start` on, before any consumer joins it. Errc::exists if it
   // is there already.
   // `retry`: the group's retry policy (Consumer::nack); Errc::invalid_argument naming the field out of range.
-  Result<void> create_group(std::string_view group, Start start = Start::earliest, const RetryPolicy& retry = {});
+  Result<void> create_group(std::string_view group, Start start = Start::earliest, const RetryPolicy& retry = {},
+                            Ordering ordering = Ordering::none);
   // Changes a group's retry policy; records waiting for a retry keep the delay they got. Errc::not_found.
   Result<void> set_retry_policy(std::string_view group, const RetryPolicy& retry);
   // Removes a group at once; Errc::busy while it has live members.
