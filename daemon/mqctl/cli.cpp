@@ -2,6 +2,7 @@
 #include "cli.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <iostream>
 
@@ -104,6 +105,15 @@ std::uint64_t parse_count_arg(const std::string& what, const std::string& text) 
   const auto [stop, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc() || stop != end || text.empty())
     throw UsageError(what + ": '" + text + "' is not a whole number");
+  return value;
+}
+
+double parse_decimal_arg(const std::string& what, const std::string& text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || stop != end || text.empty() || !std::isfinite(value))
+    throw UsageError(what + ": '" + text + "' is not a decimal number");
   return value;
 }
 

@@ -92,5 +92,6 @@ void check_topic_name(const std::string& name);
 void check_group_name(const std::string& what, const std::string& name);
 std::uint64_t parse_size_arg(const std::string& what, const std::string& text);
 std::uint64_t parse_count_arg(const std::string& what, const std::string& text);
+double parse_decimal_arg(const std::string& what, const std::string& text);  // finite: no nan, no inf
 
 }  // namespace mqctl

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
@@ -90,14 +89,6 @@ void add_retry_options(CommandLine& cl) {
   // clang-format on
 }
 
-double parse_decimal(const std::string& what, const std::string& text) {
-  double v = 0;
-  const auto [stop, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || stop != text.data() + text.size() || !std::isfinite(v))
-    throw UsageError(what + ": '" + text + "' is not a decimal number");
-  return v;
-}
-
 // The retry options given, each checked against its range (UsageError naming the option).
 mq::RetryFields retry_options(const CommandLine& cl) {
   mq::RetryFields f;
@@ -111,8 +102,8 @@ mq::RetryFields retry_options(const CommandLine& cl) {
   }
   if (cl.has("backoff")) f.backoff = ms("backoff");
   if (cl.has("max-backoff")) f.max_backoff = ms("max-backoff");
-  if (cl.has("factor")) f.factor = parse_decimal("--factor", *cl.get("factor"));
-  if (cl.has("jitter")) f.jitter = parse_decimal("--jitter", *cl.get("jitter"));
+  if (cl.has("factor")) f.factor = parse_decimal_arg("--factor", *cl.get("factor"));
+  if (cl.has("jitter")) f.jitter = parse_decimal_arg("--jitter", *cl.get("jitter"));
   mq::RetryPolicy alone{.backoff = std::chrono::milliseconds(0), .max_backoff = mq::kMaxBackoff};
   if (auto valid = mq::validate_retry_policy(f.over(alone)); !valid)
     throw UsageError(std::string(valid.error().message()));

@@ -97,8 +97,7 @@ struct Consumer::State {
   // sleeping member wakes by then.
   std::int64_t next_due = kNever;
   bool exclusive = false;  // the group's ordering is Ordering::exclusive (fixed when it was created)
-  std::optional<Topic> dlq_topic;  // the dead-letter topic and a producer on it, made at the first dead letter
-  std::optional<Producer> dlq;
+  std::optional<Producer> dlq;  // on the dead-letter topic (which it keeps mapped), made at the first dead letter
   // The last record handed out, which auto_ack acks at the next poll.
   bool have_last = false;
   std::uint64_t last_run = 0, last_after = 0, last_done = 0;
@@ -284,7 +283,16 @@ struct Consumer::State {
     return true;
   }
   Take take_redelivered(Failure& err);
+  // The retry table at `now`: the waiting entry due first (nullptr if none is due yet) with its run word, and when
+  // the first one not due yet is due (kNever if none waits).
+  struct DueRetry {
+    RetryEntry* entry = nullptr;
+    std::uint64_t run = 0;
+    std::int64_t next_due = kNever;
+  };
+  DueRetry scan_retries(std::int64_t now);
   Take take_retry();
+  bool swap_with_due(std::uint64_t mark, RetryEntry*& entry);
   std::size_t member_index() const { return static_cast<std::size_t>(slot - group->members); }
   // An exclusive group's member that is not the one taking (GroupBlock::active): it takes nothing.
   bool standing_by() const {
@@ -330,36 +338,64 @@ Take Consumer::State::take_redelivered(Failure&) {
 // A record from the retry table whose delay has passed (the earliest due first), held as a run of one. Notes in
 // `next_due` when the next one waiting is due. An entry due further ahead than the longest backoff is due now: the
 // clock was set back (or the entry scribbled), and a record must not wait for that.
+Consumer::State::DueRetry Consumer::State::scan_retries(std::int64_t now) {
+  DueRetry found;
+  std::int64_t best_due = kNever;
+  for (auto& e : seg->retries(group_index).entries) {
+    const std::uint64_t v = e.run.load(std::memory_order_acquire);
+    if (!retry_waits(v)) continue;
+    const std::int64_t due = effective_due(e.due_ns.load(std::memory_order_relaxed), now);
+    if (due > now) {
+      found.next_due = std::min(found.next_due, due);
+    } else if (due < best_due) {
+      found.entry = &e;
+      found.run = v;
+      best_due = due;
+    }
+  }
+  return found;
+}
+
 Take Consumer::State::take_retry() {
-  auto& entries = seg->retries(group_index).entries;
   const std::int64_t now = realtime_ns();
   for (;;) {
-    RetryEntry* best = nullptr;
-    std::uint64_t best_run = 0;
-    std::int64_t best_due = kNever, waiting_due = kNever;
-    for (auto& e : entries) {
-      const std::uint64_t v = e.run.load(std::memory_order_acquire);
-      if (run_count(v) == 0 || (v & kRetryFilling) != 0) continue;  // free, being filled, or scribbled
-      const std::int64_t due = effective_due(e.due_ns.load(std::memory_order_relaxed), now);
-      if (due > now) waiting_due = std::min(waiting_due, due);
-      else if (due < best_due) {
-        best = &e;
-        best_run = v;
-        best_due = due;
-      }
-    }
-    next_due = waiting_due;
-    if (best == nullptr) return Take::empty;
-    const std::int64_t first = best->first_ns.load(std::memory_order_relaxed);
-    const std::uint64_t position = run_position(best_run);
+    DueRetry due = scan_retries(now);
+    next_due = due.next_due;
+    if (due.entry == nullptr) return Take::empty;
+    const std::int64_t first = due.entry->first_ns.load(std::memory_order_relaxed);
+    const std::uint64_t position = run_position(due.run);
     announce(make_run(position, 1));
-    if (!best->run.compare_exchange_strong(best_run, 0)) {  // another member took it first: look again
+    if (!due.entry->run.compare_exchange_strong(due.run, 0)) {  // another member took it first: look again
       retract();
       continue;
     }
     group->retry_count.fetch_sub(1);
-    hold(position, 1, true, static_cast<std::uint32_t>(run_count(best_run)), first);
+    hold(position, 1, true, static_cast<std::uint32_t>(run_count(due.run)), first);
     return Take::got;
+  }
+}
+
+// nack with the retry table full: takes the waiting record due first as take_retry would, but into this member's
+// hands without freeing its entry (marked `mark`: being filled by us), which `entry` then names for the nacked
+// record. So a member holding a record always gets room for it once any waiting record is due, whatever the other
+// members hold. False (nothing changed) when none is due, or this member has no room to hold one more run, or is
+// still handing out a run.
+bool Consumer::State::swap_with_due(std::uint64_t mark, RetryEntry*& entry) {
+  if (run_left != 0 || tail - head >= kMaxUnacked) return false;
+  const std::int64_t now = realtime_ns();
+  for (;;) {
+    DueRetry due = scan_retries(now);
+    if (due.entry == nullptr) return false;
+    const std::uint64_t position = run_position(due.run);
+    announce(make_run(position, 1));
+    if (!due.entry->run.compare_exchange_strong(due.run, mark)) {
+      retract();
+      continue;
+    }
+    hold(position, 1, true, static_cast<std::uint32_t>(run_count(due.run)),
+         due.entry->first_ns.load(std::memory_order_relaxed));
+    entry = due.entry;
+    return true;
   }
 }
 
@@ -596,22 +632,18 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
     }
     // A full retry table: only its due records are taken (not even redeliveries), so that the entry one frees is
     // there for the member that fails it again.
+    // A full retry table: no new records, and no redeliveries either, until one of its records comes due and is
+    // taken (back-pressure, as a full ring gives producers). In an exclusive group a record waiting for its retry
+    // holds back those after it (offset order).
     next_due = kNever;  // (take_retry notes the next one, if any waits)
-    if (group->retry_count.load(std::memory_order_relaxed) >= kRetrySlots)
-    {
-      if (take_retry() == Take::got) continue;
-      return Take::empty;
-    }
-    if (group->redeliver_count.load(std::memory_order_relaxed) != 0) {
+    const std::uint64_t waiting = group->retry_count.load(std::memory_order_relaxed);
+    if (waiting < kRetrySlots && group->redeliver_count.load(std::memory_order_relaxed) != 0) {
       const Take t = take_redelivered(err);
       if (t == Take::got) continue;  // collected from the run in the next round
       if (t == Take::failed) return t;
     }
-    if (const std::uint64_t waiting = group->retry_count.load(std::memory_order_relaxed); waiting != 0) {
+    if (waiting != 0) {
       if (take_retry() == Take::got) continue;
-      // A full retry table: no new records until one of its records comes due and is taken, so that the member
-      // that fails its next record finds room for it (back-pressure, as a full ring gives producers). In an
-      // exclusive group a record waiting for its retry holds back those after it (offset order).
       if (waiting >= kRetrySlots || exclusive) return Take::empty;
     }
     const Take t = take_run(max, err);
@@ -629,15 +661,9 @@ bool Consumer::State::ready() {
     return true;
   next_due = kNever;
   if (group->retry_count.load(std::memory_order_relaxed) != 0) {
-    const std::int64_t now = realtime_ns();
-    std::int64_t due = kNever;
-    for (const auto& e : seg->retries(group_index).entries) {
-      const std::uint64_t v = e.run.load(std::memory_order_acquire);
-      if (run_count(v) != 0 && (v & kRetryFilling) == 0)
-        due = std::min(due, effective_due(e.due_ns.load(std::memory_order_relaxed), now));
-    }
-    next_due = due;
-    if (due <= now) return true;
+    const DueRetry due = scan_retries(realtime_ns());
+    next_due = due.next_due;
+    if (due.entry != nullptr) return true;
     if (group->retry_count.load(std::memory_order_relaxed) >= kRetrySlots || exclusive) return false;  // (next())
   }
   const std::uint64_t next = load_half(group->next.lo);
@@ -949,7 +975,6 @@ Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_f
       return Error(topic.error().code(), "cannot open the dead-letter topic: " + std::string(topic.error().message()));
     auto producer = Producer::make(*topic);
     if (!producer) return std::move(producer).error();
-    dlq_topic = std::move(*topic);
     dlq.emplace(std::move(*producer));
   }
   const auto text = [](std::string_view v) { return std::as_bytes(std::span<const char>(v.data(), v.size())); };
@@ -1002,13 +1027,15 @@ Result<Consumer::Nacked> Consumer::State::nack(Message& m, std::optional<std::ch
       break;
     }
   }
+  // A full table: swap with a record that is due (its entry stays counted, so the count stays).
+  const bool swapped = entry == nullptr && swap_with_due(mark, entry);
   if (entry == nullptr)
     return Error(Errc::limit, "the group's retry table is full (" + std::to_string(kRetrySlots) +
-                                  " records wait for a retry); the record stays held: " + context() + " offset=" +
-                                  std::to_string(m.offset_));
+                                  " records wait for a retry, none due yet); the record stays held: " + context() +
+                                  " offset=" + std::to_string(m.offset_));
   entry->due_ns.store(now + wait.count(), std::memory_order_relaxed);
   entry->first_ns.store(first, std::memory_order_relaxed);
-  group->retry_count.fetch_add(1);  // first: the count may be high for a moment, never low
+  if (!swapped) group->retry_count.fetch_add(1);  // before the run word: a hint, high for a moment rather than low
   entry->run.store(make_run(m.position_, m.attempt_));
   group->gen.fetch_add(2);  // a producer's scan that missed the entry but sees the ack below looks again
   test_point(TestPoint::retry_parked);

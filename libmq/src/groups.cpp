@@ -303,22 +303,23 @@ void drop_retries_before(const Segment& seg, std::size_t g, std::uint64_t positi
   auto& block = seg.group(g);
   for (auto& e : seg.retries(g).entries) {
     std::uint64_t v = e.run.load();
-    if (run_count(v) != 0 && (v & kRetryFilling) == 0 && run_position(v) < position &&
-        e.run.compare_exchange_strong(v, 0))
+    if (retry_waits(v) && run_position(v) < position && e.run.compare_exchange_strong(v, 0))
       block.retry_count.fetch_sub(1);
   }
   resync_retry_count(seg, g);  // (a scribbled entry removed here may not have been counted)
+}
+
+std::uint64_t count_retries(const Segment& seg, std::size_t g) {
+  std::uint64_t n = 0;
+  for (const auto& e : seg.retries(g).entries) n += retry_waits(e.run.load()) ? 1 : 0;
+  return n;
 }
 
 void resync_retry_count(const Segment& seg, std::size_t g) {
   auto& count = seg.group(g).retry_count;
   for (int attempt = 0; attempt < 64; ++attempt) {
     std::uint64_t seen = count.load();
-    std::uint64_t held = 0;
-    for (const auto& e : seg.retries(g).entries) {
-      const std::uint64_t v = e.run.load();
-      held += run_count(v) != 0 && (v & kRetryFilling) == 0 ? 1 : 0;
-    }
+    const std::uint64_t held = count_retries(seg, g);  // after `seen`: a nack or take meanwhile fails the CAS
     if (seen == held || count.compare_exchange_strong(seen, held)) return;
   }
 }

@@ -70,6 +70,8 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m);
 
 // Removes the records of group g's retry table at positions before `position` (all: kNone), uncounting each.
 void drop_retries_before(const Segment& seg, std::size_t g, std::uint64_t position);
+// How many records wait in group g's retry table (a look at its entries; retry_count is only a hint).
+std::uint64_t count_retries(const Segment& seg, std::size_t g);
 // Makes group g's retry_count the number of records its retry table holds: a count left high by a member killed
 // mid-nack (or scribbled) would keep members on their slow path, or stop them taking new records. Lock-free: a
 // nack or take that runs meanwhile moves the count, and the CAS then fails and looks again.

@@ -280,6 +280,8 @@ struct RetryEntry {
   std::atomic<std::int64_t> first_ns;  // CLOCK_REALTIME of its first failure
 };
 inline constexpr std::uint64_t kRetryFilling = std::uint64_t{1} << 63;
+// An entry's run word names a record waiting for its retry (not free, not being filled, not a scribbled count of 0).
+inline constexpr bool retry_waits(std::uint64_t run) { return run_count(run) != 0 && (run & kRetryFilling) == 0; }
 struct alignas(kCacheLine) RetryTable {
   RetryEntry entries[kRetrySlots];
 };

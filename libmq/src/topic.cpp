@@ -219,10 +219,7 @@ TopicInfo Topic::info() const {
     }
     if (block.redeliver_count.load() != 0)
       for (const auto& r : block.redeliver) gi.unacked += static_cast<unsigned>(run_count(r.load()));
-    for (const auto& e : seg.retries(g).entries) {
-      const std::uint64_t v = e.run.load();
-      gi.retrying += run_count(v) != 0 && (v & kRetryFilling) == 0 ? 1 : 0;
-    }
+    gi.retrying = static_cast<unsigned>(count_retries(seg, g));
     gi.retry = load_retry_policy(block);
     gi.ordering = load_ordering(block);
     if (const std::uint64_t active = block.active.load(); gi.ordering == Ordering::exclusive && active != kNoActive &&

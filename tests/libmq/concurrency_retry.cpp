@@ -218,12 +218,7 @@ std::string leaving_member(const mq::Topic& topic, Ledger& ledger, std::uint64_t
   return {};
 }
 
-// DISABLED: it wedges in some runs (CI 2026-12-06): every member holds one record whose nack finds the retry
-// table full, and each repeats its nack without polling, so no member takes the due retries that would free an
-// entry. A member can take a new record while the table is (nearly) full (retry_count is resynced from the table and
-// may read low for a moment), so this API pattern can deadlock. Open: nack on a full table should make room itself
-// (take a due retry, or park locally). Re-enable with that fix.
-TEST_F(Concurrency, DISABLED_NackedRecordsComeBackIntactWhileProducersWrapAndAMemberLeaves) {
+TEST_F(Concurrency, NackedRecordsComeBackIntactWhileProducersWrapAndAMemberLeaves) {
   const std::uint64_t per_producer = kThreadSanitizer ? 500 : (kSanitized ? 600 : 1000);
   const Workload w{2, per_producer, 256, 0x7e7};  // records of 128..384 bytes: the ring wraps ~7 times (release)
   auto topic = mq::Topic::create("flaky", small_ring());

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.hpp"
 #include "libmq/libmq.hpp"
 #include "test_util.hpp"
 
@@ -26,11 +27,6 @@ using UnitRetry = mqtest::TopicTest;
 
 std::int64_t mono_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-std::int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -76,7 +72,7 @@ TEST_F(UnitRetry, ANackedRecordIsInvisibleForItsDelayThenComesBackWithItsAttempt
   EXPECT_EQ(first->first_failure_ns(), 0);
   EXPECT_FALSE(first->redelivered());
 
-  const std::int64_t before = wall_ns();
+  const std::int64_t before = mq::detail::realtime_ns();
   const std::int64_t nacked_at = mono_ms();
   auto nacked = consumer.nack(std::move(*first), 300ms, "mail server down");
   ASSERT_TRUE(nacked) << nacked.error().what();
@@ -96,7 +92,7 @@ TEST_F(UnitRetry, ANackedRecordIsInvisibleForItsDelayThenComesBackWithItsAttempt
   EXPECT_EQ(again->attempt(), 2u);
   EXPECT_TRUE(again->redelivered());
   EXPECT_GE(again->first_failure_ns(), before);
-  EXPECT_LE(again->first_failure_ns(), wall_ns());
+  EXPECT_LE(again->first_failure_ns(), mq::detail::realtime_ns());
   EXPECT_EQ(group_of(topic.info(), "workers").retrying, 0u);
   ASSERT_TRUE(consumer.ack(std::move(*again)));
   EXPECT_EQ(group_of(topic.info(), "workers").lag, 0u);
@@ -191,7 +187,7 @@ TEST_F(UnitRetry, BackoffGrowsByTheFactorAndTheLastAttemptIsDeadLettered) {
   auto m = consumer.poll(5s);
   ASSERT_TRUE(m);
   ASSERT_EQ(text(m->payload()), "poison");
-  const std::int64_t wall_first = wall_ns();
+  const std::int64_t wall_first = mq::detail::realtime_ns();
   std::int64_t nacked_at = mono_ms();
   ASSERT_TRUE(consumer.nack(std::move(*m), "smtp 550 attempt 1"));
   auto fine = consumer.poll(kNow);  // no head-of-line blocking: at once, while "poison" waits
@@ -278,6 +274,38 @@ TEST_F(UnitRetry, AFullRetryTableStopsNewRecordsAndARacingNackIsALimit) {
   ASSERT_TRUE(topic.reset_group("workers", mq::Start::earliest));
   auto flowing = a.poll(1s);
   ASSERT_TRUE(flowing) << flowing.error().what();
+}
+
+TEST_F(UnitRetry, ANackOnAFullTableSwapsWithADueRecord) {
+  auto topic = mq::Topic::create("jobs").value();
+  mq::Producer producer(topic);
+  mq::Consumer a(topic, manual("workers"));
+  mq::Consumer b(topic, manual("workers"));
+  for (std::size_t i = 0; i <= mq::kRetrySlots; ++i) ASSERT_TRUE(producer.publish(bytes("r" + std::to_string(i))));
+  auto late = b.poll(1s);  // r0, taken while the table is empty
+  ASSERT_TRUE(late);
+  const auto filled = std::chrono::steady_clock::now();  // (before the first park: none is due before + 200 ms)
+  for (std::size_t i = 0; i < mq::kRetrySlots; ++i) {
+    auto m = a.poll(1s);
+    ASSERT_TRUE(m);
+    ASSERT_TRUE(a.nack(std::move(*m), 200ms)) << i;
+  }
+  // None due yet: refused, the record stays b's.
+  auto refused = b.nack(std::move(*late), 200ms);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), mq::Errc::limit);
+  // Once one is due, the same nack swaps: b holds that record and r0 waits in its entry.
+  mq::Result<mq::Consumer::Nacked> swapped = refused.error();
+  while (!swapped && std::chrono::steady_clock::now() - filled < 5s) swapped = b.nack(std::move(*late), 200ms);
+  ASSERT_TRUE(swapped) << swapped.error().what();
+  EXPECT_GE(std::chrono::steady_clock::now() - filled, 200ms - 1ms);
+  EXPECT_EQ(group_of(topic.info(), "workers").retrying, mq::kRetrySlots);
+  auto taken = b.poll(kNow);  // handed out at once: b already holds it
+  ASSERT_TRUE(taken) << taken.error().what();
+  EXPECT_EQ(taken->attempt(), 2u);
+  EXPECT_NE(text(taken->payload()), "r0");
+  ASSERT_TRUE(b.ack(std::move(*taken)));
+  EXPECT_EQ(b.unacked(), 0u);
 }
 
 TEST_F(UnitRetry, AWaitingRecordHoldsProducersBackAsAnUnackedOneDoes) {

@@ -435,8 +435,9 @@ function applyRedelivery(topic, group, policy) {
 // Nacks the record with sequence number `seq` that `owner.member` holds (delayMs -1: the group's backoff) -> true
 // when it went to the dead-letter topic, false when it waits for a retry, null when `owner.alive()` turned false
 // first (the record stays held: closing hands it back to the group). Other errors are thrown; the record stays held.
-// A nack that finds the group's retry table full (mqCode 'limit') makes room the one way a member holding a record
-// can: it takes the next retry that comes due (taking one frees its entry; while the table is full a take hands out
+// A nack that finds the group's retry table full swaps with a due retry in libmq itself; one that still gets mqCode
+// 'limit' (none due yet, or libmq is still handing out a run) makes room the one way left: it takes the next retry
+// that comes due (taking one frees its entry; while the table is full a take hands out
 // nothing else), parking until one does, queues what it took in `owner.queued` (to be handed out after what is in
 // hand: acks are cumulative, so records go on in the order they were taken), and nacks again. `owner`: {member,
 // slabs, queued, park() -> Promise (resolves when a take may find something), alive() -> boolean}.

@@ -14,8 +14,9 @@
 //     first, with message.attempt one higher; after its last attempt it goes to the dead-letter topic
 //     `<topic>.dlq` instead. The consumer goes on with the next record: no restart. A throwing eachBatch nacks its
 //     first unresolved record and hands the rest to eachBatch again. A nack that finds the group's retry table
-//     full takes the next retry that comes due to make room (nackMakingRoom in common.js), and handles it after the
-//     records in hand;
+//     full swaps with a retry that is due (libmq hands that record out at the next take); when none is due yet, or
+//     libmq is still handing out a run, nackMakingRoom (common.js) takes the next retry that comes due itself and
+//     handles it after the records in hand;
 //   - where a nack cannot serve (`redelivery: false`, autoCommit: false -- a nack acks what came before --, an
 //     overwrite topic, a dead letter that cannot be published) a throw does what kafkajs does instead: the record
 //     is NOT acked, the member leaves the group (which hands the failed record and everything after it that it

@@ -89,15 +89,16 @@ class Consumer {
   // ack does). It waits in the group's retry table (kRetrySlots records at most), invisible until `delay` has
   // passed (default: the group's RetryPolicy backoff for its attempt), then goes to whichever member polls first,
   // before new records; other records flow meanwhile. The group's committed offset stays below it while it waits.
-  // While kRetrySlots records wait, the group's members take no new records, only retries as they come due (so a
-  // nack finds room): a nack finds the table full when other members filled its last entries first, or when this
-  // member nacks more records it took before the table filled (a batch) than the table has room for.
+  // While kRetrySlots records wait, the group's members take no new records, only retries as they come due. A nack
+  // that finds every entry taken swaps with a waiting record that is due: this member then holds that record (its
+  // next poll hands it out) and the nacked one takes its entry. Only when none is due yet (or this member holds
+  // kMaxUnacked runs, or is still handing out a batch) is it Errc::limit, the record staying held: try again once
+  // the earliest retry is due.
   // When it was the group's max_attempts-th delivery of the record, the record is dead-lettered instead: published
   // to `<topic>.dlq` (created beside the topic, with its size and mode, if missing, with a consumer group "replay"
-  // that keeps dead letters until replayed) with the dlq_header headers (`error` among them), then
-  // acked. Block topics only. Errors: Errc::invalid_argument (not held by this member, an overwrite topic),
-  // Errc::limit (the retry table is full: the record stays held, unchanged), a dead-letter publish's error (full,
-  // ...; the record stays held).
+  // that keeps dead letters until replayed) with the dlq_header headers (`error` among them), then acked. Block
+  // topics only. Errors: Errc::invalid_argument (not held by this member, an overwrite topic), Errc::limit (as
+  // above: the record stays held, unchanged), a dead-letter publish's error (full, ...; the record stays held).
   enum class Nacked { retry, dead_lettered };
   Result<Nacked> nack(Message&& message, std::string_view error = {});
   Result<Nacked> nack(Message&& message, std::chrono::milliseconds delay, std::string_view error = {});
