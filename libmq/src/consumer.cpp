@@ -197,7 +197,8 @@ struct Consumer::State {
   }
   // Acks through the record that ended at `after` as the `done`-th of held run `run`, and every earlier held run.
   // False if that record is not held (acked already).
-  bool ack_through(std::uint64_t run, std::uint64_t after, std::uint64_t done) {
+  // (Inlined by force: with nack as a third caller, GCC stopped inlining it into ack, +17 instructions an ack.)
+  [[gnu::always_inline]] bool ack_through(std::uint64_t run, std::uint64_t after, std::uint64_t done) {
     if (run < head || run >= tail) return false;
     Held& h = at(run);
     if (done <= h.base) return false;

@@ -76,7 +76,9 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}       // NOLINT(google-explicit-constructor): implicit by design
-  Result(Error error) : v_(std::move(error)) {}   // NOLINT(google-explicit-constructor)
+  // (Not by value: `return *stored_error;` then builds the Error in place, with no temporary to destroy.)
+  Result(const Error& error) : v_(error) {}       // NOLINT(google-explicit-constructor)
+  Result(Error&& error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   explicit operator bool() const noexcept { return v_.index() == 0; }
   bool has_value() const noexcept { return v_.index() == 0; }
