@@ -1,10 +1,11 @@
 // Many-process throughput of one libmq topic: P producer processes into G consumer groups of M member processes
-// each (4P -> 1 group of 2, 1P -> 3 groups). With more processes than the 2 cores nobody is pinned, and the
+// each (4P -> 1 group of 2, 1P -> 3 groups; 1P -> a group of 2 with keyed records, ordering none against key). With more processes than the 2 cores nobody is pinned, and the
 // consumers use the default wait (spin, then futex): busy-polling here would measure the scheduler.
 // Each message carries (sequence, producer); each member checks that each producer's sequence only grows, and at
 // the end every group must have received exactly what the producers sent (a lost or doubled record fails the case).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -23,6 +24,8 @@ struct Fanout {
   int groups = 1;
   int members = 1;  // per group
   std::string pattern;
+  std::uint64_t keys = 0;  // > 0: each record carries one of this many keys (its sequence modulo keys)
+  mq::Ordering ordering = mq::Ordering::none;
 };
 
 namespace fanout_detail {
@@ -40,7 +43,16 @@ struct Board {
   Counter ends[kMaxProcesses];      // per group: end markers taken by its members
 };
 
-inline int produce(const std::string& topic_name, int id, std::size_t payload, Board& b) {
+// `message` with the key "user-<key>".
+inline mq::Result<mq::Offset> publish_keyed(mq::Producer& producer, std::span<const std::byte> message,
+                                            std::uint64_t key) {
+  char text[24];
+  const int n = std::snprintf(text, sizeof text, "user-%llu", static_cast<unsigned long long>(key));
+  const auto bytes = std::as_bytes(std::span<const char>(text, static_cast<std::size_t>(n)));
+  return producer.publish(mq::Record{message, bytes, {}, std::nullopt});
+}
+
+inline int produce(const std::string& topic_name, int id, std::size_t payload, std::uint64_t keys, Board& b) {
   unpin();
   auto topic = mq::Topic::open(topic_name);
   auto producer = topic ? mq::Producer::make(*topic) : mq::Result<mq::Producer>(topic.error());
@@ -58,7 +70,8 @@ inline int produce(const std::string& topic_name, int id, std::size_t payload, B
   // relaxed: the flags only end the loop; the counters are read after the processes exit (or as a rate).
   while (b.stop.value.load(std::memory_order_relaxed) == 0 && b.failed.value.load(std::memory_order_relaxed) == 0) {
     put_seq(message, seq);
-    if (auto r = producer->publish(message); !r) {
+    auto r = keys == 0 ? producer->publish(message) : publish_keyed(*producer, message, seq % keys);
+    if (!r) {
       std::fprintf(stderr, "producer %d: publish: %s\n", id, std::string(r.error().message()).c_str());
       b.failed.value.store(1);
       return 1;
@@ -69,7 +82,7 @@ inline int produce(const std::string& topic_name, int id, std::size_t payload, B
   return producer->publish(message) ? 0 : 1;
 }
 
-inline int consume(const std::string& topic_name, int id, int group, int producers, Board& b) {
+inline int consume(const std::string& topic_name, int id, int group, int producers, std::uint64_t keys, Board& b) {
   unpin();
   auto topic = mq::Topic::open(topic_name);
   auto consumer = topic ? mq::Consumer::make(*topic, {.group = "g" + std::to_string(group),
@@ -83,7 +96,10 @@ inline int consume(const std::string& topic_name, int id, int group, int produce
     return 1;
   }
   b.ready.value.fetch_add(1);
-  std::vector<std::uint64_t> next(static_cast<std::size_t>(producers), 0);
+  // The next sequence expected per producer, or per producer and key for keyed records (a member of a group with
+  // key ordering may get an earlier record of one key after a later one of another: one parked for its key).
+  const std::uint64_t lanes = std::max<std::uint64_t>(keys, 1);
+  std::vector<std::uint64_t> next(static_cast<std::size_t>(producers) * lanes, 0);
   std::uint64_t count = 0;
   std::uint64_t idle_since = 0;
   for (;;) {
@@ -111,7 +127,7 @@ inline int consume(const std::string& topic_name, int id, int group, int produce
     std::uint64_t seq = 0, who = 0;
     std::memcpy(&seq, p.data(), sizeof seq);
     std::memcpy(&who, p.data() + 8, sizeof who);
-    if (who >= next.size()) {
+    if (who >= static_cast<std::uint64_t>(producers)) {
       std::fprintf(stderr, "consumer %d: a record from producer %llu\n", id, static_cast<unsigned long long>(who));
       b.failed.value.store(1);
       return 1;
@@ -120,14 +136,15 @@ inline int consume(const std::string& topic_name, int id, int group, int produce
       b.ends[group].value.fetch_add(1);
       continue;
     }
-    if (seq < next[who]) {  // competing members see a subsequence: it may skip ahead, never go back
+    const std::size_t lane = static_cast<std::size_t>(who * lanes + seq % lanes);
+    if (seq < next[lane]) {  // competing members see a subsequence: it may skip ahead, never go back
       std::fprintf(stderr, "consumer %d: producer %llu's record %llu after %llu\n", id,
                    static_cast<unsigned long long>(who), static_cast<unsigned long long>(seq),
-                   static_cast<unsigned long long>(next[who] - 1));
+                   static_cast<unsigned long long>(next[lane] - 1));
       b.failed.value.store(1);
       return 1;
     }
-    next[who] = seq + 1;
+    next[lane] = seq + 1;
     b.received[id].value.store(++count, std::memory_order_relaxed);
   }
   return 0;
@@ -165,16 +182,21 @@ inline CaseResult fanout_throughput(const Fanout& f, std::size_t payload, double
   Board& b = *new (pages.get()) Board{};
   const std::string name = "fanout" + std::to_string(case_number);
   mq::TopicOptions options{.capacity = ring_for(payload), .policy = mq::Policy::block};
-  for (int g = 0; g < f.groups; ++g) options.groups.push_back("g" + std::to_string(g));
-  if (auto made = mq::Topic::create(name, options); !made) {
+  auto made = mq::Topic::create(name, options);
+  if (!made) {
     r.error = "create topic " + name + ": " + std::string(made.error().message());
     return r;
   }
+  for (int g = 0; g < f.groups; ++g)
+    if (auto group = made->create_group("g" + std::to_string(g), mq::Start::earliest, {}, f.ordering); !group) {
+      r.error = "create group on " + name + ": " + std::string(group.error().message());
+      return r;
+    }
   std::vector<std::unique_ptr<Child>> children;
   for (int c = 0; c < consumers; ++c)
-    children.push_back(std::make_unique<Child>([&, c] { return consume(name, c, c / f.members, f.producers, b); }));
+    children.push_back(std::make_unique<Child>([&, c] { return consume(name, c, c / f.members, f.producers, f.keys, b); }));
   for (int p = 0; p < f.producers; ++p)
-    children.push_back(std::make_unique<Child>([&, p] { return produce(name, p, payload, b); }));
+    children.push_back(std::make_unique<Child>([&, p] { return produce(name, p, payload, f.keys, b); }));
   const auto everyone = static_cast<std::uint64_t>(f.producers + consumers);
   if (!spin_until([&] { return b.ready.value.load() == everyone || b.failed.value.load() != 0; }, kPeerTimeoutNs) ||
       b.failed.value.load() != 0) {

@@ -24,7 +24,8 @@ CASES = ["BM_RawRingPushPop64", "BM_Publish64", "BM_PublishExclusive64", "BM_Cla
          "BM_PublishPollAckExclusive64",
          "BM_PublishPollAckTwoProducersTwoMembers64", "BM_EmptyPoll",
          "BM_Batch32PublishPollAck64", "BM_PublishBatchPollBatchAck64/32",
-         "BM_RawRingPop64", "BM_PollAckLone64", "BM_PollAckCompeting64"]
+         "BM_RawRingPop64", "BM_PollAckLone64", "BM_PollAckCompeting64",
+         "BM_PublishPollAckKeyed64/0", "BM_PublishPollAckKeyed64/1"]
 # Benchmarks whose function also refills (untimed): only the calls named here are counted, not the loop around them.
 COLLECT = {"BM_RawRingPop64": ["*SpscRing::Pop::receive*"],
            "BM_PollAckLone64": ["mq::Consumer::poll*", "mq::Consumer::ack*"],

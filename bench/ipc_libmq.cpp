@@ -198,19 +198,27 @@ int main(int argc, char** argv) {
   for (auto& t : batched) flow(*t, o, 64, t->api(), results);
 
   // Many processes on two cores: the default wait, throughput only.
-  const mqbench::Fanout patterns[] = {{.producers = 4, .groups = 1, .members = 2, .pattern = "4p-group2"},
-                                      {.producers = 1, .groups = 3, .members = 1, .pattern = "1p-3groups"}};
+  // Then the cost of key ordering: one producer's keyed records (16 keys) to a group of 2, ordering none, then key.
+  const mqbench::Fanout patterns[] = {
+      {.producers = 4, .groups = 1, .members = 2, .pattern = "4p-group2"},
+      {.producers = 1, .groups = 3, .members = 1, .pattern = "1p-3groups"},
+      {.producers = 1, .groups = 1, .members = 2, .pattern = "1p-group2-keyed", .keys = 16},
+      {.producers = 1, .groups = 1, .members = 2, .pattern = "1p-group2-keyed", .keys = 16,
+       .ordering = mq::Ordering::key}};
   int case_number = 0;
   for (const auto& f : patterns) {
     for (const std::size_t payload : {std::size_t{64}, std::size_t{4096}}) {
+      if (f.keys > 0 && payload != 64) continue;
+      const std::string api = f.keys == 0 ? "publish" : "publish, ordering " + std::string(mq::ordering_name(f.ordering));
       const CaseResult probe{.transport = "libmq",
                              .mode = "default",
                              .kind = "throughput",
                              .pattern = f.pattern,
-                             .api = "publish",
+                             .api = api,
                              .payload = payload};
       if (!o.wants(mqbench::case_name(probe))) continue;
       results.push_back(mqbench::fanout_throughput(f, payload, o.seconds, o.warmup_seconds, ++case_number));
+      results.back().api = api;
       mqbench::print_row(results.back());
     }
   }

@@ -387,6 +387,38 @@ void BM_PublishBatchPollBatchAck64(benchmark::State& state) {
 }
 BENCHMARK(BM_PublishBatchPollBatchAck64)->Apply(fixed_iterations)->Arg(1)->Arg(8)->Arg(32)->Arg(63);
 
+// The cost of key ordering on one record's way: publish a record with one of 16 keys, poll it, ack it, in a group
+// of ordering none (arg 0) and key (arg 1: the take and the ack each under the group's key lock, the key counted in
+// and out of its table).
+void BM_PublishPollAckKeyed64(benchmark::State& state) {
+  const auto ordering = static_cast<mq::Ordering>(state.range(0));
+  ScopedTopic t(false);
+  mq::Topic topic = t.topic();
+  if (auto made = topic.create_group("bench", mq::Start::earliest, {}, ordering); !made)
+    return state.SkipWithError(std::string(made.error().message()).c_str());
+  mq::Producer producer(topic);
+  mq::Consumer consumer(
+      topic, {.group = "bench", .start = mq::Start::earliest, .wait = mq::Wait::busy_spin, .auto_ack = false});
+  const auto p = payload();
+  std::array<std::string, 16> keys;
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = "user-" + std::to_string(i);
+  AllocationCount allocations(state);
+  allocations.start();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const std::string& key = keys[i++ % keys.size()];
+    const mq::Record record{p, std::as_bytes(std::span<const char>(key.data(), key.size())), {}, std::nullopt};
+    if (auto r = producer.publish(record); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
+    auto msg = consumer.poll(std::chrono::nanoseconds(0));
+    if (!msg) return state.SkipWithError(std::string(msg.error().message()).c_str());
+    benchmark::DoNotOptimize(msg->payload()[63]);
+    if (auto r = consumer.ack(std::move(*msg)); !r) return state.SkipWithError(std::string(r.error().message()).c_str());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(p.size()));
+}
+BENCHMARK(BM_PublishPollAckKeyed64)->Apply(fixed_iterations)->Arg(0)->Arg(1);
+
 }  // namespace
 
 BENCHMARK_MAIN();

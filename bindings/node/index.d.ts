@@ -180,6 +180,14 @@ export type Producer = {
 /** How an idle consumer waits (ConsumerConfig.wait). */
 export type Wait = 'futex' | 'spin' | 'spin_futex' | 'spin_yield' | 'busy_spin'
 
+/** How a consumer group shares its records among its members (ConsumerConfig.ordering).
+ *  'none': competing consumers, whichever member takes first gets the next record.
+ *  'key': records with the same key go to one member at a time, in offset order; other keys in parallel (a member
+ *  holds the keys of the up to maxInFlight records it took and has not finished: a small maxInFlight spreads them).
+ *  'exclusive': one member takes every record, in offset order; the others stand by and take over, where it
+ *  stopped, when it leaves or dies. */
+export type Ordering = 'none' | 'key' | 'exclusive'
+
 export interface ConsumerConfig {
   groupId: string
   /** false: subscribing to a topic that does not exist fails even if mqd auto-creates. */
@@ -204,6 +212,10 @@ export interface ConsumerConfig {
    *  a throw restarts the member as kafkajs restarts the consumer (`retry`). Not kafkajs' `retry`, which is
    *  about restarts. */
   redelivery?: RedeliveryPolicy | false
+  /** libmq: the group's ordering, given to the group when this consumer creates it; an existing group keeps the
+   *  one it was created with (a warning is logged when it differs; Topic.info() shows it). Default 'none'.
+   *  Anything else throws KafkaJSNonRetriableError. */
+  ordering?: Ordering
   sessionTimeout?: number
   rebalanceTimeout?: number
   heartbeatInterval?: number
@@ -452,7 +464,9 @@ export type Admin = {
   resetOffsets(options: { groupId: string; topic: string; earliest: boolean }): Promise<void>
   listGroups(): Promise<{ groups: Array<{ groupId: string; protocolType: string }> }>
   deleteGroups(groupIds: string[]): Promise<Array<{ groupId: string; errorCode?: number }>>
-  describeGroups(groupIds: string[]): Promise<{ groups: Array<{ groupId: string; members: Array<{ memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }>; protocol: string; protocolType: string; state: string; errorCode: number }> }>
+  /** libmq adds `topics`: the topics that have the group, each with the group's ordering there (a group is made per
+   *  topic) and, for an 'exclusive' one, the process of the member that takes (absent while none does). */
+  describeGroups(groupIds: string[]): Promise<{ groups: Array<{ groupId: string; members: Array<{ memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }>; protocol: string; protocolType: string; state: string; errorCode: number; topics: Array<{ topic: string; ordering?: Ordering; activePid?: number }> }> }>
   describeConfigs(options: { resources: Array<{ type: ConfigResourceTypes; name: string; configNames?: string[] }>; includeSynonyms?: boolean }): Promise<{ resources: Array<{ errorCode: number; errorMessage: string | null; resourceType: ConfigResourceTypes; resourceName: string; configEntries: Array<{ configName: string; configValue: string; readOnly: boolean; isDefault: boolean; configSource: ConfigSource; isSensitive: boolean; configSynonyms: any[] }> }>; throttleTime: number }>
   /** Rejects: libmq topic settings are fixed at creation (KafkaJSProtocolError INVALID_CONFIG). */
   alterConfigs(options: { validateOnly?: boolean; resources: Array<{ type: ConfigResourceTypes; name: string; configEntries: Array<{ name: string; value: string }> }> }): Promise<never>
@@ -666,6 +680,10 @@ export interface GroupInfo {
   retrying?: number
   /** Topic.info(): the group's retry policy, every field filled in. */
   retry?: Required<RedeliveryPolicy>
+  /** The group's ordering (absent only in the report of an mqd too old to send it). */
+  ordering?: Ordering
+  /** An 'exclusive' group: the process of the member that takes; absent while none does. */
+  activePid?: number
 }
 
 export interface TopicInfo {
@@ -714,6 +732,8 @@ export interface FastConsumerOptions {
   /** The group's retry policy for nack(): given to the group when this member creates it, or joins it with another
    *  one. Default: the group keeps its own (a new group: RedeliveryPolicy's defaults). */
   redelivery?: RedeliveryPolicy
+  /** As ConsumerConfig.ordering: given to the group when this member creates it. Default 'none'. */
+  ordering?: Ordering
 }
 
 export interface NackOptions {
@@ -739,6 +759,8 @@ export class FastConsumer implements AsyncIterableIterator<FastMessage> {
   /** for await (const batch of c.batches()): arrays of up to maxBatch messages, one promise per batch; a batch is
    *  acked when the loop asks for the next one; leaving the loop closes the consumer. */
   batches(): AsyncGenerator<FastMessage[], void, undefined>
+  /** The group's ordering, the one it was created with whatever this member asked for; null once closed. */
+  readonly ordering: Ordering | null
   /** 'io_uring' or 'thread': how this member parks (see ConsumerConfig.wait); null once closed. */
   readonly waiter: 'io_uring' | 'thread' | null
   return(): Promise<IteratorResult<FastMessage>>

@@ -1,8 +1,8 @@
-// Consumer-group administration: `mqctl create-group NAME --group G` makes a group that keeps records from now (or
-// from the oldest held) before its consumers first run, `mqctl reset-offsets NAME --group G --to
-// earliest|latest|OFFSET` (or `--to-time TIME`: the first record at or after it) moves a group (all its members) and
-// `mqctl delete-group NAME --group G` removes one at once instead of waiting for mqd's group expiry. All act on the
-// group's position in the topic, so they work while its consumers are down.
+// Consumer-group administration: `mqctl create-group NAME --group G` makes a group (with its ordering and retry
+// policy) that keeps records from now (or from the oldest held) before its consumers first run, `mqctl reset-offsets
+// NAME --group G --to earliest|latest|OFFSET` (or `--to-time TIME`: the first record at or after it) moves a group
+// (all its members) and `mqctl delete-group NAME --group G` removes one at once instead of waiting for mqd's group
+// expiry. All act on the group's position in the topic, so they work while its consumers are down.
 #include <time.h>
 
 #include <algorithm>
@@ -171,27 +171,38 @@ int run_reset_offsets(const Args& args, Context& context) {
 }
 
 int run_create_group(const Args& args, Context& context) {
-  CommandLine cl("create-group NAME --group G [--start earliest|latest] [retry options]",
-                 "Creates a consumer group of a topic, so it keeps the records it has not read (a block topic waits\n"
-                 "for it) before its consumers first run. It starts at the oldest record the topic holds (earliest,\n"
-                 "the default) or at the next one to be written (latest). The retry options set how a record its\n"
-                 "consumers nack is retried (set-retry changes them later).");
+  CommandLine cl(
+      "create-group NAME --group G [--start earliest|latest] [--ordering none|key|exclusive] [retry options]",
+      "Creates a consumer group of a topic, so it keeps the records it has not read (a block topic waits\n"
+      "for it) before its consumers first run. It starts at the oldest record the topic holds (earliest,\n"
+      "the default) or at the next one to be written (latest). The ordering says how its members share\n"
+      "the records; it is the group's for good. The retry options set how a record its consumers nack\n"
+      "is retried (set-retry changes them later).");
   cl.positional("NAME");
   // clang-format off
   cl.options()
     ("group", po::value<std::string>()->value_name("G"), "the consumer group (required)")
-    ("start", po::value<std::string>()->value_name("WHERE"), "earliest (default) or latest");
+    ("start", po::value<std::string>()->value_name("WHERE"), "earliest (default) or latest")
+    ("ordering", po::value<std::string>()->value_name("HOW"),
+     "how the members share the records:\n"
+     "none (default): whichever member polls takes the next record\n"
+     "key: records with the same key go to one member at a time, in offset order\n"
+     "exclusive: one member takes, in offset order; the others stand by to take over");
   // clang-format on
   add_retry_options(cl);
   if (!cl.parse(args, context)) return 0;
   const auto [name, group] = topic_and_group(cl);
   const std::string start = cl.get("start").value_or("earliest");
   if (start != "earliest" && start != "latest") throw UsageError("--start: '" + start + "' is not earliest or latest");
+  const std::string ordering_text = cl.get("ordering").value_or("none");
+  const auto ordering = mq::parse_ordering(ordering_text);
+  if (!ordering) throw UsageError("--ordering: '" + ordering_text + "' is not none, key or exclusive");
   const mq::RetryPolicy retry = checked(retry_options(cl), {});
   auto client = connect(context);
-  require(client.create_group(name, group, start == "earliest" ? mq::Start::earliest : mq::Start::latest, retry));
-  std::cout << "Created group " << group << " of topic " << name << ", starting at " << start << "; retries: "
-            << describe_retry(retry) << ".\n";
+  require(client.create_group(name, group, start == "earliest" ? mq::Start::earliest : mq::Start::latest, retry,
+                              *ordering));
+  std::cout << "Created group " << group << " of topic " << name << ", starting at " << start << ", ordering "
+            << mq::ordering_name(*ordering) << "; retries: " << describe_retry(retry) << ".\n";
   return 0;
 }
 

@@ -54,7 +54,9 @@ Json to_json(const mq::GroupReport& g) {
             {"backoff_ms", ms_or_null(g.retry.backoff)},
             {"factor", or_null(g.retry.factor)},
             {"max_backoff_ms", ms_or_null(g.retry.max_backoff)},
-            {"jitter", or_null(g.retry.jitter)}}}};
+            {"jitter", or_null(g.retry.jitter)}}},
+          {"ordering", g.ordering ? Json(mq::ordering_name(*g.ordering)) : Json(nullptr)},
+          {"active_pid", or_null(g.active_pid)}};
 }
 
 Json to_json(const mq::TopicReport& t) {
@@ -98,11 +100,13 @@ std::string render_groups(const std::vector<mq::GroupReport>& groups) {
                {"LAG", Table::Align::right},
                {"MEMBERS", Table::Align::right},
                {"UNACKED", Table::Align::right},
-               {"RETRYING", Table::Align::right}});
+               {"RETRYING", Table::Align::right},
+               {"ORDERING"}});
   for (const auto& g : groups)
     table.add_row({g.name, std::to_string(g.committed), std::to_string(g.next), std::to_string(g.lag),
                    std::to_string(g.members), std::to_string(g.unacked),
-                   g.retrying ? std::to_string(*g.retrying) : std::string("-")});
+                   g.retrying ? std::to_string(*g.retrying) : std::string("-"),
+                   g.ordering ? std::string(mq::ordering_name(*g.ordering)) : std::string("-")});
   return table.render();
 }
 

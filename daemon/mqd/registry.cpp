@@ -251,9 +251,12 @@ mq::TopicReport Registry::report(const Entry& e) const {
     t.stuck.push_back({s.group, s.offset, s.position, s.cause, static_cast<std::uint64_t>(s.pid),
                        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now - since).count())});
   }
-  for (const auto& g : info.groups)
-    t.groups.push_back({g.name, g.committed, g.next, g.lag, g.members, g.unacked, g.retrying,
-                        mq::RetryFields::of(g.retry)});
+  for (const auto& g : info.groups) {
+    const bool exclusive = g.ordering == mq::Ordering::exclusive;
+    t.groups.push_back(
+        {g.name, g.committed, g.next, g.lag, g.members, g.unacked, g.retrying, mq::RetryFields::of(g.retry), g.ordering,
+         exclusive ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(g.active_pid)) : std::nullopt});
+  }
   return t;
 }
 
@@ -274,7 +277,9 @@ mq::Result<void> Registry::create_group(const Peer& peer, const mq::control::Cre
   auto e = authorized(peer, request.topic);
   if (!e) return e.error();
   const mq::RetryPolicy retry = request.retry.over(mq::RetryPolicy{});
-  if (auto r = (*e)->topic.create_group(request.group, request.start.value_or(mq::Start::earliest), retry); !r)
+  const mq::Ordering ordering = request.ordering.value_or(mq::Ordering::none);
+  if (auto r = (*e)->topic.create_group(request.group, request.start.value_or(mq::Start::earliest), retry, ordering);
+      !r)
     return r;
   (*e)->group_seen[request.group] = std::chrono::steady_clock::now();
   return {};

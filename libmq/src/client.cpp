@@ -372,16 +372,8 @@ Result<std::vector<GroupReport>> Client::groups(std::string_view name) {
 Result<DaemonStats> Client::stats() { return state_->ask(control::Stats{}); }
 
 Result<void> Client::create_group(std::string_view topic, std::string_view group, Start start,
-                                  const RetryPolicy& retry) {
-  // Only the fields that differ from the defaults: an mqd from before retries refuses fields it does not know.
-  const RetryPolicy defaults;
-  RetryFields fields;
-  if (retry.max_attempts != defaults.max_attempts) fields.max_attempts = retry.max_attempts;
-  if (retry.backoff != defaults.backoff) fields.backoff = retry.backoff;
-  if (retry.factor != defaults.factor) fields.factor = retry.factor;
-  if (retry.max_backoff != defaults.max_backoff) fields.max_backoff = retry.max_backoff;
-  if (retry.jitter != defaults.jitter) fields.jitter = retry.jitter;
-  auto done = state_->ask(control::CreateGroup{std::string(topic), std::string(group), start, fields});
+                                  const RetryPolicy& retry, Ordering ordering) {
+  auto done = state_->ask(control::CreateGroup::of(std::string(topic), std::string(group), start, retry, ordering));
   if (!done) return std::move(done).error();
   return {};
 }

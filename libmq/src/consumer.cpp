@@ -20,6 +20,7 @@
 #include "clock.hpp"
 #include "futex.hpp"
 #include "groups.hpp"
+#include "keys.hpp"
 #include "layout.hpp"
 #include "liveness.hpp"
 #include "log.hpp"
@@ -43,6 +44,9 @@ constexpr std::int64_t kSpinNs = 20'000;           // spin_futex: spin this long
 constexpr std::int64_t kSleepSliceNs = 100'000'000;  // sleep at most this long between slow-path checks
 constexpr std::uint64_t kPrefetchAhead = 1024;  // take_run: how far ahead of the record it reads to prefetch
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+// Key ordering: how long a take waits for its group's key lock (held for a few hundred ns by another member) before
+// it finds nothing this time; an ack waits as long as the table lock would.
+constexpr std::chrono::milliseconds kKeyTakeWait{2};
 
 // When a retry entry whose due word says `due` may be taken: due further ahead than the longest backoff means now
 // (the clock was set back, or the word scribbled): a record must not wait for that.
@@ -60,6 +64,24 @@ struct Found {
   RecordView view;
   std::uint64_t after;  // the run's position after it
   std::uint64_t done;   // the run's records through it
+};
+
+// Key ordering: a record waiting in the redelivery list (parked for its key, or a gone member's) or in the retry table.
+struct Parked {
+  std::uint64_t position;
+  std::uint64_t code;                 // its key (key_code_at)
+  std::atomic<std::uint64_t>* entry;  // the word that lists it, and what it says
+  std::uint64_t run;
+  RetryEntry* retry;  // its retry table entry, or nullptr
+  bool due;           // may be taken now (a retry whose delay passed; anything in the redelivery list)
+};
+
+// Key ordering: one record taken, each its own held run of one, and how it came.
+struct Handed {
+  std::uint64_t run;
+  bool redelivered;
+  std::uint32_t failures;
+  std::int64_t first_failure;
 };
 
 }  // namespace
@@ -97,6 +119,11 @@ struct Consumer::State {
   // sleeping member wakes by then.
   std::int64_t next_due = kNever;
   bool exclusive = false;  // the group's ordering is Ordering::exclusive (fixed when it was created)
+  bool keyed = false;      // the group's ordering is Ordering::key: takes and acks under the group's key lock
+  std::array<std::uint64_t, kMaxUnacked> held_key{};  // keyed: each held run's record's key (key_code_at)
+  std::array<Handed, kMaxBatch> handed{};             // keyed: how each record in `found` was taken
+  std::array<Parked, kRedeliverSlots + kRetrySlots> parked{};  // keyed: the last gather_parked(), by position
+  std::size_t parked_n = 0;
   std::optional<Producer> dlq;  // on the dead-letter topic (which it keeps mapped), made at the first dead letter
   // The last record handed out, which auto_ack acks at the next poll.
   bool have_last = false;
@@ -218,8 +245,23 @@ struct Consumer::State {
     if (have_last && (last_run < head || (last_run == run && last_done <= done))) have_last = false;
     return true;
   }
+  // ack_through, and under key ordering with the key lock held, the keys of the runs it acked released.
+  bool ack_held(std::uint64_t run, std::uint64_t after, std::uint64_t done) {
+    if (!keyed) return ack_through(run, after, done);
+    KeyLock lock(*seg, group_index, TableLock::kTableLockWait);
+    const std::uint64_t from = head;
+    if (!ack_through(run, after, done)) return false;
+    if (lock) release_acked(from);  // (else the keys stay this member's until a recount: order kept, not lost)
+    return true;
+  }
+  // REQUIRES: the key lock. Releases the keys of held runs [from, head), acked just now; members that found their
+  // records parked behind these keys look again.
+  void release_acked(std::uint64_t from) {
+    for (std::uint64_t i = from; i < head; ++i) release_key(seg->keys(group_index), held_key[i % kMaxUnacked]);
+    if (group->redeliver_count.load() != 0 || group->retry_count.load() != 0) wake_consumers(*seg);
+  }
   void ack_last() {
-    if (have_last) (void)ack_through(last_run, last_after, last_done);
+    if (have_last) (void)ack_held(last_run, last_after, last_done);
     have_last = false;
   }
 
@@ -264,7 +306,7 @@ struct Consumer::State {
   // committed record without key or headers (read_plain). Takes it as take_run(1) would (announce, one CAS, hold)
   // into `m`. False for anything else, a lost CAS included: next() then looks the general way.
   bool take_plain(Message& m) {
-    if (seg->policy() != Policy::block || run_left != 0 || tail - head >= kMaxUnacked ||
+    if (keyed || seg->policy() != Policy::block || run_left != 0 || tail - head >= kMaxUnacked ||
         group->redeliver_count.load(std::memory_order_relaxed) != 0 ||
         group->retry_count.load(std::memory_order_relaxed) != 0 || standing_by())
       return false;
@@ -307,6 +349,16 @@ struct Consumer::State {
   Result<Consumer::Nacked> nack(Message& m, std::optional<std::chrono::milliseconds> delay, std::string_view error);
   Take take_run(std::size_t max, Failure& err);
   Take resync(Word16 from, Failure& err);
+  // Key ordering (REQUIRES: the key lock, for all below).
+  void gather_parked();
+  std::optional<std::size_t> first_eligible() const;
+  bool parked_has(std::uint64_t code) const;
+  bool take_parked(const Parked& p);
+  enum class Step { took, moved, empty, full, failed };
+  Step take_at_cursor(Failure& err);
+  bool keyed_ready();
+  template <class Slots>
+  Take take_keyed(std::size_t max, Slots&& slots_for, Failure& err);
   Take collect(std::size_t max, Failure& err);
   template <class Slots>
   Take emit(Slots&& slots_for, Failure& err);
@@ -508,6 +560,220 @@ Take Consumer::State::take_run(std::size_t max, Failure& err) {
   }
 }
 
+// Key ordering: the records waiting in the group's redelivery list and retry table, with their keys, by position.
+void Consumer::State::gather_parked() {
+  parked_n = 0;
+  next_due = kNever;
+  if (group->redeliver_count.load(std::memory_order_relaxed) != 0)
+    for (auto& entry : group->redeliver) {
+      const std::uint64_t v = entry.load(std::memory_order_acquire);
+      if (v == 0 || run_count(v) == 0 || (run_position(v) & 7) != 0) continue;  // (never written so: left)
+      parked[parked_n++] = Parked{run_position(v), key_code_at(*seg, run_position(v)), &entry, v, nullptr, true};
+    }
+  if (group->retry_count.load(std::memory_order_relaxed) != 0) {
+    const std::int64_t now = realtime_ns();
+    for (auto& e : seg->retries(group_index).entries) {
+      const std::uint64_t v = e.run.load(std::memory_order_acquire);
+      if (!retry_waits(v)) continue;
+      const std::int64_t due = effective_due(e.due_ns.load(std::memory_order_relaxed), now);
+      if (due > now) next_due = std::min(next_due, due);
+      parked[parked_n++] = Parked{run_position(v), key_code_at(*seg, run_position(v)), &e.run, v, &e, due <= now};
+    }
+  }
+  if (parked_n > 1)
+    std::sort(parked.begin(), parked.begin() + static_cast<std::ptrdiff_t>(parked_n),
+              [](const Parked& a, const Parked& b) { return a.position < b.position; });
+}
+
+// The parked record this member may take first: due, of no key or of a key no other member holds, and the earliest
+// one waiting of its key.
+std::optional<std::size_t> Consumer::State::first_eligible() const {
+  const KeyTable& keys = seg->keys(group_index);
+  std::array<std::uint64_t, kRedeliverSlots + kRetrySlots> earlier{};  // keys of the records before
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < parked_n; ++i) {
+    const Parked& p = parked[i];
+    if (p.code == 0) {
+      if (p.due) return i;
+      continue;
+    }
+    if (std::find(earlier.begin(), earlier.begin() + static_cast<std::ptrdiff_t>(n), p.code) !=
+        earlier.begin() + static_cast<std::ptrdiff_t>(n))
+      continue;
+    earlier[n++] = p.code;
+    const std::uint64_t holder = key_holder(keys, p.code);
+    if (p.due && (holder == 0 || holder == member_tag)) return i;
+  }
+  return std::nullopt;
+}
+
+bool Consumer::State::parked_has(std::uint64_t code) const {
+  return std::any_of(parked.begin(), parked.begin() + static_cast<std::ptrdiff_t>(parked_n),
+                     [&](const Parked& p) { return p.code == code; });
+}
+
+// Takes parked record `p` as a run of one. False if its entry changed since the gather (a reset cleared it).
+bool Consumer::State::take_parked(const Parked& p) {
+  announce(make_run(p.position, 1));
+  std::uint64_t seen = p.run;
+  if (!p.entry->compare_exchange_strong(seen, 0)) {
+    retract();
+    return false;
+  }
+  std::uint32_t failures = 0;
+  std::int64_t first = 0;
+  if (p.retry != nullptr) {
+    group->retry_count.fetch_sub(1);
+    failures = static_cast<std::uint32_t>(run_count(p.run));
+    first = p.retry->first_ns.load(std::memory_order_relaxed);
+  } else {
+    group->redeliver_count.fetch_sub(1);
+  }
+  hold(p.position, 1, true, failures, first);
+  run_left = 0;
+  run_done = 1;
+  held_key[(tail - 1) % kMaxUnacked] = p.code;
+  hold_key(seg->keys(group_index), p.code, member_tag);
+  auto v = read_record(*seg, p.position);
+  if (!v || v->state != kCommitted) {  // a skip record (a claim recovered after it was listed): nothing to hand out
+    --tail;                            // (the newest run, nothing of it handed out: dropped, not acked, which would
+    slot->tail.store(tail, std::memory_order_release);  // ack every run before it too)
+    update_low();
+    return true;
+  }
+  found[found_n] = Found{p.position, *v, p.position + v->length, 1};
+  handed[found_n++] = Handed{tail - 1, true, failures, first};
+  return true;
+}
+
+// The record at the group's cursor: taken (its key free or this member's, and none of its records parked before
+// it), parked for later (its key held by another member or an earlier record of it waiting), or stepped over (a pad
+// or a skip record).
+Consumer::State::Step Consumer::State::take_at_cursor(Failure& err) {
+  // The halves loaded apart (no locked load): a mover's change in between shows as an offset that does not match.
+  // (A failed CAS below updates `next`; nothing reads it after.)
+  Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
+  const auto moved = [&] {
+    const Word16 now = load16(&group->next);
+    return now.lo != next.lo || now.hi != next.hi;
+  };
+  std::uint64_t seq = 0;
+  auto v = read_record(*seg, next.lo, &seq);
+  if (!v) {
+    if (moved()) return Step::moved;
+    err = std::move(v).error();
+    return Step::failed;
+  }
+  if (v->state == kEmpty || v->state == kClaimed || v->state == kNone) {
+    stuck_at = next.lo;
+    empty_pos = next.lo;
+    empty_seq = seq;
+    return Step::empty;
+  }
+  if (v->state == kPad) {
+    cas16(&group->next, next, Word16{next.lo + v->length, next.hi});
+    return Step::moved;
+  }
+  if (v->offset != next.hi) {
+    if (moved()) return Step::moved;
+    err = Error(Errc::bad_segment, "record offset " + std::to_string(v->offset) + " where the group expects " +
+                                       std::to_string(next.hi) + ": " + context());
+    return Step::failed;
+  }
+  const Word16 after{next.lo + v->length, next.hi + 1};
+  if (v->state == kSkip) {
+    cas16(&group->next, next, after);
+    return Step::moved;
+  }
+  const std::uint64_t code = key_code_of(*seg, next.lo, *v);
+  const std::uint64_t holder = key_holder(seg->keys(group_index), code);
+  if (code == 0 || ((holder == 0 || holder == member_tag) && !parked_has(code))) {
+    announce(make_run(next.lo, 1));
+    if (!cas16(&group->next, next, after)) {
+      retract();
+      return Step::moved;
+    }
+    hold_taken(next.lo, 1, after.lo);
+    held_key[(tail - 1) % kMaxUnacked] = code;
+    hold_key(seg->keys(group_index), code, member_tag);
+    found[found_n] = Found{next.lo, *v, after.lo, 1};
+    handed[found_n++] = Handed{tail - 1, false, 0, 0};
+    return Step::took;
+  }
+  // Parked in the redelivery list, which keeps room for one member's records coming back (release_member_locked).
+  std::size_t free = 0;
+  std::atomic<std::uint64_t>* entry = nullptr;
+  for (auto& r : group->redeliver)
+    if (r.load(std::memory_order_relaxed) == 0) {
+      ++free;
+      if (entry == nullptr) entry = &r;
+    }
+  if (free <= kMaxUnacked + 1) return Step::full;
+  const std::uint64_t run = make_run(next.lo, 1);
+  group->redeliver_count.fetch_add(1);  // first: the count may be high for a moment, never low
+  entry->store(run);                    // (before the cursor passes it: a producer's scan sees one or the other)
+  test_point(TestPoint::key_parked);
+  if (!cas16(&group->next, next, after)) {  // moved by a reset: not ours to park
+    std::uint64_t mine = run;
+    if (entry->compare_exchange_strong(mine, 0)) group->redeliver_count.fetch_sub(1);
+    return Step::moved;
+  }
+  return Step::moved;
+}
+
+// Whether take_keyed would find something now.
+bool Consumer::State::keyed_ready() {
+  KeyLock lock(*seg, group_index, kKeyTakeWait);
+  if (!lock) return false;  // (the wait looks again)
+  gather_parked();
+  if (first_eligible()) return true;
+  const std::uint64_t next = load_half(group->next.lo);
+  auto v = read_record(*seg, next);
+  if (!v || v->state == kPad || v->state == kSkip) return true;
+  if (v->state != kCommitted) return false;
+  const std::uint64_t code = key_code_at(*seg, next);
+  const std::uint64_t holder = key_holder(seg->keys(group_index), code);
+  if (code == 0 || ((holder == 0 || holder == member_tag) && !parked_has(code))) return true;
+  const auto free = std::count_if(group->redeliver, group->redeliver + kRedeliverSlots,
+                                  [](const auto& r) { return r.load(std::memory_order_relaxed) == 0; });
+  return static_cast<std::size_t>(free) > kMaxUnacked + 1;  // it would be parked; else it waits for an ack
+}
+
+// Key ordering's take, under the group's key lock: parked records this member may take first (earliest first), then
+// records at the cursor (parking the ones it may not take), up to `max` records or kMaxUnacked held; each record is
+// held as a run of one, so that its key is released when it is acked.
+template <class Slots>
+Take Consumer::State::take_keyed(std::size_t max, Slots&& slots_for, Failure& err) {
+  found_n = 0;
+  {
+    KeyLock lock(*seg, group_index, kKeyTakeWait);
+    if (!lock) return Take::empty;
+    while (found_n < max && tail - head < kMaxUnacked) {
+      gather_parked();
+      if (const auto i = first_eligible()) {
+        (void)take_parked(parked[*i]);
+        continue;
+      }
+      const Step step = take_at_cursor(err);
+      if (step == Step::took || step == Step::moved) continue;
+      if (step == Step::failed && found_n == 0) return Take::failed;
+      err.reset();  // (what it found is handed out; the next take meets the failure again and reports it)
+      break;
+    }
+  }
+  if (found_n == 0) return Take::empty;
+  Message* const out = slots_for(found_n);
+  for (std::size_t i = 0; i < found_n; ++i) {
+    const Found& f = found[i];
+    run_redelivered = handed[i].redelivered;
+    run_failures = handed[i].failures;
+    run_first_failure = handed[i].first_failure;
+    fill(out[i], handed[i].run, f.position, f.view, seg->ring() + (f.position & seg->mask()), f.after, f.done);
+  }
+  handed_out(found_n, handed[found_n - 1].run, found[found_n - 1].after, 1);
+  return Take::got;
+}
+
 // Reads up to `max` committed records of the run being handed out (a redelivered run, handed out in parts) into
 // `found`. Block topics: a held record cannot be overwritten, so an unreadable one is corruption. Overwrite
 // topics: a lapped run ends there, and what is left of it is lost.
@@ -631,6 +897,7 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
       stuck_at = empty_pos;  // as take_run would find it: the slow path still sees a claim that never commits
       return Take::empty;
     }
+    if (keyed) return take_keyed(max, slots_for, err);
     // A full retry table: only its due records are taken (not even redeliveries), so that the entry one frees is
     // there for the member that fails it again.
     // A full retry table: no new records, and no redeliveries either, until one of its records comes due and is
@@ -657,6 +924,7 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
 bool Consumer::State::ready() {
   if (run_left != 0) return true;
   if (standing_by()) return false;
+  if (keyed) return !nothing_new() && keyed_ready();
   if (group->redeliver_count.load(std::memory_order_relaxed) != 0 &&
       group->retry_count.load(std::memory_order_relaxed) < kRetrySlots)  // (see next())
     return true;
@@ -766,6 +1034,8 @@ Result<Consumer> Consumer::make(Topic topic, ConsumerOptions options) {
     state->lone_tag = state->slot->plain.load() == 1 ? *m + 1 : 0;
     state->member_tag = *m + 1;
     state->exclusive = load_ordering(*state->group) == Ordering::exclusive;
+    state->keyed = load_ordering(*state->group) == Ordering::key;
+    if (state->keyed) state->lone_tag = 0;  // (takes are serialized by the key lock: always by CAS)
   }
   state->seg = &seg;
   state->fork_gen = fork_generation();
@@ -919,7 +1189,7 @@ Result<void> Consumer::ack(Message&& message) {
   State& s = *state_;
   if (s.fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
-  if (message.owner_ == &s && s.ack_through(message.run_, message.after_, message.done_)) return {};
+  if (message.owner_ == &s && s.ack_held(message.run_, message.after_, message.done_)) return {};
   return Error(Errc::invalid_argument, "record not held by this consumer (acked already?): " + s.context() +
                                            " offset=" + std::to_string(message.offset_));
 }
@@ -1012,12 +1282,15 @@ Result<Consumer::Nacked> Consumer::State::nack(Message& m, std::optional<std::ch
   if (m.attempt_ >= policy.max_attempts) {
     if (auto sent = dead_letter(m, first, error); !sent) return sent.error();
     test_point(TestPoint::dead_lettered);
-    (void)ack_through(m.run_, m.after_, m.done_);
+    (void)ack_held(m.run_, m.after_, m.done_);
     return Consumer::Nacked::dead_lettered;
   }
   const std::chrono::nanoseconds wait =
       delay ? std::chrono::nanoseconds(std::clamp(*delay, std::chrono::milliseconds(0), kMaxBackoff))
             : backoff_for(policy, m.attempt_);
+  // Key ordering: under the key lock, so that no member takes a later record of its key between the entry and the ack.
+  std::optional<KeyLock> keys;
+  if (keyed) keys.emplace(*seg, group_index, TableLock::kTableLockWait);
   // Win a free entry, fill it, then make it a run: from then on any member may take it, and producers count it.
   const std::uint64_t mark = kRetryFilling | (member_index() << 6);
   RetryEntry* entry = nullptr;
@@ -1028,8 +1301,9 @@ Result<Consumer::Nacked> Consumer::State::nack(Message& m, std::optional<std::ch
       break;
     }
   }
-  // A full table: swap with a record that is due (its entry stays counted, so the count stays).
-  const bool swapped = entry == nullptr && swap_with_due(mark, entry);
+  // A full table: swap with a record that is due (its entry stays counted, so the count stays). Not under key
+  // ordering, whose due record may not be this member's to take.
+  const bool swapped = entry == nullptr && !keyed && swap_with_due(mark, entry);
   if (entry == nullptr)
     return Error(Errc::limit, "the group's retry table is full (" + std::to_string(kRetrySlots) +
                                   " records wait for a retry, none due yet); the record stays held: " + context() +
@@ -1040,7 +1314,9 @@ Result<Consumer::Nacked> Consumer::State::nack(Message& m, std::optional<std::ch
   entry->run.store(make_run(m.position_, m.attempt_));
   group->gen.fetch_add(2);  // a producer's scan that missed the entry but sees the ack below looks again
   test_point(TestPoint::retry_parked);
+  const std::uint64_t from = head;
   (void)ack_through(m.run_, m.after_, m.done_);
+  if (keys && *keys) release_acked(from);
   wake_consumers(*seg);  // sleeping members learn when it is due
   return Consumer::Nacked::retry;
 }

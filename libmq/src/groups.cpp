@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "atomic16.hpp"
+#include "keys.hpp"
 #include "liveness.hpp"
 #include "log.hpp"
 #include "membarrier.hpp"
@@ -325,14 +326,19 @@ void resync_retry_count(const Segment& seg, std::size_t g) {
 }
 
 Ordering load_ordering(const GroupBlock& block) {
-  return block.retry.ordering.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(Ordering::exclusive)
-             ? Ordering::exclusive
-             : Ordering::none;
+  const std::uint32_t v = block.retry.ordering.load(std::memory_order_relaxed);
+  return v == static_cast<std::uint32_t>(Ordering::exclusive) ? Ordering::exclusive
+         : v == static_cast<std::uint32_t>(Ordering::key)     ? Ordering::key
+                                                               : Ordering::none;
 }
 
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start,
                                         const RetryPolicy& retry, Ordering ordering) {
   assert(table_lock_held(seg));
+  if (ordering == Ordering::key && seg.policy() != Policy::block)
+    return Error(Errc::invalid_argument, "key ordering needs a block topic (an overwrite topic's producers would "
+                                         "overwrite records parked for their key): topic=" + seg.name() +
+                                         " group=" + std::string(name));
   for (std::size_t g = 0; g < kMaxGroups; ++g) {
     auto& block = seg.group(g);
     if (block.state.load() != kGroupFree) continue;
@@ -345,6 +351,8 @@ Result<std::size_t> create_group_locked(const Segment& seg, std::string_view nam
     block.redeliver_count.store(0);
     for (auto& e : seg.retries(g).entries) e.run.store(0);
     block.retry_count.store(0);
+    seg.keys(g).lock.store(0);
+    for (auto& k : seg.keys(g).keys) k.store(0);
     store_retry_policy(block, retry);
     block.retry.ordering.store(static_cast<std::uint32_t>(ordering));
     block.active.store(ordering == Ordering::exclusive ? kNoActive : 0);
@@ -433,6 +441,13 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
       owed[n++] = pending;
     }
   }
+  // Key ordering: members park records in the redelivery list under the group's key lock, so this takes it too,
+  // and the keys the member held are counted again without it after.
+  std::optional<KeyLock> keys;
+  if (load_ordering(block) == Ordering::key) {
+    keys.emplace(seg, g, TableLock::kTableLockWait);
+    if (!*keys) return false;
+  }
   std::size_t free_slots = 0;
   for (const auto& r : block.redeliver) free_slots += r.load() == 0 ? 1 : 0;
   if (free_slots < n) return false;
@@ -461,6 +476,7 @@ bool release_member_locked(const Segment& seg, std::size_t g, std::size_t m) {
   const std::size_t bit = g * kMaxMembers + m;  // a member that died asleep must not keep producers waking
   seg.header().sleepers[bit / 64].fetch_and(~(std::uint64_t{1} << (bit % 64)));
   slot.owner.store(0);
+  if (keys) rebuild_keys(seg, g);
   elect_active(block);  // it took for an exclusive group: a live standby takes over
   block.gen.fetch_add(1);  // even again
   (void)choose_lone(seg, block);  // the member that remains, if alone, takes by plain store (nothing to wait for)

@@ -1,5 +1,5 @@
-// The topic segment's layout, version 6: the one place that says where every byte of a segment lives.
-// A segment is a fixed 72 KiB header (identity, tail word, producer table, group table, retry tables) followed by a
+// The topic segment's layout, version 7: the one place that says where every byte of a segment lives.
+// A segment is a fixed 108 KiB header (identity, tail word, producer table, group table, retry and key tables) then a
 // byte ring of variable-length records, each in whole 64-byte cache lines. Why the protocol on top of it is safe:
 // libmq/doc/design.md.
 //
@@ -8,7 +8,9 @@
 //   6144    GroupBlock[16]     name, retry policy, next {position, offset}, redelivery list, MemberSlot[8]
 //                                                                                                 (16 x 3456 B)
 //   61440   RetryTable[16]     per group: records nacked and waiting for their retry              (16 x 768 B)
-//   73728   ring               `capacity` bytes (a power of two); ring index = position & (capacity - 1)
+//   73728   KeyTable[16]       per group (Ordering::key): its lock and the keys its members hold   (16 x 2112 B)
+//   107520  zero               to the page
+//   110592  ring               `capacity` bytes (a power of two); ring index = position & (capacity - 1)
 //
 // A record in the ring (every record starts on a 64-byte line, takes whole lines and never wraps; a claim that would
 // cross the ring's end puts a pad record in front of it that runs to the end, and the record at the ring's start,
@@ -51,8 +53,8 @@ inline constexpr std::uint64_t kMagic = 0x31504f544d42494cULL;  // "LIBMTOP1" li
 // held, pending and redelivery entries are runs of records (a Run: position | count). 5: exclusive producers
 // (SegmentHeader::exclusive_owner) and lone members (GroupBlock::lone), which a library that did not know them would
 // race with plain stores. 6: retries (Consumer::nack): a retry table per group after the group table, the group's
-// retry policy in its block.
-inline constexpr std::uint32_t kLayoutVersion = 6;
+// retry policy in its block. 7: key ordering (Ordering::key): a key table per group after the retry tables.
+inline constexpr std::uint32_t kLayoutVersion = 7;
 inline constexpr std::size_t kCacheLine = 64;  // fixed in the ABI, not hardware_destructive_interference_size
 inline constexpr std::size_t kPageSize = 4096;
 inline constexpr std::size_t kIndexSlots = 64;          // boundary index: one slot per capacity/64 bytes
@@ -138,6 +140,7 @@ struct alignas(kCacheLine) SegmentHeader {
   std::uint32_t redeliver_slots;
   std::uint32_t index_slots;
   std::uint32_t retry_slots;
+  std::uint32_t key_slots;
   std::uint64_t ring_offset;
   std::uint64_t total_bytes;
   // lines 2..5
@@ -288,12 +291,37 @@ struct alignas(kCacheLine) RetryTable {
 inline constexpr std::size_t kRetryTableBytes = 12 * kCacheLine;
 static_assert(sizeof(RetryTable) == kRetryTableBytes);
 
+// Ordering::key. A member takes (and acks) only under its group's key lock, so that records are handed out and keys
+// change hands in one order. A key (its hash: two keys that share one are ordered as one) is held by the one member
+// that holds its records; a record whose key another member holds, or whose key has an earlier record waiting (in
+// the redelivery list or the retry table), is parked in the redelivery list instead of handed out
+// (libmq/doc/design.md, "Key ordering").
+inline constexpr std::size_t kKeySlots = 256;
+static_assert(kKeySlots >= kMaxMembers * kMaxUnacked, "every record the members hold may have its own key");
+// A key entry: its hash in the high 32 bits, the member holding it (index + 1) in bits 24..31, and how many of its
+// records that member holds in the low 24 (never 0: an entry whose count reaches 0 is freed). 0 = free.
+inline constexpr std::uint64_t make_key_entry(std::uint32_t hash, std::uint64_t member_tag, std::uint64_t held) {
+  return std::uint64_t{hash} << 32 | member_tag << 24 | held;
+}
+inline constexpr std::uint32_t key_entry_hash(std::uint64_t e) { return static_cast<std::uint32_t>(e >> 32); }
+inline constexpr std::uint64_t key_entry_member(std::uint64_t e) { return (e >> 24) & 0xff; }
+inline constexpr std::uint64_t key_entry_held(std::uint64_t e) { return e & 0xffffff; }
+// Open addressing (linear probing from hash % kKeySlots), changed only under the lock.
+struct alignas(kCacheLine) KeyTable {
+  std::atomic<std::uint64_t> lock;  // owner id of the member taking or acking; 0 = free
+  alignas(kCacheLine) std::atomic<std::uint64_t> keys[kKeySlots];
+};
+inline constexpr std::size_t kKeyTableBytes = 33 * kCacheLine;
+static_assert(sizeof(KeyTable) == kKeyTableBytes);
+
 inline constexpr std::size_t kProducerTableOffset = kSegmentHeaderBytes;
 inline constexpr std::size_t kGroupTableOffset = kProducerTableOffset + kMaxProducers * sizeof(ProducerSlot);
 inline constexpr std::size_t kRetryTableOffset = kGroupTableOffset + kMaxGroups * kGroupBlockBytes;
-inline constexpr std::size_t kRingOffset = kRetryTableOffset + kMaxGroups * kRetryTableBytes;
-static_assert(kGroupTableOffset == 6144 && kRetryTableOffset == 61440);
-static_assert(kRingOffset == 73728 && kRingOffset % kPageSize == 0, "the ring starts and ends on a page");
+inline constexpr std::size_t kKeyTableOffset = kRetryTableOffset + kMaxGroups * kRetryTableBytes;
+inline constexpr std::size_t kRingOffset =
+    (kKeyTableOffset + kMaxGroups * kKeyTableBytes + kPageSize - 1) / kPageSize * kPageSize;
+static_assert(kGroupTableOffset == 6144 && kRetryTableOffset == 61440 && kKeyTableOffset == 73728);
+static_assert(kRingOffset == 110592 && kRingOffset % kPageSize == 0, "the ring starts and ends on a page");
 
 static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_standard_layout_v<GroupBlock>);
 static_assert(std::is_standard_layout_v<RecordHeader> && std::is_standard_layout_v<ProducerSlot>);

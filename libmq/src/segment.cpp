@@ -131,6 +131,7 @@ void init_header(SegmentHeader& h, std::string_view name, const TopicOptions& o,
   h.redeliver_slots = kRedeliverSlots;
   h.index_slots = kIndexSlots;
   h.retry_slots = kRetrySlots;
+  h.key_slots = kKeySlots;
   h.ring_offset = kRingOffset;
   h.total_bytes = total;
   h.room_wanted.store(kNone, std::memory_order_relaxed);  // no producer waits for room
@@ -180,7 +181,7 @@ Result<void> validate_segment(std::span<const std::byte> bytes, std::string_view
   if (h.header_bytes != kRingOffset || h.ring_offset != kRingOffset) return bad("header size");
   if (h.producer_slots != kMaxProducers || h.group_slots != kMaxGroups || h.member_slots != kMaxMembers ||
       h.held_slots != kMaxUnacked || h.redeliver_slots != kRedeliverSlots || h.index_slots != kIndexSlots ||
-      h.retry_slots != kRetrySlots)
+      h.retry_slots != kRetrySlots || h.key_slots != kKeySlots)
     return bad("table sizes");
   if (!is_pow2(h.capacity) || h.capacity < kMinCapacity || h.capacity > kMaxCapacity) return bad("capacity");
   if (h.total_bytes != kRingOffset + h.capacity || h.total_bytes != bytes.size())

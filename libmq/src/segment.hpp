@@ -40,6 +40,9 @@ class Segment {
   RetryTable& retries(std::size_t group) const noexcept {
     return reinterpret_cast<RetryTable*>(base_ + kRetryTableOffset)[group];
   }
+  KeyTable& keys(std::size_t group) const noexcept {
+    return reinterpret_cast<KeyTable*>(base_ + kKeyTableOffset)[group];
+  }
   std::byte* ring() const noexcept { return base_ + kRingOffset; }
   std::uint64_t capacity() const noexcept { return capacity_; }
   std::uint64_t mask() const noexcept { return capacity_ - 1; }

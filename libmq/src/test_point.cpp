@@ -17,7 +17,7 @@ namespace {
 constexpr std::array<std::string_view, static_cast<std::size_t>(TestPoint::count_)> kNames = {
     "claim_announced", "claim_made",    "pad_written",       "payload_written",  "header_written",
     "committed",       "take_won",      "ack_started",       "redelivery_moving", "recovery_writing", "handover_fenced",
-    "retry_parked",    "dead_lettered"};
+    "retry_parked",    "dead_lettered", "key_parked"};
 
 }  // namespace
 

@@ -28,6 +28,7 @@ enum class TestPoint : std::uint8_t {
   handover_fenced,   // group mover: epoch bumped and the exclusive producer fenced (membarrier), its claim not seen
   retry_parked,      // consumer (nack): the record is in the group's retry table, not acked yet
   dead_lettered,     // consumer (nack): the record is published to the dead-letter topic, not acked yet
+  key_parked,        // consumer (key ordering): a record is parked for its key, the group's cursor not past it yet
   count_
 };
 

@@ -65,6 +65,21 @@ Result<void> validate_retry_policy(const RetryPolicy& r) {
   return {};
 }
 
+std::string_view ordering_name(Ordering ordering) {
+  switch (ordering) {
+    case Ordering::none: return "none";
+    case Ordering::key: return "key";
+    case Ordering::exclusive: return "exclusive";
+  }
+  return "none";
+}
+
+std::optional<Ordering> parse_ordering(std::string_view name) {
+  for (const Ordering o : {Ordering::none, Ordering::key, Ordering::exclusive})
+    if (name == ordering_name(o)) return o;
+  return std::nullopt;
+}
+
 Result<Topic> Topic::create(std::string_view name, const TopicOptions& options) {
   auto seg = Segment::create(name, options);
   if (!seg) return std::move(seg).error();

@@ -1221,4 +1221,70 @@ TEST(Daemon, MqctlRetryPolicyAndDeadLettersListShowAndReplay) {
   EXPECT_EQ(bad.code, 1) << bad.out;
 }
 
+// mqctl create-group --ordering reaches Topic::create_group through mqd, and the group reports carry it back: the
+// ordering of each group, and for an exclusive group the pid of the member that takes (0 while none does).
+TEST(Daemon, MqctlCreatesGroupsWithEachOrderingAndListsIt) {
+  Daemon d;
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  auto client = connect(d);
+  auto topic = client.create("jobs", {});
+  ASSERT_TRUE(topic) << topic.error().message();
+  const std::string mqctl = quoted({MQCTL_PATH, "--socket", d.socket()});
+  for (const char* o : {"none", "key", "exclusive"}) {
+    const Ran created = run_bounded(mqctl + "create-group jobs --group by-" + o + " --ordering " + o);
+    EXPECT_EQ(created.code, 0) << created.out;
+    EXPECT_NE(created.out.find(std::string("ordering ") + o + ";"), std::string::npos) << created.out;
+  }
+  const Ran plain = run_bounded(mqctl + "create-group jobs --group plain");
+  EXPECT_EQ(plain.code, 0) << plain.out;
+  const Ran bad = run_bounded(mqctl + "create-group jobs --group fifo --ordering fifo");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--ordering: 'fifo' is not none, key or exclusive"), std::string::npos) << bad.out;
+  // mqd refuses a bad value on the wire as well, naming the field and the three it takes.
+  auto raw = client.request("create-group", {{"topic", "jobs"}, {"group", "raw"}, {"ordering", "fifo"}});
+  ASSERT_FALSE(raw);
+  EXPECT_EQ(raw.error().code(), mq::Errc::invalid_argument);
+  EXPECT_NE(raw.error().message().find("ordering='fifo' is not none, key or exclusive"), std::string::npos)
+      << raw.error().message();
+
+  const auto ordering_of = [&](const std::string& name) -> std::optional<mq::GroupReport> {
+    auto groups = client.groups("jobs");
+    EXPECT_TRUE(groups) << groups.error().message();
+    if (!groups) return std::nullopt;
+    for (const auto& g : *groups)
+      if (g.name == name) return g;
+    return std::nullopt;
+  };
+  ASSERT_TRUE(ordering_of("by-key"));
+  EXPECT_EQ(ordering_of("by-none")->ordering, std::optional<mq::Ordering>(mq::Ordering::none));
+  EXPECT_EQ(ordering_of("by-key")->ordering, std::optional<mq::Ordering>(mq::Ordering::key));
+  EXPECT_EQ(ordering_of("by-exclusive")->ordering, std::optional<mq::Ordering>(mq::Ordering::exclusive));
+  EXPECT_EQ(ordering_of("plain")->ordering, std::optional<mq::Ordering>(mq::Ordering::none));
+  EXPECT_FALSE(ordering_of("by-key")->active_pid) << "only an exclusive group reports an active pid";
+  EXPECT_EQ(ordering_of("by-exclusive")->active_pid, std::optional<std::uint64_t>(0)) << "no member yet";
+  EXPECT_FALSE(ordering_of("raw")) << "a refused request created a group";
+  EXPECT_FALSE(ordering_of("fifo")) << "a usage error reached mqd";
+
+  const Ran table = run_bounded(mqctl + "groups jobs");
+  EXPECT_EQ(table.code, 0) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("(^|\n)GROUP .* RETRYING +ORDERING\n"))) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nby-key( +[0-9]+){6} +key\n"))) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nby-exclusive( +[0-9]+){6} +exclusive\n"))) << table.out;
+
+  // A member of the exclusive group (this process) takes: its pid is reported, through mqd and mqctl's JSON.
+  const auto pid = static_cast<std::uint64_t>(::getpid());
+  {
+    mq::Consumer member(*topic, {.group = "by-exclusive"});
+    EXPECT_EQ(ordering_of("by-exclusive")->active_pid, std::optional<std::uint64_t>(pid));
+    const Ran json = run_bounded(mqctl + "groups jobs --json");
+    EXPECT_EQ(json.code, 0) << json.out;
+    EXPECT_NE(json.out.find("\"ordering\":\"exclusive\",\"active_pid\":" + std::to_string(pid) + "}"),
+              std::string::npos)
+        << json.out;
+    EXPECT_NE(json.out.find("\"ordering\":\"key\",\"active_pid\":null}"), std::string::npos) << json.out;
+  }
+  EXPECT_EQ(ordering_of("by-exclusive")->active_pid, std::optional<std::uint64_t>(0)) << "its member left";
+}
+
 }  // namespace

@@ -133,6 +133,8 @@ for c in create delete list describe groups create-group set-retry dlq reset-off
   expect_out '--socket PATH' "mqctl $c --help"
 done
 mq create --help; expect_out '--capacity SIZE' "create --help"; expect_out '--consumer-group G'
+mq create-group --help; expect_out '--ordering HOW' "create-group --help"
+for o in none key exclusive; do expect_out "^ +$o( \\(default\\))?: " "create-group --help explains --ordering $o"; done
 mq help consume; expect 0 "mqctl help consume"; expect_out '^usage: mqctl consume' "mqctl help consume"
 
 # --- bad usage: exit 2, one line naming the problem ---------------------------------------------------------------
@@ -175,6 +177,10 @@ mq create-group orders --group g --start soon; expect 2 "create-group --start so
 mq create-group orders --group ''; expect 2 "create-group with an empty group name"; expect_err 'group'
 mq create-group orders --group g --max-attempts 0; expect 2 "create-group --max-attempts 0"; expect_err 'max-attempts'
 mq create-group orders --group g --factor fast; expect 2 "create-group --factor fast"; expect_err "'fast'"
+for o in fifo Exclusive ''; do
+  mq create-group orders --group g --ordering "$o"; expect 2 "create-group --ordering '$o'"
+  expect_err "^mqctl create-group: --ordering: '$o' is not none, key or exclusive"
+done
 mq create-group orders --group g --backoff 5000 --max-backoff 10; expect 2 "backoff over max-backoff"
 expect_err 'backoff'
 mq set-retry orders; expect 2 "set-retry without --group"; expect_err '--group'
@@ -216,7 +222,7 @@ mq describe orders; expect 0 "describe orders"
 expect_out '^Topic: +orders$' "describe"; expect_out '^Capacity: +64KiB \(65536 bytes\)$' "describe"
 expect_out '^Max message: +1KiB \(1024 bytes\)$' "describe"; expect_out '^Policy: +block' "describe"
 expect_out '100 ms' "describe"; expect_out '^Storage: +shm$' "describe"; expect_out 'mode 0660' "describe"
-expect_out '^Offsets: +earliest 0, latest 0$' "describe"; expect_out '^email +0 +0 +0 +0 +0 +0$' "describe"
+expect_out '^Offsets: +earliest 0, latest 0$' "describe"; expect_out '^email +0 +0 +0 +0 +0 +0 +none$' "describe"
 mq describe orders --json; expect 0 "describe --json"; expect_json "describe --json"
 for field in '"name":"orders"' '"capacity":65536' '"max_message":1024' '"policy":"block"' '"storage":"shm"' \
   '"mode":"0660"' '"block_timeout_ms":100' '"latest":0' '"groups":\[\{"name":"email"'; do
@@ -227,7 +233,8 @@ expect_exact '{"name":"orders","capacity":65536,"max_message":1024,"policy":"blo
 '"access_group":"'"$(id -gn)"'","block_timeout_ms":100,"earliest":0,"latest":0,"bytes":0,"producers":0,'\
 '"stalled_producers":0,"exclusive_pid":null,"exclusive_plain":null,"msgs_per_s":0,"bytes_per_s":0,"orphans_repaired":0,"stuck":[],'\
 '"groups":[{"name":"email","committed":0,"next":0,"lag":0,"members":0,"unacked":0,"retrying":0,'\
-'"retry":{"max_attempts":5,"backoff_ms":100,"factor":2.0,"max_backoff_ms":30000,"jitter":0.1}}]}' "describe --json, exactly"
+'"retry":{"max_attempts":5,"backoff_ms":100,"factor":2.0,"max_backoff_ms":30000,"jitter":0.1},'\
+'"ordering":"none","active_pid":null}]}' "describe --json, exactly"
 
 # --- produce ------------------------------------------------------------------------------------------------------
 mq_in 'hello 1\nhello 2\n\nhello 4' produce orders --verbose
@@ -235,8 +242,9 @@ expect 0 "produce from stdin"; expect_exact '0\n1\n2\n3' "produce --verbose prin
 mq produce orders --value a --value 'b c'; expect 0 "produce --value"; expect_exact '' "produce is quiet"
 mq produce orders --value "$(head -c 2048 /dev/zero | tr '\0' x)"; expect 1 "produce a record over max-message"
 expect_err 'orders'
-mq groups orders; expect 0 "groups"; expect_out '^GROUP +COMMITTED +NEXT +LAG +MEMBERS +UNACKED +RETRYING$' "groups"
-expect_out '^email +0 +0 +6 +0 +0 +0$' "groups: email lags 6"
+mq groups orders; expect 0 "groups"
+expect_out '^GROUP +COMMITTED +NEXT +LAG +MEMBERS +UNACKED +RETRYING +ORDERING$' "groups"
+expect_out '^email +0 +0 +6 +0 +0 +0 +none$' "groups: email lags 6"
 mq groups orders --json; expect 0 "groups --json"; expect_json "groups --json"
 expect_out '^\[\{"name":"email","committed":0,"next":0,"lag":6,"members":0,"unacked":0,"retrying":0,"retry":\{"max_attempts":5,' "groups --json"
 
@@ -248,7 +256,7 @@ expect 0 "consume continues from the group's position"; expect_exact '3 # hello 
 mq consume orders --group email --timeout 1; expect 0 "consume --timeout on a drained group"; expect_exact ''
 mq consume orders --group email --timeout 1 --max 1; expect 1 "consume --timeout before --max"
 expect_err 'got 0 of 1'
-mq groups orders; expect_out '^email +6 +6 +0 +0 +0 +0$' "groups after consuming"
+mq groups orders; expect_out '^email +6 +6 +0 +0 +0 +0 +none$' "groups after consuming"
 mq consume orders --group fresh --timeout 1; expect 0 "a new group starts at latest"; expect_exact ''
 mq produce orders --value late
 mq consume orders --group fresh --max 1 --timeout 5; expect 0 "the new group sees what came after"
@@ -317,7 +325,7 @@ mq reset-offsets orders --group email --to latest --to-time 0; expect 2 "reset-o
 expect_err 'give one'
 # create-group: earliest keeps every record held for the new group, latest only those written after it.
 mq create-group orders --group backfill; expect 0 "create-group"
-expect_exact 'Created group backfill of topic orders, starting at earliest; retries: 5 attempts, backoff 100 ms x 2 up to 30000 ms, jitter 0.1.'
+expect_exact 'Created group backfill of topic orders, starting at earliest, ordering none; retries: 5 attempts, backoff 100 ms x 2 up to 30000 ms, jitter 0.1.'
 mq create-group orders --group backfill; expect 1 "create-group again"; expect_err 'backfill'
 mq consume orders --group backfill --max 1 --timeout 5; expect_exact '0 # hello 1' "a created group reads from the oldest"
 mq create-group orders --group tail --start latest; expect 0 "create-group --start latest"
@@ -325,6 +333,19 @@ mq consume orders --group tail --timeout 1; expect_exact '' "a group created at 
 mq produce orders --value 'for the tail' --verbose; expect 0 "produce for the tail group"
 tail_offset=$(cat "$out")
 mq consume orders --group tail --max 1 --timeout 5; expect_exact "$tail_offset # for the tail" "the latest group reads what came after"
+# --ordering: each group keeps the one it was created with, shown in `groups` and its JSON.
+for o in none key exclusive; do
+  mq create-group orders --group "by-$o" --ordering "$o"; expect 0 "create-group --ordering $o"
+  expect_out "^Created group by-$o of topic orders, starting at earliest, ordering $o; " "create-group --ordering $o"
+done
+mq groups orders; expect_out '^by-none( +[0-9]+){6} +none$' "groups: by-none"
+expect_out '^by-key( +[0-9]+){6} +key$' "groups: by-key"; expect_out '^by-exclusive( +[0-9]+){6} +exclusive$'
+mq groups orders --json; expect_json "groups --json with orderings"
+expect_out '\{"name":"by-none",[^{}]*"retry":\{[^{}]*\},"ordering":"none","active_pid":null\}' "by-none --json"
+expect_out '\{"name":"by-key",[^{}]*"retry":\{[^{}]*\},"ordering":"key","active_pid":null\}' "by-key --json"
+expect_out '\{"name":"by-exclusive",[^{}]*"members":0,[^{}]*"retry":\{[^{}]*\},"ordering":"exclusive","active_pid":0\}' \
+  "by-exclusive --json: no member takes yet"
+for o in none key exclusive; do mq delete-group orders --group "by-$o"; expect 0 "delete-group by-$o"; done
 mq delete-group orders --group backfill; expect 0 "delete-group backfill"
 mq delete-group orders --group tail; expect 0 "delete-group tail"
 mq delete-group orders --group fresh; expect 0 "delete-group"; expect_exact 'Deleted group fresh of topic orders.'

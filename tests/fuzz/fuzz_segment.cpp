@@ -97,6 +97,7 @@ void valid_header(std::byte* h) {
   set(offsetof(SegmentHeader, redeliver_slots), 4, kRedeliverSlots);
   set(offsetof(SegmentHeader, index_slots), 4, kIndexSlots);
   set(offsetof(SegmentHeader, retry_slots), 4, mq::kRetrySlots);
+  set(offsetof(SegmentHeader, key_slots), 4, kKeySlots);
   set(offsetof(SegmentHeader, ring_offset), 8, kRingOffset);
   set(offsetof(SegmentHeader, total_bytes), 8, kMinImage);
   set(group_field(0, false), 4, kGroupActive);
@@ -129,7 +130,8 @@ void check_accepted(const std::byte* image, std::size_t size) {
             get(image, offsetof(SegmentHeader, held_slots), 4) == mq::kMaxUnacked &&
             get(image, offsetof(SegmentHeader, redeliver_slots), 4) == kRedeliverSlots &&
             get(image, offsetof(SegmentHeader, index_slots), 4) == kIndexSlots &&
-            get(image, offsetof(SegmentHeader, retry_slots), 4) == mq::kRetrySlots,
+            get(image, offsetof(SegmentHeader, retry_slots), 4) == mq::kRetrySlots &&
+            get(image, offsetof(SegmentHeader, key_slots), 4) == kKeySlots,
         "accepted table sizes");
   for (std::size_t g = 0; g < mq::kMaxGroups; ++g) {
     const std::uint64_t state = get(image, group_field(g, false), 4);

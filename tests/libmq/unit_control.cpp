@@ -85,6 +85,11 @@ TEST(UnitControl, EveryRequestSurvivesTheWire) {
   EXPECT_EQ(with_retry.factor, 1.5);
   EXPECT_EQ(with_retry.max_backoff, std::chrono::milliseconds(60'000));
   EXPECT_EQ(with_retry.jitter, 0.25);
+  EXPECT_FALSE(group.ordering) << "unset stays unset: mqd's default, none";
+  for (const mq::Ordering o : {mq::Ordering::none, mq::Ordering::key, mq::Ordering::exclusive}) {
+    const auto ordered = std::get<CreateGroup>(round_trip(CreateGroup{"t", "g", {}, {}, o}));
+    EXPECT_EQ(ordered.ordering, std::optional<mq::Ordering>(o)) << mq::ordering_name(o);
+  }
   const auto set = std::get<SetRetry>(round_trip(SetRetry{"t", "g", {.jitter = 0.1}}));
   EXPECT_EQ(set.retry.jitter, std::optional<double>(0.1));
   EXPECT_FALSE(set.retry.max_attempts) << "a field not given stays unchanged";
@@ -97,6 +102,29 @@ TEST(UnitControl, EveryRequestSurvivesTheWire) {
   }
 }
 
+// A client sends only what differs from the defaults, so an mqd from before retries or orderings (which refuses
+// fields it does not know) still creates a default group; what is sent arrives.
+TEST(UnitControl, CreateGroupCarriesOnlyTheSettingsThatAreNotDefaults) {
+  const auto plain = to_frame(CreateGroup::of("t", "g", mq::Start::latest));
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : plain.fields) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"topic", "group", "start"}));
+  EXPECT_EQ(to_frame(CreateGroup::of("t", "g", mq::Start::earliest, {}, mq::Ordering::none)).fields.size(), 3u);
+
+  const auto sent =
+      to_frame(CreateGroup::of("t", "g", mq::Start::earliest, {.max_attempts = 3}, mq::Ordering::exclusive));
+  EXPECT_EQ(sent.get("ordering"), std::optional<std::string_view>("exclusive"));
+  EXPECT_EQ(sent.get("max_attempts"), std::optional<std::string_view>("3"));
+  EXPECT_FALSE(sent.get("backoff_ms")) << "a default retry field was sent";
+  auto back = request_from(sent);
+  ASSERT_TRUE(back) << back.error().message();
+  const auto& request = std::get<CreateGroup>(*back);
+  EXPECT_EQ(request.ordering, std::optional<mq::Ordering>(mq::Ordering::exclusive));
+  EXPECT_EQ(request.retry.over({}).max_attempts, 3u);
+  EXPECT_EQ(to_frame(CreateGroup::of("t", "g", mq::Start::earliest, {}, mq::Ordering::key)).get("ordering"),
+            std::optional<std::string_view>("key"));
+}
+
 TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
   mq::TopicReport a{.name = "orders", .capacity = 65536, .max_message = 16384, .policy = mq::Policy::overwrite,
                     .storage = mq::Storage::file, .mode = 0660, .access_group = "mq",
@@ -105,10 +133,12 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
                     .orphans_repaired = 1, .exclusive_pid = 4321, .exclusive_plain = true};
   a.stuck = {{"billing", 4, 256, mq::StuckInfo::Cause::stalled_producer, 99, 7},
              {"audit", 5, 320, mq::StuckInfo::Cause::orphaned, 0, 1}};
-  a.groups = {{"billing", 3, 4, 6, 1, 1, 2, mq::RetryFields::of({.max_attempts = 9, .factor = 3.25})},
+  a.groups = {{"billing", 3, 4, 6, 1, 1, 2, mq::RetryFields::of({.max_attempts = 9, .factor = 3.25}),
+               mq::Ordering::exclusive, 4242},
               {"audit", 5, 5, 4, 0, 0}};
   mq::TopicReport b{.name = "audit"};
-  b.groups = {{"readers", 0, 0, 0, 2, 0}};
+  b.groups = {{"readers", 0, 0, 0, 2, 0, 0, {}, mq::Ordering::key},
+              {"idle", 0, 0, 0, 0, 0, 0, {}, mq::Ordering::exclusive, 0}};
   const auto stats = reply_round_trip(mq::DaemonStats{.topics = 3, .clients = 2, .uptime_s = 61, .sections = {a, b}});
   EXPECT_EQ(stats.topics, 3u);
   EXPECT_EQ(stats.clients, 2u);
@@ -139,11 +169,18 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
   EXPECT_EQ(t.groups[0].retrying, std::optional<std::uint64_t>(2));
   EXPECT_EQ(t.groups[0].retry.max_attempts, std::optional<std::uint32_t>(9));
   EXPECT_EQ(t.groups[0].retry.factor, std::optional<double>(3.25));
+  EXPECT_EQ(t.groups[0].ordering, std::optional<mq::Ordering>(mq::Ordering::exclusive));
+  EXPECT_EQ(t.groups[0].active_pid, std::optional<std::uint64_t>(4242));
   EXPECT_FALSE(t.groups[1].retrying) << "an older mqd's group (no retry fields) decodes";
+  EXPECT_FALSE(t.groups[1].ordering) << "an older mqd's group (no ordering fields) decodes";
+  EXPECT_FALSE(t.groups[1].active_pid);
   EXPECT_EQ(t.groups[1].name, "audit");
   EXPECT_EQ(t.groups[1].committed, 5u);
-  ASSERT_EQ(stats.sections[1].groups.size(), 1u);  // a section's groups stay its own
+  ASSERT_EQ(stats.sections[1].groups.size(), 2u);  // a section's groups stay its own
   EXPECT_EQ(stats.sections[1].groups[0].members, 2u);
+  EXPECT_EQ(stats.sections[1].groups[0].ordering, std::optional<mq::Ordering>(mq::Ordering::key));
+  EXPECT_FALSE(stats.sections[1].groups[0].active_pid) << "a key group gained an active pid on the wire";
+  EXPECT_EQ(stats.sections[1].groups[1].active_pid, std::optional<std::uint64_t>(0)) << "no member takes: 0";
   EXPECT_TRUE(stats.sections[1].stuck.empty());
 
   const auto repair = reply_round_trip(
@@ -183,6 +220,10 @@ TEST(UnitControl, ABadValueOrAMissingFieldIsRefusedNamingTheField) {
        "factor='fast' is not a decimal number"},
       {Frame("set-retry").add("topic", "t").add("group", "g").add("jitter", "nan"), "jitter='nan'"},
       {Frame("create-group").add("topic", "t").add("group", "g").add("max_attempts", "-1"), "max_attempts='-1'"},
+      {Frame("create-group").add("topic", "t").add("group", "g").add("ordering", "fifo"),
+       "ordering='fifo' is not none, key or exclusive"},
+      {Frame("create-group").add("topic", "t").add("group", "g").add("ordering", "Exclusive"), "ordering='Exclusive'"},
+      {Frame("create-group").add("topic", "t").add("group", "g").add("ordering", ""), "ordering=''"},
       {Frame("reset-offsets").add("topic", "t").add("group", "g"), "without field 'to' or 'to_time'"},
       {Frame("reset-offsets").add("topic", "t").add("group", "g").add("to_time", "99999999999999999999"),
        "to_time='99999999999999999999' is not ns since the epoch"},

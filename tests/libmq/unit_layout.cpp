@@ -198,11 +198,11 @@ TEST_F(UnitValidateSegment, BadMagicIsBadSegment) {
 }
 
 TEST_F(UnitValidateSegment, OtherVersionIsVersionMismatchNamingBoth) {
-  put<std::uint32_t>(image_, offsetof(d::SegmentHeader, version), 7);
+  put<std::uint32_t>(image_, offsetof(d::SegmentHeader, version), d::kLayoutVersion + 1);
   auto r = validate();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), mq::Errc::version_mismatch);
-  EXPECT_TRUE(contains(r.error().message(), "version 7")) << r.error().what();
+  EXPECT_TRUE(contains(r.error().message(), "version " + std::to_string(d::kLayoutVersion + 1))) << r.error().what();
   EXPECT_TRUE(contains(r.error().message(), "version " + std::to_string(d::kLayoutVersion))) << r.error().what();
 }
 

@@ -240,27 +240,33 @@ class Admin extends ClientBase {
     return results;
   }
 
-  // -> {groups: [{groupId, members, protocol, protocolType, state, errorCode}]}: a group's members across the
-  // topics it reads (one entry per live member slot: libmq keeps no client ids in the topic); state 'Stable' with
-  // members, 'Empty' without, 'Dead' for a group no topic has.
+  // -> {groups: [{groupId, members, protocol, protocolType, state, errorCode, topics}]}: a group's members across
+  // the topics it reads (one entry per live member slot: libmq keeps no client ids in the topic); state 'Stable' with
+  // members, 'Empty' without, 'Dead' for a group no topic has. libmq adds `topics`: [{topic, ordering, activePid}],
+  // the topics that have the group, each with the group's ordering there (a group is made per topic, so its
+  // ordering is too) and, for an exclusive one, the process of the member that takes (absent while none does).
   async describeGroups(groupIds) {
     if (!Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${groupIds}`);
     const topics = [];
     for (const name of await this.listTopics()) topics.push(await this.describe(name));
     const groups = groupIds.map((groupId) => {
       const members = [];
+      const where = [];
       let found = false;
       for (const t of topics) {
         const g = t.groups.find((x) => x.name === groupId);
         if (!g) continue;
         found = true;
+        where.push({ topic: t.name, ordering: g.ordering, ...(g.activePid ? { activePid: g.activePid } : {}) });
         for (let i = 0; i < Number(g.members || 0); i++) {
           members.push({ memberId: `${t.name}/${i}`, clientId: '', clientHost: 'localhost',
             memberMetadata: Buffer.alloc(0), memberAssignment: Buffer.alloc(0) });
         }
       }
       const state = !found ? 'Dead' : members.length > 0 ? 'Stable' : 'Empty';
-      return { groupId, members, protocol: found ? 'libmq' : '', protocolType: 'consumer', state, errorCode: 0 };
+      return {
+        groupId, members, protocol: found ? 'libmq' : '', protocolType: 'consumer', state, errorCode: 0, topics: where,
+      };
     });
     return { groups };
   }

@@ -417,6 +417,29 @@ function redeliveryPolicy(value, name = 'redelivery') {
   return policy;
 }
 
+// The consumer option `ordering` (both APIs): how the group shares its records among its members, given to the
+// group when this member creates it (an existing group keeps its own) -> 'none' (the default: competing consumers),
+// 'key' (records with the same key go to one member at a time, in offset order; other keys in parallel) or
+// 'exclusive' (one member takes, in offset order; the others stand by and take over when it leaves or dies); throws
+// KafkaJSNonRetriableError naming the option and the allowed values for anything else.
+const ORDERINGS = native.orderings;
+
+function orderingOption(value) {
+  if (value === undefined) return 'none';
+  if (typeof value !== 'string' || !ORDERINGS.includes(value)) {
+    const allowed = ORDERINGS.map((o) => `'${o}'`).join(', ');
+    throw new KafkaJSNonRetriableError(`ordering must be one of ${allowed}, got ${util.inspect(value)}`);
+  }
+  return value;
+}
+
+// The ordering `group` has on the native topic (the group exists: a member joined it), or undefined when the topic
+// does not list it.
+function groupOrdering(topic, group) {
+  const g = topic.info().groups.find((x) => x.name === group);
+  return g ? g.ordering : undefined;
+}
+
 // Makes `policy` the retry policy of `group` on the native topic (the group exists: a member joined it). A member
 // that creates the group gives it its policy; an existing group keeps its own unless a member asks for another one,
 // as this does. Returns the group's previous policy when it changed it, else null.
@@ -459,6 +482,7 @@ async function nackMakingRoom(owner, seq, delayMs, text) {
 }
 
 module.exports = {
-  ClientBase, memberOptions, takeSpinning, networkEvents, redeliveryPolicy, applyRedelivery, nackMakingRoom,
+  ClientBase, memberOptions, takeSpinning, networkEvents, redeliveryPolicy, applyRedelivery, orderingOption,
+  groupOrdering, nackMakingRoom,
   DEFAULT_SOCKET, resolveSocket, connect, connectOnce, Slabs, KafkaMessage, FastMessage,
 };

@@ -5,7 +5,8 @@
 // while records flow, one synchronous take() acks what the application finished and copies the next run of up to
 // 63 records into one Buffer (no thread hop); when the topic is empty the member parks, and a native waiter thread
 // calls back once when a take may find something. Records of one group are SHARED by its members across processes
-// (competing consumers); every group sees every record. Delivery is at-least-once:
+// (competing consumers; the `ordering` option makes a group keep order per key, or hand every record to one member
+// while the others stand by); every group sees every record. Delivery is at-least-once:
 //   - eachMessage is awaited before that topic's next record is handed to the application; with autoCommit (the
 //     default) what resolved is acked at the next take (kafkajs commits later still, by interval; acking at once
 //     means fewer redeliveries after a crash);
@@ -32,7 +33,8 @@
 const { EventEmitter } = require('events');
 const native = require('./native');
 const {
-  connectOnce, memberOptions, takeSpinning, redeliveryPolicy, applyRedelivery, nackMakingRoom, Slabs, KafkaMessage,
+  connectOnce, memberOptions, takeSpinning, redeliveryPolicy, applyRedelivery, orderingOption, groupOrdering,
+  nackMakingRoom, Slabs, KafkaMessage,
 } = require('./common');
 const {
   KafkaJSError,
@@ -131,15 +133,22 @@ class TopicRunner {
     };
   }
 
-  // Joins the group (the native member), giving the group the consumer's `redelivery` policy if it asked for one.
+  // Joins the group (the native member), giving the group the consumer's `redelivery` policy if it asked for one,
+  // and its `ordering` if this member creates the group (an existing group keeps its own: a warning says so).
   open({ maxBatch, wait }) {
     const c = this.consumer;
     const policy = c.redelivery || undefined;
     try {
       this.member = this.topic.consumer(
-        { group: c.groupId, fromBeginning: this.fromBeginning, maxBatch, wait, retry: policy },
+        { group: c.groupId, fromBeginning: this.fromBeginning, maxBatch, wait, retry: policy, ordering: c.ordering },
         () => this.onReady(),
       );
+      const ordering = c.config.ordering === undefined ? undefined : groupOrdering(this.topic, c.groupId);
+      if (ordering !== undefined && ordering !== c.ordering) {
+        c.logger_.warn(`group ${c.groupId} of topic ${this.name} has ordering '${ordering}', not this consumer's ` +
+          `'${c.ordering}': a group keeps the ordering it was created with (delete the group to change it)`,
+        { topic: this.name, groupId: c.groupId, ordering, requested: c.ordering });
+      }
       const previous = policy ? applyRedelivery(this.topic, c.groupId, policy) : null;
       if (previous) {
         c.logger_.info(`group ${c.groupId} of topic ${this.name}: retry policy changed to this consumer's redelivery`,
@@ -607,6 +616,8 @@ class Consumer {
     // handler threw (redeliveryPolicy in common.js); undefined keeps the group's own; false turns nacks off.
     ({ maxInFlight: this.maxInFlight, maxBatch: this.maxBatch, wait: this.wait } = memberOptions(config));
     this.redelivery = config.redelivery === false ? false : redeliveryPolicy(config.redelivery);
+    // `ordering`: the group's ordering if this consumer creates it (orderingOption in common.js).
+    this.ordering = orderingOption(config.ordering);
     this.client = null;
     this.connecting = null;
     this.subscriptions = [];  // {topic: string|RegExp, fromBeginning}

@@ -20,8 +20,8 @@
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group. c.nack(msg) hands
 // one back for a retry after the group's backoff instead (or to `<topic>.dlq` after its last attempt).
 const {
-  connect, resolveSocket, memberOptions, redeliveryPolicy, applyRedelivery, nackMakingRoom, takeSpinning, Slabs,
-  FastMessage,
+  connect, resolveSocket, memberOptions, redeliveryPolicy, applyRedelivery, orderingOption, groupOrdering,
+  nackMakingRoom, takeSpinning, Slabs, FastMessage,
 } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
 const { waitForRoom } = require('./producer');
@@ -56,6 +56,10 @@ class FastConsumer {
     // The group's retry policy for nack(): given to a group this member creates, and to an existing group whose
     // policy differs (see applyRedelivery).
     const retry = redeliveryPolicy(options.redelivery);
+    // The group's ordering if this member creates the group (an existing group keeps its own: see `ordering`).
+    const ordering = orderingOption(options.ordering);
+    this.topic = topic;
+    this.group = options.group;
     this.spin = wait === 'spin';
     this.flowing = false;  // the last take had records (takeSpinning)
     this.maxBatch = maxBatch;
@@ -67,6 +71,7 @@ class FastConsumer {
           maxBatch,
           wait,
           retry,
+          ordering,
         },
         () => this.onReady(),
       ),
@@ -86,6 +91,12 @@ class FastConsumer {
     const w = this.wake;
     this.wake = null;
     if (w) w();
+  }
+
+  // The group's ordering: 'none', 'key' or 'exclusive' (the one it was created with, whatever this member asked
+  // for); null once closed.
+  get ordering() {
+    return this.closed ? null : wrap(() => groupOrdering(this.topic.native, this.group), this.topicName) ?? null;
   }
 
   // 'io_uring' or 'thread': how this member parks when its topic is empty.

@@ -48,7 +48,9 @@ Napi::Object retry_object(Napi::Env env, const mq::RetryPolicy& r);
 // A topic as JS sees it, from the segment (mq::TopicInfo: Topic.info()) or from mqd (mq::TopicReport: the admin's
 // describe, which adds accessGroup, rates, orphansRepaired and stuck): {name, capacity, maxMessage, policy, storage,
 // blockTimeoutMs, mode (a number), earliest, latest, bytesWritten, producers, stalledProducers,
-// groups: [{name, committed, next, lag, members, unacked}]}, offsets and byte counts as decimal strings. From the
+// groups: [{name, committed, next, lag, members, unacked, ordering, activePid}]}, offsets and byte counts as decimal
+// strings; `ordering` is 'none', 'key' or 'exclusive' (absent in the report of an mqd that does not send it), and
+// `activePid`, for an exclusive group, the process of the member that takes (absent while none does). From the
 // segment, each group also has `retrying` (records waiting for a retry) and `retry` (its policy, retry_object).
 Napi::Object topic_object(Napi::Env env, const mq::TopicInfo& t);
 Napi::Object topic_object(Napi::Env env, const mq::TopicReport& t);

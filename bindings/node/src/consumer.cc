@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -112,6 +113,12 @@ class ConsumerWrap : public Napi::ObjectWrap<ConsumerWrap> {
     const mq::RetryPolicy defaults;
     retry.Set("defaults", retry_object(env, defaults));
     exports.Set("retryLimits", retry);
+    // The names of a group's orderings (mq::ordering_name), for JS's option checks.
+    const mq::Ordering orderings[] = {mq::Ordering::none, mq::Ordering::key, mq::Ordering::exclusive};
+    Napi::Array names = Napi::Array::New(env, std::size(orderings));
+    for (std::uint32_t i = 0; i < std::size(orderings); ++i)
+      names.Set(i, Napi::String::New(env, std::string(mq::ordering_name(orderings[i]))));
+    exports.Set("orderings", names);
   }
 
   explicit ConsumerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConsumerWrap>(info) {
@@ -688,15 +695,17 @@ void CallJs(Napi::Env env, Napi::Function cb, ConsumerWrap* self, std::nullptr_t
 
 void InitConsumer(Napi::Env env, Napi::Object exports, AddonData& data) { ConsumerWrap::Init(env, exports, data); }
 
-// topic.consumer({group, fromBeginning, maxBatch, wait, retry}, onReady) -> Consumer. `retry`: the group's retry
-// policy if this member creates the group (retry_policy(); libmq checks the ranges). `wait`: how a parked member
+// topic.consumer({group, fromBeginning, maxBatch, wait, retry, ordering}, onReady) -> Consumer. `retry`: the group's
+// retry policy if this member creates the group (retry_policy(); libmq checks the ranges). `ordering`: 'none'
+// (default), 'key' or 'exclusive' (mq::parse_ordering), the group's ordering if this member creates the group; an
+// existing group keeps its own (topic.info() says which). `wait`: how a parked member
 // waits: 'futex' (default) and 'spin' (JS spins before it parks) sleep in io_uring's FUTEX_WAIT where the kernel has
 // it (the waiter thread sleeping on the futex where not); 'spin_futex' (spins ~20 us first), 'spin_yield' and
 // 'busy_spin' always use the waiter thread, with that strategy.
 Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
-    throw_type(env, "consumer({group, fromBeginning, maxBatch, wait}, onReady)");
+    throw_type(env, "consumer({group, fromBeginning, maxBatch, wait, retry, ordering}, onReady)");
   Napi::Object o = info[0].As<Napi::Object>();
   mq::ConsumerOptions options;
   Napi::Value group = o.Get("group");
@@ -729,6 +738,17 @@ Napi::Value MakeConsumer(const Napi::CallbackInfo& info, TopicWrap& topic) {
   }
   Napi::Value retry = o.Get("retry");
   if (!retry.IsUndefined() && !retry.IsNull()) options.retry = retry_policy(env, retry, topic.topic().name());
+  Napi::Value ordering = o.Get("ordering");
+  if (!ordering.IsUndefined() && !ordering.IsNull()) {
+    if (!ordering.IsString()) throw_type(env, "ordering must be a string: 'none', 'key' or 'exclusive'");
+    const std::string name = ordering.As<Napi::String>().Utf8Value();
+    const auto parsed = mq::parse_ordering(name);
+    if (!parsed)
+      throw_js(env, mq::Error(mq::Errc::invalid_argument, "ordering must be 'none', 'key' or 'exclusive', not '" +
+                                                              name + "': topic=" + topic.topic().name() +
+                                                              " group=" + options.group));
+    options.ordering = *parsed;
+  }
   auto c = mq::Consumer::make(topic.topic(), options);
   if (!c) throw_js(env, c.error());
   ConsumerInit init{topic.topic(), std::move(*c), options, max_batch, kernel_wait};

@@ -159,6 +159,11 @@ Napi::String decimal(Napi::Env env, std::uint64_t v) { return Napi::String::New(
 int exclusive_pid(const mq::TopicInfo& t) { return t.exclusive_pid; }
 int exclusive_pid(const mq::TopicReport& t) { return static_cast<int>(t.exclusive_pid.value_or(0)); }
 
+// An exclusive group's taking member's pid, 0 when there is none (or the group is not exclusive): GroupInfo says it
+// in place, mqd's GroupReport when present (as its ordering: an older mqd omits both).
+int active_pid(const mq::GroupInfo& g) { return g.active_pid; }
+int active_pid(const mq::GroupReport& g) { return static_cast<int>(g.active_pid.value_or(0)); }
+
 // What TopicInfo and TopicReport share (their groups have the same fields).
 template <class T>
 Napi::Object common_topic_object(Napi::Env env, const T& t, std::uint64_t bytes_written) {
@@ -190,6 +195,9 @@ Napi::Object common_topic_object(Napi::Env env, const T& t, std::uint64_t bytes_
       go.Set("retrying", static_cast<double>(g.retrying));
       go.Set("retry", retry_object(env, g.retry));
     }
+    if (const std::optional<mq::Ordering> ordering = g.ordering)
+      go.Set("ordering", std::string(mq::ordering_name(*ordering)));
+    if (const int pid = active_pid(g); pid != 0) go.Set("activePid", static_cast<double>(pid));
     groups.Set(static_cast<uint32_t>(i), go);
   }
   o.Set("groups", groups);

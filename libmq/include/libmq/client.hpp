@@ -62,7 +62,7 @@ class Client {
   // mqd's own counts and every sound topic this process's user may use.
   Result<DaemonStats> stats();
   Result<void> create_group(std::string_view topic, std::string_view group, Start start = Start::earliest,
-                           const RetryPolicy& retry = {});
+                           const RetryPolicy& retry = {}, Ordering ordering = Ordering::none);
   // Changes a group's retry policy (Topic::set_retry_policy).
   Result<void> set_retry_policy(std::string_view topic, std::string_view group, const RetryPolicy& retry);
   // Errc::busy while the group has live members.

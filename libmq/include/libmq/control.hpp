@@ -62,9 +62,11 @@ struct GroupReport {
   std::uint64_t next = 0;       // the next offset to hand out
   std::uint64_t lag = 0;        // records published and not yet acked
   std::uint64_t members = 0;
-  std::uint64_t unacked = 0;    // records handed out and not yet acked
-  std::optional<std::uint64_t> retrying{};  // records nacked and waiting for their retry
-  RetryFields retry{};                      // its retry policy
+  std::uint64_t unacked = 0;                  // records handed out and not yet acked
+  std::optional<std::uint64_t> retrying{};    // records nacked and waiting for their retry
+  RetryFields retry{};                        // its retry policy
+  std::optional<Ordering> ordering{};         // how it shares its records (an older mqd omits it)
+  std::optional<std::uint64_t> active_pid{};  // Ordering::exclusive only: the member that takes (0: none)
 };
 
 // A position a group waits at because of a claim the tail has passed (see StuckInfo).
@@ -260,8 +262,15 @@ struct CreateGroup {
   using Reply = Done;
   std::string topic;
   std::string group;
-  std::optional<Start> start{};  // default earliest
-  RetryFields retry{};           // default RetryPolicy{}
+  std::optional<Start> start{};        // default earliest
+  RetryFields retry{};                 // default RetryPolicy{}
+  std::optional<Ordering> ordering{};  // default Ordering::none
+
+  // The request for a group with these settings that names only what differs from the defaults (start always):
+  // an mqd older than a field refuses it as unknown, so a group with default retries and ordering can still be
+  // created there.
+  static CreateGroup of(std::string topic, std::string group, Start start, const RetryPolicy& retry = {},
+                        Ordering ordering = Ordering::none);
 };
 struct SetRetry {  // changes a group's retry policy (Topic::set_retry_policy)
   static constexpr std::string_view type = "set-retry";

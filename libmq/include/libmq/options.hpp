@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mq {
@@ -102,8 +103,13 @@ struct RetryPolicy {
 // How a consumer group shares its records among its members.
 enum class Ordering : std::uint32_t {
   none = 0,       // competing consumers: whichever member polls takes the next record
+  key = 1,        // records with the same key go to one member at a time, in offset order; other keys in parallel
   exclusive = 2,  // one member takes, in offset order; the others stand by and take over when it leaves or dies
 };
+// The ordering's name as mqctl, the control protocol and the Node addon spell it ("none", "key", "exclusive"), and
+// back (nullopt for any other name).
+std::string_view ordering_name(Ordering ordering);
+std::optional<Ordering> parse_ordering(std::string_view name);
 
 struct ConsumerOptions {
   // The consumer group. Records are shared among the members of a group; every group sees every record.

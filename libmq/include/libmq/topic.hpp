@@ -19,7 +19,7 @@ namespace detail {
 class Segment;
 }
 
-// Fixed table sizes of a topic segment (layout version 6). Exceeding one is Errc::limit.
+// Fixed table sizes of a topic segment (layout version 7). Exceeding one is Errc::limit.
 inline constexpr std::size_t kMaxProducers = 64;        // Producer objects attached at once
 inline constexpr std::size_t kMaxGroups = 16;           // consumer groups per topic
 inline constexpr std::size_t kMaxMembers = 8;           // Consumer objects per group at once

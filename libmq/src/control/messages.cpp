@@ -89,6 +89,8 @@ void visit(M& m, V& v) {
   v.field("group_factor", m.retry.factor);
   v.field("group_max_backoff_ms", m.retry.max_backoff);
   v.field("group_jitter", m.retry.jitter);
+  v.field("group_ordering", m.ordering);
+  v.field("group_active_pid", m.active_pid);
 }
 // A retry policy in a request (create-group, set-retry).
 template <class R, class V>
@@ -148,6 +150,7 @@ void visit(M& m, V& v) {
   v.field("group", m.group);
   v.field("start", m.start);
   visit_retry(m.retry, v);
+  v.field("ordering", m.ordering);
 }
 template <Is<SetRetry> M, class V>
 void visit(M& m, V& v) {
@@ -237,6 +240,7 @@ std::string text(double v, Base) {
   return ec == std::errc() ? std::string(b, end) : std::string("nan");
 }
 std::string text(std::chrono::milliseconds v, Base) { return std::to_string(v.count()); }
+std::string text(Ordering v, Base) { return std::string(ordering_name(v)); }
 template <Worded E>
 std::string text(E v, Base) {
   return std::string(Words<E>::list[static_cast<std::size_t>(v)]);
@@ -289,6 +293,13 @@ std::optional<Error> parse(std::string_view key, std::string_view t, std::chrono
   if (!v || *v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     return bad_value(key, t, "a number of milliseconds");
   out = std::chrono::milliseconds(static_cast<std::int64_t>(*v));
+  return std::nullopt;
+}
+// Spelt by ordering_name(), the one spelling mqctl and the Node addon use too.
+std::optional<Error> parse(std::string_view key, std::string_view t, Ordering& out, Base) {
+  const auto ordering = parse_ordering(t);
+  if (!ordering) return bad_value(key, t, "none, key or exclusive");
+  out = *ordering;
   return std::nullopt;
 }
 template <Worded E>
@@ -603,6 +614,19 @@ std::vector<MessageSpec> protocol_table() {
      ...);
   }(std::make_index_sequence<std::variant_size_v<Request>>());
   return out;
+}
+
+CreateGroup CreateGroup::of(std::string topic, std::string group, Start start, const RetryPolicy& retry,
+                            Ordering ordering) {
+  const RetryPolicy defaults;
+  RetryFields fields;
+  if (retry.max_attempts != defaults.max_attempts) fields.max_attempts = retry.max_attempts;
+  if (retry.backoff != defaults.backoff) fields.backoff = retry.backoff;
+  if (retry.factor != defaults.factor) fields.factor = retry.factor;
+  if (retry.max_backoff != defaults.max_backoff) fields.max_backoff = retry.max_backoff;
+  if (retry.jitter != defaults.jitter) fields.jitter = retry.jitter;
+  return CreateGroup{std::move(topic), std::move(group), start, fields,
+                     ordering == Ordering::none ? std::nullopt : std::optional<Ordering>(ordering)};
 }
 
 }  // namespace control
