@@ -131,9 +131,20 @@ void apply_topic_key(TopicConfig& t, const std::string& key, const std::string& 
     t.settings.block_timeout =
         need_block_timeout("config file " + file + ": block-timeout in section [topic." + t.name + "]", option, value);
   else if (key == "consumer-group") {
-    if (auto valid = mq::validate_group_name(value); !valid)
+    // "G" or "G ordering=none|key|exclusive"
+    std::string name = value;
+    std::optional<mq::Ordering> ordering;
+    if (const auto at = value.rfind(" ordering="); at != std::string::npos) {
+      const std::string given = value.substr(at + 10);
+      ordering = mq::parse_ordering(given);
+      if (!ordering)
+        throw Failure{"option " + option + ": ordering '" + given + "' is not none, key or exclusive"};
+      name = value.substr(0, value.find_last_not_of(' ', at) + 1);
+    }
+    if (auto valid = mq::validate_group_name(name); !valid)
       throw Failure{"option " + option + ": " + std::string(valid.error().message())};
-    t.groups.push_back(value);
+    t.groups.push_back(name);
+    if (ordering && *ordering != mq::Ordering::none) t.orderings[name] = *ordering;
   } else {
     throw Failure{"config file " + file + ": unknown key '" + key + "' in section [topic." + t.name +
                   "] (known: capacity, max-message, policy, storage, mode, access-group, block-timeout, "
@@ -243,7 +254,7 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
   const auto section = [&](const std::string& name) -> TopicConfig& {
     if (auto valid = mq::validate_topic_name(name); !valid)
       throw Failure{"config section [topic." + name + "]: " + std::string(valid.error().message())};
-    auto [it, fresh] = topics.try_emplace(name, TopicConfig{name, c.defaults, {}});
+    auto [it, fresh] = topics.try_emplace(name, TopicConfig{name, c.defaults, {}, {}});
     if (fresh) order.push_back(name);
     return it->second;
   };

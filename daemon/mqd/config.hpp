@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ struct TopicConfig {
   std::string name;
   TopicSettings settings;
   std::vector<std::string> groups;
+  std::map<std::string, mq::Ordering> orderings;  // groups given an ordering other than none
 };
 
 struct Config {

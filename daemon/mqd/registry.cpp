@@ -114,13 +114,26 @@ mq::Result<void> Registry::create_topic(const std::string& name, const TopicSett
 
 void Registry::create_configured() {
   for (const auto& t : config_.topics) {
-    if (topics_.count(t.name) != 0) {
-      // Groups listed later are created on the existing topic (records are kept for them from now on).
-      for (const auto& g : t.groups) (void)topics_.at(t.name).topic.create_group(g, mq::Start::earliest);
-      continue;
+    const auto ordering = [&](const std::string& g) {
+      const auto it = t.orderings.find(g);
+      return it == t.orderings.end() ? mq::Ordering::none : it->second;
+    };
+    if (topics_.count(t.name) == 0) {
+      // Groups of ordering none come with the topic; the others are created right after (from its earliest record).
+      std::vector<std::string> plain;
+      for (const auto& g : t.groups)
+        if (ordering(g) == mq::Ordering::none) plain.push_back(g);
+      if (auto r = create_topic(t.name, t.settings, plain); !r) {
+        log(LogLevel::error, "cannot create configured topic " + t.name + ": " + std::string(r.error().message()));
+        continue;
+      }
     }
-    if (auto r = create_topic(t.name, t.settings, t.groups); !r)
-      log(LogLevel::error, "cannot create configured topic " + t.name + ": " + std::string(r.error().message()));
+    // Groups listed later are created on the existing topic (records are kept for them from now on).
+    for (const auto& g : t.groups)
+      if (auto r = topics_.at(t.name).topic.create_group(g, mq::Start::earliest, {}, ordering(g));
+          !r && r.error().code() != mq::Errc::exists)
+        log(LogLevel::error, "cannot create configured group " + g + " of topic " + t.name + ": " +
+                                 std::string(r.error().message()));
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <fstream>
@@ -457,6 +458,7 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
                                    std::to_string(mq::kMaxBlockTimeout.count()) + " ms";
   const std::string long_default = file_with(("default-block-timeout = " + too_long + "\n").c_str());
   const std::string long_topic = file_with(("[topic.slow]\nblock-timeout = " + too_long + "\n").c_str());
+  const std::string bad_ordering = file_with("[topic.jobs]\nconsumer-group = mailers ordering=fifo\n");
   for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
            {"'--x%original_token%'", "unrecognised option '--x"},
            {"--config " + conf, "invalid line"},
@@ -481,7 +483,9 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
            {"--config " + long_default,
             "option --default-block-timeout in config file " + long_default + ": " + past_longest},
            {"--config " + long_topic,
-            "config file " + long_topic + ": block-timeout in section [topic.slow]: " + past_longest}}) {
+            "config file " + long_topic + ": block-timeout in section [topic.slow]: " + past_longest},
+           {"--config " + bad_ordering,
+            "option topic.jobs.consumer-group: ordering 'fifo' is not none, key or exclusive"}}) {
     const Ran r = run_bounded(std::string(MQD_PATH) + " " + args);
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
@@ -493,6 +497,7 @@ TEST(Daemon, BadOptionsExitWithCode2NamingTheOption) {
   ::unlink(unknown_option.c_str());
   ::unlink(long_default.c_str());
   ::unlink(long_topic.c_str());
+  ::unlink(bad_ordering.c_str());
 }
 
 TEST(Daemon, ASegmentHeaderScribbledOverIsReportedAndOtherTopicsServed) {
@@ -882,7 +887,9 @@ TEST(Daemon, FileTopicSurvivesLosingSharedMemory) {
 TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
   Daemon d;
   // A section without keys makes a topic with the defaults too.
-  d.write_config("[topic.kafka-node]\ncapacity = 256KiB\nconsumer-group = email-service\n[topic.plain]\n");
+  d.write_config(
+      "[topic.kafka-node]\ncapacity = 256KiB\nconsumer-group = email-service\n"
+      "consumer-group = mailers  ordering=key\nconsumer-group = archiver ordering=exclusive\n[topic.plain]\n");
   NotifyListener notify;
   ASSERT_TRUE(d.start(notify));
   auto client = connect(d);
@@ -892,8 +899,12 @@ TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
   auto described = client.describe("kafka-node");
   ASSERT_TRUE(described) << described.error().message();
   EXPECT_EQ(described->capacity, 262144u);
-  ASSERT_EQ(described->groups.size(), 1u);
-  EXPECT_EQ(described->groups[0].name, "email-service");
+  ASSERT_EQ(described->groups.size(), 3u);
+  std::map<std::string, std::optional<mq::Ordering>> orderings;
+  for (const auto& g : described->groups) orderings[g.name] = g.ordering;
+  EXPECT_EQ(orderings["email-service"], mq::Ordering::none);
+  EXPECT_EQ(orderings["mailers"], mq::Ordering::key);
+  EXPECT_EQ(orderings["archiver"], mq::Ordering::exclusive);
   d.write_config("[topic.kafka-node]\ncapacity = 256KiB\n[topic.audit]\npolicy = overwrite\n");
   d.kill(SIGHUP);
   EXPECT_TRUE(notify.wait_for("STATUS=3 topics", 10s));  // kafka-node, plain (kept), audit
