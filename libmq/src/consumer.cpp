@@ -7,8 +7,11 @@
 
 #include "libmq/producer.hpp"
 
+#include <grp.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -1239,6 +1242,10 @@ Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_f
       options.directory = seg->where().directory;
       options.ns = seg->where().ns;
       options.mode = source.mode;
+      // The source's access rights: its mode, and its group when that is not ours (mqd's `mq`, say), so whoever may
+      // read the topic may read and replay its dead letters.
+      if (struct stat st{}; ::stat(this->topic.file().c_str(), &st) == 0 && st.st_gid != ::getegid())
+        if (const ::group* g = ::getgrgid(st.st_gid)) options.access_group = g->gr_name;
       options.groups = {std::string(kDeadLetterGroup)};
       topic = Topic::open_or_create(name, options);
     }

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "clock.hpp"
 #include "libmq/libmq.hpp"
 #include "test_util.hpp"
@@ -388,6 +392,31 @@ TEST_F(UnitRetry, BadPoliciesAndNacksAreClearErrors) {
   auto on_overwrite = c2.nack(std::move(*r));
   ASSERT_FALSE(on_overwrite);
   EXPECT_TRUE(contains(on_overwrite.error().message(), "block topic")) << on_overwrite.error().what();
+}
+
+TEST_F(UnitRetry, TheDeadLetterTopicGetsTheSourcesModeAndGroup) {
+  const ::group* other = ::getgrnam("daemon");  // a group that is not this process's own
+  if (other == nullptr || other->gr_gid == ::getegid()) GTEST_SKIP() << "no group 'daemon' other than our own";
+  mq::TopicOptions options;
+  options.mode = 0640;
+  options.access_group = "daemon";
+  auto topic = mq::Topic::create("jobs", options);
+  if (!topic && topic.error().code() == mq::Errc::permission_denied) GTEST_SKIP() << "cannot chown (not root)";
+  ASSERT_TRUE(topic) << topic.error().what();
+  mq::Producer producer(*topic);
+  mq::Consumer consumer(*topic, manual("workers", no_jitter(1, 1ms)));
+  ASSERT_TRUE(producer.publish(bytes("poison")));
+  auto m = consumer.poll(1s);
+  ASSERT_TRUE(m);
+  auto nacked = consumer.nack(std::move(*m), "malformed");
+  ASSERT_TRUE(nacked) << nacked.error().what();
+  ASSERT_EQ(*nacked, Nacked::dead_lettered);
+  auto dlq = mq::Topic::open("jobs.dlq");
+  ASSERT_TRUE(dlq) << dlq.error().what();
+  struct stat st{};
+  ASSERT_EQ(::stat(dlq->file().c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, other->gr_gid) << "the dead-letter topic is not the source's group's";
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
 TEST_F(UnitRetry, AnExclusiveGroupHasOneTakerAndAStandbyTakesOverInOrder) {
