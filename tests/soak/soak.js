@@ -130,10 +130,12 @@ function sample(pid) {
   }
 }
 
-function shmKiB(ns) {
+// The namespace's segments in /dev/shm, but for topic `skip` (the churn step's own, alive while it runs: a sample
+// that catches it is no growth; one a finished step left behind is).
+function shmKiB(ns, skip = null) {
   let kib = 0;
   for (const f of fs.readdirSync('/dev/shm')) {
-    if (!f.startsWith(`mq@${ns}@`)) continue;
+    if (!f.startsWith(`mq@${ns}@`) || (skip !== null && f === `mq@${ns}@${skip}`)) continue;
     try {
       kib += fs.statSync(path.join('/dev/shm', f)).blocks / 2;
     } catch {
@@ -207,17 +209,19 @@ async function main() {
     let step = 0;
     let nextSample = t0;
     let churnRunning = null;
+    let churnTopic = null;  // the topic of the churn step running
     let nextChurn = t0;
     while (Date.now() < end) {
       if (!churnRunning && Date.now() >= nextChurn) {
         nextChurn = Date.now() + 1000;  // a step a second at most
+        churnTopic = `soak-churn-${step}`;
         churnRunning = within(30000, `churn step ${step}`, churn(d.socket, kafka, step++))
           .catch((e) => failures.push(`churn: ${e.message}`))
-          .finally(() => { churnRunning = null; });
+          .finally(() => { churnRunning = null; churnTopic = null; });
       }
       if (Date.now() >= nextSample) {
         const t = (Date.now() - t0) / 1000;
-        const row = { t, shmKiB: shmKiB(d.ns) };
+        const row = { t, shmKiB: shmKiB(d.ns, churnTopic) };
         for (const c of clients) row[c.name] = { ...sample(c.proc.pid), moved: c.moved };
         rows.push(row);
         nextSample += 1000;
