@@ -362,6 +362,8 @@ struct Consumer::State {
   void gather_parked();
   std::optional<std::size_t> first_eligible() const;
   bool parked_has(std::uint64_t code) const;
+  bool may_take(std::uint64_t code) const;
+  bool park_room(std::atomic<std::uint64_t>** entry) const;
   bool take_parked(const Parked& p);
   enum class Step { took, moved, empty, full, failed };
   Step take_at_cursor(Failure& err);
@@ -621,6 +623,24 @@ bool Consumer::State::parked_has(std::uint64_t code) const {
                      [&](const Parked& p) { return p.code == code; });
 }
 
+// The record at the cursor, of key `code`, is this member's to take: no key, or one free or its own with none of its
+// records waiting before it.
+bool Consumer::State::may_take(std::uint64_t code) const {
+  const std::uint64_t holder = key_holder(seg->keys(group_index), code);
+  return code == 0 || ((holder == 0 || holder == member_tag) && !parked_has(code));
+}
+
+// Whether a record may be parked: the redelivery list keeps room for one member's records coming back
+// (release_member_locked). `entry`, if given, gets its first free entry.
+bool Consumer::State::park_room(std::atomic<std::uint64_t>** entry) const {
+  std::size_t free = 0;
+  for (auto& r : group->redeliver)
+    if (r.load(std::memory_order_relaxed) == 0) {
+      if (free++ == 0 && entry != nullptr) *entry = &r;
+    }
+  return free > kMaxUnacked + 1;
+}
+
 // Takes parked record `p` as a run of one. False if its entry changed since the gather (a reset cleared it).
 bool Consumer::State::take_parked(const Parked& p) {
   announce(make_run(p.position, 1));
@@ -695,8 +715,7 @@ Consumer::State::Step Consumer::State::take_at_cursor(Failure& err) {
     return Step::moved;
   }
   const std::uint64_t code = key_code_of(*seg, next.lo, *v);
-  const std::uint64_t holder = key_holder(seg->keys(group_index), code);
-  if (code == 0 || ((holder == 0 || holder == member_tag) && !parked_has(code))) {
+  if (may_take(code)) {
     announce(make_run(next.lo, 1));
     if (!cas16(&group->next, next, after)) {
       retract();
@@ -709,15 +728,9 @@ Consumer::State::Step Consumer::State::take_at_cursor(Failure& err) {
     handed[found_n++] = Handed{tail - 1, false, 0, 0};
     return Step::took;
   }
-  // Parked in the redelivery list, which keeps room for one member's records coming back (release_member_locked).
-  std::size_t free = 0;
+  // Parked in the redelivery list.
   std::atomic<std::uint64_t>* entry = nullptr;
-  for (auto& r : group->redeliver)
-    if (r.load(std::memory_order_relaxed) == 0) {
-      ++free;
-      if (entry == nullptr) entry = &r;
-    }
-  if (free <= kMaxUnacked + 1) return Step::full;
+  if (!park_room(&entry)) return Step::full;
   const std::uint64_t run = make_run(next.lo, 1);
   group->redeliver_count.fetch_add(1);  // first: the count may be high for a moment, never low
   entry->store(run);                    // (before the cursor passes it: a producer's scan sees one or the other)
@@ -725,7 +738,6 @@ Consumer::State::Step Consumer::State::take_at_cursor(Failure& err) {
   if (!cas16(&group->next, next, after)) {  // moved by a reset: not ours to park
     std::uint64_t mine = run;
     if (entry->compare_exchange_strong(mine, 0)) group->redeliver_count.fetch_sub(1);
-    return Step::moved;
   }
   return Step::moved;
 }
@@ -740,12 +752,7 @@ bool Consumer::State::keyed_ready() {
   auto v = read_record(*seg, next);
   if (!v || v->state == kPad || v->state == kSkip) return true;
   if (v->state != kCommitted) return false;
-  const std::uint64_t code = key_code_at(*seg, next);
-  const std::uint64_t holder = key_holder(seg->keys(group_index), code);
-  if (code == 0 || ((holder == 0 || holder == member_tag) && !parked_has(code))) return true;
-  const auto free = std::count_if(group->redeliver, group->redeliver + kRedeliverSlots,
-                                  [](const auto& r) { return r.load(std::memory_order_relaxed) == 0; });
-  return static_cast<std::size_t>(free) > kMaxUnacked + 1;  // it would be parked; else it waits for an ack
+  return may_take(key_code_of(*seg, next, *v)) || park_room(nullptr);  // taken or parked; else it waits for an ack
 }
 
 // Key ordering's take, under the group's key lock: parked records this member may take first (earliest first), then
@@ -907,8 +914,6 @@ Take Consumer::State::next(std::size_t max, Slots&& slots_for, Failure& err) {
       return Take::empty;
     }
     if (keyed) return take_keyed(max, slots_for, err);
-    // A full retry table: only its due records are taken (not even redeliveries), so that the entry one frees is
-    // there for the member that fails it again.
     // A full retry table: no new records, and no redeliveries either, until one of its records comes due and is
     // taken (back-pressure, as a full ring gives producers). In an exclusive group a record waiting for its retry
     // holds back those after it (offset order).

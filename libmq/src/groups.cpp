@@ -327,9 +327,7 @@ void resync_retry_count(const Segment& seg, std::size_t g) {
 
 Ordering load_ordering(const GroupBlock& block) {
   const std::uint32_t v = block.retry.ordering.load(std::memory_order_relaxed);
-  return v == static_cast<std::uint32_t>(Ordering::exclusive) ? Ordering::exclusive
-         : v == static_cast<std::uint32_t>(Ordering::key)     ? Ordering::key
-                                                               : Ordering::none;
+  return v <= static_cast<std::uint32_t>(Ordering::exclusive) ? static_cast<Ordering>(v) : Ordering::none;
 }
 
 Result<std::size_t> create_group_locked(const Segment& seg, std::string_view name, Start start,

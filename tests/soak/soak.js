@@ -157,8 +157,7 @@ function mqctl(socket, args, input) {
   });
 }
 
-async function churn(socket, kafka, step) {
-  const topic = `soak-churn-${step}`;
+async function churn(socket, kafka, topic) {
   await mqctl(socket, ['create', topic, '--capacity', '64KiB']);
   await mqctl(socket, ['produce', topic], 'a\nb\nc\n');
   const got = await mqctl(socket, ['consume', topic, '--group', 'c', '--from-beginning', '--max', '3', '--timeout', '10']);
@@ -215,7 +214,7 @@ async function main() {
       if (!churnRunning && Date.now() >= nextChurn) {
         nextChurn = Date.now() + 1000;  // a step a second at most
         churnTopic = `soak-churn-${step}`;
-        churnRunning = within(30000, `churn step ${step}`, churn(d.socket, kafka, step++))
+        churnRunning = within(30000, `churn step ${step++}`, churn(d.socket, kafka, churnTopic))
           .catch((e) => failures.push(`churn: ${e.message}`))
           .finally(() => { churnRunning = null; churnTopic = null; });
       }
