@@ -208,7 +208,8 @@ export interface ConsumerConfig {
   /** libmq: what a throwing eachMessage / eachBatch does. Default (undefined): the failed record is nacked and the
    *  consumer goes on; the group retries it after its backoff (message.attempt one higher) and, after its last
    *  attempt, publishes it to `<topic>.dlq` (README "Retries and dead letters"). A policy object: the group's retry
-   *  policy too (given to the group when this consumer creates it or joins it with another one). false: no nack,
+   *  policy too, given to the group when this consumer creates it; an existing group keeps its own (a warning is
+   *  logged when it differs; `mqctl set-retry` changes it; Topic.info() shows it). false: no nack for this consumer,
    *  a throw restarts the member as kafkajs restarts the consumer (`retry`). Not kafkajs' `retry`, which is
    *  about restarts. */
   redelivery?: RedeliveryPolicy | false
@@ -729,8 +730,9 @@ export interface FastConsumerOptions {
   maxBatch?: number
   /** As ConsumerConfig.wait. Default 'futex'. */
   wait?: Wait
-  /** The group's retry policy for nack(): given to the group when this member creates it, or joins it with another
-   *  one. Default: the group keeps its own (a new group: RedeliveryPolicy's defaults). */
+  /** The group's retry policy for nack(), given to the group when this member creates it; an existing group keeps
+   *  its own (`mqctl set-retry` changes it; FastConsumer.redelivery says the group's). Default: RedeliveryPolicy's
+   *  defaults. */
   redelivery?: RedeliveryPolicy
   /** As ConsumerConfig.ordering: given to the group when this member creates it. Default 'none'. */
   ordering?: Ordering
@@ -761,6 +763,8 @@ export class FastConsumer implements AsyncIterableIterator<FastMessage> {
   batches(): AsyncGenerator<FastMessage[], void, undefined>
   /** The group's ordering, the one it was created with whatever this member asked for; null once closed. */
   readonly ordering: Ordering | null
+  /** The group's retry policy, the one it has whatever this member asked for; null once closed. */
+  readonly redelivery: Required<RedeliveryPolicy> | null
   /** 'io_uring' or 'thread': how this member parks (see ConsumerConfig.wait); null once closed. */
   readonly waiter: 'io_uring' | 'thread' | null
   return(): Promise<IteratorResult<FastMessage>>

@@ -1,11 +1,19 @@
 'use strict';
 // Nack, retry with backoff and dead letters through both Node APIs: a throwing eachMessage (or eachBatch) nacks its
 // record, which comes back after the group's backoff with its attempt number while the consumer goes on; the last
-// attempt sends it to `<topic>.dlq` with the mq.dlq.* headers; the fast path's explicit nack; bad options by name.
+// attempt sends it to `<topic>.dlq` with the mq.dlq.* headers; the fast path's explicit nack; bad options by name;
+// the group's policy: given by the consumer that creates the group, kept when another joins (with a warning), changed
+// on purpose by mqctl set-retry.
 const test = require('node:test');
 const assert = require('node:assert');
-const { PKG, startDaemon, condition, within } = require('./helpers');
-const { Kafka, Topic } = require(PKG);
+const { execFile } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const util = require('util');
+const { PKG, REPO, startDaemon, condition, within } = require('./helpers');
+const { Kafka, Topic, logLevel } = require(PKG);
+
+const MQCTL = process.env.MQCTL || path.join(REPO, 'build', 'release', 'daemon', 'mqctl', 'mqctl');
 
 let d;
 test.before(async () => {
@@ -260,7 +268,7 @@ test('fast path: nack refuses a message of another consumer and a bad delay; the
   }
 });
 
-test('a bad redelivery option is refused by name; a consumer asking for a policy gives it to its group', async () => {
+test('a bad redelivery option is refused by name', async () => {
   const k = kafka();
   const refused = [
     [{ maxAttempts: 0 }, /redelivery\.maxAttempts must be a whole number from 1 to 63, got 0/],
@@ -277,25 +285,101 @@ test('a bad redelivery option is refused by name; a consumer asking for a policy
   for (const [redelivery, message] of refused) {
     assert.throws(() => k.consumer({ groupId: 'g', redelivery }), message, JSON.stringify(redelivery));
   }
-  const t = await Topic.open('policies', { socket: d.socket });
+  const t = await Topic.open('refused-policies', { socket: d.socket });
   try {
     assert.throws(() => t.consumer({ group: 'g', redelivery: { jitter: -0.1 } }), /redelivery\.jitter/);
     assert.throws(() => t.consumer({ group: 'g', redelivery: false }), /redelivery must be an object/);
-    const group = () => t.info().groups.find((g) => g.name === 'shared');
-    const first = t.consumer({ group: 'shared' });
-    const defaults = { maxAttempts: 5, backoffMs: 100, factor: 2, maxBackoffMs: 30000, jitter: 0.1 };
-    assert.deepStrictEqual(group().retry, defaults);
+  } finally {
+    await t.close();
+  }
+});
+
+const DEFAULTS = { maxAttempts: 5, backoffMs: 100, factor: 2, maxBackoffMs: 30000, jitter: 0.1 };
+
+// The retry policy of `group` on `topic`, read from the topic's segment.
+async function groupPolicy(topic, group) {
+  const t = await Topic.open(topic, { socket: d.socket });
+  try {
+    return t.info().groups.find((g) => g.name === group).retry;
+  } finally {
+    await t.close();
+  }
+}
+
+// Runs a kafkajs consumer of `topic` in `groupId` until it joined, then disconnects it -> the WARN logs it wrote.
+async function joinOnce(groupId, topic, config) {
+  const warnings = [];
+  const logCreator = () => ({ level, log }) => {
+    if (level === logLevel.WARN) warnings.push(log);
+  };
+  const k = new Kafka({ clientId: 'retry-test', brokers: [`unix:${d.socket}`], logCreator });
+  const c = k.consumer({ groupId, ...config });
+  await c.connect();
+  await c.subscribe({ topic });
+  await c.run({ eachMessage: async () => {} });
+  await c.disconnect();
+  return warnings;
+}
+
+test("a group gets its creator's redelivery; a consumer that joins keeps the group's, with a warning", async () => {
+  const created = { maxAttempts: 2, backoffMs: 40, factor: 3, maxBackoffMs: 5000, jitter: 0 };
+  assert.deepStrictEqual(await joinOnce('billing', 'policies', { redelivery: created }), [], 'no warning');
+  assert.deepStrictEqual(await groupPolicy('policies', 'billing'), created, 'the creator gave its policy');
+
+  const asked = { maxAttempts: 7, backoffMs: 50, factor: 1.5, jitter: 0.25 };
+  const warnings = await joinOnce('billing', 'policies', { redelivery: asked });
+  assert.deepStrictEqual(await groupPolicy('policies', 'billing'), created, 'the group kept its policy');
+  assert.strictEqual(warnings.length, 1, JSON.stringify(warnings));
+  const [w] = warnings;
+  const requested = { ...asked, maxBackoffMs: 30000 };
+  assert.deepStrictEqual([w.topic, w.groupId, w.retry, w.requested], ['policies', 'billing', created, requested]);
+  assert.strictEqual(w.message, 'group billing of topic policies has retry policy maxAttempts=2 backoffMs=40 ' +
+    'factor=3 maxBackoffMs=5000 jitter=0, not this consumer\'s redelivery maxAttempts=7 backoffMs=50 factor=1.5 ' +
+    'maxBackoffMs=30000 jitter=0.25: a group keeps its retry policy when a consumer joins it (to change it: ' +
+    `mqctl --socket ${d.socket} set-retry policies --group billing --max-attempts 7 --backoff 50 --factor 1.5 ` +
+    '--max-backoff 30000 --jitter 0.25)');
+
+  // Nothing to say: the group's own policy (factor and jitter compared as libmq keeps them, in thousandths), no
+  // redelivery, or redelivery false (no nacks for this consumer; the group's policy untouched).
+  for (const config of [{ redelivery: { ...created, factor: 3.0004 } }, {}, { redelivery: false }]) {
+    assert.deepStrictEqual(await joinOnce('billing', 'policies', config), [], JSON.stringify(config));
+    assert.deepStrictEqual(await groupPolicy('policies', 'billing'), created, JSON.stringify(config));
+  }
+  // A consumer without redelivery that creates a group gives it the defaults.
+  await joinOnce('plain', 'policies', {});
+  assert.deepStrictEqual(await groupPolicy('policies', 'plain'), DEFAULTS);
+});
+
+const noMqctl = !fs.existsSync(MQCTL) && `mqctl not found at ${MQCTL}`;
+test("the warning's mqctl command gives the group the policy the consumer asked for", { skip: noMqctl }, async () => {
+  await joinOnce('changed', 'policies', { redelivery: { maxAttempts: 3 } });
+  const asked = { redelivery: { maxAttempts: 9, backoffMs: 70, factor: 2.5 } };
+  const [w] = await joinOnce('changed', 'policies', asked);
+  const command = w.message.match(/\(to change it: mqctl (.*)\)$/)[1].split(' ');
+  await util.promisify(execFile)(MQCTL, command);
+  assert.deepStrictEqual(await groupPolicy('policies', 'changed'),
+    { maxAttempts: 9, backoffMs: 70, factor: 2.5, maxBackoffMs: 30000, jitter: 0.1 });
+  assert.deepStrictEqual(await joinOnce('changed', 'policies', asked), [], 'the group has the policy asked for now');
+});
+
+test("fast path: a group gets the redelivery of the member that creates it; one that joins keeps it", async () => {
+  const t = await Topic.open('fast-policies', { socket: d.socket });
+  try {
+    const group = () => t.info().groups.find((g) => g.name === 'shared').retry;
+    const created = { maxAttempts: 4, backoffMs: 30, factor: 1.25, maxBackoffMs: 2000, jitter: 0.5 };
+    const first = t.consumer({ group: 'shared', redelivery: created });
+    assert.deepStrictEqual(group(), created, 'the creator gave its policy');
+    assert.deepStrictEqual(first.redelivery, created);
     const second = t.consumer({ group: 'shared', redelivery: { maxAttempts: 7, backoffMs: 50, factor: 3, jitter: 0 } });
-    assert.deepStrictEqual(group().retry, { maxAttempts: 7, backoffMs: 50, factor: 3, maxBackoffMs: 30000, jitter: 0 });
-    await first.close();
-    await second.close();
-    // Through kafkajs: the consumer's policy reaches the group when it runs.
-    const c = k.consumer({ groupId: 'shared', redelivery: { maxAttempts: 2 } });
-    await c.connect();
-    await c.subscribe({ topic: 'policies' });
-    await c.run({ eachMessage: async () => {} });
-    assert.strictEqual(group().retry.maxAttempts, 2);
-    await c.disconnect();
+    assert.deepStrictEqual(group(), created, 'the group kept its policy');
+    assert.deepStrictEqual(second.redelivery, created, "c.redelivery is the group's, not the one asked for");
+    const third = t.consumer({ group: 'shared' });
+    assert.deepStrictEqual(third.redelivery, created);
+    const plain = t.consumer({ group: 'plain' });
+    assert.deepStrictEqual(plain.redelivery, DEFAULTS, 'a group created without redelivery has the defaults');
+    for (const c of [first, second, third, plain]) await c.close();
+    assert.strictEqual(first.redelivery, null, 'closed');
+    assert.deepStrictEqual(group(), created, 'the group keeps its policy after its members leave');
   } finally {
     await t.close();
   }

@@ -375,7 +375,8 @@ function memberOptions(config, inFlightDefault = native.batchLayout.maxBatch) {
 }
 
 // The consumer option `redelivery` (both APIs): the group's retry policy for records whose handling failed
-// (libmq's RetryPolicy) -> {maxAttempts, backoffMs, factor, maxBackoffMs, jitter} with the defaults filled in, or
+// (libmq's RetryPolicy), given to the group when this member creates it (an existing group keeps its own: mqctl
+// set-retry changes it) -> {maxAttempts, backoffMs, factor, maxBackoffMs, jitter} with the defaults filled in, or
 // undefined when not given; throws KafkaJSNonRetriableError naming the field that is unknown or out of range.
 //   maxAttempts: deliveries of a record, the first included, before it goes to the dead-letter topic (1..63,
 //     default 5); backoffMs: the delay after the first failure (default 100); factor: each further failure multiplies
@@ -433,26 +434,17 @@ function orderingOption(value) {
   return value;
 }
 
-// The ordering `group` has on the native topic (the group exists: a member joined it), or undefined when the topic
-// does not list it.
-function groupOrdering(topic, group) {
-  const g = topic.info().groups.find((x) => x.name === group);
-  return g ? g.ordering : undefined;
+// The entry of `group` in the native topic's info().groups ({name, ordering, retry, ...}), or undefined when the
+// topic does not list it. A member that joined sees its group here: the ordering and retry policy the group has.
+function groupInfo(topic, group) {
+  return topic.info().groups.find((x) => x.name === group);
 }
 
-// Makes `policy` the retry policy of `group` on the native topic (the group exists: a member joined it). A member
-// that creates the group gives it its policy; an existing group keeps its own unless a member asks for another one,
-// as this does. Returns the group's previous policy when it changed it, else null.
-function applyRedelivery(topic, group, policy) {
-  const g = topic.info().groups.find((x) => x.name === group);
-  if (!g || !g.retry) return null;
-  const milli = (x) => Math.round(x * 1000);  // how libmq stores factor and jitter
-  const same = g.retry.maxAttempts === policy.maxAttempts && g.retry.backoffMs === policy.backoffMs &&
-    g.retry.maxBackoffMs === policy.maxBackoffMs && milli(g.retry.factor) === milli(policy.factor) &&
-    milli(g.retry.jitter) === milli(policy.jitter);
-  if (same) return null;
-  topic.setRetryPolicy(group, policy);
-  return g.retry;
+// Whether two retry policies are the same as libmq stores them (factor and jitter in thousandths).
+function sameRetry(a, b) {
+  const milli = (x) => Math.round(x * 1000);
+  return a.maxAttempts === b.maxAttempts && a.backoffMs === b.backoffMs && a.maxBackoffMs === b.maxBackoffMs &&
+    milli(a.factor) === milli(b.factor) && milli(a.jitter) === milli(b.jitter);
 }
 
 // Nacks the record with sequence number `seq` that `owner.member` holds (delayMs -1: the group's backoff) -> true
@@ -482,7 +474,7 @@ async function nackMakingRoom(owner, seq, delayMs, text) {
 }
 
 module.exports = {
-  ClientBase, memberOptions, takeSpinning, networkEvents, redeliveryPolicy, applyRedelivery, orderingOption,
-  groupOrdering, nackMakingRoom,
+  ClientBase, memberOptions, takeSpinning, networkEvents, redeliveryPolicy, orderingOption, groupInfo, sameRetry,
+  nackMakingRoom,
   DEFAULT_SOCKET, resolveSocket, connect, connectOnce, Slabs, KafkaMessage, FastMessage,
 };

@@ -11,13 +11,13 @@
 //     default) what resolved is acked at the next take (kafkajs commits later still, by interval; acking at once
 //     means fewer redeliveries after a crash);
 //   - if eachMessage throws, the record is NACKED with the error's message (libmq's Consumer::nack): the group
-//     retries it after its backoff (the group's retry policy: the `redelivery` option), to whichever member takes
-//     first, with message.attempt one higher; after its last attempt it goes to the dead-letter topic
-//     `<topic>.dlq` instead. The consumer goes on with the next record: no restart. A throwing eachBatch nacks its
-//     first unresolved record and hands the rest to eachBatch again. A nack that finds the group's retry table
-//     full swaps with a retry that is due (libmq hands that record out at the next take); when none is due yet, or
-//     libmq is still handing out a run, nackMakingRoom (common.js) takes the next retry that comes due itself and
-//     handles it after the records in hand;
+//     retries it after its backoff (the group's retry policy: the `redelivery` option of the consumer that created
+//     the group), to whichever member takes first, with message.attempt one higher; after its last attempt it goes
+//     to the dead-letter topic `<topic>.dlq` instead. The consumer goes on with the next record: no restart. A
+//     throwing eachBatch nacks its first unresolved record and hands the rest to eachBatch again. A nack that finds
+//     the group's retry table full swaps with a retry that is due (libmq hands that record out at the next take);
+//     when none is due yet, or libmq is still handing out a run, nackMakingRoom (common.js) takes the next retry
+//     that comes due itself and handles it after the records in hand;
 //   - where a nack cannot serve (`redelivery: false`, autoCommit: false -- a nack acks what came before --, an
 //     overwrite topic, a dead letter that cannot be published) a throw does what kafkajs does instead: the record
 //     is NOT acked, the member leaves the group (which hands the failed record and everything after it that it
@@ -33,8 +33,8 @@
 const { EventEmitter } = require('events');
 const native = require('./native');
 const {
-  connectOnce, memberOptions, takeSpinning, redeliveryPolicy, applyRedelivery, orderingOption, groupOrdering,
-  nackMakingRoom, Slabs, KafkaMessage,
+  connectOnce, memberOptions, takeSpinning, redeliveryPolicy, orderingOption, groupInfo, sameRetry, nackMakingRoom,
+  Slabs, KafkaMessage, DEFAULT_SOCKET,
 } = require('./common');
 const {
   KafkaJSError,
@@ -106,6 +106,20 @@ class Gate {
   }
 }
 
+// A retry policy as `maxAttempts=5 backoffMs=100 factor=2 maxBackoffMs=30000 jitter=0.1`.
+function policyText(p) {
+  return `maxAttempts=${p.maxAttempts} backoffMs=${p.backoffMs} factor=${p.factor} maxBackoffMs=${p.maxBackoffMs} ` +
+    `jitter=${p.jitter}`;
+}
+
+// The mqctl command that gives `group` of `topic` the retry policy `p` (every field: set-retry keeps the ones not
+// given).
+function setRetryCommand(socket, topic, group, p) {
+  return `mqctl${socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`} set-retry ${topic} --group ${group} ` +
+    `--max-attempts ${p.maxAttempts} --backoff ${p.backoffMs} --factor ${p.factor} ` +
+    `--max-backoff ${p.maxBackoffMs} --jitter ${p.jitter}`;
+}
+
 // One topic of a running consumer: its native group member and the loop that pulls from it.
 class TopicRunner {
   constructor(consumer, name, topic, fromBeginning) {
@@ -133,8 +147,9 @@ class TopicRunner {
     };
   }
 
-  // Joins the group (the native member), giving the group the consumer's `redelivery` policy if it asked for one,
-  // and its `ordering` if this member creates the group (an existing group keeps its own: a warning says so).
+  // Joins the group (the native member), giving the group the consumer's `ordering`, and its `redelivery` policy if
+  // it asked for one, when this member creates the group. An existing group keeps its own: a warning says so when
+  // the consumer asked for another.
   open({ maxBatch, wait }) {
     const c = this.consumer;
     const policy = c.redelivery || undefined;
@@ -143,16 +158,17 @@ class TopicRunner {
         { group: c.groupId, fromBeginning: this.fromBeginning, maxBatch, wait, retry: policy, ordering: c.ordering },
         () => this.onReady(),
       );
-      const ordering = c.config.ordering === undefined ? undefined : groupOrdering(this.topic, c.groupId);
-      if (ordering !== undefined && ordering !== c.ordering) {
+      const { ordering, retry } = groupInfo(this.topic, c.groupId) || {};
+      if (c.config.ordering !== undefined && ordering !== undefined && ordering !== c.ordering) {
         c.logger_.warn(`group ${c.groupId} of topic ${this.name} has ordering '${ordering}', not this consumer's ` +
           `'${c.ordering}': a group keeps the ordering it was created with (delete the group to change it)`,
         { topic: this.name, groupId: c.groupId, ordering, requested: c.ordering });
       }
-      const previous = policy ? applyRedelivery(this.topic, c.groupId, policy) : null;
-      if (previous) {
-        c.logger_.info(`group ${c.groupId} of topic ${this.name}: retry policy changed to this consumer's redelivery`,
-          { topic: this.name, groupId: c.groupId, previous, redelivery: policy });
+      if (policy && retry && !sameRetry(retry, policy)) {
+        c.logger_.warn(`group ${c.groupId} of topic ${this.name} has retry policy ${policyText(retry)}, not this ` +
+          `consumer's redelivery ${policyText(policy)}: a group keeps its retry policy when a consumer joins it ` +
+          `(to change it: ${setRetryCommand(c.kafka.connection().socket, this.name, c.groupId, policy)})`,
+        { topic: this.name, groupId: c.groupId, retry, requested: policy });
       }
       // A throwing handler nacks (see the top of this file) unless a nack cannot serve here.
       this.nackable = c.redelivery !== false && c.autoCommit && this.topic.info().policy === 'block';
@@ -613,7 +629,8 @@ class Consumer {
       throw new KafkaJSNonRetriableError('retry.restartOnFailure must be a function (error) => Promise<boolean>');
     }
     // libmq options (see memberOptions in common.js). `redelivery`: the group's retry policy for records whose
-    // handler threw (redeliveryPolicy in common.js); undefined keeps the group's own; false turns nacks off.
+    // handler threw, if this consumer creates the group (redeliveryPolicy in common.js); false turns nacks off for
+    // this consumer.
     ({ maxInFlight: this.maxInFlight, maxBatch: this.maxBatch, wait: this.wait } = memberOptions(config));
     this.redelivery = config.redelivery === false ? false : redeliveryPolicy(config.redelivery);
     // `ordering`: the group's ordering if this consumer creates it (orderingOption in common.js).

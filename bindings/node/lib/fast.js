@@ -20,8 +20,8 @@
 // the loop (break, return, throw) or close() hands the records not yet acked back to the group. c.nack(msg) hands
 // one back for a retry after the group's backoff instead (or to `<topic>.dlq` after its last attempt).
 const {
-  connect, resolveSocket, memberOptions, redeliveryPolicy, applyRedelivery, orderingOption, groupOrdering,
-  nackMakingRoom, takeSpinning, Slabs, FastMessage,
+  connect, resolveSocket, memberOptions, redeliveryPolicy, orderingOption, groupInfo, nackMakingRoom, takeSpinning,
+  Slabs, FastMessage,
 } = require('./common');
 const { fromNative, KafkaJSNonRetriableError } = require('./errors');
 const { waitForRoom } = require('./producer');
@@ -53,8 +53,8 @@ class FastConsumer {
     // What this member holds unacked is the batch being handed out (the take after it acks it): maxInFlight caps
     // maxBatch.
     const { maxBatch, wait } = memberOptions(options);
-    // The group's retry policy for nack(): given to a group this member creates, and to an existing group whose
-    // policy differs (see applyRedelivery).
+    // The group's retry policy for nack() if this member creates the group (an existing group keeps its own: see
+    // `redelivery`).
     const retry = redeliveryPolicy(options.redelivery);
     // The group's ordering if this member creates the group (an existing group keeps its own: see `ordering`).
     const ordering = orderingOption(options.ordering);
@@ -77,14 +77,6 @@ class FastConsumer {
       ),
       topic.name,
     );
-    if (retry) {
-      try {
-        wrap(() => applyRedelivery(topic.native, options.group, retry), topic.name);
-      } catch (e) {
-        this.close();
-        throw e;
-      }
-    }
   }
 
   onReady() {
@@ -96,7 +88,18 @@ class FastConsumer {
   // The group's ordering: 'none', 'key' or 'exclusive' (the one it was created with, whatever this member asked
   // for); null once closed.
   get ordering() {
-    return this.closed ? null : wrap(() => groupOrdering(this.topic.native, this.group), this.topicName) ?? null;
+    return this.closed ? null : this.#groupInfo()?.ordering ?? null;
+  }
+
+  // The group's retry policy for nack(), {maxAttempts, backoffMs, factor, maxBackoffMs, jitter} (the one it has,
+  // whatever this member asked for: mqctl set-retry changes it); null once closed.
+  get redelivery() {
+    return this.closed ? null : this.#groupInfo()?.retry ?? null;
+  }
+
+  // This member's group in the topic's info(), or undefined when the topic does not list it.
+  #groupInfo() {
+    return wrap(() => groupInfo(this.topic.native, this.group), this.topicName);
   }
 
   // 'io_uring' or 'thread': how this member parks when its topic is empty.
