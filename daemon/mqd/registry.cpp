@@ -208,6 +208,28 @@ mq::Result<mq::control::Opened> Registry::open(const Peer& peer, const std::stri
   return mq::control::Opened{storage, storage == mq::Storage::file ? config_.data_dir : "", config_.ns};
 }
 
+mq::Result<mq::control::Opened> Registry::create_dead_letter(const Peer& peer, const std::string& source) {
+  auto e = authorized(peer, source);
+  if (!e) return e.error();
+  const std::string name = source + std::string(mq::kDeadLetterSuffix);
+  if (auto valid = mq::validate_topic_name(name); !valid)
+    return Error(Errc::invalid_name, "the dead-letter topic of " + source + " would have an invalid name: " +
+                                         std::string(valid.error().message()));
+  if (topics_.count(name) == 0 && !find(name)) {
+    const mq::TopicOptions o = mq::dead_letter_options((*e)->topic);
+    const TopicSettings s{.capacity = o.capacity,
+                          .max_message = o.max_message,
+                          .policy = o.policy,
+                          .storage = o.storage,
+                          .mode = o.mode,
+                          .access_group = o.access_group,
+                          .block_timeout = o.block_timeout};
+    if (auto r = create_topic(name, s, o.groups); !r && r.error().code() != Errc::exists) return r.error();
+    log(LogLevel::info, "created dead-letter topic " + name + " of " + source + " (" + peer.describe() + ")");
+  }
+  return open(peer, name);
+}
+
 mq::Result<void> Registry::remove(const Peer& peer, const std::string& name) {
   auto e = authorized(peer, name, /*usable=*/false);
   if (!e) return e.error();

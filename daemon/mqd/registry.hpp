@@ -43,6 +43,8 @@ class Registry {
   mq::Result<mq::control::RecordsDeleted> delete_records(const Peer& peer, const mq::control::DeleteRecords& request);
   // Repairs the topic's orphaned positions now (mqctl repair), without waiting for --orphan-grace.
   mq::Result<mq::RepairReport> repair(const Peer& peer, const std::string& name);
+  // The dead-letter topic of `source` (mq::dead_letter_options), created first if missing; opened as open() does.
+  mq::Result<mq::control::Opened> create_dead_letter(const Peer& peer, const std::string& source);
   // The topics `peer` may use (a corrupted one too); stats: the sound ones (a corrupted one is in names() and in
   // the log, not here). A topic the peer has no rights on is not shown to it, as describe would refuse it.
   std::vector<std::string> names(const Peer& peer) const;

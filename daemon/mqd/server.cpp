@@ -149,6 +149,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (opened) topics_.insert(r.topic);
     return opened;
   }
+  mq::Result<mq::control::Opened> reply_to(const mq::control::CreateDeadLetter& r) {
+    auto opened = registry().create_dead_letter(peer_, r.topic);
+    if (opened) topics_.insert(r.topic + std::string(mq::kDeadLetterSuffix));
+    return opened;
+  }
   mq::Result<mq::control::Done> reply_to(const mq::control::Delete& r) {
     return done<mq::control::Delete>(registry().remove(peer_, r.topic));
   }

@@ -2,6 +2,8 @@
 // reconnects (re-registering this process and the topics it opened) without disturbing the data path.
 #include "libmq/client.hpp"
 
+#include "libmq/consumer.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -330,6 +332,7 @@ Result<typename R::Reply> Client::State::ask(const R& request) {
 Result<Topic> Client::State::map(std::string_view name, const control::Opened& where) {
   auto topic = Topic::open(name, OpenOptions{where.storage, where.directory, where.ns});
   if (!topic) return topic;
+  topic->daemon_socket_ = path;
   std::lock_guard lock(mu);
   if (std::find(topics.begin(), topics.end(), name) == topics.end()) topics.emplace_back(name);
   return topic;
@@ -347,6 +350,13 @@ Result<Topic> Client::create(std::string_view name, const CreateOptions& options
   auto opened = state_->ask(control::Create{std::string(name), options});
   if (!opened) return std::move(opened).error();
   return state_->map(name, *opened);
+}
+
+Result<Topic> Client::create_dead_letter(std::string_view source) {
+  if (auto valid = validate_topic_name(source); !valid) return valid.error();
+  auto opened = state_->ask(control::CreateDeadLetter{std::string(source)});
+  if (!opened) return std::move(opened).error();
+  return state_->map(std::string(source) + std::string(kDeadLetterSuffix), *opened);
 }
 
 Result<void> Client::remove(std::string_view name) {

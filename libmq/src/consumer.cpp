@@ -5,6 +5,7 @@
 // in the group's retry table or dead-letters it. How a run is encoded: layout.hpp (make_run).
 #include "libmq/consumer.hpp"
 
+#include "libmq/client.hpp"
 #include "libmq/producer.hpp"
 
 #include <grp.h>
@@ -355,6 +356,7 @@ struct Consumer::State {
     return m.owner_ == this && m.run_ >= head && m.run_ < tail && m.done_ > held[m.run_ % kMaxUnacked].base;
   }
   Result<void> dead_letter(const Message& m, std::int64_t first_failure, std::string_view error);
+  Result<Topic> dead_letter_from_daemon();
   Result<Consumer::Nacked> nack(Message& m, std::optional<std::chrono::milliseconds> delay, std::string_view error);
   Take take_run(std::size_t max, Failure& err);
   Take resync(Word16 from, Failure& err);
@@ -1235,31 +1237,49 @@ std::chrono::nanoseconds backoff_for(const RetryPolicy& policy, std::uint32_t fa
 
 }  // namespace
 
-// Publishes `m` to the dead-letter topic (made on first use, beside the source and like it), with its key, headers
-// and timestamp and the dlq_header ones. The caller acks it after.
+TopicOptions dead_letter_options(const Topic& source) {
+  const TopicInfo info = source.info();
+  const OpenOptions where = source.segment()->where();
+  TopicOptions options;
+  options.capacity = std::max<std::size_t>(kMinCapacity, std::min<std::size_t>(info.capacity, 1 << 20));
+  while (options.capacity / 4 < info.max_message + 4096 && options.capacity < kMaxCapacity) options.capacity *= 2;
+  options.block_timeout = info.block_timeout;
+  options.storage = where.storage;
+  options.directory = where.directory;
+  options.ns = where.ns;
+  // The source's access rights: its mode and its file's group (mqd's `mq`, say), so whoever may use the topic may
+  // read and replay its dead letters.
+  options.mode = info.mode;
+  if (struct stat st{}; ::stat(source.file().c_str(), &st) == 0)
+    if (const ::group* g = ::getgrgid(st.st_gid)) options.access_group = g->gr_name;
+  options.groups = {std::string(kDeadLetterGroup)};
+  return options;
+}
+
+// The dead-letter topic of a source opened through mqd: mqd creates it (with the source's rights, owned like the
+// source) and says where it is. No mqd answering: Errc::no_daemon.
+Result<Topic> Consumer::State::dead_letter_from_daemon() {
+  auto client = Client::connect({.socket = this->topic.daemon_socket()});
+  if (!client) return std::move(client).error();
+  return client->create_dead_letter(seg->name());
+}
+
+// Publishes `m` to the dead-letter topic (made on first use, beside the source and like it: by mqd when the source
+// was opened through it, else here), with its key, headers and timestamp and the dlq_header ones. The caller acks it
+// after.
 Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_failure, std::string_view error) {
   if (!dlq) {
     const std::string name = seg->name() + std::string(kDeadLetterSuffix);
     if (name.size() > 249)
       return Error(Errc::invalid_name, "the dead-letter topic's name would be over 249 characters: " + context());
     auto topic = Topic::open(name, seg->where());
-    if (!topic && topic.error().code() == Errc::not_found) {
-      const TopicInfo source = this->topic.info();
-      TopicOptions options;
-      options.capacity = std::max<std::size_t>(kMinCapacity, std::min<std::size_t>(source.capacity, 1 << 20));
-      while (options.capacity / 4 < source.max_message + 4096 && options.capacity < kMaxCapacity) options.capacity *= 2;
-      options.block_timeout = source.block_timeout;
-      options.storage = seg->where().storage;
-      options.directory = seg->where().directory;
-      options.ns = seg->where().ns;
-      options.mode = source.mode;
-      // The source's access rights: its mode, and its group when that is not ours (mqd's `mq`, say), so whoever may
-      // read the topic may read and replay its dead letters.
-      if (struct stat st{}; ::stat(this->topic.file().c_str(), &st) == 0 && st.st_gid != ::getegid())
-        if (const ::group* g = ::getgrgid(st.st_gid)) options.access_group = g->gr_name;
-      options.groups = {std::string(kDeadLetterGroup)};
-      topic = Topic::open_or_create(name, options);
+    if (!topic && topic.error().code() == Errc::not_found && !this->topic.daemon_socket().empty()) {
+      topic = dead_letter_from_daemon();
+      // mqd gone (stopped, restarting): the dead letter must not wait for it; made here, mqd adopts it.
+      if (!topic && topic.error().code() == Errc::no_daemon) topic = Error(Errc::not_found, "mqd does not answer");
     }
+    if (!topic && topic.error().code() == Errc::not_found)
+      topic = Topic::open_or_create(name, dead_letter_options(this->topic));
     if (!topic)
       return Error(topic.error().code(), "cannot open the dead-letter topic: " + std::string(topic.error().message()));
     auto producer = Producer::make(*topic);

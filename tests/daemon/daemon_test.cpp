@@ -670,6 +670,79 @@ TEST(Daemon, ATopicWhoseSegmentIsGoneIsListedOnlyToThoseWhoMayUseEveryTopic) {
   EXPECT_TRUE(root.remove("gone"));
 }
 
+TEST(Daemon, MqdCreatesTheDeadLetterTopicOfATopicOpenedThroughItWithTheSourcesRights) {
+  // A consumer running as nobody dead-letters a record: the dead-letter topic is mqd's (owned by mqd's user, as the
+  // source is), has the source's group and mode, is known to mqd at once, and keeps the dead letter.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  const ::group* nobodys = ::getgrgid(nobody->pw_gid);
+  ASSERT_NE(nobodys, nullptr);
+  Daemon d({"--access-group", "root"});
+  NotifyListener notify;
+  ASSERT_TRUE(d.start(notify));
+  ::chmod(d.socket().c_str(), 0666);  // let nobody reach the daemon
+  {
+    // Closed before the fork: a Client runs a thread, and forking a threaded process is unsafe under ASan.
+    auto admin = connect(d);
+    ASSERT_TRUE(admin.create("mail", {.mode = 0664, .access_group = nobodys->gr_name}));
+    ASSERT_TRUE(admin.create("private"));
+    ASSERT_TRUE(admin.create_group("mail", "senders", mq::Start::earliest, {.max_attempts = 1}));
+  }
+  mqtest::Pipe pipe;
+  mqtest::Child child([&] {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0) return 10;
+    auto c = mq::Client::connect({.socket = d.socket()});
+    if (!c) return 11;
+    auto t = c->open("mail");
+    if (!t) return 12;
+    if (!mq::Producer(*t).publish(bytes("poison"))) return 13;
+    mq::Consumer consumer(*t, {.group = "senders", .auto_ack = false});
+    auto m = consumer.poll(5s);
+    if (!m) return 14;
+    auto nacked = consumer.nack(std::move(*m), "malformed");
+    pipe.send(!nacked ? std::string(nacked.error().message())
+                      : *nacked == mq::Consumer::Nacked::dead_lettered ? "dead-lettered" : "waits");
+    // A peer without rights on a topic may not have its dead-letter topic made or opened either.
+    auto refused = c->create_dead_letter("private");
+    pipe.send(refused ? "made" : std::string(mq::errc_name(refused.error().code())));
+    return 0;
+  });
+  EXPECT_EQ(pipe.receive(10s), "dead-lettered");
+  EXPECT_EQ(pipe.receive(10s), "permission_denied");
+  EXPECT_EQ(child.wait(20s), 0);
+
+  struct stat source{}, dlq{};
+  const std::string shm = "/dev/shm/mq@" + d.ns() + "@";
+  ASSERT_EQ(::stat((shm + "mail").c_str(), &source), 0);
+  ASSERT_EQ(::stat((shm + "mail.dlq").c_str(), &dlq), 0);
+  EXPECT_EQ(dlq.st_uid, source.st_uid);  // mqd's: made by the consumer, it would be nobody's
+  EXPECT_NE(dlq.st_uid, nobody->pw_uid);
+  EXPECT_EQ(dlq.st_gid, nobody->pw_gid);
+  EXPECT_EQ(dlq.st_mode & 0777, 0664u);
+  EXPECT_FALSE(std::ifstream(shm + "private.dlq").good());
+  // Logged before mqd replied (one thread; stderr unbuffered).
+  std::stringstream log;
+  log << std::ifstream(d.dir() + "/mqd.log").rdbuf();
+  EXPECT_NE(log.str().find("created dead-letter topic mail.dlq of mail (pid="), std::string::npos) << log.str();
+
+  auto root = connect(d);
+  auto names = root.list();
+  ASSERT_TRUE(names) << names.error().message();
+  EXPECT_EQ(*names, (std::vector<std::string>{"mail", "mail.dlq", "private"}));
+  auto letters = root.open("mail.dlq");
+  ASSERT_TRUE(letters) << letters.error().message();
+  mq::Consumer replay(*letters, {.group = std::string(mq::kDeadLetterGroup)});
+  auto letter = replay.poll(5s);
+  ASSERT_TRUE(letter) << letter.error().message();
+  EXPECT_EQ(text(letter->payload()), "poison");
+  // Asked again, mqd opens the one it made; a source it does not know is refused.
+  EXPECT_TRUE(root.create_dead_letter("mail"));
+  auto unknown = root.create_dead_letter("nosuch");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code(), mq::Errc::not_found);
+}
+
 TEST(Daemon, KilledConsumersRecordsGoBackToItsGroupWhenItsConnectionDrops) {
   Daemon d;
   NotifyListener notify;

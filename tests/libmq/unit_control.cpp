@@ -71,6 +71,7 @@ TEST(UnitControl, EveryRequestSurvivesTheWire) {
 
   EXPECT_EQ(std::get<Describe>(round_trip(Describe{"kafka-node"})).topic, "kafka-node");
   EXPECT_EQ(std::get<Repair>(round_trip(Repair{"kafka-node"})).topic, "kafka-node");
+  EXPECT_EQ(std::get<CreateDeadLetter>(round_trip(CreateDeadLetter{"kafka-node"})).topic, "kafka-node");
   (void)std::get<Stats>(round_trip(Stats{}));
   const auto group = std::get<CreateGroup>(round_trip(CreateGroup{"t", "g", mq::Start::latest}));
   EXPECT_EQ(group.group, "g");
@@ -252,7 +253,8 @@ TEST(UnitControl, ABadValueOrAMissingFieldIsRefusedNamingTheField) {
 // mq::Client sends a request again after a broken connection only when idempotent() says so: exactly these types,
 // by the value each request declares (a request declared `idempotent = false` is not one).
 TEST(UnitControl, ExactlyTheIdempotentRequestTypesAreSentAgain) {
-  const std::set<std::string> idempotent_types = {"hello", "open", "list", "describe", "groups", "stats", "set-retry"};
+  const std::set<std::string> idempotent_types = {"hello",  "open",  "list",      "describe",
+                                                   "groups", "stats", "set-retry", "create-dead-letter"};
   const std::set<std::string> others = {"create",        "delete",         "create-group", "delete-group",
                                         "reset-offsets", "delete-records", "repair"};
   std::set<std::string> all;

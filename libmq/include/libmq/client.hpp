@@ -54,6 +54,10 @@ class Client {
   // Creates the topic (Errc::exists when it exists) and opens it.
   Result<Topic> create(std::string_view name, const CreateOptions& options = {});
   Result<void> remove(std::string_view name);
+  // The dead-letter topic of `source` (TOPIC.dlq), which mqd creates with the source's access rights
+  // (dead_letter_options) when it does not exist yet, opened. A Consumer of a topic opened through mqd asks this at
+  // its first dead letter.
+  Result<Topic> create_dead_letter(std::string_view source);
   // The topics mqd knows that this process's user may use, sorted (see daemon/PROTOCOL.md).
   Result<std::vector<std::string>> list();
   // A topic's settings, offsets, rates, stuck positions and groups.

@@ -31,6 +31,13 @@ inline constexpr std::string_view error = "mq.dlq.error";        // the text the
 }  // namespace dlq_header
 inline constexpr std::size_t kMaxDeadLetterError = 1024;
 
+// The options `source`'s dead-letter topic is created with: in the same place as the source (storage, namespace or
+// data directory), with its access rights (mode and the group of its file) and block timeout, big enough for the
+// source's largest record (the source's capacity up to 1 MiB, doubled until a quarter of it holds max_message and
+// 4 KiB more), and with the kDeadLetterGroup group. mqd creates it with these when the source was opened through it
+// (Client::create_dead_letter); the consuming process itself when the source was opened directly.
+TopicOptions dead_letter_options(const Topic& source);
+
 // One thread at a time. Joins the group (creating it at options.start if it does not exist) and takes one of its
 // kMaxMembers slots until destroyed. On destruction, with auto_ack the last record it handed out is acked (the
 // application is done with it, as Kafka commits on close); the records it still holds unacked go back to the group.

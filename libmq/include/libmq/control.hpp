@@ -309,8 +309,15 @@ struct Repair {  // the topic's orphaned positions, now
   std::string topic;
 };
 
+struct CreateDeadLetter {  // the source topic's dead-letter topic, made with dead_letter_options if missing, opened
+  static constexpr std::string_view type = "create-dead-letter";
+  static constexpr bool idempotent = true;
+  using Reply = Opened;
+  std::string topic;  // the source
+};
+
 using Request = std::variant<Hello, Create, Open, Delete, List, Describe, Groups, Stats, CreateGroup, DeleteGroup,
-                             ResetOffsets, DeleteRecords, Repair, SetRetry>;
+                             ResetOffsets, DeleteRecords, Repair, SetRetry, CreateDeadLetter>;
 
 // Requests and replies to frames and back. A decode error is Errc::invalid_argument naming the field and what it
 // should be ("capacity='lots' is not a whole number"), or the unknown request type.

@@ -92,6 +92,8 @@ struct TopicInfo {
 
 // A cheap, copyable handle; copies share one mapping, which lives as long as the last copy (and the last Producer,
 // Consumer or Message made from it). Any thread may use a Topic; a fork child must open its own.
+class Client;
+
 class Topic {
  public:
   // Creates a topic segment; Errc::exists if there is one. `name`: 1..249 of [A-Za-z0-9._-], not "." or "..".
@@ -158,12 +160,18 @@ class Topic {
   // header only; safe while others use the topic.
   Result<void> validate() const;
 
+  // The socket of the mqd this topic was opened through (Client::open/create), which creates its dead-letter topic;
+  // empty when it was opened directly.
+  const std::string& daemon_socket() const { return daemon_socket_; }
+
   // Internal: the mapping. Not part of the stable API.
   const std::shared_ptr<detail::Segment>& segment() const { return segment_; }
 
  private:
+  friend class Client;
   explicit Topic(std::shared_ptr<detail::Segment> segment) : segment_(std::move(segment)) {}
   std::shared_ptr<detail::Segment> segment_;
+  std::string daemon_socket_{};
 };
 
 // Checks a topic name against Kafka's rule; the error names the problem.

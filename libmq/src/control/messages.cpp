@@ -64,7 +64,7 @@ void visit(M& m, V& v) {
   v.field("namespace", m.ns);
 }
 template <class M, class V>
-  requires Is<M, Open> || Is<M, Delete> || Is<M, Describe> || Is<M, Groups> || Is<M, Repair>
+  requires Is<M, Open> || Is<M, Delete> || Is<M, Describe> || Is<M, Groups> || Is<M, Repair> || Is<M, CreateDeadLetter>
 void visit(M& m, V& v) {
   v.field("topic", m.topic);
 }
