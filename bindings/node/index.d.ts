@@ -679,6 +679,9 @@ export interface GroupInfo {
   unacked: number
   /** Topic.info() (from the segment): records nacked and waiting for their retry, at most 32. */
   retrying?: number
+  /** Topic.info(): records back in the group waiting for a member (a dead member's; with ordering 'key', those
+   *  parked behind a key another member holds, at most 23). Included in `unacked`. */
+  parked?: number
   /** Topic.info(): the group's retry policy, every field filled in. */
   retry?: Required<RedeliveryPolicy>
   /** The group's ordering (absent only in the report of an mqd too old to send it). */

@@ -13,8 +13,8 @@ namespace mqctl {
 int run_stats(const Args& args, Context& context) {
   CommandLine cl("stats [--json]",
                  "Shows the topics you may use (offsets, bytes, message and byte rates, producers) and their\n"
-                 "consumer groups (committed and next offsets, lag, members, unacked records); a topic whose\n"
-                 "segment is corrupted is left out. Rates are mqd's, over its last second or so.\n"
+                 "consumer groups (committed and next offsets, lag, members, unacked records, ordering); a topic\n"
+                 "whose segment is corrupted is left out. Rates are mqd's, over its last second or so.\n"
                  "With --json: {\"uptime_s\":..,\"clients\":..,\"topics\":[<as describe --json>]}.");
   cl.options()("json", "print JSON (one line) instead of text");
   if (!cl.parse(args, context)) return 0;

@@ -49,6 +49,7 @@ Json to_json(const mq::GroupReport& g) {
           {"members", g.members},
           {"unacked", g.unacked},
           {"retrying", or_null(g.retrying)},
+          {"parked", or_null(g.parked)},
           {"retry",
            {{"max_attempts", or_null(g.retry.max_attempts)},
             {"backoff_ms", ms_or_null(g.retry.backoff)},
@@ -101,11 +102,13 @@ std::string render_groups(const std::vector<mq::GroupReport>& groups) {
                {"MEMBERS", Table::Align::right},
                {"UNACKED", Table::Align::right},
                {"RETRYING", Table::Align::right},
+               {"PARKED", Table::Align::right},
                {"ORDERING"}});
   for (const auto& g : groups)
     table.add_row({g.name, std::to_string(g.committed), std::to_string(g.next), std::to_string(g.lag),
                    std::to_string(g.members), std::to_string(g.unacked),
                    g.retrying ? std::to_string(*g.retrying) : std::string("-"),
+                   g.parked ? std::to_string(*g.parked) : std::string("-"),
                    g.ordering ? std::string(mq::ordering_name(*g.ordering)) : std::string("-")});
   return table.render();
 }

@@ -16,7 +16,7 @@ std::string format_rate(double per_second);          // "12.5"
 std::string format_mode(std::uint32_t bits);         // 0660 -> "0660"
 std::string format_duration(std::uint64_t seconds);  // "3d04h05m", "1h02m03s", "42s"
 
-// The --json forms: a group {name, committed, next, lag, members, unacked, retrying, retry {...}, ordering,
+// The --json forms: a group {name, committed, next, lag, members, unacked, retrying, parked, retry {...}, ordering,
 // active_pid} (null where an older mqd reports nothing; active_pid for exclusive groups only); a topic with its
 // settings, offsets, rates, `stuck` positions and `groups`.
 Json to_json(const mq::GroupReport& group);

@@ -87,6 +87,7 @@ std::string render_group_table(const mq::DaemonStats& now, const RateTable& rate
                                         {"MEMBERS", A::right},
                                         {"UNACKED", A::right}};
   if (acked_rates) columns.push_back({"ACKED/S", A::right});
+  columns.push_back({"ORDERING"});
   Table table(std::move(columns));
   for (const auto& t : now.sections) {
     for (const auto& g : t.groups) {
@@ -104,6 +105,7 @@ std::string render_group_table(const mq::DaemonStats& now, const RateTable& rate
             shown = format_rate(r->second);
         row.push_back(shown);
       }
+      row.push_back(g.ordering ? std::string(mq::ordering_name(*g.ordering)) : std::string("-"));
       table.add_row(std::move(row));
     }
   }

@@ -289,8 +289,8 @@ mq::TopicReport Registry::report(const Entry& e) const {
   for (const auto& g : info.groups) {
     const bool exclusive = g.ordering == mq::Ordering::exclusive;
     t.groups.push_back(
-        {g.name, g.committed, g.next, g.lag, g.members, g.unacked, g.retrying, mq::RetryFields::of(g.retry), g.ordering,
-         exclusive ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(g.active_pid)) : std::nullopt});
+        {g.name, g.committed, g.next, g.lag, g.members, g.unacked, g.retrying, g.parked, mq::RetryFields::of(g.retry),
+         g.ordering, exclusive ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(g.active_pid)) : std::nullopt});
   }
   return t;
 }
@@ -419,6 +419,10 @@ std::string Registry::prometheus(std::size_t clients) const {
       {"mq_group_committed_offset", "gauge", "Every record before this offset was acked by the group.", {}},
       {"mq_group_members", "gauge", "Consumers attached to the group.", {}},
       {"mq_group_unacked", "gauge", "Records held by members or waiting for redelivery.", {}},
+      {"mq_group_retrying", "gauge", "Records nacked and waiting for their retry.", {}},
+      {"mq_group_parked", "gauge",
+       "Records back in the group waiting for a member: a dead member's, or parked behind a key another member holds.",
+       {}},
       {"mq_topic_stuck_positions", "gauge",
        "Positions a group waits on although the tail has passed them (a claim not finished yet).", {}},
       {"mq_topic_orphans_repaired_total", "counter",
@@ -441,8 +445,8 @@ std::string Registry::prometheus(std::size_t clients) const {
     put(f[5], t, info.stalled_producers);
     put(f[6], t, e.msgs_per_s);
     put(f[7], t, e.bytes_per_s);
-    put(f[12], t, static_cast<double>(info.stuck.size()));
-    put(f[13], t, static_cast<double>(e.orphans_repaired));
+    put(f[14], t, static_cast<double>(info.stuck.size()));
+    put(f[15], t, static_cast<double>(e.orphans_repaired));
     for (const auto& g : info.groups) {
       std::string escaped;
       for (const char c : g.name) {
@@ -454,6 +458,8 @@ std::string Registry::prometheus(std::size_t clients) const {
       put(f[9], l, static_cast<double>(g.committed));
       put(f[10], l, g.members);
       put(f[11], l, g.unacked);
+      put(f[12], l, g.retrying);
+      put(f[13], l, g.parked);
     }
   }
   std::string out = "# HELP mq_clients Control connections open to mqd.\n# TYPE mq_clients gauge\nmq_clients " +

@@ -640,7 +640,7 @@ bool Consumer::State::park_room(std::atomic<std::uint64_t>** entry) const {
     if (r.load(std::memory_order_relaxed) == 0) {
       if (free++ == 0 && entry != nullptr) *entry = &r;
     }
-  return free > kMaxUnacked + 1;
+  return free > kRedeliverSlots - kMaxParked;
 }
 
 // Takes parked record `p` as a run of one. False if its entry changed since the gather (a reset cleared it).

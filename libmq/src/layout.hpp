@@ -272,6 +272,8 @@ struct alignas(kCacheLine) GroupBlock {
 inline constexpr std::size_t kGroupBlockBytes = 54 * kCacheLine;
 static_assert(sizeof(GroupBlock) == kGroupBlockBytes);
 static_assert(kRedeliverSlots >= kMaxUnacked + 1);
+// Parking (Ordering::key) keeps room for one member's records coming back: what is left is kMaxParked.
+static_assert(kMaxParked == kRedeliverSlots - (kMaxUnacked + 1));
 
 // A record nacked for a later retry (Consumer::nack). Only a member that won the entry (CAS of `run` from 0 to
 // kRetryFilling | its index) writes its times and then `run`; any member takes it once due (CAS of `run` to 0).

@@ -233,7 +233,8 @@ TopicInfo Topic::info() const {
       for (std::uint64_t i = 0; i < runs; ++i) gi.unacked += static_cast<unsigned>(run_count(m.held[(head + i) % kMaxUnacked].load()));
     }
     if (block.redeliver_count.load() != 0)
-      for (const auto& r : block.redeliver) gi.unacked += static_cast<unsigned>(run_count(r.load()));
+      for (const auto& r : block.redeliver) gi.parked += static_cast<unsigned>(run_count(r.load()));
+    gi.unacked += gi.parked;
     gi.retrying = static_cast<unsigned>(count_retries(seg, g));
     gi.retry = load_retry_policy(block);
     gi.ordering = load_ordering(block);

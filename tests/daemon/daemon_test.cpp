@@ -1035,11 +1035,27 @@ TEST(Daemon, MetricsServePrometheusTextOverHttp) {
   ASSERT_TRUE(topic);
   mq::Producer producer(*topic);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(producer.publish(bytes("m")));
+  // A record waiting for its retry in billing; two parked behind a key in mailers (ordering key).
+  ASSERT_TRUE(client.create_group("metered", "mailers", mq::Start::latest, {}, mq::Ordering::key));
+  mq::Consumer biller(*topic, {.group = "billing", .auto_ack = false});
+  auto first = biller.poll(5s);
+  ASSERT_TRUE(first) << first.error().message();
+  ASSERT_TRUE(biller.nack(std::move(*first), 60s, "later"));
+  mq::Consumer a(*topic, {.group = "mailers", .auto_ack = false});
+  mq::Consumer b(*topic, {.group = "mailers", .auto_ack = false});
+  const auto k1 = bytes("k1");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(producer.publish({bytes("mail"), std::span<const std::byte>(k1), {}, {}}));
+  auto held = a.poll(5s);
+  ASSERT_TRUE(held) << held.error().message();
+  EXPECT_FALSE(b.poll(mqtest::kNow)) << "b took a record of the key a holds";
   const std::string page = http_get(port, "/metrics");
   EXPECT_NE(page.find("HTTP/1.1 200"), std::string::npos) << page;
   EXPECT_NE(page.find("text/plain; version=0.0.4"), std::string::npos);
-  EXPECT_NE(page.find("mq_topic_latest_offset{topic=\"metered\"} 3"), std::string::npos) << page;
-  EXPECT_NE(page.find("mq_group_lag{topic=\"metered\",group=\"billing\"} 3"), std::string::npos) << page;
+  EXPECT_NE(page.find("mq_topic_latest_offset{topic=\"metered\"} 6"), std::string::npos) << page;
+  EXPECT_NE(page.find("mq_group_lag{topic=\"metered\",group=\"billing\"} 6"), std::string::npos) << page;
+  EXPECT_NE(page.find("mq_group_retrying{topic=\"metered\",group=\"billing\"} 1"), std::string::npos) << page;
+  EXPECT_NE(page.find("mq_group_parked{topic=\"metered\",group=\"mailers\"} 2"), std::string::npos) << page;
+  EXPECT_NE(page.find("mq_group_parked{topic=\"metered\",group=\"billing\"} 0"), std::string::npos) << page;
   EXPECT_NE(page.find("# TYPE mq_topic_bytes_written_total counter"), std::string::npos);
   EXPECT_NE(http_get(port, "/other").find("HTTP/1.1 404"), std::string::npos);
 }
@@ -1352,9 +1368,9 @@ TEST(Daemon, MqctlCreatesGroupsWithEachOrderingAndListsIt) {
 
   const Ran table = run_bounded(mqctl + "groups jobs");
   EXPECT_EQ(table.code, 0) << table.out;
-  EXPECT_TRUE(std::regex_search(table.out, std::regex("(^|\n)GROUP .* RETRYING +ORDERING\n"))) << table.out;
-  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nby-key( +[0-9]+){6} +key\n"))) << table.out;
-  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nby-exclusive( +[0-9]+){6} +exclusive\n"))) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("(^|\n)GROUP .* RETRYING +PARKED +ORDERING\n"))) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nby-key( +[0-9]+){7} +key\n"))) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nby-exclusive( +[0-9]+){7} +exclusive\n"))) << table.out;
 
   // A member of the exclusive group (this process) takes: its pid is reported, through mqd and mqctl's JSON.
   const auto pid = static_cast<std::uint64_t>(::getpid());

@@ -222,7 +222,7 @@ mq describe orders; expect 0 "describe orders"
 expect_out '^Topic: +orders$' "describe"; expect_out '^Capacity: +64KiB \(65536 bytes\)$' "describe"
 expect_out '^Max message: +1KiB \(1024 bytes\)$' "describe"; expect_out '^Policy: +block' "describe"
 expect_out '100 ms' "describe"; expect_out '^Storage: +shm$' "describe"; expect_out 'mode 0660' "describe"
-expect_out '^Offsets: +earliest 0, latest 0$' "describe"; expect_out '^email +0 +0 +0 +0 +0 +0 +none$' "describe"
+expect_out '^Offsets: +earliest 0, latest 0$' "describe"; expect_out '^email +0 +0 +0 +0 +0 +0 +0 +none$' "describe"
 mq describe orders --json; expect 0 "describe --json"; expect_json "describe --json"
 for field in '"name":"orders"' '"capacity":65536' '"max_message":1024' '"policy":"block"' '"storage":"shm"' \
   '"mode":"0660"' '"block_timeout_ms":100' '"latest":0' '"groups":\[\{"name":"email"'; do
@@ -232,7 +232,7 @@ done
 expect_exact '{"name":"orders","capacity":65536,"max_message":1024,"policy":"block","storage":"shm","mode":"0660",'\
 '"access_group":"'"$(id -gn)"'","block_timeout_ms":100,"earliest":0,"latest":0,"bytes":0,"producers":0,'\
 '"stalled_producers":0,"exclusive_pid":null,"exclusive_plain":null,"msgs_per_s":0,"bytes_per_s":0,"orphans_repaired":0,"stuck":[],'\
-'"groups":[{"name":"email","committed":0,"next":0,"lag":0,"members":0,"unacked":0,"retrying":0,'\
+'"groups":[{"name":"email","committed":0,"next":0,"lag":0,"members":0,"unacked":0,"retrying":0,"parked":0,'\
 '"retry":{"max_attempts":5,"backoff_ms":100,"factor":2.0,"max_backoff_ms":30000,"jitter":0.1},'\
 '"ordering":"none","active_pid":null}]}' "describe --json, exactly"
 
@@ -243,10 +243,10 @@ mq produce orders --value a --value 'b c'; expect 0 "produce --value"; expect_ex
 mq produce orders --value "$(head -c 2048 /dev/zero | tr '\0' x)"; expect 1 "produce a record over max-message"
 expect_err 'orders'
 mq groups orders; expect 0 "groups"
-expect_out '^GROUP +COMMITTED +NEXT +LAG +MEMBERS +UNACKED +RETRYING +ORDERING$' "groups"
-expect_out '^email +0 +0 +6 +0 +0 +0 +none$' "groups: email lags 6"
+expect_out '^GROUP +COMMITTED +NEXT +LAG +MEMBERS +UNACKED +RETRYING +PARKED +ORDERING$' "groups"
+expect_out '^email +0 +0 +6 +0 +0 +0 +0 +none$' "groups: email lags 6"
 mq groups orders --json; expect 0 "groups --json"; expect_json "groups --json"
-expect_out '^\[\{"name":"email","committed":0,"next":0,"lag":6,"members":0,"unacked":0,"retrying":0,"retry":\{"max_attempts":5,' "groups --json"
+expect_out '^\[\{"name":"email","committed":0,"next":0,"lag":6,"members":0,"unacked":0,"retrying":0,"parked":0,"retry":\{"max_attempts":5,' "groups --json"
 
 # --- consume ------------------------------------------------------------------------------------------------------
 mq consume orders --group email --from-beginning --max 3
@@ -256,7 +256,7 @@ expect 0 "consume continues from the group's position"; expect_exact '3 # hello 
 mq consume orders --group email --timeout 1; expect 0 "consume --timeout on a drained group"; expect_exact ''
 mq consume orders --group email --timeout 1 --max 1; expect 1 "consume --timeout before --max"
 expect_err 'got 0 of 1'
-mq groups orders; expect_out '^email +6 +6 +0 +0 +0 +0 +none$' "groups after consuming"
+mq groups orders; expect_out '^email +6 +6 +0 +0 +0 +0 +0 +none$' "groups after consuming"
 mq consume orders --group fresh --timeout 1; expect 0 "a new group starts at latest"; expect_exact ''
 mq produce orders --value late
 mq consume orders --group fresh --max 1 --timeout 5; expect 0 "the new group sees what came after"
@@ -338,8 +338,8 @@ for o in none key exclusive; do
   mq create-group orders --group "by-$o" --ordering "$o"; expect 0 "create-group --ordering $o"
   expect_out "^Created group by-$o of topic orders, starting at earliest, ordering $o; " "create-group --ordering $o"
 done
-mq groups orders; expect_out '^by-none( +[0-9]+){6} +none$' "groups: by-none"
-expect_out '^by-key( +[0-9]+){6} +key$' "groups: by-key"; expect_out '^by-exclusive( +[0-9]+){6} +exclusive$'
+mq groups orders; expect_out '^by-none( +[0-9]+){7} +none$' "groups: by-none"
+expect_out '^by-key( +[0-9]+){7} +key$' "groups: by-key"; expect_out '^by-exclusive( +[0-9]+){7} +exclusive$'
 mq groups orders --json; expect_json "groups --json with orderings"
 expect_out '\{"name":"by-none",[^{}]*"retry":\{[^{}]*\},"ordering":"none","active_pid":null\}' "by-none --json"
 expect_out '\{"name":"by-key",[^{}]*"retry":\{[^{}]*\},"ordering":"key","active_pid":null\}' "by-key --json"
@@ -398,6 +398,8 @@ mq list; expect_out '^auto1$' "list shows the auto-created topic"
 # --- stats and top ------------------------------------------------------------------------------------------------
 mq stats; expect 0 "stats"; expect_out '^uptime .*topics?, [0-9]+ clients?$' "stats"
 expect_out '^TOPIC +EARLIEST +LATEST' "stats"; expect_out '^orders ' "stats"; expect_out '^orders +email ' "stats"
+expect_out '^TOPIC +GROUP +COMMITTED +NEXT +LAG +MEMBERS +UNACKED +ORDERING$' "stats"
+expect_out '^orders +email( +[0-9]+){5} +none$' "stats: a group's ordering"
 mq stats --json; expect 0 "stats --json"; expect_json "stats --json"
 expect_out '^\{.*"uptime_s":[0-9]+.*"topics":\[.*"name":"orders".*\]\}$' "stats --json"
 mq top --iterations 2 --interval 1; expect 0 "top --iterations 2"

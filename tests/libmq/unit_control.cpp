@@ -134,12 +134,12 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
                     .orphans_repaired = 1, .exclusive_pid = 4321, .exclusive_plain = true};
   a.stuck = {{"billing", 4, 256, mq::StuckInfo::Cause::stalled_producer, 99, 7},
              {"audit", 5, 320, mq::StuckInfo::Cause::orphaned, 0, 1}};
-  a.groups = {{"billing", 3, 4, 6, 1, 1, 2, mq::RetryFields::of({.max_attempts = 9, .factor = 3.25}),
+  a.groups = {{"billing", 3, 4, 6, 1, 1, 2, 17, mq::RetryFields::of({.max_attempts = 9, .factor = 3.25}),
                mq::Ordering::exclusive, 4242},
               {"audit", 5, 5, 4, 0, 0}};
   mq::TopicReport b{.name = "audit"};
-  b.groups = {{"readers", 0, 0, 0, 2, 0, 0, {}, mq::Ordering::key},
-              {"idle", 0, 0, 0, 0, 0, 0, {}, mq::Ordering::exclusive, 0}};
+  b.groups = {{"readers", 0, 0, 0, 2, 0, 0, 0, {}, mq::Ordering::key},
+              {"idle", 0, 0, 0, 0, 0, 0, 0, {}, mq::Ordering::exclusive, 0}};
   const auto stats = reply_round_trip(mq::DaemonStats{.topics = 3, .clients = 2, .uptime_s = 61, .sections = {a, b}});
   EXPECT_EQ(stats.topics, 3u);
   EXPECT_EQ(stats.clients, 2u);
@@ -168,11 +168,13 @@ TEST(UnitControl, EveryReplySurvivesTheWireWithItsNestedEntries) {
   EXPECT_EQ(t.groups[0].name, "billing");
   EXPECT_EQ(t.groups[0].lag, 6u);
   EXPECT_EQ(t.groups[0].retrying, std::optional<std::uint64_t>(2));
+  EXPECT_EQ(t.groups[0].parked, std::optional<std::uint64_t>(17));
   EXPECT_EQ(t.groups[0].retry.max_attempts, std::optional<std::uint32_t>(9));
   EXPECT_EQ(t.groups[0].retry.factor, std::optional<double>(3.25));
   EXPECT_EQ(t.groups[0].ordering, std::optional<mq::Ordering>(mq::Ordering::exclusive));
   EXPECT_EQ(t.groups[0].active_pid, std::optional<std::uint64_t>(4242));
   EXPECT_FALSE(t.groups[1].retrying) << "an older mqd's group (no retry fields) decodes";
+  EXPECT_FALSE(t.groups[1].parked) << "an older mqd's group (no parked field) decodes";
   EXPECT_FALSE(t.groups[1].ordering) << "an older mqd's group (no ordering fields) decodes";
   EXPECT_FALSE(t.groups[1].active_pid);
   EXPECT_EQ(t.groups[1].name, "audit");

@@ -87,6 +87,46 @@ TEST_F(UnitKeys, AParkedRecordGoesToAnotherMemberOnceItsHolderAcks) {
   EXPECT_EQ(take(a, ha), "") << "a took k1 while b holds it";
 }
 
+TEST_F(UnitKeys, AtTheParkedLimitMembersWaitForTheKeysHolderAndNothingIsDropped) {
+  auto topic = mq::Topic::create("invites").value();
+  mq::Producer producer(topic);
+  mq::Consumer a(topic, keyed());
+  mq::Consumer b(topic, keyed());
+  publish(producer, "k1", "0");
+  std::vector<mq::Message> ha, hb;
+  EXPECT_EQ(take(a, ha), "k1:0");
+  const int more = static_cast<int>(mq::kMaxParked) + 7;
+  for (int i = 1; i <= more; ++i) publish(producer, "k1", std::to_string(i));
+  publish(producer, "k2", "x");
+  // b parks k1's records up to the limit, then stops at the cursor: k2:x waits behind them (back-pressure).
+  EXPECT_EQ(take(b, hb), "");
+  EXPECT_EQ(topic.info().groups.at(0).parked, mq::kMaxParked);
+  EXPECT_EQ(topic.info().groups.at(0).unacked, mq::kMaxParked + 1);
+  EXPECT_EQ(take(b, hb), "") << "b went past the parked limit";
+  EXPECT_EQ(topic.info().groups.at(0).parked, mq::kMaxParked);
+  // Once a acks, everything flows again, k1 in offset order, nothing lost.
+  ASSERT_TRUE(a.ack(std::move(ha.back())));
+  ha.clear();
+  std::vector<std::string> k1;
+  bool k2 = false;
+  for (int round = 0; round < 4 * more && (static_cast<int>(k1.size()) < more || !k2); ++round) {
+    for (auto* member : {&a, &b}) {
+      auto& held = member == &a ? ha : hb;
+      const std::string got = take(*member, held, 10ms);
+      if (got.empty()) continue;
+      if (got == "k2:x") k2 = true;
+      else k1.push_back(got.substr(3));
+      ASSERT_TRUE(member->ack(std::move(held.back())));
+      held.clear();
+    }
+  }
+  std::vector<std::string> expected;
+  for (int i = 1; i <= more; ++i) expected.push_back(std::to_string(i));
+  EXPECT_EQ(k1, expected);
+  EXPECT_TRUE(k2);
+  EXPECT_EQ(topic.info().groups.at(0).parked, 0u);
+}
+
 TEST_F(UnitKeys, ARecordWaitingForItsRetryHoldsBackItsKeyOnly) {
   auto topic = mq::Topic::create("invites").value();
   mq::Producer producer(topic);

@@ -193,6 +193,7 @@ Napi::Object common_topic_object(Napi::Env env, const T& t, std::uint64_t bytes_
     go.Set("unacked", static_cast<double>(g.unacked));
     if constexpr (std::is_same_v<std::decay_t<decltype(g)>, mq::GroupInfo>) {  // the segment's, not mqd's report
       go.Set("retrying", static_cast<double>(g.retrying));
+      go.Set("parked", static_cast<double>(g.parked));
       go.Set("retry", retry_object(env, g.retry));
     }
     if (const std::optional<mq::Ordering> ordering = g.ordering)

@@ -64,6 +64,7 @@ struct GroupReport {
   std::uint64_t members = 0;
   std::uint64_t unacked = 0;                  // records handed out and not yet acked
   std::optional<std::uint64_t> retrying{};    // records nacked and waiting for their retry
+  std::optional<std::uint64_t> parked{};      // records back in the group waiting for a member (GroupInfo::parked)
   RetryFields retry{};                        // its retry policy
   std::optional<Ordering> ordering{};         // how it shares its records (an older mqd omits it)
   std::optional<std::uint64_t> active_pid{};  // Ordering::exclusive only: the member that takes (0: none)

@@ -23,6 +23,7 @@ class Segment;
 inline constexpr std::size_t kMaxProducers = 64;        // Producer objects attached at once
 inline constexpr std::size_t kMaxGroups = 16;           // consumer groups per topic
 inline constexpr std::size_t kMaxMembers = 8;           // Consumer objects per group at once
+inline constexpr std::size_t kMaxParked = 23;           // Ordering::key: records a group parks behind held keys
 inline constexpr std::size_t kMaxUnacked = 32;          // runs one Consumer may hold unacked (a poll takes a run
                                                         // of 1 record, a poll_batch a run of up to kMaxBatch)
 inline constexpr std::size_t kMaxBatch = 63;            // records in one run (poll_batch) or one batch publish
@@ -41,6 +42,9 @@ struct GroupInfo {
   unsigned members = 0;   // attached consumers
   unsigned unacked = 0;   // records held by members or waiting for redelivery
   unsigned retrying = 0;  // records nacked and waiting for their retry (at most kRetrySlots)
+  // Records back in the group waiting for a member: a dead or departed member's, and with Ordering::key those
+  // parked behind a key another member holds (at most kMaxParked of these).
+  unsigned parked = 0;
   RetryPolicy retry;      // the group's retry policy
   Ordering ordering = Ordering::none;
   int active_pid = 0;     // Ordering::exclusive: the process of the member that takes (0: none)

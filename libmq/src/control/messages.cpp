@@ -84,6 +84,7 @@ void visit(M& m, V& v) {
   v.field("group_members", m.members);
   v.field("group_unacked", m.unacked);
   v.field("group_retrying", m.retrying);
+  v.field("group_parked", m.parked);
   v.field("group_max_attempts", m.retry.max_attempts);
   v.field("group_backoff_ms", m.retry.backoff);
   v.field("group_factor", m.retry.factor);
