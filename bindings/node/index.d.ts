@@ -788,6 +788,8 @@ export class Topic {
   publishAsync(values: Array<Buffer | Uint8Array | string>): Promise<BigUint64Array>
   info(): TopicInfo
   resetGroup(group: string, to: 'earliest' | 'latest' | bigint | number | string): void
+  /** Changes a group's retry policy for every member (as `mqctl set-retry`); fields not given take the defaults. */
+  setRetryPolicy(group: string, policy: RedeliveryPolicy): void
   consumer(options: FastConsumerOptions): FastConsumer
   /** Closes its consumers, its producer slot and its connection to mqd. */
   close(): Promise<void>

@@ -380,6 +380,17 @@ test("fast path: a group gets the redelivery of the member that creates it; one 
     for (const c of [first, second, third, plain]) await c.close();
     assert.strictEqual(first.redelivery, null, 'closed');
     assert.deepStrictEqual(group(), created, 'the group keeps its policy after its members leave');
+    // Changed on purpose: for the group, whoever joins next.
+    t.setRetryPolicy('shared', { maxAttempts: 9, backoffMs: 10 });
+    const changed = { ...DEFAULTS, maxAttempts: 9, backoffMs: 10 };
+    assert.deepStrictEqual(group(), changed);
+    const fourth = t.consumer({ group: 'shared', redelivery: created });
+    assert.deepStrictEqual(fourth.redelivery, changed);
+    await fourth.close();
+    assert.throws(() => t.setRetryPolicy('shared', { maxAttempts: 0 }), /policy\.maxAttempts must be a whole number/);
+    assert.throws(() => t.setRetryPolicy('nosuch', { maxAttempts: 2 }),
+      (e) => e.name === 'KafkaJSNonRetriableError' && /nosuch/.test(e.message));
+    assert.deepStrictEqual(group(), changed, 'a refused change changed nothing');
   } finally {
     await t.close();
   }

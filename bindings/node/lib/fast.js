@@ -292,6 +292,21 @@ class Topic {
     return wrap(() => this.native.resetGroup(group, to), this.name);
   }
 
+  // Changes the retry policy of `group` on purpose, for every member at once (as `mqctl set-retry` and libmq's
+  // Topic::set_retry_policy; a member joining never changes it). `policy`: as the consumer option `redelivery`, the
+  // fields not given taking the defaults. Records already waiting keep their delay. Throws KafkaJSNonRetriableError
+  // naming a bad field, or the group when the topic has none of that name.
+  setRetryPolicy(group, policy) {
+    const p = redeliveryPolicy(policy, 'policy');
+    if (p === undefined) throw new KafkaJSNonRetriableError('setRetryPolicy(group, policy) needs a policy');
+    try {
+      this.native.setRetryPolicy(group, p);
+    } catch (e) {
+      if (e.mqCode === 'not_found') throw new KafkaJSNonRetriableError(e.message);  // the group, not the topic
+      throw fromNative(e, { topic: this.name });
+    }
+  }
+
   consumer(options = {}) {
     if (typeof options.group !== 'string') throw new KafkaJSNonRetriableError('consumer({group}) needs a group name');
     const c = new FastConsumer(this, options);
