@@ -367,8 +367,10 @@ struct Consumer::State {
   bool may_take(std::uint64_t code) const;
   bool park_room(std::atomic<std::uint64_t>** entry) const;
   bool take_parked(const Parked& p);
-  enum class Step { took, moved, empty, full, failed };
-  Step take_at_cursor(Failure& err);
+  bool others_live() const;
+  bool fresh(std::uint64_t code) const;
+  enum class Step { took, moved, empty, full, shared, failed };
+  Step take_at_cursor(Failure& err, bool may_acquire, std::size_t& acquired);
   bool keyed_ready();
   template <class Slots>
   Take take_keyed(std::size_t max, Slots&& slots_for, Failure& err);
@@ -627,6 +629,21 @@ bool Consumer::State::parked_has(std::uint64_t code) const {
 
 // The record at the cursor, of key `code`, is this member's to take: no key, or one free or its own with none of its
 // records waiting before it.
+// Whether the group has a live member besides this one.
+bool Consumer::State::others_live() const {
+  for (const auto& m : group->members)
+    if (&m != slot)
+      if (const std::uint64_t owner = m.owner.load(std::memory_order_relaxed); owner != 0 && owner != kOrphanOwner)
+        return true;
+  return false;
+}
+
+// Whether taking a record of key `code` would give this member a key it does not hold yet (a record without a key
+// gives none).
+bool Consumer::State::fresh(std::uint64_t code) const {
+  return code != 0 && key_holder(seg->keys(group_index), code) != member_tag;
+}
+
 bool Consumer::State::may_take(std::uint64_t code) const {
   const std::uint64_t holder = key_holder(seg->keys(group_index), code);
   return code == 0 || ((holder == 0 || holder == member_tag) && !parked_has(code));
@@ -679,8 +696,9 @@ bool Consumer::State::take_parked(const Parked& p) {
 
 // The record at the group's cursor: taken (its key free or this member's, and none of its records parked before
 // it), parked for later (its key held by another member or an earlier record of it waiting), or stepped over (a pad
-// or a skip record).
-Consumer::State::Step Consumer::State::take_at_cursor(Failure& err) {
+// or a skip record); left where it is (Step::shared) when taking it would give this member a key it does not hold
+// and `may_acquire` is false. `acquired` counts the keys a take gave it.
+Consumer::State::Step Consumer::State::take_at_cursor(Failure& err, bool may_acquire, std::size_t& acquired) {
   // The halves loaded apart (no locked load): a mover's change in between shows as an offset that does not match.
   // (A failed CAS below updates `next`; nothing reads it after.)
   Word16 next{load_half(group->next.lo), load_half(group->next.hi)};
@@ -717,6 +735,8 @@ Consumer::State::Step Consumer::State::take_at_cursor(Failure& err) {
     return Step::moved;
   }
   const std::uint64_t code = key_code_of(*seg, next.lo, *v);
+  const bool acquires = fresh(code);
+  if (acquires && !may_acquire && may_take(code)) return Step::shared;  // left for another member
   if (may_take(code)) {
     announce(make_run(next.lo, 1));
     if (!cas16(&group->next, next, after)) {
@@ -726,6 +746,7 @@ Consumer::State::Step Consumer::State::take_at_cursor(Failure& err) {
     hold_taken(next.lo, 1, after.lo);
     held_key[(tail - 1) % kMaxUnacked] = code;
     hold_key(seg->keys(group_index), code, member_tag);
+    acquired += acquires ? 1 : 0;
     found[found_n] = Found{next.lo, *v, after.lo, 1};
     handed[found_n++] = Handed{tail - 1, false, 0, 0};
     return Step::took;
@@ -766,13 +787,21 @@ Take Consumer::State::take_keyed(std::size_t max, Slots&& slots_for, Failure& er
   {
     KeyLock lock(*seg, group_index, kKeyTakeWait);
     if (!lock) return Take::empty;
+    // Shared keys: while the group has other members, one take gives this member one key it did not hold at most
+    // (with the records of keys it holds and those without a key), so that one member's batch does not take every
+    // key while the others idle. A take's first record always may: every take makes progress.
+    const bool share = others_live();
+    std::size_t acquired = 0;
     while (found_n < max && tail - head < kMaxUnacked) {
+      const bool may_acquire = !share || acquired == 0;
       gather_parked();
       if (const auto i = first_eligible()) {
-        (void)take_parked(parked[*i]);
+        const bool acquires = fresh(parked[*i].code);
+        if (acquires && !may_acquire) break;
+        if (take_parked(parked[*i])) acquired += acquires ? 1 : 0;
         continue;
       }
-      const Step step = take_at_cursor(err);
+      const Step step = take_at_cursor(err, may_acquire, acquired);
       if (step == Step::took || step == Step::moved) continue;
       if (step == Step::failed && found_n == 0) return Take::failed;
       err.reset();  // (what it found is handed out; the next take meets the failure again and reports it)

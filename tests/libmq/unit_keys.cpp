@@ -172,6 +172,37 @@ TEST_F(UnitKeys, AMemberThatLeavesHandsItsKeysOnInOrder) {
   EXPECT_EQ(got, (std::vector<std::string>{"k1:a", "k1:b", "k1:c"}));
 }
 
+TEST_F(UnitKeys, OneTakeGivesAMemberOneNewKeyAtMostWhileOthersAreInTheGroup) {
+  auto topic = mq::Topic::create("invites").value();
+  mq::Producer producer(topic);
+  auto a = std::make_optional<mq::Consumer>(topic, keyed());
+  mq::Consumer b(topic, keyed());
+  publish(producer, "k1", "a");
+  publish(producer, "k1", "b");
+  ASSERT_TRUE(producer.publish(bytes("n")));
+  publish(producer, "k2", "c");
+  publish(producer, "k1", "d");
+  publish(producer, "k3", "e");
+  const auto batch_of = [](mq::Consumer& c, std::size_t max) {
+    std::vector<mq::Message> batch;
+    auto n = c.poll_batch(batch, max, kNow);
+    EXPECT_TRUE(n) << n.error().what();
+    std::vector<std::string> got;
+    for (const auto& r : batch) got.push_back(key_of(r) + ":" + text(r.payload()));
+    return got;
+  };
+  // a's batch: k1 (its one new key), the record without a key, then it stops at k2, which is left for b.
+  EXPECT_EQ(batch_of(*a, 8), (std::vector<std::string>{"k1:a", "k1:b", "-:n"}));
+  // b: k2, then k1:d is parked behind a, and k3 would be a second new key.
+  EXPECT_EQ(batch_of(b, 8), (std::vector<std::string>{"k2:c"}));
+  // a again (holding k1): the parked k1:d, and k3 as its one new key of this take.
+  EXPECT_EQ(batch_of(*a, 8), (std::vector<std::string>{"k1:d", "k3:e"}));
+  // Alone in the group, a member's batch takes every key.
+  a.reset();
+  mq::Consumer lone(topic, keyed("alone"));
+  EXPECT_EQ(batch_of(lone, 8), (std::vector<std::string>{"k1:a", "k1:b", "-:n", "k2:c", "k1:d", "k3:e"}));
+}
+
 TEST_F(UnitKeys, RecordsWithoutAKeyGoToAnyMemberAndABatchKeepsKeysApart) {
   auto topic = mq::Topic::create("invites").value();
   mq::Producer producer(topic);
