@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev                                          # mqctl --json (Boost.JSON needs Boost >= 1.75)
   libgtest-dev libbenchmark-dev                               # GoogleTest, Google Benchmark
   libsystemd-dev                                              # sd_notify for mqd
+  librdkafka-dev                                              # mq-kafka-bridge: Kafka client and its mock cluster
   util-linux                                                  # unshare (the full-/dev/shm test), nsenter
   systemd-container debootstrap                               # the real-systemd test (tests/systemd)
   nodejs python3 make                                         # the Node addon (node-gyp)

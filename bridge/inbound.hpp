@@ -1,0 +1,82 @@
+// The inbound route (Kafka -> libmq), exactly-once into libmq while one bridge writes the local topic: every record
+// appended carries kafka.topic, kafka.partition and kafka.offset headers, and at start the route reads the records
+// the local topic holds for the last Kafka offset written per partition and starts each partition right after it
+// (libmq is the source of truth; the Kafka consumer group gets commits for lag monitoring only). A full local topic
+// (policy block) pauses the Kafka partitions until it drains: nothing is dropped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config.hpp"
+#include "kafka.hpp"
+#include "libmq/producer.hpp"
+#include "libmq/topic.hpp"
+
+namespace bridge {
+
+// The headers of every record the inbound route appends (values in decimal text but for the topic).
+namespace kafka_header {
+inline constexpr std::string_view topic = "kafka.topic";
+inline constexpr std::string_view partition = "kafka.partition";
+inline constexpr std::string_view offset = "kafka.offset";
+}  // namespace kafka_header
+
+// The next Kafka offset to read per partition of `kafka_topic`, from the kafka.* headers of the records `topic`
+// holds (a partition with no record there is absent). Reads them through a consumer group of its own
+// ("mq-kafka-bridge.scan.ROUTE"), made at the earliest record and deleted afterwards. Time grows with the records
+// held (at most the topic's capacity). Dead processes' open claims are recovered first (a killed bridge leaves
+// one); an open claim of a live process that stays open is Errc::busy. Errors: the group cannot be made or read.
+mq::Result<std::map<std::int32_t, std::int64_t>> scan_tail(mq::Topic& topic, const std::string& route_name,
+                                                           const std::string& kafka_topic);
+
+// One route, run by one thread (its own).
+class InboundRoute {
+ public:
+  // `config` and `route` must outlive the route; `topic` is the opened local topic.
+  InboundRoute(const Config& config, const Route& route, mq::Topic topic);
+  InboundRoute(const InboundRoute&) = delete;
+  InboundRoute& operator=(const InboundRoute&) = delete;
+  ~InboundRoute();
+
+  // Appends Kafka's records until `stop` is set, then commits the group's offsets and returns 0. Returns 1 (having
+  // logged why) when the route cannot go on: the tail cannot be read, the consumer cannot be made, or a record is
+  // larger than the local topic takes.
+  int run(const std::atomic<bool>& stop);
+  // When run() last went round its loop (any thread may ask): the watchdog is fed only while every route beats.
+  std::chrono::steady_clock::time_point last_beat() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(beat_.load(std::memory_order_relaxed)));
+  }
+
+ private:
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+
+  bool start_consumer(const std::atomic<bool>& stop);  // scan, make, assign; false (logged) on a hard failure
+  // Appends one Kafka record. Errc::full when the topic had no room within the producer's short block timeout.
+  mq::Result<void> append(const rd_kafka_message_t& message);
+  void pause(bool paused);
+  bool is_echo(const rd_kafka_message_t& message) const;
+
+  void beat() noexcept {
+    // Relaxed: a timestamp read for a liveness check, ordering nothing else.
+    beat_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
+
+  std::atomic<std::chrono::steady_clock::rep> beat_{std::chrono::steady_clock::now().time_since_epoch().count()};
+  const Config& config_;
+  const Route& route_;
+  mq::Topic topic_;
+  std::optional<mq::Producer> producer_;
+  kafka::Client consumer_;
+  rd_kafka_message_t* waiting_ = nullptr;  // the record a full topic refused, appended before any other
+  std::uint64_t appended_ = 0, echoes_ = 0;
+};
+
+}  // namespace bridge

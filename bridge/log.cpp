@@ -1,0 +1,37 @@
+// The bridge's log lines (see log.hpp).
+#include "log.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace bridge {
+
+bool stderr_is_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  unsigned long long dev = 0;
+  unsigned long long ino = 0;
+  struct stat st {};
+  if (stream == nullptr || std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2 || ::fstat(STDERR_FILENO, &st) != 0)
+    return false;
+  return st.st_dev == dev && st.st_ino == ino;
+}
+
+void log(LogLevel level, const std::string& line) {
+  if (level > g_log_level) return;
+  static constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
+  static constexpr const char* kPriorities[] = {"<3>", "<4>", "<6>", "<7>"};
+  static const bool journal = stderr_is_journal();
+  const int i = static_cast<int>(level);
+  std::string text = journal ? kPriorities[i] : "";
+  text += "mq-kafka-bridge: ";
+  text += kNames[i];
+  text += ": ";
+  text += line;
+  text += '\n';
+  (void)!::write(STDERR_FILENO, text.data(), text.size());
+}
+
+}  // namespace bridge

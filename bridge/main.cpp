@@ -1,0 +1,141 @@
+// mq-kafka-bridge: carries records between libmq topics and a Kafka cluster, one thread per [route.NAME] of its config
+// file, until SIGTERM or SIGINT (then outbound routes wait for Kafka to confirm what is in flight and ack it, inbound
+// routes commit their Kafka offsets, and the bridge exits 0).
+// Exit codes: 0 clean stop or a good --check, 1 a route failed, 2 a bad option, config or local topic.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+#include "inbound.hpp"
+#include "libmq/topic.hpp"
+#include "log.hpp"
+#include "notify.hpp"
+#include "outbound.hpp"
+
+using namespace bridge;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+void on_stop_signal(int) { g_stop.store(true); }
+
+// A route as the supervisor sees it: how to run it, and when it last went round its loop (for the watchdog).
+struct Runner {
+  std::string name;
+  std::function<int(const std::atomic<bool>&)> run;
+  std::function<std::chrono::steady_clock::time_point()> last_beat;
+};
+
+// Runs every route in a thread of its own until all have returned (g_stop, or one failed, which stops the others),
+// telling systemd as it goes. Returns the failed route's exit code, 0 when none failed.
+int supervise(std::vector<Runner>& routes) {
+  std::atomic<int> failed{0};
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::size_t done = 0;
+  std::vector<std::thread> threads;
+  for (auto& route : routes)
+    threads.emplace_back([&] {
+      if (const int code = route.run(g_stop); code != 0) {
+        failed.store(code);
+        g_stop.store(true);  // one failed route stops the bridge: its supervisor restarts it whole
+      }
+      std::lock_guard lock(mutex);
+      ++done;
+      finished.notify_all();
+    });
+
+  // systemd (Type=notify): ready once the routes run; the watchdog is fed only while every route goes round its
+  // loop (a route stuck in a call that never returns stops feeding it, and systemd restarts the bridge).
+  bridge::notify_ready(std::to_string(routes.size()) + (routes.size() == 1 ? " route" : " routes") + " running");
+  const auto watchdog = bridge::watchdog_interval();
+  const auto period = watchdog.value_or(std::chrono::seconds(1));
+  bool stopping = false;
+  {
+    std::unique_lock lock(mutex);
+    while (done < routes.size()) {
+      finished.wait_for(lock, period);
+      if (g_stop.load() && !stopping) {
+        stopping = true;
+        bridge::notify_stopping();
+      }
+      if (!watchdog || stopping) continue;
+      const auto now = std::chrono::steady_clock::now();
+      bool all_beat = true;
+      for (const auto& route : routes)
+        if (now - route.last_beat() > *watchdog) {
+          all_beat = false;
+          log(LogLevel::warn,
+              "route " + route.name + " has not gone round its loop for " +
+                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - route.last_beat()).count()) +
+                  " s: the watchdog is not fed");
+        }
+      if (all_beat) bridge::notify_watchdog();
+    }
+  }
+  for (auto& t : threads) t.join();
+  return failed.load();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  const auto config = parse_config(argc, argv, exit_code);
+  if (!config) return exit_code;
+  if (config->check) {
+    std::cout << "mq-kafka-bridge: config file " << config->config_file << " is good: " << config->routes.size()
+              << (config->routes.size() == 1 ? " route" : " routes") << ", bridge id " << config->id << "\n";
+    return 0;
+  }
+  g_log_level = config->log_level;
+  ::signal(SIGPIPE, SIG_IGN);
+
+  // Every local topic must exist before any route starts: a missing one is a config error, as a bad field is.
+  std::vector<Runner> routes;
+  std::vector<std::unique_ptr<OutboundRoute>> outbound;
+  std::vector<std::unique_ptr<InboundRoute>> inbound;
+  for (const auto& route : config->routes) {
+    auto topic = mq::Topic::open(route.local_topic, mq::OpenOptions{.ns = config->ns});
+    if (!topic) {
+      log(LogLevel::error, "config file " + config->config_file + ": section [route." + route.name +
+                               "]: local-topic: '" + route.local_topic + "': " + std::string(topic.error().message()));
+      return 2;
+    }
+    if (route.direction == Direction::out) {
+      auto* r = outbound.emplace_back(std::make_unique<OutboundRoute>(*config, route, std::move(*topic))).get();
+      routes.push_back(
+          {route.name, [r](const std::atomic<bool>& stop) { return r->run(stop); }, [r] { return r->last_beat(); }});
+    } else {
+      auto* r = inbound.emplace_back(std::make_unique<InboundRoute>(*config, route, std::move(*topic))).get();
+      routes.push_back(
+          {route.name, [r](const std::atomic<bool>& stop) { return r->run(stop); }, [r] { return r->last_beat(); }});
+    }
+  }
+
+  struct sigaction stop {};
+  stop.sa_handler = &on_stop_signal;
+  ::sigemptyset(&stop.sa_mask);
+  ::sigaction(SIGTERM, &stop, nullptr);
+  ::sigaction(SIGINT, &stop, nullptr);
+
+  log(LogLevel::info, "bridge " + config->id + " starting " + std::to_string(routes.size()) +
+                          (routes.size() == 1 ? " route" : " routes"));
+  const int code = supervise(routes);
+  routes.clear();
+  outbound.clear();
+  inbound.clear();
+  log(LogLevel::info, code == 0 ? "stopped" : "stopped after a route failed");
+  return code;
+}

@@ -1,0 +1,89 @@
+// The outbound route (libmq -> Kafka), at-least-once: reads the local topic through the bridge's own consumer group
+// and produces each record, with its key, headers and timestamp (as CreateTime) and a provenance header, with
+// librdkafka's idempotent producer. A local record is acked only once Kafka confirmed it AND every record the route
+// received before it (PrefixWindow); anything else stays unacked and comes back through the group when the route
+// restarts from its checkpoint (after a failed delivery, a fatal producer error, or a crash of the bridge).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "kafka.hpp"
+#include "libmq/consumer.hpp"
+#include "libmq/topic.hpp"
+#include "prefix_window.hpp"
+
+namespace bridge {
+
+// The provenance header the bridge adds to every record it carries; its value is the bridge id. A record that
+// already carries this bridge's id is not carried (a two-way setup's own echo).
+inline constexpr std::string_view kProvenanceHeader = "mq.bridge";
+
+// One route, run by one thread (its own). Not movable: librdkafka's callbacks hold its address.
+class OutboundRoute {
+ public:
+  // `config` and `route` must outlive the route; `topic` is the opened local topic.
+  OutboundRoute(const Config& config, const Route& route, mq::Topic topic);
+  OutboundRoute(const OutboundRoute&) = delete;
+  OutboundRoute& operator=(const OutboundRoute&) = delete;
+  ~OutboundRoute();
+
+  // Carries records until `stop` is set, then waits up to the shutdown timeout for Kafka to confirm what is in flight,
+  // acks the confirmed prefix and returns 0. Returns 1 (having logged why) when the route cannot go on: the consumer
+  // group cannot be joined, the producer cannot be made, or a record is one Kafka will never take (too large).
+  int run(const std::atomic<bool>& stop);
+  // When run() last went round its loop (any thread may ask): the watchdog is fed only while every route beats.
+  std::chrono::steady_clock::time_point last_beat() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(beat_.load(std::memory_order_relaxed)));
+  }
+
+ private:
+  struct Entry {
+    mq::Message message;
+    bool echo = false;  // carries this bridge's id: not produced, done at once
+  };
+
+  static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+
+  bool start_clients();                         // a consumer and a producer; false (logged) when either cannot be made
+  void stop_clients();                          // drops the window, destroys the producer, leaves the group
+  bool produce_pending();                       // hands received records to librdkafka; false on a record Kafka refuses
+  bool take(std::chrono::nanoseconds timeout);  // polls libmq into the window; false on a broken topic
+  void checkpoint();                            // acks the confirmed prefix
+  void restart(const std::atomic<bool>& stop);  // from the checkpoint, after a failure or a fatal error
+  void shut_down();
+  bool is_echo(const mq::Message& message) const;
+
+  void beat() noexcept {
+    // Relaxed: a timestamp read for a liveness check, ordering nothing else.
+    beat_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
+
+  std::atomic<std::chrono::steady_clock::rep> beat_{std::chrono::steady_clock::now().time_since_epoch().count()};
+  const Config& config_;
+  const Route& route_;
+  mq::Topic topic_;
+  bool copy_payloads_ = false;  // overwrite topics: a record's bytes live only until the next poll
+  std::optional<mq::Consumer> consumer_;
+  kafka::Client producer_;
+  PrefixWindow<Entry> window_;
+  std::uint64_t next_produce_ = 0;  // sequence number of the next window entry to hand to librdkafka
+  std::vector<mq::Message> batch_;
+  bool queue_full_ = false;                 // librdkafka's queue is full: read nothing more from libmq until it drains
+  std::string failure_;                     // why the route must restart from its checkpoint (empty: all is well)
+  bool fatal_ = false;                      // the failure is librdkafka's fatal error (the producer is unusable)
+  std::chrono::milliseconds backoff_{100};  // before the next restart; doubled per restart, reset by an ack
+  std::optional<mq::Offset> checkpoint_;    // the next offset after the last acked record
+  std::uint64_t carried_ = 0, echoes_ = 0, restarts_ = 0;
+};
+
+}  // namespace bridge
