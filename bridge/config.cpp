@@ -220,18 +220,10 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
 Config parse_all(int argc, const char* const* argv, const po::options_description& desc, bool& help, bool& version) {
   po::variables_map vm;
   try {
-    // No positional arguments: a stray word is an error naming it, not ignored.
-    po::options_description with_strays;
-    with_strays.add(desc).add_options()("stray", po::value<std::vector<std::string>>());
-    po::positional_options_description strays;
-    strays.add("stray", -1);
-    po::store(po::command_line_parser(argc, argv).options(with_strays).positional(strays).run(), vm);
+    mqd::store_command_line(argc, argv, desc, "mq-kafka-bridge", vm);
   } catch (po::error& e) {
     throw Failure{mqd::option_error_message(e)};
   }
-  if (vm.count("stray") != 0)
-    throw Failure{"unexpected argument '" + vm["stray"].as<std::vector<std::string>>().front() +
-                  "': mq-kafka-bridge takes options only (see mq-kafka-bridge --help)"};
   help = vm.count("help") != 0;
   version = vm.count("version") != 0;
   if (help || version) return {};
@@ -245,12 +237,7 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
   std::vector<po::option> extra;
   try {
     // Only the four settings are keys of the file: --config, --check, --help and --version are not.
-    const auto settings = describe_settings();  // must outlive `parsed`, which points to it
-    std::istringstream body(text);
-    auto parsed = po::parse_config_file(body, settings, true);
-    for (const auto& o : parsed.options)
-      if (o.unregistered) extra.push_back(o);
-    po::store(parsed, vm);
+    extra = mqd::store_config_text(text, describe_settings(), vm);
   } catch (po::error& e) {
     throw Failure{"config file " + file + ": " + mqd::option_error_message(e)};
   }

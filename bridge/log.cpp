@@ -1,23 +1,9 @@
 // The bridge's log lines (see log.hpp).
 #include "log.hpp"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 namespace bridge {
-
-bool stderr_is_journal() {
-  const char* stream = std::getenv("JOURNAL_STREAM");
-  unsigned long long dev = 0;
-  unsigned long long ino = 0;
-  struct stat st {};
-  if (stream == nullptr || std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2 || ::fstat(STDERR_FILENO, &st) != 0)
-    return false;
-  return st.st_dev == dev && st.st_ino == ino;
-}
 
 void log(LogLevel level, const std::string& line) {
   if (level > g_log_level) return;

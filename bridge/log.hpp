@@ -5,15 +5,17 @@
 
 #include <string>
 
+#include "mqd/journal.hpp"
+
 namespace bridge {
+
+using mqd::stderr_is_journal;
 
 enum class LogLevel { error, warn, info, debug };
 
 // Set once by main before the routes start; read by every thread after.
 inline LogLevel g_log_level = LogLevel::info;
 
-// True when stderr is the journal stream systemd connected.
-bool stderr_is_journal();
 // Writes "mq-kafka-bridge: LEVEL: LINE" as one write(2), so lines of several routes never interleave.
 void log(LogLevel level, const std::string& line);
 

@@ -18,7 +18,7 @@
 #include "inbound.hpp"
 #include "libmq/topic.hpp"
 #include "log.hpp"
-#include "notify.hpp"
+#include "mqd/notify.hpp"
 #include "outbound.hpp"
 
 using namespace bridge;
@@ -58,8 +58,8 @@ int supervise(std::vector<Runner>& routes) {
 
   // systemd (Type=notify): ready once the routes run; the watchdog is fed only while every route goes round its
   // loop (a route stuck in a call that never returns stops feeding it, and systemd restarts the bridge).
-  bridge::notify_ready(std::to_string(routes.size()) + (routes.size() == 1 ? " route" : " routes") + " running");
-  const auto watchdog = bridge::watchdog_interval();
+  mqd::notify_ready(std::to_string(routes.size()) + (routes.size() == 1 ? " route" : " routes") + " running");
+  const auto watchdog = mqd::watchdog_interval();
   const auto period = watchdog.value_or(std::chrono::seconds(1));
   bool stopping = false;
   {
@@ -68,7 +68,7 @@ int supervise(std::vector<Runner>& routes) {
       finished.wait_for(lock, period);
       if (g_stop.load() && !stopping) {
         stopping = true;
-        bridge::notify_stopping();
+        mqd::notify_stopping();
       }
       if (!watchdog || stopping) continue;
       const auto now = std::chrono::steady_clock::now();
@@ -81,7 +81,7 @@ int supervise(std::vector<Runner>& routes) {
                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - route.last_beat()).count()) +
                   " s: the watchdog is not fed");
         }
-      if (all_beat) bridge::notify_watchdog();
+      if (all_beat) mqd::notify_watchdog();
     }
   }
   for (auto& t : threads) t.join();

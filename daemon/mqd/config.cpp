@@ -277,18 +277,10 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
 Config parse_all(int argc, const char* const* argv, const po::options_description& desc, bool& help, bool& version) {
   po::variables_map vm;
   try {
-    // No positional arguments: a stray word is an error naming it, not ignored.
-    po::options_description with_strays;
-    with_strays.add(desc).add_options()("stray", po::value<std::vector<std::string>>());
-    po::positional_options_description strays;
-    strays.add("stray", -1);
-    po::store(po::command_line_parser(argc, argv).options(with_strays).positional(strays).run(), vm);
+    store_command_line(argc, argv, desc, "mqd", vm);
   } catch (po::error& e) {
     throw Failure{option_error_message(e)};
   }
-  if (vm.count("stray") != 0)
-    throw Failure{"unexpected argument '" + vm["stray"].as<std::vector<std::string>>().front() +
-                  "': mqd takes options only (see mqd --help)"};
   std::set<std::string> on_command_line;
   for (const auto& entry : vm) on_command_line.insert(entry.first);
   help = vm.count("help") != 0;
@@ -307,11 +299,7 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
     const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     sections = topic_sections(file, text);
     try {
-      std::istringstream body(text);
-      auto parsed = po::parse_config_file(body, desc, true);
-      for (const auto& o : parsed.options)
-        if (o.unregistered) extra.push_back(o);
-      po::store(parsed, vm);
+      extra = store_config_text(text, desc, vm);
     } catch (po::error& e) {
       throw Failure{"config file " + file + ": " + option_error_message(e)};
     }
