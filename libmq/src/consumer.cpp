@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -1287,8 +1288,17 @@ TopicOptions dead_letter_options(const Topic& source) {
   // The source's access rights: its mode and its file's group (mqd's `mq`, say), so whoever may use the topic may
   // read and replay its dead letters.
   options.mode = info.mode;
-  if (struct stat st{}; ::stat(source.file().c_str(), &st) == 0)
-    if (const ::group* g = ::getgrgid(st.st_gid)) options.access_group = g->gr_name;
+  if (struct stat st{}; ::stat(source.file().c_str(), &st) == 0) {
+    // getgrgid_r: members on other threads may dead-letter at the same time (getgrgid's result is one static).
+    ::group entry{};
+    ::group* found = nullptr;
+    std::vector<char> buffer(4096);
+    int err = 0;
+    while ((err = ::getgrgid_r(st.st_gid, &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+           buffer.size() < (std::size_t{1} << 20))
+      buffer.resize(buffer.size() * 2);
+    if (err == 0 && found != nullptr) options.access_group = found->gr_name;
+  }
   options.groups = {std::string(kDeadLetterGroup)};
   return options;
 }
