@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "config.hpp"
+#include "heartbeat.hpp"
 #include "kafka.hpp"
 #include "libmq/producer.hpp"
 #include "libmq/topic.hpp"
@@ -49,10 +50,7 @@ class InboundRoute {
   // larger than the local topic takes.
   int run(const std::atomic<bool>& stop);
   // When run() last went round its loop (any thread may ask): the watchdog is fed only while every route beats.
-  std::chrono::steady_clock::time_point last_beat() const noexcept {
-    return std::chrono::steady_clock::time_point(
-        std::chrono::steady_clock::duration(beat_.load(std::memory_order_relaxed)));
-  }
+  std::chrono::steady_clock::time_point last_beat() const noexcept { return heartbeat_.last(); }
 
  private:
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
@@ -64,12 +62,9 @@ class InboundRoute {
   void pause(bool paused);
   bool is_echo(const rd_kafka_message_t& message) const;
 
-  void beat() noexcept {
-    // Relaxed: a timestamp read for a liveness check, ordering nothing else.
-    beat_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-  }
+  void beat() noexcept { heartbeat_.beat(); }
 
-  std::atomic<std::chrono::steady_clock::rep> beat_{std::chrono::steady_clock::now().time_since_epoch().count()};
+  Heartbeat heartbeat_;
   const Config& config_;
   const Route& route_;
   mq::Topic topic_;

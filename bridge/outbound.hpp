@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "heartbeat.hpp"
 #include "kafka.hpp"
 #include "libmq/consumer.hpp"
 #include "libmq/topic.hpp"
@@ -39,10 +40,7 @@ class OutboundRoute {
   // group cannot be joined, the producer cannot be made, or a record is one Kafka will never take (too large).
   int run(const std::atomic<bool>& stop);
   // When run() last went round its loop (any thread may ask): the watchdog is fed only while every route beats.
-  std::chrono::steady_clock::time_point last_beat() const noexcept {
-    return std::chrono::steady_clock::time_point(
-        std::chrono::steady_clock::duration(beat_.load(std::memory_order_relaxed)));
-  }
+  std::chrono::steady_clock::time_point last_beat() const noexcept { return heartbeat_.last(); }
 
  private:
   struct Entry {
@@ -63,12 +61,9 @@ class OutboundRoute {
   void shut_down();
   bool is_echo(const mq::Message& message) const;
 
-  void beat() noexcept {
-    // Relaxed: a timestamp read for a liveness check, ordering nothing else.
-    beat_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-  }
+  void beat() noexcept { heartbeat_.beat(); }
 
-  std::atomic<std::chrono::steady_clock::rep> beat_{std::chrono::steady_clock::now().time_since_epoch().count()};
+  Heartbeat heartbeat_;
   const Config& config_;
   const Route& route_;
   mq::Topic topic_;

@@ -631,8 +631,6 @@ bool Consumer::State::parked_has(std::uint64_t code) const {
                      [&](const Parked& p) { return p.code == code; });
 }
 
-// The record at the cursor, of key `code`, is this member's to take: no key, or one free or its own with none of its
-// records waiting before it.
 // Whether the group has a live member besides this one.
 bool Consumer::State::others_live() const {
   for (const auto& m : group->members)
@@ -651,6 +649,8 @@ std::uint64_t Consumer::State::holder_of(std::uint64_t code) const {
 // record without a key gives none).
 bool Consumer::State::fresh(std::uint64_t code, std::uint64_t holder) const { return code != 0 && holder != member_tag; }
 
+// Whether a record of key `code`, which `holder` holds, is this member's to take: no key, or one free or its own with
+// none of its records waiting before it.
 bool Consumer::State::may_take(std::uint64_t code, std::uint64_t holder) const {
   return code == 0 || ((holder == 0 || holder == member_tag) && !parked_has(code));
 }
@@ -1317,13 +1317,13 @@ Result<Topic> Consumer::State::dead_letter_from_daemon() {
 Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_failure, std::string_view error) {
   if (!dlq) {
     const std::string name = seg->name() + std::string(kDeadLetterSuffix);
-    if (name.size() > 249)
-      return Error(Errc::invalid_name, "the dead-letter topic's name would be over 249 characters: " + context());
+    if (auto valid = validate_topic_name(name); !valid)
+      return Error(Errc::invalid_name, "the dead-letter topic's name would be invalid (" +
+                                           std::string(valid.error().message()) + "): " + context());
     auto topic = Topic::open(name, seg->where());
     if (!topic && topic.error().code() == Errc::not_found && !this->topic.daemon_socket().empty()) {
-      topic = dead_letter_from_daemon();
-      // mqd gone (stopped, restarting): the dead letter must not wait for it; made here, mqd adopts it.
-      if (!topic && topic.error().code() == Errc::no_daemon) topic = Error(Errc::not_found, "mqd does not answer");
+      // mqd gone (stopped, restarting): the dead letter must not wait for it; made here below, mqd adopts it.
+      if (auto made = dead_letter_from_daemon(); made || made.error().code() != Errc::no_daemon) topic = std::move(made);
     }
     if (!topic && topic.error().code() == Errc::not_found)
       topic = Topic::open_or_create(name, dead_letter_options(this->topic));

@@ -97,23 +97,18 @@ class BridgeOutbound : public ::testing::Test {
 
   // Waits until the bridge's group has acked everything published (its committed offset is the latest).
   bool all_acked(std::chrono::milliseconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const auto info = topic_->info();
-      for (const auto& g : info.groups)
-        if (g.name == kGroup && g.committed == info.latest) return true;
-      std::this_thread::sleep_for(10ms);  // polling the condition; the deadline bounds it
-    }
-    return false;
+    return group_reaches_latest(&mq::GroupInfo::committed, timeout);
   }
   // Waits until the bridge has taken every published record from libmq (the group's cursor is at the latest).
-  bool all_taken(std::chrono::milliseconds timeout) const {
+  bool all_taken(std::chrono::milliseconds timeout) const { return group_reaches_latest(&mq::GroupInfo::next, timeout); }
+  // Waits until the bridge group's `offset` (committed or next) is the topic's latest.
+  bool group_reaches_latest(mq::Offset mq::GroupInfo::*offset, std::chrono::milliseconds timeout) const {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       const auto info = topic_->info();
       for (const auto& g : info.groups)
-        if (g.name == kGroup && g.next == info.latest) return true;
-      std::this_thread::sleep_for(10ms);
+        if (g.name == kGroup && g.*offset == info.latest) return true;
+      std::this_thread::sleep_for(10ms);  // polling the condition; the deadline bounds it
     }
     return false;
   }
