@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <fstream>
@@ -36,17 +37,21 @@ po::options_description describe_settings() {
     ("namespace", po::value<std::string>(), "libmq namespace of the local topics (default $MQ_NAMESPACE, or none)")
     ("log-level", po::value<std::string>(), "error | warn | info | debug (default info)")
     ("shutdown-timeout", po::value<std::string>(), "ms a SIGTERM waits for Kafka to confirm what is in flight "
-                                                   "(default 10000)");
+                                                   "(default 10000)")
+    ("metrics-listen", po::value<std::string>(), "ADDR:PORT for Prometheus metrics over HTTP (GET /metrics), which "
+                                                 "--status reads (default off)");
   return o;
 }
 
 po::options_description describe_options() {
-  po::options_description o("Options (the last four are also keys of the config file's global section)");
+  po::options_description o("Options (the last five are also keys of the config file's global section)");
   o.add_options()
     ("help,h", "print this help and exit")
     ("version", "print the version and exit")
     ("config", po::value<std::string>(), "config file (default /etc/mq/bridge.conf)")
-    ("check", "check the config (syntax, fields, Kafka properties through librdkafka) and exit: 0 good, 2 bad");
+    ("check", "check the config (syntax, fields, Kafka properties through librdkafka) and exit: 0 good, 2 bad")
+    ("status", "print the state, rates and lag of the running bridge's routes (from its metrics-listen "
+               "endpoint) and exit: 0 shown, 1 no bridge answers");
   o.add(describe_settings());
   return o;
 }
@@ -133,6 +138,21 @@ void apply_route_key(RouteDraft& d, const std::string& key, const std::string& v
   }
 }
 
+std::string check_listen_address(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return "is not ADDR:PORT";
+  const std::string port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) == 0 || std::stoul(port) > 65535)
+    return "has a bad port (1..65535)";
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(host, ec);
+  if (ec) return "has a bad address (a numeric IP is needed)";
+  return {};
+}
+
 std::string default_id(const std::string& file) {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
@@ -144,6 +164,8 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
   Config c;
   c.config_file = file;
   c.check = vm.count("check") != 0;
+  c.status = vm.count("status") != 0;
+  if (c.check && c.status) throw Failure{"options --check and --status: give one of them"};
   auto str = [&](const char* k) -> std::optional<std::string> {
     if (vm.count(k) == 0) return std::nullopt;
     return vm[k].as<std::string>();
@@ -167,6 +189,11 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
   }
   if (auto v = str("shutdown-timeout"))
     c.shutdown_timeout = std::chrono::milliseconds(need_number("option --shutdown-timeout", *v));
+  if (auto v = str("metrics-listen")) {
+    if (auto problem = check_listen_address(*v); !problem.empty())
+      throw Failure{"option --metrics-listen: '" + *v + "' " + problem + " (example: 127.0.0.1:9465)"};
+    c.metrics_listen = *v;
+  }
 
   std::map<std::string, RouteDraft> routes;
   for (const auto& name : sections) routes[name].route.name = name;
@@ -181,7 +208,8 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
     const auto dot = key.find('.', 6);
     if (key.rfind("route.", 0) != 0 || dot == std::string::npos)
       throw Failure{"config file " + file + ": unknown key '" + key +
-                    "' in the global section (known: id, namespace, log-level, shutdown-timeout, kafka.*)"};
+                    "' in the global section (known: id, namespace, log-level, shutdown-timeout, metrics-listen, "
+                    "kafka.*)"};
     RouteDraft& draft = routes.at(key.substr(6, dot - 6));  // the section scan saw every route's header
     for (const auto& value : opt.value) apply_route_key(draft, key.substr(dot + 1), value, file);
   }
@@ -236,7 +264,7 @@ Config parse_all(int argc, const char* const* argv, const po::options_descriptio
   const auto sections = route_sections(file, text);
   std::vector<po::option> extra;
   try {
-    // Only the four settings are keys of the file: --config, --check, --help and --version are not.
+    // Only the five settings are keys of the file: --config, --check, --status, --help and --version are not.
     extra = mqd::store_config_text(text, describe_settings(), vm);
   } catch (po::error& e) {
     throw Failure{"config file " + file + ": " + mqd::option_error_message(e)};
@@ -253,7 +281,7 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
   try {
     Config c = parse_all(argc, argv, desc, help, version);
     if (help) {
-      std::cout << "usage: mq-kafka-bridge [--config FILE] [--check] [OPTIONS]\n"
+      std::cout << "usage: mq-kafka-bridge [--config FILE] [--check | --status] [OPTIONS]\n"
                    "Carries records between libmq topics and a Kafka cluster, one [route.NAME] of the config\n"
                    "file per direction and topic. Outbound routes read a local topic through the bridge's own\n"
                    "consumer group and produce its records, with key, headers and timestamp, to a Kafka topic\n"
@@ -271,8 +299,9 @@ std::optional<Config> parse_config(int argc, const char* const* argv, int& exit_
                    "  group = GROUP           out: the bridge's libmq consumer group; in: its Kafka consumer group,\n"
                    "                          committed for lag monitoring only (default mq-kafka-bridge)\n"
                    "  kafka.PROPERTY = VALUE  librdkafka properties of this route only\n"
-                   "Exit codes: 0 stopped cleanly (SIGTERM/SIGINT) or --check passed, 1 a route failed,\n"
-                   "2 a bad option, config or local topic. See mq-kafka-bridge(8).\n";
+                   "Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), --check passed or --status shown, 1 a route\n"
+                   "failed (or no bridge answered --status), 2 a bad option, config or local topic.\n"
+                   "See mq-kafka-bridge(8).\n";
       exit_code = 0;
       return std::nullopt;
     }

@@ -39,7 +39,8 @@ struct Route {
 
 struct Config {
   std::string config_file = "/etc/mq/bridge.conf";
-  bool check = false;  // --check: validate and exit
+  bool check = false;   // --check: validate and exit
+  bool status = false;  // --status: print the running bridge's routes (from its metrics endpoint) and exit
   // Written in the provenance header (mq.bridge) of every record the bridge carries; a record that already carries
   // it is not carried back (two-way setups drop their own echoes). Default: HOSTNAME:CONFIG-STEM ("web1:bridge").
   std::string id;
@@ -49,6 +50,8 @@ struct Config {
   // How long a SIGTERM waits for librdkafka's delivery reports of what is in flight before giving up (what is not
   // reported then stays unacked in libmq and is carried again at the next start).
   std::chrono::milliseconds shutdown_timeout{10'000};
+  // ADDR:PORT of the Prometheus endpoint (GET /metrics), which --status reads too. Empty: off (the default).
+  std::string metrics_listen;
   std::vector<Route> routes;
 };
 

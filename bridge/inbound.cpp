@@ -2,6 +2,7 @@
 // the last one written, append what comes, pause while the local topic is full.
 #include "inbound.hpp"
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -101,8 +102,19 @@ InboundRoute::~InboundRoute() {
 
 void InboundRoute::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
   auto* self = static_cast<InboundRoute*>(opaque);
+  self->stats_.error(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->kafka_down_ = true;
   log(LogLevel::warn, "route " + self->route_.name +
                           ": kafka: " + rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)) + ": " + reason);
+}
+
+int InboundRoute::on_statistics(rd_kafka_t*, char* json, std::size_t json_len, void* opaque) {
+  auto* self = static_cast<InboundRoute*>(opaque);
+  if (const auto s = kafka::parse_statistics(std::string_view(json, json_len))) {
+    self->stats_.set_kafka_retries(s->retries);
+    if (s->broker_up) self->kafka_down_ = false;
+  }
+  return 0;  // librdkafka frees the JSON
 }
 
 void InboundRoute::on_log(const rd_kafka_t* rk, int, const char* facility, const char* text) {
@@ -124,6 +136,7 @@ bool InboundRoute::start_consumer(const std::atomic<bool>& stop) {
   rd_kafka_conf_set_opaque(conf->get(), this);
   rd_kafka_conf_set_error_cb(conf->get(), &InboundRoute::on_error);
   rd_kafka_conf_set_log_cb(conf->get(), &InboundRoute::on_log);
+  rd_kafka_conf_set_stats_cb(conf->get(), &InboundRoute::on_statistics);
   char err[512] = {};
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof err);
   if (rk == nullptr) {
@@ -221,12 +234,42 @@ mq::Result<void> InboundRoute::append(const rd_kafka_message_t& message) {
   auto published = producer_->publish(record);
   if (!published) return published.error();
   ++appended_;
+  stats_.carried(message.len);
+  if (record.timestamp_ns) {
+    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    if (now_ns >= *record.timestamp_ns)
+      stats_.latency().observe(std::chrono::microseconds((now_ns - *record.timestamp_ns) / 1000));
+  }
   // For lag monitoring only: the offset after it, committed by librdkafka's auto-commit.
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(list, route_.kafka_topic.c_str(), message.partition)->offset = message.offset + 1;
   (void)rd_kafka_offsets_store(consumer_.get(), list);
   rd_kafka_topic_partition_list_destroy(list);
   return {};
+}
+
+void InboundRoute::sample_lag() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - lag_sampled_ < std::chrono::seconds(1)) return;
+  lag_sampled_ = now;
+  rd_kafka_topic_partition_list_t* assigned = nullptr;
+  if (rd_kafka_assignment(consumer_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // Both cached by librdkafka (no broker round trip): the high watermark from the last fetch, the position from the
+  // last record handed to the route. A partition the route has read nothing of yet is not counted.
+  (void)rd_kafka_position(consumer_.get(), assigned);
+  std::int64_t lag = -1;
+  for (int i = 0; i < assigned->cnt; ++i) {
+    const auto& p = assigned->elems[i];
+    std::int64_t low = 0, high = 0;
+    if (p.offset < 0 ||
+        rd_kafka_get_watermark_offsets(consumer_.get(), p.topic, p.partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0)
+      continue;
+    lag = std::max<std::int64_t>(lag, 0) + std::max<std::int64_t>(high - p.offset, 0);
+  }
+  rd_kafka_topic_partition_list_destroy(assigned);
+  stats_.set_lag(lag);
 }
 
 void InboundRoute::pause(bool paused) {
@@ -249,23 +292,36 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
     return 1;
   }
   producer_.emplace(std::move(*producer));
-  if (!start_consumer(stop)) return 1;
+  if (!start_consumer(stop)) {
+    stats_.set_state(RouteState::failed);
+    return 1;
+  }
   int code = 0;
   bool paused = false;
+  std::uint64_t appended_before = appended_;
   while (!stop.load(std::memory_order_relaxed)) {
     beat();
+    stats_.set_state(paused ? RouteState::paused : kafka_down_ ? RouteState::kafka_down : RouteState::running);
+    stats_.set_in_flight(waiting_ != nullptr ? 1 : 0);
+    sample_lag();
+    stats_.checkpoint_turn(waiting_ != nullptr || stats_.lag() > 0, appended_ != appended_before);
+    appended_before = appended_;
     rd_kafka_message_t* m = waiting_;
     waiting_ = nullptr;
     if (m == nullptr) m = rd_kafka_consumer_poll(consumer_.get(), 100);
     if (m == nullptr) continue;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         log(LogLevel::warn, "route " + route_.name + ": kafka: " + rd_kafka_message_errstr(m));
+        stats_.error(rd_kafka_err2name(m->err));
+      }
       rd_kafka_message_destroy(m);
       continue;
     }
+    kafka_down_ = false;  // a record came: a broker is up
     if (is_echo(*m)) {
       ++echoes_;
+      stats_.echo_dropped();
       rd_kafka_message_destroy(m);
       continue;
     }
@@ -279,6 +335,7 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
       continue;
     }
     if (!appended) {
+      stats_.error(mq::errc_name(appended.error().code()));
       log(LogLevel::error, "route " + route_.name + ": appending partition " + std::to_string(m->partition) +
                                " offset " + std::to_string(m->offset) + " to local topic '" + route_.local_topic +
                                "': " + std::string(appended.error().message()) +
@@ -295,6 +352,7 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
   if (consumer_) {
     (void)rd_kafka_commit(consumer_.get(), nullptr, 0);  // what was appended, for lag monitoring
   }
+  stats_.set_state(code == 0 ? RouteState::stopped : RouteState::failed);
   log(LogLevel::info, "route " + route_.name + ": stopped: " + std::to_string(appended_) + " records appended, " +
                           std::to_string(echoes_) + " echoes dropped");
   return code;

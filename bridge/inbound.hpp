@@ -18,6 +18,7 @@
 #include "kafka.hpp"
 #include "libmq/producer.hpp"
 #include "libmq/topic.hpp"
+#include "stats.hpp"
 
 namespace bridge {
 
@@ -51,15 +52,19 @@ class InboundRoute {
   int run(const std::atomic<bool>& stop);
   // When run() last went round its loop (any thread may ask): the watchdog is fed only while every route beats.
   std::chrono::steady_clock::time_point last_beat() const noexcept { return heartbeat_.last(); }
+  // What it is doing and has done (the metrics endpoint reads it from another thread; the supervisor samples it).
+  RouteStats& stats() noexcept { return stats_; }
 
  private:
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+  static int on_statistics(rd_kafka_t* rk, char* json, std::size_t json_len, void* opaque);
 
   bool start_consumer(const std::atomic<bool>& stop);  // scan, make, assign; false (logged) on a hard failure
   // Appends one Kafka record. Errc::full when the topic had no room within the producer's short block timeout.
   mq::Result<void> append(const rd_kafka_message_t& message);
   void pause(bool paused);
+  void sample_lag();  // once a second: Kafka's lag from librdkafka's cached watermarks and positions
   bool is_echo(const rd_kafka_message_t& message) const;
 
   void beat() noexcept { heartbeat_.beat(); }
@@ -67,11 +72,14 @@ class InboundRoute {
   Heartbeat heartbeat_;
   const Config& config_;
   const Route& route_;
+  RouteStats stats_{route_};
   mq::Topic topic_;
   std::optional<mq::Producer> producer_;
   kafka::Client consumer_;
   rd_kafka_message_t* waiting_ = nullptr;  // the record a full topic refused, appended before any other
   std::uint64_t appended_ = 0, echoes_ = 0;
+  bool kafka_down_ = false;  // librdkafka reported every broker down, and none has come up since
+  std::chrono::steady_clock::time_point lag_sampled_{};
 };
 
 }  // namespace bridge

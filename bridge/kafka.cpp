@@ -2,6 +2,7 @@
 #include "kafka.hpp"
 
 #include <cctype>
+#include <nlohmann/json.hpp>
 
 namespace bridge::kafka {
 
@@ -70,6 +71,8 @@ mq::Result<Conf> route_conf(const Route& route, const std::string& origin) {
     return invalid("internal: librdkafka refused the bridge's default " + name + ": " + error);
   };
   if (!set(conf.get(), "client.id", "mq-kafka-bridge." + route.name, error)) return defaults_fail("client.id");
+  // The route's retries for its metrics come from librdkafka's statistics.
+  if (!set(conf.get(), "statistics.interval.ms", "1000", error)) return defaults_fail("statistics.interval.ms");
   if (route.direction == Direction::out) {
     if (!set(conf.get(), "enable.idempotence", "true", error)) return defaults_fail("enable.idempotence");
     if (!set(conf.get(), "partitioner", "murmur2_random", error)) return defaults_fail("partitioner");
@@ -100,6 +103,24 @@ mq::Result<Conf> route_conf(const Route& route, const std::string& origin) {
   if (!brokers)
     return invalid(section + ": no kafka.bootstrap.servers (give it in the global section or in the route's)");
   return conf;
+}
+
+std::optional<Statistics> parse_statistics(std::string_view json) {
+  const auto doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return std::nullopt;
+  Statistics s;
+  if (const auto brokers = doc.find("brokers"); brokers != doc.end() && brokers->is_object())
+    for (const auto& broker : *brokers) {
+      if (const auto retries = broker.find("txretries"); retries != broker.end() && retries->is_number_unsigned())
+        s.retries += retries->get<std::uint64_t>();
+      // Only the cluster's brokers (nodeid >= 0), not the bootstrap entries or the internal ones.
+      const auto node = broker.find("nodeid");
+      const auto state = broker.find("state");
+      if (node != broker.end() && node->is_number_integer() && node->get<std::int64_t>() >= 0 &&
+          state != broker.end() && state->is_string() && state->get<std::string>() == "UP")
+        s.broker_up = true;
+    }
+  return s;
 }
 
 }  // namespace bridge::kafka

@@ -5,8 +5,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "config.hpp"
 #include "libmq/error.hpp"
@@ -37,5 +40,13 @@ mq::Result<Conf> route_conf(const Route& route, const std::string& origin);
 // Checks a bootstrap.servers value: a comma-separated list of [PROTOCOL://]HOST[:PORT], PORT 1..65535. Returns
 // the problem ("'x:0': port 0 is not 1..65535"), empty when the list is good.
 std::string check_broker_list(const std::string& list);
+
+// What a route's metrics take from librdkafka's statistics (the JSON of statistics.interval.ms, STATISTICS.md).
+struct Statistics {
+  std::uint64_t retries = 0;       // requests retried, over the brokers (txretries)
+  bool broker_up = false;          // a broker of the cluster is connected (state UP)
+};
+// nullopt when `json` is not a JSON object; a field librdkafka did not report keeps its default.
+std::optional<Statistics> parse_statistics(std::string_view json);
 
 }  // namespace bridge::kafka

@@ -1,8 +1,15 @@
 // mq-kafka-bridge: carries records between libmq topics and a Kafka cluster, one thread per [route.NAME] of its config
 // file, until SIGTERM or SIGINT (then outbound routes wait for Kafka to confirm what is in flight and ack it, inbound
 // routes commit their Kafka offsets, and the bridge exits 0).
-// Exit codes: 0 clean stop or a good --check, 1 a route failed, 2 a bad option, config or local topic.
+// With metrics-listen, GET /metrics answers every route's state, counters, rates, lag and latency (stats.hpp), and
+// `--status` prints them as a table (status.hpp).
+// Exit codes: 0 clean stop, a good --check or --status shown, 1 a route failed (or no bridge answered --status),
+// 2 a bad option, config or local topic.
+#include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp uses std::exchange without it
+
 #include <signal.h>
+
+#include <boost/asio.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -18,8 +25,11 @@
 #include "inbound.hpp"
 #include "libmq/topic.hpp"
 #include "log.hpp"
+#include "mqd/metrics.hpp"
 #include "mqd/notify.hpp"
 #include "outbound.hpp"
+#include "stats.hpp"
+#include "status.hpp"
 
 using namespace bridge;
 
@@ -35,6 +45,7 @@ struct Runner {
   std::string name;
   std::function<int(const std::atomic<bool>&)> run;
   std::function<std::chrono::steady_clock::time_point()> last_beat;
+  RouteStats* stats;
 };
 
 // Runs every route in a thread of its own until all have returned (g_stop, or one failed, which stops the others),
@@ -60,12 +71,15 @@ int supervise(std::vector<Runner>& routes) {
   // loop (a route stuck in a call that never returns stops feeding it, and systemd restarts the bridge).
   mqd::notify_ready(std::to_string(routes.size()) + (routes.size() == 1 ? " route" : " routes") + " running");
   const auto watchdog = mqd::watchdog_interval();
-  const auto period = watchdog.value_or(std::chrono::seconds(1));
+  // The rates of the metrics are sampled here, about once a second.
+  const auto period = std::min<std::chrono::steady_clock::duration>(watchdog.value_or(std::chrono::seconds(1)),
+                                                                    std::chrono::seconds(1));
   bool stopping = false;
   {
     std::unique_lock lock(mutex);
     while (done < routes.size()) {
       finished.wait_for(lock, period);
+      for (auto& route : routes) route.stats->sample_rates(std::chrono::steady_clock::now());
       if (g_stop.load() && !stopping) {
         stopping = true;
         mqd::notify_stopping();
@@ -94,6 +108,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   const auto config = parse_config(argc, argv, exit_code);
   if (!config) return exit_code;
+  if (config->status) return show_status(*config);
   if (config->check) {
     std::cout << "mq-kafka-bridge: config file " << config->config_file << " is good: " << config->routes.size()
               << (config->routes.size() == 1 ? " route" : " routes") << ", bridge id " << config->id << "\n";
@@ -115,13 +130,28 @@ int main(int argc, char** argv) {
     }
     if (route.direction == Direction::out) {
       auto* r = outbound.emplace_back(std::make_unique<OutboundRoute>(*config, route, std::move(*topic))).get();
-      routes.push_back(
-          {route.name, [r](const std::atomic<bool>& stop) { return r->run(stop); }, [r] { return r->last_beat(); }});
+      routes.push_back({route.name, [r](const std::atomic<bool>& stop) { return r->run(stop); },
+                        [r] { return r->last_beat(); }, &r->stats()});
     } else {
       auto* r = inbound.emplace_back(std::make_unique<InboundRoute>(*config, route, std::move(*topic))).get();
-      routes.push_back(
-          {route.name, [r](const std::atomic<bool>& stop) { return r->run(stop); }, [r] { return r->last_beat(); }});
+      routes.push_back({route.name, [r](const std::atomic<bool>& stop) { return r->run(stop); },
+                        [r] { return r->last_beat(); }, &r->stats()});
     }
+  }
+
+  // The metrics endpoint, on a thread of its own; a scrape reads the routes' atomics.
+  boost::asio::io_context io;
+  std::vector<const RouteStats*> stats;
+  for (const auto& r : routes) stats.push_back(r.stats);
+  mqd::MetricsServer metrics(io, "mq-kafka-bridge", [&] { return render_metrics(config->id, stats); });
+  std::thread metrics_thread;
+  if (!config->metrics_listen.empty()) {
+    if (auto listening = metrics.listen(config->metrics_listen); !listening) {
+      log(LogLevel::error, std::string(listening.error().message()));
+      return 2;
+    }
+    metrics_thread = std::thread([&io] { io.run(); });
+    log(LogLevel::info, "metrics on http://" + config->metrics_listen + "/metrics");
   }
 
   struct sigaction stop {};
@@ -133,6 +163,8 @@ int main(int argc, char** argv) {
   log(LogLevel::info, "bridge " + config->id + " starting " + std::to_string(routes.size()) +
                           (routes.size() == 1 ? " route" : " routes"));
   const int code = supervise(routes);
+  io.stop();
+  if (metrics_thread.joinable()) metrics_thread.join();
   routes.clear();
   outbound.clear();
   inbound.clear();

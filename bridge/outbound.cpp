@@ -40,8 +40,13 @@ void OutboundRoute::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, 
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->window_.mark_done(seq);
     ++self->carried_;
+    self->kafka_down_ = false;
+    self->stats_.carried(message->len);
+    if (const std::int64_t us = rd_kafka_message_latency(message); us >= 0)
+      self->stats_.latency().observe(std::chrono::microseconds(us));
     return;
   }
+  self->stats_.error(rd_kafka_err2name(message->err));
   if (self->failure_.empty())
     self->failure_ =
         "delivery of offset " + std::to_string(entry->message.offset()) + " failed: " + err_text(message->err);
@@ -50,6 +55,8 @@ void OutboundRoute::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, 
 
 void OutboundRoute::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* self = static_cast<OutboundRoute*>(opaque);
+  self->stats_.error(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->kafka_down_ = true;
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     char text[512] = {};
     const auto cause = rd_kafka_fatal_error(rk, text, sizeof text);
@@ -60,6 +67,16 @@ void OutboundRoute::on_error(rd_kafka_t* rk, int err, const char* reason, void* 
   // Brokers down, connections refused: librdkafka retries by itself and the records wait (in it, or in libmq).
   log(LogLevel::warn,
       "route " + self->route_.name + ": kafka: " + err_text(static_cast<rd_kafka_resp_err_t>(err)) + ": " + reason);
+}
+
+int OutboundRoute::on_statistics(rd_kafka_t*, char* json, std::size_t json_len, void* opaque) {
+  auto* self = static_cast<OutboundRoute*>(opaque);
+  if (const auto s = kafka::parse_statistics(std::string_view(json, json_len))) {
+    self->retries_now_ = s->retries;
+    self->stats_.set_kafka_retries(self->retries_before_ + self->retries_now_);
+    if (s->broker_up) self->kafka_down_ = false;
+  }
+  return 0;  // librdkafka frees the JSON
 }
 
 void OutboundRoute::on_log(const rd_kafka_t* rk, int, const char* facility, const char* text) {
@@ -90,6 +107,7 @@ bool OutboundRoute::start_clients() {
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &OutboundRoute::on_delivery);
   rd_kafka_conf_set_error_cb(conf->get(), &OutboundRoute::on_error);
   rd_kafka_conf_set_log_cb(conf->get(), &OutboundRoute::on_log);  // from librdkafka's threads: log() is one write
+  rd_kafka_conf_set_stats_cb(conf->get(), &OutboundRoute::on_statistics);
   char text[512] = {};
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), text, sizeof text);
   if (rk == nullptr) {
@@ -108,6 +126,8 @@ void OutboundRoute::stop_clients() {
   if (producer_) {
     (void)rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     producer_.reset();
+    retries_before_ += retries_now_;  // the next producer's statistics count from 0
+    retries_now_ = 0;
   }
   consumer_.reset();  // leaves the group: what it held unacked goes back to the group
   queue_full_ = false;
@@ -166,6 +186,7 @@ bool OutboundRoute::produce_pending() {
                                "stops rather than drop it");
       return false;
     }
+    stats_.error(rd_kafka_err2name(err));
     if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
     if (failure_.empty()) failure_ = "producing offset " + std::to_string(m.offset()) + " failed: " + err_text(err);
     return true;
@@ -180,6 +201,7 @@ bool OutboundRoute::take(std::chrono::nanoseconds timeout) {
   if (!n) {
     const auto& e = n.error();
     if (e.code() == mq::Errc::timed_out || e.code() == mq::Errc::limit) return true;
+    if (e.code() != mq::Errc::timed_out) stats_.error(mq::errc_name(e.code()));
     if (e.code() == mq::Errc::lost) {
       log(LogLevel::warn, "route " + route_.name + ": local topic '" + route_.local_topic +
                               "' (policy overwrite) overwrote " + std::to_string(e.lost()) +
@@ -193,27 +215,44 @@ bool OutboundRoute::take(std::chrono::nanoseconds timeout) {
   for (auto& m : batch_) {
     const bool echo = is_echo(m);
     echoes_ += echo ? 1 : 0;
+    if (echo) stats_.echo_dropped();
     window_.push(Entry{std::move(m), echo}, echo);
   }
   return true;
 }
 
-void OutboundRoute::checkpoint() {
+bool OutboundRoute::checkpoint() {
   auto last = window_.pop_done_prefix();
-  if (!last) return;
+  if (!last) return false;
   const mq::Offset offset = last->message.offset();
   if (auto acked = consumer_->ack(std::move(last->message)); !acked) {
     // Not ours any more (cannot happen while this member lives): it comes back through the group.
     log(LogLevel::warn, "route " + route_.name + ": ack of offset " + std::to_string(offset) +
                             " failed: " + std::string(acked.error().message()));
-    return;
+    stats_.error(mq::errc_name(acked.error().code()));
+    return false;
   }
   checkpoint_ = offset + 1;
   backoff_ = std::chrono::milliseconds(100);
+  return true;
+}
+
+void OutboundRoute::observe(bool moved) {
+  stats_.set_state(kafka_down_ ? RouteState::kafka_down : queue_full_ ? RouteState::waiting : RouteState::running);
+  stats_.set_in_flight(window_.size());
+  const auto now = std::chrono::steady_clock::now();
+  if (now - lag_sampled_ >= std::chrono::seconds(1)) {  // the group's lag: once a second (info() allocates)
+    lag_sampled_ = now;
+    for (const auto& g : topic_.info().groups)
+      if (g.name == route_.group) stats_.set_lag(static_cast<std::int64_t>(g.lag));
+  }
+  stats_.checkpoint_turn(!window_.empty() || stats_.lag() > 0, moved);
 }
 
 void OutboundRoute::restart(const std::atomic<bool>& stop) {
   ++restarts_;
+  stats_.restarted();
+  stats_.set_state(RouteState::restarting);
   log(LogLevel::warn, "route " + route_.name + ": " + failure_ + (fatal_ ? " (fatal: new producer)" : "") +
                           "; restarting from the checkpoint" +
                           (checkpoint_ ? " (offset " + std::to_string(*checkpoint_) + ")" : std::string()) + " in " +
@@ -253,27 +292,33 @@ int OutboundRoute::run(const std::atomic<bool>& stop) {
                           "') -> Kafka topic '" + route_.kafka_topic + "'");
   while (!stop.load(std::memory_order_relaxed)) {
     beat();
-    if (!producer_ && !start_clients()) return 1;
+    if (!producer_ && !start_clients()) {
+      stats_.set_state(RouteState::failed);
+      return 1;
+    }
     if (!failure_.empty()) {
       restart(stop);
       continue;
     }
     if (!produce_pending()) {
       shut_down();  // what went before the refused record is still confirmed and acked
+      stats_.set_state(RouteState::failed);
       return 1;
     }
     // Delivery reports and errors are served here, in this thread. While records are in flight, wait briefly for
     // reports and look at libmq without waiting; otherwise wait in libmq for the next record.
     const bool busy = !window_.empty();
     rd_kafka_poll(producer_.get(), busy ? (queue_full_ ? 10 : 1) : 0);
-    checkpoint();
+    observe(checkpoint());
     if (!failure_.empty() || queue_full_) continue;
     if (!take(busy ? std::chrono::nanoseconds(0) : std::chrono::nanoseconds(std::chrono::milliseconds(100)))) {
       stop_clients();
+      stats_.set_state(RouteState::failed);
       return 1;
     }
   }
   if (producer_) shut_down();
+  stats_.set_state(RouteState::stopped);
   log(LogLevel::info, "route " + route_.name + ": stopped: " + std::to_string(carried_) + " records carried, " +
                           std::to_string(echoes_) + " echoes dropped, " + std::to_string(restarts_) + " restarts");
   return 0;

@@ -19,6 +19,7 @@
 #include "libmq/consumer.hpp"
 #include "libmq/topic.hpp"
 #include "prefix_window.hpp"
+#include "stats.hpp"
 
 namespace bridge {
 
@@ -41,6 +42,8 @@ class OutboundRoute {
   int run(const std::atomic<bool>& stop);
   // When run() last went round its loop (any thread may ask): the watchdog is fed only while every route beats.
   std::chrono::steady_clock::time_point last_beat() const noexcept { return heartbeat_.last(); }
+  // What it is doing and has done (the metrics endpoint reads it from another thread; the supervisor samples it).
+  RouteStats& stats() noexcept { return stats_; }
 
  private:
   struct Entry {
@@ -51,12 +54,14 @@ class OutboundRoute {
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+  static int on_statistics(rd_kafka_t* rk, char* json, std::size_t json_len, void* opaque);
 
   bool start_clients();                         // a consumer and a producer; false (logged) when either cannot be made
   void stop_clients();                          // drops the window, destroys the producer, leaves the group
   bool produce_pending();                       // hands received records to librdkafka; false on a record Kafka refuses
   bool take(std::chrono::nanoseconds timeout);  // polls libmq into the window; false on a broken topic
-  void checkpoint();                            // acks the confirmed prefix
+  bool checkpoint();                            // acks the confirmed prefix; true when it moved
+  void observe(bool moved);                     // once per turn: state, in-flight, lag, checkpoint age
   void restart(const std::atomic<bool>& stop);  // from the checkpoint, after a failure or a fatal error
   void shut_down();
   bool is_echo(const mq::Message& message) const;
@@ -66,6 +71,7 @@ class OutboundRoute {
   Heartbeat heartbeat_;
   const Config& config_;
   const Route& route_;
+  RouteStats stats_{route_};
   mq::Topic topic_;
   bool copy_payloads_ = false;  // overwrite topics: a record's bytes live only until the next poll
   std::optional<mq::Consumer> consumer_;
@@ -79,6 +85,9 @@ class OutboundRoute {
   std::chrono::milliseconds backoff_{100};  // before the next restart; doubled per restart, reset by an ack
   std::optional<mq::Offset> checkpoint_;    // the next offset after the last acked record
   std::uint64_t carried_ = 0, echoes_ = 0, restarts_ = 0;
+  bool kafka_down_ = false;  // librdkafka reported every broker down, and none has come up since
+  std::uint64_t retries_before_ = 0, retries_now_ = 0;  // librdkafka's retries: of earlier producers, of this one
+  std::chrono::steady_clock::time_point lag_sampled_{};
 };
 
 }  // namespace bridge

@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   log(LogLevel::info, "listening on " + config->socket + (config->ns.empty() ? "" : " namespace " + config->ns) +
                           "; adopted " + std::to_string(adopted) + " topics");
 
-  MetricsServer metrics(io, [&] { return registry.prometheus(server.clients()); });
+  MetricsServer metrics(io, "mqd", [&] { return registry.prometheus(server.clients()); });
   if (!config->metrics_listen.empty()) {
     if (auto r = metrics.listen(config->metrics_listen); !r) {
       log(LogLevel::error, std::string(r.error().message()));

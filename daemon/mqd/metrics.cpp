@@ -5,8 +5,6 @@
 #include <boost/beast/http.hpp>
 #include <memory>
 
-#include "log.hpp"
-
 namespace mqd {
 
 namespace asio = boost::asio;
@@ -18,8 +16,8 @@ namespace {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, const std::function<std::string()>& render)
-      : stream_(std::move(socket)), render_(render) {}
+  HttpSession(tcp::socket socket, const std::string& server, const std::function<std::string()>& render)
+      : stream_(std::move(socket)), server_(server), render_(render) {}
 
   void start() {
     stream_.expires_after(std::chrono::seconds(10));  // a stuck scraper does not keep a socket forever
@@ -33,7 +31,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void respond() {
     response_.version(request_.version());
     response_.keep_alive(false);
-    response_.set(http::field::server, "mqd");
+    response_.set(http::field::server, server_);
     if (request_.method() != http::verb::get && request_.method() != http::verb::head) {
       response_.result(http::status::method_not_allowed);
       response_.body() = "only GET /metrics\n";
@@ -53,6 +51,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   beast::tcp_stream stream_;
+  const std::string& server_;
   const std::function<std::string()>& render_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
@@ -61,8 +60,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-MetricsServer::MetricsServer(asio::io_context& io, std::function<std::string()> render)
-    : render_(std::move(render)), acceptor_(io) {}
+MetricsServer::MetricsServer(asio::io_context& io, std::string server, std::function<std::string()> render)
+    : server_(std::move(server)), render_(std::move(render)), acceptor_(io) {}
 
 mq::Result<void> MetricsServer::listen(const std::string& address) {
   const auto colon = address.rfind(':');
@@ -96,7 +95,7 @@ mq::Result<void> MetricsServer::listen(const std::string& address) {
 void MetricsServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<HttpSession>(std::move(socket), render_)->start();
+    if (!ec) std::make_shared<HttpSession>(std::move(socket), server_, render_)->start();
     accept();
   });
 }

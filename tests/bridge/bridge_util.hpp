@@ -2,21 +2,27 @@
 // process with its output captured. Every wait has a deadline that fails the test instead of hanging CI.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "status.hpp"
 
 namespace bridgetest {
 
@@ -144,6 +150,46 @@ inline bool wait_for_log(BridgeProcess& bridge, const std::string& text, std::ch
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling the condition; the deadline bounds it
   }
   return true;
+}
+
+// A loopback port nobody listens on right now (bound to 0, read back, released).
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The value of the sample SERIES ("name{labels}", exactly as the page writes it) on a metrics page; nullopt when the
+// page has no such line.
+inline std::optional<double> sample(const std::string& page, const std::string& series) {
+  const std::string start = series + " ";
+  for (std::size_t at = 0; at < page.size();) {
+    auto end = page.find('\n', at);
+    if (end == std::string::npos) end = page.size();
+    if (page.compare(at, start.size(), start) == 0) return std::stod(page.substr(at + start.size(), end - at));
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Scrapes the bridge's metrics on 127.0.0.1:PORT until `ready(page)` holds (returns the page) or `timeout` passes
+// (returns the last page, or the fetch error's text).
+inline std::string metrics_until(int port, const std::function<bool(const std::string&)>& ready,
+                                 std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last;
+  while (true) {
+    auto page = bridge::fetch_metrics("127.0.0.1:" + std::to_string(port), std::chrono::seconds(2));
+    last = page ? *page : "fetch failed: " + std::string(page.error().message());
+    if ((page && ready(*page)) || std::chrono::steady_clock::now() >= deadline) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the condition; the deadline bounds it
+  }
 }
 
 // Lines in `text`.

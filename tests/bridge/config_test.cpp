@@ -101,6 +101,66 @@ TEST(BridgeConfig, UnknownGlobalKeyIsNamed) {
   expect_refused(std::string("colour = blue\n") + kGood, {"unknown key 'colour'", "global section"});
 }
 
+TEST(BridgeConfig, BadMetricsListenIsNamed) {
+  expect_refused(std::string("metrics-listen = localhost:9465\n") + kGood,
+                 {"option --metrics-listen", "'localhost:9465'", "numeric IP"});
+  expect_refused(std::string("metrics-listen = 127.0.0.1:99999\n") + kGood, {"option --metrics-listen", "bad port"});
+  expect_refused(std::string("metrics-listen = 127.0.0.1\n") + kGood, {"option --metrics-listen", "not ADDR:PORT"});
+}
+
+TEST(BridgeConfig, MetricsListenIsAGlobalKey) {
+  ScratchDir dir;
+  const auto o = run_bridge(
+      {"--config", dir.write("bridge.conf", std::string("metrics-listen = [::1]:9465\n") + kGood), "--check"});
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+}
+
+TEST(BridgeStatus, NeedsMetricsListenInTheConfig) {
+  ScratchDir dir;
+  const auto o = run_bridge({"--config", dir.write("bridge.conf", kGood), "--status"});
+  EXPECT_EQ(o.exit_code, 2) << o.output;
+  EXPECT_TRUE(contains(o.output, "set metrics-listen = ADDR:PORT in " + dir.path() + "/bridge.conf")) << o.output;
+}
+
+TEST(BridgeStatus, CheckAndStatusTogetherAreRefused) {
+  ScratchDir dir;
+  const auto o = run_bridge({"--config", dir.write("bridge.conf", kGood), "--check", "--status"});
+  EXPECT_EQ(o.exit_code, 2) << o.output;
+  EXPECT_TRUE(contains(o.output, "--check and --status")) << o.output;
+}
+
+// A page that is not a bridge's (mqd's, say) is not read as an empty bridge; routes come back with their fields.
+TEST(BridgeStatus, ParsesTheMetricsPage) {
+  EXPECT_FALSE(bridge::parse_status("# HELP mq_topic_records x\nmq_topic_records{topic=\"a\"} 3\n"));
+  const std::string page =
+      "mq_bridge_info{id=\"h:b\"} 1\n"
+      "mq_bridge_route_info{route=\"r1\",direction=\"in\",local_topic=\"l\",kafka_topic=\"k\",group=\"g\"} 1\n"
+      "mq_bridge_route_state{route=\"r1\",direction=\"in\",state=\"running\"} 0\n"
+      "mq_bridge_route_state{route=\"r1\",direction=\"in\",state=\"paused\"} 1\n"
+      "mq_bridge_records_total{route=\"r1\",direction=\"in\"} 42\n"
+      "mq_bridge_lag{route=\"r1\",direction=\"in\"} 7\n"
+      "mq_bridge_errors_total{route=\"r1\",direction=\"in\",code=\"full\"} 2\n"
+      "mq_bridge_errors_total{route=\"r1\",direction=\"in\",code=\"_TRANSPORT\"} 3\n"
+      "mq_bridge_delivery_latency_seconds_sum{route=\"r1\",direction=\"in\"} 0.5\n"
+      "mq_bridge_delivery_latency_seconds_count{route=\"r1\",direction=\"in\"} 10\n"
+      "mq_bridge_records_total{route=\"r\\\"2\",direction=\"out\"} 1\n";
+  const auto routes = bridge::parse_status(page);
+  ASSERT_TRUE(routes) << routes.error().message();
+  ASSERT_EQ(routes->size(), 2u);
+  const auto& r = (*routes)[0];
+  EXPECT_EQ(r.name, "r1");
+  EXPECT_EQ(r.direction, "in");
+  EXPECT_EQ(r.local_topic, "l");
+  EXPECT_EQ(r.kafka_topic, "k");
+  EXPECT_EQ(r.state, "paused");
+  EXPECT_EQ(r.records, 42u);
+  EXPECT_EQ(r.lag, std::optional<std::int64_t>(7));
+  EXPECT_EQ(r.errors, 5u);
+  EXPECT_EQ(r.mean_latency_s, std::optional<double>(0.05));
+  EXPECT_EQ((*routes)[1].name, "r\"2");
+  EXPECT_FALSE((*routes)[1].lag.has_value());
+}
+
 TEST(BridgeConfig, UnknownRouteKeyIsNamedWithItsSection) {
   expect_refused(std::string(kGood) + "colour = blue\n", {"section [route.orders]", "unknown key 'colour'"});
 }

@@ -59,14 +59,16 @@ class BridgeInbound : public ::testing::Test {
     (void)mq::Topic::remove("inbox", mq::OpenOptions{.ns = ns_});
   }
 
-  std::unique_ptr<BridgeProcess> start_bridge() {
+  std::unique_ptr<BridgeProcess> start_bridge(const std::vector<std::string>& options = {}) {
     const auto file = dir_.write(
         "bridge.conf", std::string("id = ") + kId + "\nnamespace = " + ns_ + "\nlog-level = debug\n" +
                            "kafka.bootstrap.servers = " + kafka_.bootstraps() + "\nkafka.fetch.wait.max.ms = 10\n" +
                            "[route.events]\ndirection = in\nlocal-topic = inbox\nkafka-topic = " + kKafkaTopic +
                            "\ngroup = bridge-in\n");
-    auto bridge = std::make_unique<BridgeProcess>(std::vector<std::string>{"--config", file},
-                                                  dir_.path() + "/bridge" + std::to_string(starts_++) + ".log");
+    std::vector<std::string> args{"--config", file};
+    args.insert(args.end(), options.begin(), options.end());
+    auto bridge =
+        std::make_unique<BridgeProcess>(args, dir_.path() + "/bridge" + std::to_string(starts_++) + ".log");
     EXPECT_TRUE(wait_for_log(*bridge, "starting 1 route", 30s)) << bridge->log();
     return bridge;
   }
@@ -200,16 +202,47 @@ TEST_F(BridgeInbound, BridgeKilledAtRandomMomentsAndRestartedAppendsEachRecordOn
 }
 
 // A 64 KiB local topic whose one group reads nothing yet takes ~250 records of 200 bytes: the route pauses its Kafka
-// partitions (and says so) until the group reads, then resumes. Nothing dropped, nothing twice.
+// partitions (and says so, in its log and its metrics) until the group reads, then resumes. Nothing dropped, nothing
+// twice.
 TEST_F(BridgeInbound, FullLocalTopicPausesKafkaUntilItDrains) {
   TearDown();
   create_local_topic(mq::kMinCapacity);
   KafkaWriter writer(kafka_.bootstraps());
   write(writer, 0, 1500, 200);
-  auto bridge = start_bridge();
+  const int port = free_port();
+  auto bridge = start_bridge({"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
   ASSERT_TRUE(wait_for_log(*bridge, "Kafka partitions paused", 60s)) << bridge->log();
+  const std::string route = "{route=\"events\",direction=\"in\"}";
+  const std::string paused = "mq_bridge_route_state{route=\"events\",direction=\"in\",state=\"paused\"}";
+  // Paused: one record waits for room, Kafka holds the rest (its lag), the checkpoint ages.
+  std::string page = metrics_until(
+      port,
+      [&](const std::string& p) {
+        return sample(p, paused) == 1.0 && sample(p, "mq_bridge_lag" + route) > 0.0 &&
+               sample(p, "mq_bridge_checkpoint_age_seconds" + route) >= 1.0;
+      },
+      30s);
+  EXPECT_EQ(sample(page, paused), 1.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_in_flight" + route), 1.0) << page;
+  EXPECT_GT(sample(page, "mq_bridge_lag" + route).value_or(0), 0.0) << page;
+  EXPECT_GE(sample(page, "mq_bridge_checkpoint_age_seconds" + route).value_or(0), 1.0) << page;
+  const double appended = sample(page, "mq_bridge_records_total" + route).value_or(-1);
+  EXPECT_GT(appended, 0.0) << page;
+  EXPECT_LT(appended, 1500.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_errors_total{route=\"events\",direction=\"in\",code=\"full\"}"), std::nullopt)
+      << "a full topic is back-pressure, not an error: " << page;
   ASSERT_TRUE(read_until(1500, 60s)) << bridge->log();
   EXPECT_TRUE(contains(bridge->log(), "Kafka partitions resumed")) << bridge->log();
+  page = metrics_until(
+      port,
+      [&](const std::string& p) {
+        return sample(p, "mq_bridge_records_total" + route) == 1500.0 && sample(p, "mq_bridge_lag" + route) == 0.0;
+      },
+      30s);
+  EXPECT_EQ(sample(page, "mq_bridge_records_total" + route), 1500.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_lag" + route), 0.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_route_state{route=\"events\",direction=\"in\",state=\"running\"}"), 1.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_delivery_latency_seconds_count" + route), 1500.0) << page;
   bridge->signal(SIGTERM);
   EXPECT_EQ(bridge->wait_exit(30s), std::optional<int>(0)) << bridge->log();
   expect_nothing_more();

@@ -51,10 +51,13 @@ class BridgeOutbound : public ::testing::Test {
            "\ngroup = " + kGroup + "\n" + route_extra;
   }
   // Starts the bridge and waits until it has said it started (its signal handlers are in place then).
-  std::unique_ptr<BridgeProcess> start_bridge(const std::string& route_extra = "") {
+  std::unique_ptr<BridgeProcess> start_bridge(const std::string& route_extra = "",
+                                              const std::vector<std::string>& options = {}) {
     const auto file = dir_.write("bridge.conf", config(route_extra));
-    auto bridge = std::make_unique<BridgeProcess>(std::vector<std::string>{"--config", file},
-                                                  dir_.path() + "/bridge" + std::to_string(starts_++) + ".log");
+    std::vector<std::string> args{"--config", file};
+    args.insert(args.end(), options.begin(), options.end());
+    auto bridge =
+        std::make_unique<BridgeProcess>(args, dir_.path() + "/bridge" + std::to_string(starts_++) + ".log");
     EXPECT_TRUE(wait_for_log(*bridge, "starting 1 route", 30s)) << bridge->log();
     return bridge;
   }
@@ -252,6 +255,78 @@ TEST_F(BridgeOutbound, BrokerDownThenUpLosesNothing) {
   EXPECT_TRUE(all_acked(30s)) << bridge->log();
   bridge->signal(SIGTERM);
   EXPECT_EQ(bridge->wait_exit(30s), std::optional<int>(0)) << bridge->log();
+}
+
+// The metrics page and --status follow the route: what it carried, its rates and latency, and, with Kafka down, its
+// state, the records it holds unconfirmed, the lag growing in libmq and the age of its stuck checkpoint.
+TEST_F(BridgeOutbound, MetricsAndStatusShowWhatTheRouteCarriesAndWhatWaits) {
+  const int port = free_port();
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  auto bridge = start_bridge("", {"--metrics-listen", listen});
+  const std::string route = "{route=\"orders\",direction=\"out\"}";
+  const auto state_is = [&](const std::string& page, const std::string& state) {
+    return sample(page, "mq_bridge_route_state{route=\"orders\",direction=\"out\",state=\"" + state + "\"}") == 1.0;
+  };
+  publish(0, 300);
+  ASSERT_TRUE(all_acked(60s)) << bridge->log();
+  std::string page = metrics_until(
+      port,
+      [&](const std::string& p) {
+        return sample(p, "mq_bridge_records_total" + route) == 300.0 && sample(p, "mq_bridge_lag" + route) == 0.0;
+      },
+      30s);
+  EXPECT_EQ(sample(page, "mq_bridge_records_total" + route), 300.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_lag" + route), 0.0) << page;
+  EXPECT_TRUE(state_is(page, "running")) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_in_flight" + route), 0.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_checkpoint_age_seconds" + route), 0.0) << page;
+  EXPECT_GT(sample(page, "mq_bridge_bytes_total" + route).value_or(0), 300 * 8.0) << page;  // "record N" each
+  EXPECT_EQ(sample(page, "mq_bridge_delivery_latency_seconds_count" + route), 300.0) << page;
+  EXPECT_TRUE(contains(page, "mq_bridge_info{id=\"test-bridge\"} 1")) << page;
+  EXPECT_TRUE(contains(page, "mq_bridge_route_info{route=\"orders\",direction=\"out\",local_topic=\"orders\","
+                             "kafka_topic=\"orders-kafka\",group=\"bridge\"} 1"))
+      << page;
+
+  const auto status = run_bridge({"--config", dir_.path() + "/bridge.conf", "--metrics-listen", listen, "--status"});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_TRUE(contains(status.output, "ROUTE")) << status.output;
+  EXPECT_TRUE(contains(status.output, "orders          out running    orders              orders-kafka               300"))
+      << status.output;
+
+  // Kafka away: records wait unconfirmed (in flight) and in libmq (lag), and the checkpoint ages.
+  kafka_.broker_down(1);
+  publish(300, 500);
+  page = metrics_until(
+      port,
+      [&](const std::string& p) {
+        return state_is(p, "kafka-down") && sample(p, "mq_bridge_lag" + route) >= 200.0 &&
+               sample(p, "mq_bridge_checkpoint_age_seconds" + route) >= 1.0;
+      },
+      60s);
+  EXPECT_TRUE(state_is(page, "kafka-down")) << page << bridge->log();
+  EXPECT_GE(sample(page, "mq_bridge_lag" + route).value_or(0), 200.0) << page;
+  EXPECT_GE(sample(page, "mq_bridge_in_flight" + route).value_or(0), 1.0) << page;
+  EXPECT_GE(sample(page, "mq_bridge_checkpoint_age_seconds" + route).value_or(0), 1.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_records_total" + route), 300.0) << page;
+  EXPECT_TRUE(contains(page, "mq_bridge_errors_total{route=\"orders\",direction=\"out\",code=\"_ALL_BROKERS_DOWN\"}"))
+      << page;
+
+  kafka_.broker_up(1);
+  ASSERT_TRUE(all_acked(90s)) << bridge->log();
+  page = metrics_until(
+      port,
+      [&](const std::string& p) { return state_is(p, "running") && sample(p, "mq_bridge_lag" + route) == 0.0; },
+      30s);
+  EXPECT_TRUE(state_is(page, "running")) << page;
+  EXPECT_GE(sample(page, "mq_bridge_records_total" + route).value_or(0), 500.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_checkpoint_age_seconds" + route), 0.0) << page;
+  bridge->signal(SIGTERM);
+  EXPECT_EQ(bridge->wait_exit(30s), std::optional<int>(0)) << bridge->log();
+
+  // Nobody answers now: --status says so, exit 1.
+  const auto gone = run_bridge({"--config", dir_.path() + "/bridge.conf", "--metrics-listen", listen, "--status"});
+  EXPECT_EQ(gone.exit_code, 1) << gone.output;
+  EXPECT_TRUE(contains(gone.output, "is the bridge running?")) << gone.output;
 }
 
 // A shorter outage, within message.timeout.ms: the same producer reconnects by itself and delivers what waited.
