@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test: set up, then build and run the unit + multi-process + concurrency + daemon suites, mq-kafka-bridge's
-# suite (against librdkafka's mock cluster), mqd under a real systemd, the chaos campaign and the benchmark smoke runs in release, the Node addon's tests (node:test, against
+# suite (against librdkafka's mock cluster), mqd and mq-kafka-bridge under a real systemd, the chaos campaign and the benchmark smoke runs in release, the Node addon's tests (node:test, against
 # the release mqd), a 60 s soak and the Node chaos campaign, the suites again under ASan+UBSan, the concurrency suite under TSan, and bounded
 # libFuzzer runs (clang).
 set -euo pipefail

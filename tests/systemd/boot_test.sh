@@ -13,101 +13,15 @@
 # Usage: boot_test.sh BUILD_DIR (configured with the install prefix /usr/local, built).
 # Exit 0 pass, 1 fail, 77 skipped (not root, or this kernel refuses the namespaces a container needs).
 # Env: MQ_NSPAWN_CACHE (default /var/cache/libmq-tests) keeps the root image; MQ_DEBIAN_MIRROR (default: apt's).
+# The container (image, install, boot, in_ct, as_user, wait_for) is container.sh's, shared with bridge_boot_test.sh.
 set -euo pipefail
 
-build=$(cd "${1:?usage: boot_test.sh BUILD_DIR}" && pwd)
-say() { echo "boot_test: $*"; }
-fail() { say "FAIL: $*"; exit 1; }
-[ "$(id -u)" -eq 0 ] || { say "needs root (systemd-nspawn): skipped"; exit 77; }
-unshare --pid --mount --uts --ipc --net --fork true 2>/dev/null ||
-  { say "this kernel or sandbox refuses new namespaces, so no container can boot: skipped"; exit 77; }
-for tool in systemd-nspawn debootstrap nsenter flock; do
-  command -v "$tool" >/dev/null || fail "$tool is missing (scripts/setup.sh installs it)"
-done
-prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
-[ "$prefix" = /usr/local ] || fail "$build is configured for the prefix '$prefix'; the unit under test expects /usr/local"
-
-# ---- the root image, made once ----------------------------------------------------------------------------------
-cache=${MQ_NSPAWN_CACHE:-/var/cache/libmq-tests}
-image=$cache/bookworm-systemd
-packages=systemd,systemd-sysv,dbus,passwd,procps,libboost-program-options1.74.0  # procps: /bin/kill, for ExecReload
-mkdir -p "$cache"
-exec 9>"$cache/.lock"
-flock -w 900 9 || fail "another run has held $cache/.lock for 15 minutes"
-if [ "$(cat "$image/.libmq-image" 2>/dev/null)" != "$packages" ]; then
-  mirror=${MQ_DEBIAN_MIRROR:-}
-  if [ -z "$mirror" ]; then  # apt's own Debian mirror (deb822 .sources or a one-line sources.list)
-    mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-      sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' | head -1 || true)
-  fi
-  mirror=${mirror:-http://deb.debian.org/debian}
-  say "making the root image in $image (debootstrap minbase from $mirror, once)"
-  rm -rf "$image" "$image.new"
-  timeout 900 debootstrap --variant=minbase --include="$packages" bookworm "$image.new" "$mirror" \
-    >"$cache/debootstrap.log" 2>&1 || { tail -20 "$cache/debootstrap.log"; fail "debootstrap failed (log above)"; }
-  echo "$packages" >"$image.new/.libmq-image"
-  mv "$image.new" "$image"
-fi
-
-# ---- the built tree, installed into a stage that becomes the container's /usr/local ------------------------------
-# (in the build tree, not /tmp: the unit's PrivateTmp= and nspawn hide /tmp)
-work=$(mktemp -d "$build/systemd-boot.XXXXXX")
-stage=$work/stage
-DESTDIR=$stage cmake --install "$build" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "cmake --install"; }
-[ -f "$stage/usr/local/lib/systemd/system/mqd.service" ] || fail "cmake --install put no mqd.service in lib/systemd/system"
-
-nspawn=""
-init=""
-cleanup() {
-  if [ -n "$nspawn" ] && kill -0 "$nspawn" 2>/dev/null; then
-    kill -TERM "$nspawn" 2>/dev/null || true  # nspawn asks the container's systemd to power off
-    for _ in $(seq 1 100); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nspawn" 2>/dev/null || true
-    wait "$nspawn" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# ---- boot ------------------------------------------------------------------------------------------------------
-say "booting systemd in a container"
-systemd-nspawn --quiet -D "$image" --ephemeral --boot --register=no --keep-unit --private-network \
-  --machine="libmq-test-$$" --bind="$stage/usr/local:/usr/local" >"$work/console.log" 2>&1 &
-nspawn=$!
-# The container's PID 1 is nspawn's child (nspawn reaps as a subreaper) once the container is set up.
-for _ in $(seq 1 300); do
-  init=$(pgrep -P "$nspawn" -x systemd || true)
-  [ -n "$init" ] && break
-  kill -0 "$nspawn" 2>/dev/null || { cat "$work/console.log"; fail "systemd-nspawn exited before the container's systemd started"; }
-  sleep 0.1
-done
-[ -n "$init" ] || { cat "$work/console.log"; fail "no systemd in the container after 30 s"; }
-
-PATH_IN=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-# in_ct SECONDS CMD...: runs CMD inside the container as root, failing the test when it outlasts SECONDS.
-in_ct() {
-  local limit=$1
-  shift
-  timeout "$limit" nsenter --all --target "$init" -- env -i PATH="$PATH_IN" "$@"
-}
-as_user() {  # as_user USER SECONDS CMD...
-  local user=$1 limit=$2
-  shift 2
-  in_ct "$limit" runuser -u "$user" -- "$@"
-}
-for _ in $(seq 1 600); do  # systemctl talks to PID 1 through this socket, made early in the boot
-  in_ct 10 test -S /run/systemd/private && break
-  kill -0 "$nspawn" 2>/dev/null || { cat "$work/console.log"; fail "the container stopped while booting"; }
-  sleep 0.1
-done
-state=$(in_ct 120 systemctl is-system-running --wait || true)
-case "$state" in
-  running) ;;
-  degraded) say "the container booted degraded: $(in_ct 20 systemctl --failed --no-legend --plain | awk '{print $1}' | xargs)" ;;
-  *) cat "$work/console.log"; fail "the container's systemd did not finish booting: '$state'" ;;
-esac
-say "booted: systemd $(in_ct 20 systemctl --version | head -1 | awk '{print $2}') is PID 1 of the container"
-in_ct 30 ldconfig
+me=boot_test
+source "$(dirname "$0")/container.sh"
+container_prepare "${1:-}"
+[ -f "$stage/usr/local/lib/systemd/system/mqd.service" ] ||
+  fail "cmake --install put no mqd.service in lib/systemd/system"
+container_boot
 in_ct 10 id mq >/dev/null || fail "systemd-sysusers made no user mq at boot (lib/sysusers.d/mq.conf)"
 in_ct 30 useradd --create-home --groups mq alice
 in_ct 30 useradd --create-home bob
@@ -120,16 +34,6 @@ in_journal() {
   local text=$1 lines
   shift
   lines=$(journal "$@") && grep -qi -- "$text" <<<"$lines"
-}
-# wait_for SECONDS WHAT CMD...: polls CMD (every 0.1 s) until it succeeds; fails the test after SECONDS.
-wait_for() {
-  local limit=$1 what=$2 end
-  shift 2
-  end=$((SECONDS + limit))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || fail "$what: not after $limit s"
-    sleep 0.1
-  done
 }
 
 # ---- start: READY before systemctl returns ---------------------------------------------------------------------
