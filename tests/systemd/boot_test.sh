@@ -17,6 +17,7 @@
 set -euo pipefail
 
 me=boot_test
+# shellcheck source=tests/systemd/container.sh
 source "$(dirname "$0")/container.sh"
 container_prepare "${1:-}"
 [ -f "$stage/usr/local/lib/systemd/system/mqd.service" ] ||

@@ -21,6 +21,7 @@
 set -euo pipefail
 
 me=bridge_boot_test
+# shellcheck source=tests/systemd/container.sh
 source "$(dirname "$0")/container.sh"
 mock=${2:?usage: bridge_boot_test.sh BUILD_DIR MOCK_KAFKA}
 [ -x "$mock" ] || fail "$mock is not an executable (build the target mock_kafka)"
