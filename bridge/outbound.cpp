@@ -131,6 +131,7 @@ void OutboundRoute::stop_clients() {
   }
   consumer_.reset();  // leaves the group: what it held unacked goes back to the group
   queue_full_ = false;
+  too_large_.reset();
 }
 
 bool OutboundRoute::is_echo(const mq::Message& message) const {
@@ -142,6 +143,7 @@ bool OutboundRoute::is_echo(const mq::Message& message) const {
 }
 
 bool OutboundRoute::produce_pending() {
+  if (too_large_) return true;  // nothing after it until it is dead-lettered (order per key)
   next_produce_ = std::max(next_produce_, window_.first_seq());
   for (; next_produce_ < window_.end_seq(); ++next_produce_) {
     Entry* entry = window_.find(next_produce_);
@@ -180,11 +182,18 @@ bool OutboundRoute::produce_pending() {
       return true;
     }
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-      log(LogLevel::error, "route " + route_.name + ": offset " + std::to_string(m.offset()) + " of local topic '" +
+      stats_.error(rd_kafka_err2name(err));
+      const std::string what = "route " + route_.name + ": offset " + std::to_string(m.offset()) + " of local topic '" +
                                route_.local_topic + "' is larger than Kafka takes (" + std::to_string(payload_size) +
-                               " bytes, see kafka.message.max.bytes): the route "
-                               "stops rather than drop it");
-      return false;
+                               " bytes, see kafka.message.max.bytes)";
+      if (copy_payloads_) {  // an overwrite topic: no dead-letter topic (libmq's dead letters need a block topic)
+        log(LogLevel::error, what + ": the route stops rather than drop it");
+        return false;
+      }
+      log(LogLevel::warn, what + ": it goes to the dead-letter topic '" + route_.local_topic +
+                              ".dlq' once every record before it is in Kafka");
+      too_large_ = next_produce_;
+      return true;
     }
     stats_.error(rd_kafka_err2name(err));
     if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
@@ -234,6 +243,30 @@ bool OutboundRoute::checkpoint() {
   }
   checkpoint_ = offset + 1;
   backoff_ = std::chrono::milliseconds(100);
+  return true;
+}
+
+bool OutboundRoute::dead_letter_too_large() {
+  Entry* entry = window_.find(*too_large_);
+  const mq::Offset offset = entry->message.offset();
+  const std::size_t size = entry->message.payload().size();
+  const std::string why = "larger than Kafka takes (" + std::to_string(size) + " bytes) for Kafka topic '" +
+                          route_.kafka_topic + "' (route " + route_.name + " of mq-kafka-bridge " + config_.id + ")";
+  if (auto sent = consumer_->dead_letter(std::move(entry->message), why); !sent) {
+    log(LogLevel::error, "route " + route_.name + ": offset " + std::to_string(offset) + " of local topic '" +
+                             route_.local_topic + "' is larger than Kafka takes and cannot go to its dead-letter " +
+                             "topic: " + std::string(sent.error().message()) + "; the route stops rather than drop it");
+    stats_.error(mq::errc_name(sent.error().code()));
+    return false;
+  }
+  window_.pop_front();
+  too_large_.reset();
+  checkpoint_ = offset + 1;
+  stats_.dead_lettered();
+  log(LogLevel::warn, "route " + route_.name + ": offset " + std::to_string(offset) + " of local topic '" +
+                          route_.local_topic + "' moved to the dead-letter topic '" + route_.local_topic +
+                          ".dlq' (mqctl dlq " + route_.local_topic +
+                          " shows it; replay it once Kafka takes it); the route goes on");
   return true;
 }
 
@@ -310,6 +343,11 @@ int OutboundRoute::run(const std::atomic<bool>& stop) {
     const bool busy = !window_.empty();
     rd_kafka_poll(producer_.get(), busy ? (queue_full_ ? 10 : 1) : 0);
     observe(checkpoint());
+    if (too_large_ && window_.first_seq() == *too_large_ && !dead_letter_too_large()) {
+      shut_down();
+      stats_.set_state(RouteState::failed);
+      return 1;
+    }
     if (!failure_.empty() || queue_full_) continue;
     if (!take(busy ? std::chrono::nanoseconds(0) : std::chrono::nanoseconds(std::chrono::milliseconds(100)))) {
       stop_clients();

@@ -2,7 +2,8 @@
 // and produces each record, with its key, headers and timestamp (as CreateTime) and a provenance header, with
 // librdkafka's idempotent producer. A local record is acked only once Kafka confirmed it AND every record the route
 // received before it (PrefixWindow); anything else stays unacked and comes back through the group when the route
-// restarts from its checkpoint (after a failed delivery, a fatal producer error, or a crash of the bridge).
+// restarts from its checkpoint (after a failed delivery, a fatal producer error, or a crash of the bridge). A record
+// larger than Kafka takes goes to the local dead-letter topic (TOPIC.dlq) once every record before it is in Kafka.
 #pragma once
 
 #include <atomic>
@@ -38,7 +39,8 @@ class OutboundRoute {
 
   // Carries records until `stop` is set, then waits up to the shutdown timeout for Kafka to confirm what is in flight,
   // acks the confirmed prefix and returns 0. Returns 1 (having logged why) when the route cannot go on: the consumer
-  // group cannot be joined, the producer cannot be made, or a record is one Kafka will never take (too large).
+  // group cannot be joined, the producer cannot be made, or a record Kafka will never take (too large) cannot go to
+  // the dead-letter topic (an overwrite topic has none; a full one).
   int run(const std::atomic<bool>& stop);
   // When run() last went round its loop (any thread may ask): the watchdog is fed only while every route beats.
   std::chrono::steady_clock::time_point last_beat() const noexcept { return heartbeat_.last(); }
@@ -61,6 +63,7 @@ class OutboundRoute {
   bool produce_pending();                       // hands received records to librdkafka; false on a record Kafka refuses
   bool take(std::chrono::nanoseconds timeout);  // polls libmq into the window; false on a broken topic
   bool checkpoint();                            // acks the confirmed prefix; true when it moved
+  bool dead_letter_too_large();                 // the too-large record, once first in the window; false: cannot
   void observe(bool moved);                     // once per turn: state, in-flight, lag, checkpoint age
   void restart(const std::atomic<bool>& stop);  // from the checkpoint, after a failure or a fatal error
   void shut_down();
@@ -80,6 +83,9 @@ class OutboundRoute {
   std::uint64_t next_produce_ = 0;  // sequence number of the next window entry to hand to librdkafka
   std::vector<mq::Message> batch_;
   bool queue_full_ = false;                 // librdkafka's queue is full: read nothing more from libmq until it drains
+  // The window entry Kafka refused as too large: nothing after it is produced until every record before it is
+  // confirmed and acked, then it is dead-lettered (libmq's dead_letter acks, and its ack is cumulative).
+  std::optional<std::uint64_t> too_large_;
   std::string failure_;                     // why the route must restart from its checkpoint (empty: all is well)
   bool fatal_ = false;                      // the failure is librdkafka's fatal error (the producer is unusable)
   std::chrono::milliseconds backoff_{100};  // before the next restart; doubled per restart, reset by an ack

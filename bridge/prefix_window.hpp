@@ -44,6 +44,11 @@ class PrefixWindow {
     }
     return last;
   }
+  // Removes the first entry, done or not (one the caller has dealt with another way). REQUIRES: !empty().
+  void pop_front() {
+    slots_.pop_front();
+    ++base_;
+  }
   // Drops every entry; their sequence numbers are never found again.
   void clear() {
     base_ += slots_.size();

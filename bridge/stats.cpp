@@ -77,6 +77,7 @@ RouteStats::Snapshot RouteStats::snapshot(std::chrono::steady_clock::time_point 
   s.bytes = bytes_.load(std::memory_order_relaxed);
   s.echoes = echoes_.load(std::memory_order_relaxed);
   s.restarts = restarts_.load(std::memory_order_relaxed);
+  s.dead_letters = dead_letters_.load(std::memory_order_relaxed);
   s.kafka_retries = retries_.load(std::memory_order_relaxed);
   s.in_flight = in_flight_.load(std::memory_order_relaxed);
   s.lag = lag_.load(std::memory_order_relaxed);
@@ -180,6 +181,9 @@ std::string render_metrics(const std::string& bridge_id, const std::vector<const
        [](const Series& s) { return std::to_string(s.at.restarts); });
   each("mq_bridge_kafka_retries_total", "counter", "Requests librdkafka retried (its statistics' txretries).",
        [](const Series& s) { return std::to_string(s.at.kafka_retries); });
+  each("mq_bridge_dead_lettered_total", "counter",
+       "out: records larger than Kafka takes, moved to the local dead-letter topic (TOPIC.dlq).",
+       [](const Series& s) { return std::to_string(s.at.dead_letters); });
   each("mq_bridge_echoes_dropped_total", "counter", "Records not carried because they carry this bridge's id.",
        [](const Series& s) { return std::to_string(s.at.echoes); });
   head("mq_bridge_errors_total", "counter",

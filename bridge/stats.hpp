@@ -64,6 +64,7 @@ class RouteStats {
   }
   void echo_dropped() noexcept { echoes_.fetch_add(1, std::memory_order_relaxed); }
   void restarted() noexcept { restarts_.fetch_add(1, std::memory_order_relaxed); }
+  void dead_lettered() noexcept { dead_letters_.fetch_add(1, std::memory_order_relaxed); }
   void error(std::string_view code);  // counted by code: a librdkafka error name, or a libmq Errc name
   void set_state(RouteState state) noexcept { state_.store(static_cast<int>(state), std::memory_order_relaxed); }
   RouteState state() const noexcept { return static_cast<RouteState>(state_.load(std::memory_order_relaxed)); }
@@ -85,7 +86,8 @@ class RouteStats {
   const Route& route() const noexcept { return route_; }
   struct Snapshot {
     RouteState state = RouteState::starting;
-    std::uint64_t records = 0, bytes = 0, echoes = 0, restarts = 0, kafka_retries = 0, in_flight = 0;
+    std::uint64_t records = 0, bytes = 0, echoes = 0, restarts = 0, kafka_retries = 0, in_flight = 0,
+                  dead_letters = 0;
     std::int64_t lag = -1;
     double records_per_s = 0, bytes_per_s = 0, checkpoint_age_s = 0;
     LatencyHistogram::Snapshot latency;
@@ -96,7 +98,8 @@ class RouteStats {
  private:
   const Route& route_;
   std::atomic<int> state_{static_cast<int>(RouteState::starting)};
-  std::atomic<std::uint64_t> records_{0}, bytes_{0}, echoes_{0}, restarts_{0}, retries_{0}, in_flight_{0};
+  std::atomic<std::uint64_t> records_{0}, bytes_{0}, echoes_{0}, restarts_{0}, retries_{0}, in_flight_{0},
+      dead_letters_{0};
   std::atomic<std::int64_t> lag_{-1};
   std::atomic<std::chrono::steady_clock::rep> work_since_{0};  // 0: no work waiting
   std::atomic<double> records_per_s_{0}, bytes_per_s_{0};

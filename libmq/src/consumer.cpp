@@ -1414,6 +1414,21 @@ Result<Consumer::Nacked> Consumer::nack(Message&& message, std::chrono::millisec
   return state_->nack(message, delay, error);
 }
 
+Result<void> Consumer::dead_letter(Message&& message, std::string_view error) {
+  State& s = *state_;
+  if (s.fork_gen != fork_generation())
+    return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
+  if (!s.holds(message))
+    return Error(Errc::invalid_argument, "record not held by this consumer (acked already?): " + s.context() +
+                                             " offset=" + std::to_string(message.offset_));
+  if (s.seg->policy() != Policy::block)
+    return Error(Errc::invalid_argument, "dead_letter needs a block topic (as nack does): " + s.context());
+  const std::int64_t first = message.first_failure_ns_ != 0 ? message.first_failure_ns_ : realtime_ns();
+  if (auto sent = s.dead_letter(message, first, error); !sent) return sent.error();
+  (void)s.ack_held(message.run_, message.after_, message.done_);
+  return {};
+}
+
 Result<std::size_t> Consumer::nack(std::span<Message> messages, std::optional<std::chrono::milliseconds> delay,
                                    std::string_view error) {
   // In receive order (each nack acks what came before it), every one held before any is nacked.

@@ -475,17 +475,57 @@ TEST_F(BridgeOutbound, FullLibrdkafkaQueuePausesReadingWithoutLoss) {
 }
 
 // A record larger than Kafka takes is never dropped: the route stops (exit 1) naming it, leaving it unacked.
-TEST_F(BridgeOutbound, RecordTooLargeForKafkaStopsTheRouteWithoutDroppingIt) {
-  auto bridge = start_bridge("kafka.message.max.bytes = 1000\n");
+// A record larger than Kafka takes goes to the local dead-letter topic once every record before it is in Kafka, and
+// the route goes on: nothing dropped, nothing wedged.
+TEST_F(BridgeOutbound, RecordTooLargeForKafkaGoesToTheDeadLetterTopicAndTheRouteGoesOn) {
+  const int port = free_port();
+  auto bridge = start_bridge("kafka.message.max.bytes = 1000\n", {"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
+  KafkaReader reader(kafka_.bootstraps(), kKafkaTopic, kPartitions);
   publish(0, 10);
   const std::string big(4000, 'x');
-  ASSERT_TRUE(producer_->publish(bytes(big)));
-  EXPECT_EQ(bridge->wait_exit(30s), std::optional<int>(1)) << bridge->log();
-  EXPECT_TRUE(contains(bridge->log(), "offset 10 of local topic 'orders' is larger than Kafka takes")) << bridge->log();
-  for (const auto& g : topic_->info().groups)
-    if (g.name == kGroup) {
-      EXPECT_EQ(g.committed, 10u);  // the ten before it are in Kafka and acked; it is not
-    }
+  ASSERT_TRUE(producer_->publish(bytes(big)));  // offset 10
+  publish(11, 21);
+  const auto all_but_the_big_one = [](const std::vector<KafkaRecord>& records) {
+    std::set<int> seen;
+    for (const auto& r : records) seen.insert(index_of(r));
+    return seen.size() == 20 && seen.count(10) == 0 && *seen.begin() == 0 && *seen.rbegin() == 20;
+  };
+  ASSERT_TRUE(reader.read_until(all_but_the_big_one, 60s)) << where(reader, *bridge);
+  EXPECT_TRUE(all_acked(30s)) << bridge->log();
+  EXPECT_TRUE(bridge->running()) << bridge->log();
+  EXPECT_TRUE(contains(bridge->log(), "offset 10 of local topic 'orders' is larger than Kafka takes (4000 bytes"))
+      << bridge->log();
+  EXPECT_TRUE(contains(bridge->log(), "moved to the dead-letter topic 'orders.dlq'")) << bridge->log();
+  for (const auto& r : reader.records()) EXPECT_LT(r.value.size(), 100u) << "the big record reached Kafka";
+
+  // The dead letter: the record as published, and why.
+  auto dlq = mq::Topic::open("orders.dlq", mq::OpenOptions{.ns = ns_});
+  ASSERT_TRUE(dlq) << dlq.error().message();
+  mq::Consumer letters(*dlq, mq::ConsumerOptions{.group = std::string(mq::kDeadLetterGroup), .auto_ack = false});
+  auto letter = letters.poll(5s);
+  ASSERT_TRUE(letter) << letter.error().message();
+  EXPECT_EQ(letter->payload().size(), big.size());
+  std::map<std::string, std::string> h;
+  for (const auto& x : letter->headers())
+    h[std::string(x.name)] = std::string(reinterpret_cast<const char*>(x.value.data()), x.value.size());
+  EXPECT_EQ(h[std::string(mq::dlq_header::offset)], "10");
+  EXPECT_EQ(h[std::string(mq::dlq_header::group)], kGroup);
+  EXPECT_TRUE(contains(h[std::string(mq::dlq_header::error)], "larger than Kafka takes (4000 bytes)"))
+      << h[std::string(mq::dlq_header::error)];
+  EXPECT_FALSE(letters.poll(std::chrono::nanoseconds(0)));
+  const auto page = metrics_until(
+      port,
+      [](const std::string& p) {
+        return sample(p, "mq_bridge_dead_lettered_total{route=\"orders\",direction=\"out\"}") == 1.0;
+      },
+      10s);
+  EXPECT_EQ(sample(page, "mq_bridge_dead_lettered_total{route=\"orders\",direction=\"out\"}"), 1.0) << page;
+  EXPECT_EQ(sample(page, "mq_bridge_errors_total{route=\"orders\",direction=\"out\",code=\"MSG_SIZE_TOO_LARGE\"}"),
+            1.0)
+      << page;
+  bridge->signal(SIGTERM);
+  EXPECT_EQ(bridge->wait_exit(30s), std::optional<int>(0)) << bridge->log();
+  (void)mq::Topic::remove("orders.dlq", mq::OpenOptions{.ns = ns_});
 }
 
 }  // namespace

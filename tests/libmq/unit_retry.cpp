@@ -246,6 +246,50 @@ TEST_F(UnitRetry, BackoffGrowsByTheFactorAndTheLastAttemptIsDeadLettered) {
   EXPECT_FALSE(reader.poll(kNow));
 }
 
+// dead_letter: at once, at the first attempt, whatever the policy (10 attempts here); acked as ack acks (what came
+// before it too, not what came after); a record not held, or an overwrite topic's, is refused.
+TEST_F(UnitRetry, DeadLetterSendsARecordToTheDeadLetterTopicAtOnce) {
+  auto topic = mq::Topic::create("jobs").value();
+  mq::Producer producer(topic);
+  mq::Consumer consumer(topic, manual("bridge", no_jitter(10, 1s)));
+  for (const char* p : {"before", "too-large", "after"}) ASSERT_TRUE(producer.publish(bytes(p)));
+  std::vector<mq::Message> batch;
+  auto n = consumer.poll_batch(batch, 3, 1s);
+  ASSERT_TRUE(n) << n.error().what();
+  ASSERT_EQ(*n, 3u);
+  ASSERT_EQ(text(batch[1].payload()), "too-large");
+  ASSERT_TRUE(consumer.dead_letter(std::move(batch[1]), "larger than Kafka takes"));
+  auto g = group_of(topic.info(), "bridge");
+  EXPECT_EQ(g.committed, 2u);  // "before" with it; "after" still held
+  EXPECT_EQ(g.retrying, 0u);
+  auto again = consumer.dead_letter(std::move(batch[1]), "twice");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), mq::Errc::invalid_argument);
+
+  mq::Consumer reader(mq::Topic::open("jobs.dlq").value(), manual(std::string(mq::kDeadLetterGroup)));
+  auto letter = reader.poll(1s);
+  ASSERT_TRUE(letter) << letter.error().what();
+  EXPECT_EQ(text(letter->payload()), "too-large");
+  auto h = headers_of(*letter);
+  EXPECT_EQ(h[std::string(mq::dlq_header::offset)], "1");
+  EXPECT_EQ(h[std::string(mq::dlq_header::group)], "bridge");
+  EXPECT_EQ(h[std::string(mq::dlq_header::attempts)], "1");
+  EXPECT_EQ(h[std::string(mq::dlq_header::error)], "larger than Kafka takes");
+  EXPECT_FALSE(reader.poll(kNow));
+
+  mq::TopicOptions lossy;
+  lossy.policy = mq::Policy::overwrite;
+  auto ring = mq::Topic::create("ring", lossy).value();
+  mq::Producer p2(ring);
+  mq::Consumer c2(ring, manual("g"));
+  ASSERT_TRUE(p2.publish(bytes("a")));
+  auto r = c2.poll(1s);
+  ASSERT_TRUE(r);
+  auto on_overwrite = c2.dead_letter(std::move(*r), "x");
+  ASSERT_FALSE(on_overwrite);
+  EXPECT_TRUE(contains(on_overwrite.error().message(), "block topic")) << on_overwrite.error().what();
+}
+
 TEST_F(UnitRetry, AFullRetryTableStopsNewRecordsAndARacingNackIsALimit) {
   auto topic = mq::Topic::create("jobs").value();
   mq::Producer producer(topic);

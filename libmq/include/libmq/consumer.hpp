@@ -115,6 +115,12 @@ class Consumer {
   // stay held). Returns how many were dead-lettered.
   Result<std::size_t> nack(std::span<Message> messages, std::optional<std::chrono::milliseconds> delay = std::nullopt,
                            std::string_view error = {});
+  // Dead-letters `message` now, whatever its attempt and the group's retry policy: for a record no retry can help
+  // (one its consumer can never pass on, such as one too large for where it goes). Published to `<topic>.dlq` as
+  // nack's last attempt publishes it, with `error` in its mq.dlq.error header, then acked, and like ack it acks
+  // every record this member received before it. Block topics only. Errors: Errc::invalid_argument (not held by
+  // this member, an overwrite topic), the dead-letter publish's error (full, ...; the record stays held).
+  Result<void> dead_letter(Message&& message, std::string_view error);
   // Runs (one per poll, one per poll_batch) this member holds unacked; at kMaxUnacked a poll is Errc::limit.
   std::size_t unacked() const noexcept;
 
