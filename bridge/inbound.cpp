@@ -206,7 +206,8 @@ bool InboundRoute::is_echo(const rd_kafka_message_t& message) const {
 }
 
 mq::Result<void> InboundRoute::append(const rd_kafka_message_t& message) {
-  std::vector<mq::Header> headers;
+  std::vector<mq::Header>& headers = headers_;  // reused: no allocation per record
+  headers.clear();
   rd_kafka_headers_t* kafka_headers = nullptr;
   if (rd_kafka_message_headers(&message, &kafka_headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name = nullptr;
@@ -241,16 +242,33 @@ mq::Result<void> InboundRoute::append(const rd_kafka_message_t& message) {
     if (now_ns >= *record.timestamp_ns)
       stats_.latency().observe(std::chrono::microseconds((now_ns - *record.timestamp_ns) / 1000));
   }
-  // For lag monitoring only: the offset after it, committed by librdkafka's auto-commit.
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(list, route_.kafka_topic.c_str(), message.partition)->offset = message.offset + 1;
-  (void)rd_kafka_offsets_store(consumer_.get(), list);
-  rd_kafka_topic_partition_list_destroy(list);
+  // For lag monitoring only: the offset after it, stored by store_offsets() and committed by librdkafka.
+  const auto p = static_cast<std::size_t>(message.partition);
+  if (p >= to_store_.size()) to_store_.resize(p + 1, -1);
+  to_store_[p] = message.offset + 1;
   return {};
 }
 
-void InboundRoute::sample_lag() {
+void InboundRoute::store_offsets() {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  for (std::size_t p = 0; p < to_store_.size(); ++p) {
+    if (to_store_[p] < 0) continue;
+    if (list == nullptr) list = rd_kafka_topic_partition_list_new(static_cast<int>(to_store_.size()));
+    rd_kafka_topic_partition_list_add(list, route_.kafka_topic.c_str(), static_cast<std::int32_t>(p))->offset =
+        to_store_[p];
+    to_store_[p] = -1;
+  }
+  if (list == nullptr) return;
+  (void)rd_kafka_offsets_store(consumer_.get(), list);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+void InboundRoute::housekeeping() {
   const auto now = std::chrono::steady_clock::now();
+  if (now - stored_at_ >= std::chrono::milliseconds(100)) {
+    stored_at_ = now;
+    store_offsets();
+  }
   if (now - lag_sampled_ < std::chrono::seconds(1)) return;
   lag_sampled_ = now;
   rd_kafka_topic_partition_list_t* assigned = nullptr;
@@ -303,7 +321,7 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
     beat();
     stats_.set_state(paused ? RouteState::paused : kafka_down_ ? RouteState::kafka_down : RouteState::running);
     stats_.set_in_flight(waiting_ != nullptr ? 1 : 0);
-    sample_lag();
+    housekeeping();
     stats_.checkpoint_turn(waiting_ != nullptr || stats_.lag() > 0, appended_ != appended_before);
     appended_before = appended_;
     rd_kafka_message_t* m = waiting_;
@@ -350,6 +368,7 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
     paused = false;
   }
   if (consumer_) {
+    store_offsets();
     (void)rd_kafka_commit(consumer_.get(), nullptr, 0);  // what was appended, for lag monitoring
   }
   stats_.set_state(code == 0 ? RouteState::stopped : RouteState::failed);

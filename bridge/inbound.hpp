@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config.hpp"
 #include "heartbeat.hpp"
@@ -64,7 +65,10 @@ class InboundRoute {
   // Appends one Kafka record. Errc::full when the topic had no room within the producer's short block timeout.
   mq::Result<void> append(const rd_kafka_message_t& message);
   void pause(bool paused);
-  void sample_lag();  // once a second: Kafka's lag from librdkafka's cached watermarks and positions
+  // Every turn: the appended offsets stored (every 100 ms), Kafka's lag from librdkafka's cached watermarks and
+  // positions (every second).
+  void housekeeping();
+  void store_offsets();  // the offsets after the records appended, per partition, for the group's commits
   bool is_echo(const rd_kafka_message_t& message) const;
 
   void beat() noexcept { heartbeat_.beat(); }
@@ -79,7 +83,9 @@ class InboundRoute {
   rd_kafka_message_t* waiting_ = nullptr;  // the record a full topic refused, appended before any other
   std::uint64_t appended_ = 0, echoes_ = 0;
   bool kafka_down_ = false;  // librdkafka reported every broker down, and none has come up since
-  std::chrono::steady_clock::time_point lag_sampled_{};
+  std::chrono::steady_clock::time_point lag_sampled_{}, stored_at_{};
+  std::vector<mq::Header> headers_;      // append's, reused
+  std::vector<std::int64_t> to_store_;  // per partition: the offset to store next, -1 none
 };
 
 }  // namespace bridge

@@ -116,6 +116,14 @@ bool OutboundRoute::start_clients() {
   }
   (void)conf->release();  // rd_kafka_new took it
   producer_.reset(rk);
+  // The topic's partitions asked for now (up to a second while Kafka is away): a producer that meets its topic only
+  // at the first record holds everything until librdkafka's next metadata refresh, a second later.
+  beat();
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, route_.kafka_topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  if (rd_kafka_metadata(rk, 0, topic, &metadata, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    rd_kafka_metadata_destroy(metadata);
+  rd_kafka_topic_destroy(topic);
   next_produce_ = window_.end_seq();
   return true;
 }
@@ -205,6 +213,7 @@ bool OutboundRoute::produce_pending() {
 }
 
 bool OutboundRoute::take(std::chrono::nanoseconds timeout) {
+  took_ = false;
   if (consumer_->unacked() >= mq::kMaxUnacked) return true;  // the window is as long as libmq lets one member hold
   auto n = consumer_->poll_batch(batch_, mq::kMaxBatch, timeout);
   if (!n) {
@@ -221,6 +230,7 @@ bool OutboundRoute::take(std::chrono::nanoseconds timeout) {
         "route " + route_.name + ": reading local topic '" + route_.local_topic + "': " + std::string(e.message()));
     return false;
   }
+  took_ = !batch_.empty();
   for (auto& m : batch_) {
     const bool echo = is_echo(m);
     echoes_ += echo ? 1 : 0;
@@ -338,10 +348,11 @@ int OutboundRoute::run(const std::atomic<bool>& stop) {
       stats_.set_state(RouteState::failed);
       return 1;
     }
-    // Delivery reports and errors are served here, in this thread. While records are in flight, wait briefly for
-    // reports and look at libmq without waiting; otherwise wait in libmq for the next record.
+    // Delivery reports and errors are served here, in this thread. While libmq has records and librdkafka room, take
+    // them without waiting for reports (a wait per batch would cap the route at a batch per wait); when neither
+    // has, wait briefly for reports; with nothing in flight, wait in libmq for the next record.
     const bool busy = !window_.empty();
-    rd_kafka_poll(producer_.get(), busy ? (queue_full_ ? 10 : 1) : 0);
+    rd_kafka_poll(producer_.get(), queue_full_ ? 10 : busy && !took_ ? 1 : 0);
     observe(checkpoint());
     if (too_large_ && window_.first_seq() == *too_large_ && !dead_letter_too_large()) {
       shut_down();

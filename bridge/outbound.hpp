@@ -82,6 +82,7 @@ class OutboundRoute {
   PrefixWindow<Entry> window_;
   std::uint64_t next_produce_ = 0;  // sequence number of the next window entry to hand to librdkafka
   std::vector<mq::Message> batch_;
+  bool took_ = false;  // the last take() got records: libmq may have more, so do not wait for reports first
   bool queue_full_ = false;                 // librdkafka's queue is full: read nothing more from libmq until it drains
   // The window entry Kafka refused as too large: nothing after it is produced until every record before it is
   // confirmed and acked, then it is dead-lettered (libmq's dead_letter acks, and its ack is cumulative).
