@@ -59,6 +59,7 @@ mq::Result<std::map<std::int32_t, std::int64_t>> scan_tail(mq::Topic& topic, con
     if (!consumer) failed = consumer.error();
     std::vector<mq::Message> batch;
     while (consumer && !failed) {
+      if (cursor() >= end) break;  // read up to where the topic ended when the scan began (an empty one: at once)
       auto n = consumer->poll_batch(batch, mq::kMaxBatch, std::chrono::milliseconds(20));
       if (!n && n.error().code() == mq::Errc::lost) continue;  // overwrite topics: the oldest went meanwhile
       if (!n && n.error().code() != mq::Errc::timed_out) failed = n.error();
