@@ -97,7 +97,8 @@ InboundRoute::InboundRoute(const Config& config, const Route& route, mq::Topic t
     : config_(config), route_(route), topic_(std::move(topic)) {}
 
 InboundRoute::~InboundRoute() {
-  if (waiting_ != nullptr) rd_kafka_message_destroy(waiting_);
+  for (; next_ < fetched_n_; ++next_) rd_kafka_message_destroy(fetched_[next_]);
+  if (queue_ != nullptr) rd_kafka_queue_destroy(queue_);
   if (consumer_) (void)rd_kafka_consumer_close(consumer_.get());
 }
 
@@ -147,6 +148,7 @@ bool InboundRoute::start_consumer(const std::atomic<bool>& stop) {
   (void)conf->release();
   consumer_.reset(rk);
   rd_kafka_poll_set_consumer(rk);
+  queue_ = rd_kafka_queue_get_consumer(rk);
 
   // The partitions of the Kafka topic: asked until Kafka answers (it may be down at start).
   int partitions = 0;
@@ -318,55 +320,61 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
   int code = 0;
   bool paused = false;
   std::uint64_t appended_before = appended_;
-  while (!stop.load(std::memory_order_relaxed)) {
+  while (code == 0 && !stop.load(std::memory_order_relaxed)) {
     beat();
     stats_.set_state(paused ? RouteState::paused : kafka_down_ ? RouteState::kafka_down : RouteState::running);
-    stats_.set_in_flight(waiting_ != nullptr ? 1 : 0);
+    stats_.set_in_flight(fetched_n_ - next_);
     housekeeping();
-    stats_.checkpoint_turn(waiting_ != nullptr || stats_.lag() > 0, appended_ != appended_before);
+    stats_.checkpoint_turn(next_ < fetched_n_ || stats_.lag() > 0, appended_ != appended_before);
     appended_before = appended_;
-    rd_kafka_message_t* m = waiting_;
-    waiting_ = nullptr;
-    if (m == nullptr) m = rd_kafka_consumer_poll(consumer_.get(), 100);
-    if (m == nullptr) continue;
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        log(LogLevel::warn, "route " + route_.name + ": kafka: " + rd_kafka_message_errstr(m));
-        stats_.error(rd_kafka_err2name(m->err));
+    if (next_ == fetched_n_) {
+      // Wait for one record, then take what else librdkafka holds already, without waiting (a batch call waits for
+      // a full batch until its timeout).
+      next_ = fetched_n_ = 0;
+      rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer_.get(), 100);
+      if (first == nullptr) continue;
+      fetched_[0] = first;
+      const ssize_t more = rd_kafka_consume_batch_queue(queue_, 0, fetched_.data() + 1, fetched_.size() - 1);
+      fetched_n_ = 1 + static_cast<std::size_t>(std::max<ssize_t>(more, 0));
+    }
+    for (; next_ < fetched_n_; ++next_) {
+      rd_kafka_message_t* m = fetched_[next_];
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          log(LogLevel::warn, "route " + route_.name + ": kafka: " + rd_kafka_message_errstr(m));
+          stats_.error(rd_kafka_err2name(m->err));
+        }
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      kafka_down_ = false;  // a record came: a broker is up
+      if (is_echo(*m)) {
+        ++echoes_;
+        stats_.echo_dropped();
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      auto appended = append(*m);
+      if (!appended && appended.error().code() == mq::Errc::full) {
+        // Kafka waits (paused: librdkafka fetches nothing more and resumes after the records taken); this record
+        // and those after it are appended first once there is room.
+        if (!paused) pause(true);
+        paused = true;
+        break;
+      }
+      if (!appended) {
+        stats_.error(mq::errc_name(appended.error().code()));
+        log(LogLevel::error, "route " + route_.name + ": appending partition " + std::to_string(m->partition) +
+                                 " offset " + std::to_string(m->offset) + " to local topic '" + route_.local_topic +
+                                 "': " + std::string(appended.error().message()) +
+                                 "; the route stops rather than drop it");
+        code = 1;  // it and those after it stay unappended (the destructor frees them): the next start reads on
+        break;
       }
       rd_kafka_message_destroy(m);
-      continue;
+      if (paused) pause(false);
+      paused = false;
     }
-    kafka_down_ = false;  // a record came: a broker is up
-    if (is_echo(*m)) {
-      ++echoes_;
-      stats_.echo_dropped();
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    auto appended = append(*m);
-    if (!appended && appended.error().code() == mq::Errc::full) {
-      // Kafka waits (paused: librdkafka fetches nothing more and resumes after this record); this record is
-      // appended first once there is room.
-      if (!paused) pause(true);
-      paused = true;
-      waiting_ = m;
-      continue;
-    }
-    if (!appended) {
-      stats_.error(mq::errc_name(appended.error().code()));
-      log(LogLevel::error, "route " + route_.name + ": appending partition " + std::to_string(m->partition) +
-                               " offset " + std::to_string(m->offset) + " to local topic '" + route_.local_topic +
-                               "': " + std::string(appended.error().message()) +
-                               "; the route stops rather than "
-                               "drop it");
-      rd_kafka_message_destroy(m);
-      code = 1;
-      break;
-    }
-    rd_kafka_message_destroy(m);
-    if (paused) pause(false);
-    paused = false;
   }
   if (consumer_) {
     store_offsets();

@@ -5,6 +5,7 @@
 // (policy block) pauses the Kafka partitions until it drains: nothing is dropped.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -80,7 +81,11 @@ class InboundRoute {
   mq::Topic topic_;
   std::optional<mq::Producer> producer_;
   kafka::Client consumer_;
-  rd_kafka_message_t* waiting_ = nullptr;  // the record a full topic refused, appended before any other
+  // Records taken from librdkafka and not appended yet, in order: [next_, fetched_n_). The one at next_ is the one a
+  // full topic refused, if any: appended before any other.
+  std::array<rd_kafka_message_t*, 256> fetched_{};
+  std::size_t fetched_n_ = 0, next_ = 0;
+  rd_kafka_queue_t* queue_ = nullptr;  // the consumer's queue, for taking what it holds in one call
   std::uint64_t appended_ = 0, echoes_ = 0;
   bool kafka_down_ = false;  // librdkafka reported every broker down, and none has come up since
   std::chrono::steady_clock::time_point lag_sampled_{}, stored_at_{};

@@ -165,8 +165,8 @@ std::string render_metrics(const std::string& bridge_id, const std::vector<const
   each("mq_bridge_bytes_per_second", "gauge", "Payload bytes carried per second over the last second.",
        [](const Series& s) { return number(s.at.bytes_per_s); });
   each("mq_bridge_in_flight", "gauge",
-       "out: records read from the local topic and not yet confirmed by Kafka; in: a record waiting for room in "
-       "the full local topic (0 or 1).",
+       "out: records read from the local topic and not yet confirmed by Kafka; in: records taken from Kafka and "
+       "not yet appended (waiting for room while the local topic is full).",
        [](const Series& s) { return std::to_string(s.at.in_flight); });
   each("mq_bridge_lag", "gauge",
        "out: records of the local topic the bridge's group has not acked; in: Kafka's consumer lag, summed over "

@@ -214,7 +214,7 @@ TEST_F(BridgeInbound, FullLocalTopicPausesKafkaUntilItDrains) {
   ASSERT_TRUE(wait_for_log(*bridge, "Kafka partitions paused", 60s)) << bridge->log();
   const std::string route = "{route=\"events\",direction=\"in\"}";
   const std::string paused = "mq_bridge_route_state{route=\"events\",direction=\"in\",state=\"paused\"}";
-  // Paused: one record waits for room, Kafka holds the rest (its lag), the checkpoint ages.
+  // Paused: records taken from Kafka wait for room, Kafka holds the rest (its lag), the checkpoint ages.
   std::string page = metrics_until(
       port,
       [&](const std::string& p) {
@@ -223,7 +223,7 @@ TEST_F(BridgeInbound, FullLocalTopicPausesKafkaUntilItDrains) {
       },
       30s);
   EXPECT_EQ(sample(page, paused), 1.0) << page;
-  EXPECT_EQ(sample(page, "mq_bridge_in_flight" + route), 1.0) << page;
+  EXPECT_GE(sample(page, "mq_bridge_in_flight" + route).value_or(0), 1.0) << page;
   EXPECT_GT(sample(page, "mq_bridge_lag" + route).value_or(0), 0.0) << page;
   EXPECT_GE(sample(page, "mq_bridge_checkpoint_age_seconds" + route).value_or(0), 1.0) << page;
   const double appended = sample(page, "mq_bridge_records_total" + route).value_or(-1);
