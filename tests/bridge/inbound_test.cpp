@@ -175,11 +175,11 @@ TEST_F(BridgeInbound, EchoOfThisBridgeIsNotAppended) {
   expect_nothing_more();
 }
 
-// SIGKILL at random moments, 30 times, each time a restart that scans the local topic for where it stopped: every
+// SIGKILL at random moments, 50 times, each time a restart that scans the local topic for where it stopped: every
 // Kafka record is in libmq exactly once, whatever the group's committed offsets say.
 TEST_F(BridgeInbound, BridgeKilledAtRandomMomentsAndRestartedAppendsEachRecordOnce) {
   KafkaWriter writer(kafka_.bootstraps());
-  constexpr int kRounds = 30, kPerRound = 40;
+  constexpr int kRounds = 50, kPerRound = 40;
   std::mt19937 random(20260602);  // fixed: a failure replays
   for (int round = 0; round < kRounds; ++round) {
     write(writer, round * kPerRound, (round + 1) * kPerRound);
