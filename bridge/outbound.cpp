@@ -32,7 +32,7 @@ OutboundRoute::OutboundRoute(const Config& config, const Route& route, mq::Topic
 
 OutboundRoute::~OutboundRoute() { stop_clients(); }
 
-void OutboundRoute::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
+void OutboundRoute::on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque) {
   auto* self = static_cast<OutboundRoute*>(opaque);
   const auto seq = reinterpret_cast<std::uintptr_t>(message->_private);
   Entry* entry = self->window_.find(seq);
@@ -47,10 +47,18 @@ void OutboundRoute::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, 
     return;
   }
   self->stats_.error(rd_kafka_err2name(message->err));
-  if (self->failure_.empty())
+  if (message->err == RD_KAFKA_RESP_ERR__FATAL)
+    self->fail_fatal(rk);
+  else if (self->failure_.empty())
     self->failure_ =
         "delivery of offset " + std::to_string(entry->message.offset()) + " failed: " + err_text(message->err);
-  if (message->err == RD_KAFKA_RESP_ERR__FATAL) self->fatal_ = true;
+}
+
+void OutboundRoute::fail_fatal(rd_kafka_t* rk) {
+  char text[512] = {};
+  const auto cause = rd_kafka_fatal_error(rk, text, sizeof text);
+  fatal_ = true;
+  failure_ = "fatal producer error " + err_text(cause) + ": " + text;  // the cause, whoever saw it first
 }
 
 void OutboundRoute::on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -58,10 +66,7 @@ void OutboundRoute::on_error(rd_kafka_t* rk, int err, const char* reason, void* 
   self->stats_.error(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->kafka_down_ = true;
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char text[512] = {};
-    const auto cause = rd_kafka_fatal_error(rk, text, sizeof text);
-    self->fatal_ = true;
-    self->failure_ = "fatal producer error " + err_text(cause) + ": " + text;
+    self->fail_fatal(rk);
     return;
   }
   // Brokers down, connections refused: librdkafka retries by itself and the records wait (in it, or in libmq).
@@ -204,8 +209,10 @@ bool OutboundRoute::produce_pending() {
       return true;
     }
     stats_.error(rd_kafka_err2name(err));
-    if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
-    if (failure_.empty()) failure_ = "producing offset " + std::to_string(m.offset()) + " failed: " + err_text(err);
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+      fail_fatal(producer_.get());  // before on_error says so: the same cause in the log
+    else if (failure_.empty())
+      failure_ = "producing offset " + std::to_string(m.offset()) + " failed: " + err_text(err);
     return true;
   }
   queue_full_ = false;

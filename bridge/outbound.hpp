@@ -56,6 +56,7 @@ class OutboundRoute {
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+  void fail_fatal(rd_kafka_t* rk);  // librdkafka's fatal error: the route restarts with a new producer
   static int on_statistics(rd_kafka_t* rk, char* json, std::size_t json_len, void* opaque);
 
   bool start_clients();                         // a consumer and a producer; false (logged) when either cannot be made
