@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +15,7 @@
 
 #include "kafka.hpp"
 #include "libmq/topic.hpp"
+#include "mqd/metrics.hpp"
 #include "mqd/option_error.hpp"
 
 namespace po = boost::program_options;
@@ -138,21 +138,6 @@ void apply_route_key(RouteDraft& d, const std::string& key, const std::string& v
   }
 }
 
-std::string check_listen_address(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return "is not ADDR:PORT";
-  const std::string port = address.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) == 0 || std::stoul(port) > 65535)
-    return "has a bad port (1..65535)";
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  boost::system::error_code ec;
-  (void)boost::asio::ip::make_address(host, ec);
-  if (ec) return "has a bad address (a numeric IP is needed)";
-  return {};
-}
-
 std::string default_id(const std::string& file) {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
@@ -190,8 +175,8 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
   if (auto v = str("shutdown-timeout"))
     c.shutdown_timeout = std::chrono::milliseconds(need_number("option --shutdown-timeout", *v));
   if (auto v = str("metrics-listen")) {
-    if (auto problem = check_listen_address(*v); !problem.empty())
-      throw Failure{"option --metrics-listen: '" + *v + "' " + problem + " (example: 127.0.0.1:9465)"};
+    if (auto parsed = mqd::parse_listen_address(*v); !parsed)
+      throw Failure{"option --metrics-listen: " + std::string(parsed.error().message())};
     c.metrics_listen = *v;
   }
 

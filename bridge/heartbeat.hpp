@@ -9,9 +9,9 @@ namespace bridge {
 
 class Heartbeat {
  public:
-  void beat() noexcept {
+  void beat(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) noexcept {
     // Relaxed: a timestamp read for a liveness check, ordering nothing else.
-    at_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   }
   std::chrono::steady_clock::time_point last() const noexcept {
     return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(at_.load(std::memory_order_relaxed)));

@@ -208,7 +208,7 @@ bool InboundRoute::is_echo(const rd_kafka_message_t& message) const {
   return false;
 }
 
-mq::Result<void> InboundRoute::append(const rd_kafka_message_t& message) {
+mq::Result<void> InboundRoute::append(const rd_kafka_message_t& message, std::int64_t now_ns) {
   std::vector<mq::Header>& headers = headers_;  // reused: no allocation per record
   headers.clear();
   rd_kafka_headers_t* kafka_headers = nullptr;
@@ -237,14 +237,9 @@ mq::Result<void> InboundRoute::append(const rd_kafka_message_t& message) {
     record.timestamp_ns = ms * 1'000'000;
   auto published = producer_->publish(record);
   if (!published) return published.error();
-  ++appended_;
   stats_.carried(message.len);
-  if (record.timestamp_ns) {
-    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
-    if (now_ns >= *record.timestamp_ns)
-      stats_.latency().observe(std::chrono::microseconds((now_ns - *record.timestamp_ns) / 1000));
-  }
+  if (record.timestamp_ns && now_ns >= *record.timestamp_ns)
+    stats_.latency().observe(std::chrono::microseconds((now_ns - *record.timestamp_ns) / 1000));
   // For lag monitoring only: the offset after it, stored by store_offsets() and committed by librdkafka.
   const auto p = static_cast<std::size_t>(message.partition);
   if (p >= to_store_.size()) to_store_.resize(p + 1, -1);
@@ -266,8 +261,7 @@ void InboundRoute::store_offsets() {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
-void InboundRoute::housekeeping() {
-  const auto now = std::chrono::steady_clock::now();
+void InboundRoute::housekeeping(std::chrono::steady_clock::time_point now) {
   if (now - stored_at_ >= std::chrono::milliseconds(100)) {
     stored_at_ = now;
     store_offsets();
@@ -319,14 +313,16 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
   }
   int code = 0;
   bool paused = false;
-  std::uint64_t appended_before = appended_;
+  std::uint64_t appended_before = stats_.records();
   while (code == 0 && !stop.load(std::memory_order_relaxed)) {
-    beat();
+    const auto now = std::chrono::steady_clock::now();
+    beat(now);
     stats_.set_state(paused ? RouteState::paused : kafka_down_ ? RouteState::kafka_down : RouteState::running);
     stats_.set_in_flight(fetched_n_ - next_);
-    housekeeping();
-    stats_.checkpoint_turn(next_ < fetched_n_ || stats_.lag() > 0, appended_ != appended_before);
-    appended_before = appended_;
+    housekeeping(now);
+    const std::uint64_t appended_now = stats_.records();
+    stats_.checkpoint_turn(now, next_ < fetched_n_ || stats_.lag() > 0, appended_now != appended_before);
+    appended_before = appended_now;
     if (next_ == fetched_n_) {
       // Wait for one record, then take what else librdkafka holds already, without waiting (a batch call waits for
       // a full batch until its timeout).
@@ -337,6 +333,11 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
       const ssize_t more = rd_kafka_consume_batch_queue(queue_, 0, fetched_.data() + 1, fetched_.size() - 1);
       fetched_n_ = 1 + static_cast<std::size_t>(std::max<ssize_t>(more, 0));
     }
+    // One wall-clock reading per turn for the records' delivery latency (a turn appends what is taken, or waits
+    // kFullWait at most for room).
+    const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
     for (; next_ < fetched_n_; ++next_) {
       rd_kafka_message_t* m = fetched_[next_];
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -349,12 +350,11 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
       }
       kafka_down_ = false;  // a record came: a broker is up
       if (is_echo(*m)) {
-        ++echoes_;
         stats_.echo_dropped();
         rd_kafka_message_destroy(m);
         continue;
       }
-      auto appended = append(*m);
+      auto appended = append(*m, now_ns);
       if (!appended && appended.error().code() == mq::Errc::full) {
         // Kafka waits (paused: librdkafka fetches nothing more and resumes after the records taken); this record
         // and those after it are appended first once there is room.
@@ -381,8 +381,9 @@ int InboundRoute::run(const std::atomic<bool>& stop) {
     (void)rd_kafka_commit(consumer_.get(), nullptr, 0);  // what was appended, for lag monitoring
   }
   stats_.set_state(code == 0 ? RouteState::stopped : RouteState::failed);
-  log(LogLevel::info, "route " + route_.name + ": stopped: " + std::to_string(appended_) + " records appended, " +
-                          std::to_string(echoes_) + " echoes dropped");
+  const auto done = stats_.snapshot(std::chrono::steady_clock::now());
+  log(LogLevel::info, "route " + route_.name + ": stopped: " + std::to_string(done.records) + " records appended, " +
+                          std::to_string(done.echoes) + " echoes dropped");
   return code;
 }
 

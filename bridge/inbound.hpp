@@ -63,16 +63,19 @@ class InboundRoute {
   static int on_statistics(rd_kafka_t* rk, char* json, std::size_t json_len, void* opaque);
 
   bool start_consumer(const std::atomic<bool>& stop);  // scan, make, assign; false (logged) on a hard failure
-  // Appends one Kafka record. Errc::full when the topic had no room within the producer's short block timeout.
-  mq::Result<void> append(const rd_kafka_message_t& message);
+  // Appends one Kafka record (`now_ns`: the wall clock for its delivery latency). Errc::full when the topic had no
+  // room within the producer's short block timeout.
+  mq::Result<void> append(const rd_kafka_message_t& message, std::int64_t now_ns);
   void pause(bool paused);
   // Every turn: the appended offsets stored (every 100 ms), Kafka's lag from librdkafka's cached watermarks and
   // positions (every second).
-  void housekeeping();
+  void housekeeping(std::chrono::steady_clock::time_point now);
   void store_offsets();  // the offsets after the records appended, per partition, for the group's commits
   bool is_echo(const rd_kafka_message_t& message) const;
 
-  void beat() noexcept { heartbeat_.beat(); }
+  void beat(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) noexcept {
+    heartbeat_.beat(now);
+  }
 
   Heartbeat heartbeat_;
   const Config& config_;
@@ -86,7 +89,6 @@ class InboundRoute {
   std::array<rd_kafka_message_t*, 256> fetched_{};
   std::size_t fetched_n_ = 0, next_ = 0;
   rd_kafka_queue_t* queue_ = nullptr;  // the consumer's queue, for taking what it holds in one call
-  std::uint64_t appended_ = 0, echoes_ = 0;
   bool kafka_down_ = false;  // librdkafka reported every broker down, and none has come up since
   std::chrono::steady_clock::time_point lag_sampled_{}, stored_at_{};
   std::vector<mq::Header> headers_;      // append's, reused

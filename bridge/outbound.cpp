@@ -39,7 +39,6 @@ void OutboundRoute::on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* messag
   if (entry == nullptr) return;  // a report from before a restart: that record comes back through the group
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->window_.mark_done(seq);
-    ++self->carried_;
     self->kafka_down_ = false;
     self->stats_.carried(message->len);
     if (const std::int64_t us = rd_kafka_message_latency(message); us >= 0)
@@ -226,7 +225,7 @@ bool OutboundRoute::take(std::chrono::nanoseconds timeout) {
   if (!n) {
     const auto& e = n.error();
     if (e.code() == mq::Errc::timed_out || e.code() == mq::Errc::limit) return true;
-    if (e.code() != mq::Errc::timed_out) stats_.error(mq::errc_name(e.code()));
+    stats_.error(mq::errc_name(e.code()));
     if (e.code() == mq::Errc::lost) {
       log(LogLevel::warn, "route " + route_.name + ": local topic '" + route_.local_topic +
                               "' (policy overwrite) overwrote " + std::to_string(e.lost()) +
@@ -240,7 +239,6 @@ bool OutboundRoute::take(std::chrono::nanoseconds timeout) {
   took_ = !batch_.empty();
   for (auto& m : batch_) {
     const bool echo = is_echo(m);
-    echoes_ += echo ? 1 : 0;
     if (echo) stats_.echo_dropped();
     window_.push(Entry{std::move(m), echo}, echo);
   }
@@ -287,20 +285,18 @@ bool OutboundRoute::dead_letter_too_large() {
   return true;
 }
 
-void OutboundRoute::observe(bool moved) {
+void OutboundRoute::observe(std::chrono::steady_clock::time_point now, bool moved) {
   stats_.set_state(kafka_down_ ? RouteState::kafka_down : queue_full_ ? RouteState::waiting : RouteState::running);
   stats_.set_in_flight(window_.size());
-  const auto now = std::chrono::steady_clock::now();
   if (now - lag_sampled_ >= std::chrono::seconds(1)) {  // the group's lag: once a second (info() allocates)
     lag_sampled_ = now;
     for (const auto& g : topic_.info().groups)
       if (g.name == route_.group) stats_.set_lag(static_cast<std::int64_t>(g.lag));
   }
-  stats_.checkpoint_turn(!window_.empty() || stats_.lag() > 0, moved);
+  stats_.checkpoint_turn(now, !window_.empty() || stats_.lag() > 0, moved);
 }
 
 void OutboundRoute::restart(const std::atomic<bool>& stop) {
-  ++restarts_;
   stats_.restarted();
   stats_.set_state(RouteState::restarting);
   log(LogLevel::warn, "route " + route_.name + ": " + failure_ + (fatal_ ? " (fatal: new producer)" : "") +
@@ -341,7 +337,8 @@ int OutboundRoute::run(const std::atomic<bool>& stop) {
   log(LogLevel::info, "route " + route_.name + ": local topic '" + route_.local_topic + "' (group '" + route_.group +
                           "') -> Kafka topic '" + route_.kafka_topic + "'");
   while (!stop.load(std::memory_order_relaxed)) {
-    beat();
+    const auto now = std::chrono::steady_clock::now();
+    beat(now);
     if (!producer_ && !start_clients()) {
       stats_.set_state(RouteState::failed);
       return 1;
@@ -360,7 +357,7 @@ int OutboundRoute::run(const std::atomic<bool>& stop) {
     // has, wait briefly for reports; with nothing in flight, wait in libmq for the next record.
     const bool busy = !window_.empty();
     rd_kafka_poll(producer_.get(), queue_full_ ? 10 : busy && !took_ ? 1 : 0);
-    observe(checkpoint());
+    observe(now, checkpoint());
     if (too_large_ && window_.first_seq() == *too_large_ && !dead_letter_too_large()) {
       shut_down();
       stats_.set_state(RouteState::failed);
@@ -375,8 +372,10 @@ int OutboundRoute::run(const std::atomic<bool>& stop) {
   }
   if (producer_) shut_down();
   stats_.set_state(RouteState::stopped);
-  log(LogLevel::info, "route " + route_.name + ": stopped: " + std::to_string(carried_) + " records carried, " +
-                          std::to_string(echoes_) + " echoes dropped, " + std::to_string(restarts_) + " restarts");
+  const auto done = stats_.snapshot(std::chrono::steady_clock::now());
+  log(LogLevel::info, "route " + route_.name + ": stopped: " + std::to_string(done.records) + " records carried, " +
+                          std::to_string(done.echoes) + " echoes dropped, " + std::to_string(done.restarts) +
+                          " restarts");
   return 0;
 }
 

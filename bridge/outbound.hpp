@@ -65,12 +65,15 @@ class OutboundRoute {
   bool take(std::chrono::nanoseconds timeout);  // polls libmq into the window; false on a broken topic
   bool checkpoint();                            // acks the confirmed prefix; true when it moved
   bool dead_letter_too_large();                 // the too-large record, once first in the window; false: cannot
-  void observe(bool moved);                     // once per turn: state, in-flight, lag, checkpoint age
+  // Once per turn: state, in-flight, lag, checkpoint age.
+  void observe(std::chrono::steady_clock::time_point now, bool moved);
   void restart(const std::atomic<bool>& stop);  // from the checkpoint, after a failure or a fatal error
   void shut_down();
   bool is_echo(const mq::Message& message) const;
 
-  void beat() noexcept { heartbeat_.beat(); }
+  void beat(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) noexcept {
+    heartbeat_.beat(now);
+  }
 
   Heartbeat heartbeat_;
   const Config& config_;
@@ -92,7 +95,6 @@ class OutboundRoute {
   bool fatal_ = false;                      // the failure is librdkafka's fatal error (the producer is unusable)
   std::chrono::milliseconds backoff_{100};  // before the next restart; doubled per restart, reset by an ack
   std::optional<mq::Offset> checkpoint_;    // the next offset after the last acked record
-  std::uint64_t carried_ = 0, echoes_ = 0, restarts_ = 0;
   bool kafka_down_ = false;  // librdkafka reported every broker down, and none has come up since
   std::uint64_t retries_before_ = 0, retries_now_ = 0;  // librdkafka's retries: of earlier producers, of this one
   std::chrono::steady_clock::time_point lag_sampled_{};

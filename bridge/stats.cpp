@@ -48,12 +48,11 @@ void RouteStats::error(std::string_view code) {
   ++it->second;
 }
 
-void RouteStats::checkpoint_turn(bool has_work, bool moved) noexcept {
-  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+void RouteStats::checkpoint_turn(std::chrono::steady_clock::time_point now, bool has_work, bool moved) noexcept {
   if (!has_work)
     work_since_.store(0, std::memory_order_relaxed);
   else if (moved || work_since_.load(std::memory_order_relaxed) == 0)
-    work_since_.store(now, std::memory_order_relaxed);
+    work_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void RouteStats::sample_rates(std::chrono::steady_clock::time_point now) noexcept {

@@ -64,6 +64,7 @@ class RouteStats {
   }
   void echo_dropped() noexcept { echoes_.fetch_add(1, std::memory_order_relaxed); }
   void restarted() noexcept { restarts_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t records() const noexcept { return records_.load(std::memory_order_relaxed); }
   void dead_lettered() noexcept { dead_letters_.fetch_add(1, std::memory_order_relaxed); }
   void error(std::string_view code);  // counted by code: a librdkafka error name, or a libmq Errc name
   void set_state(RouteState state) noexcept { state_.store(static_cast<int>(state), std::memory_order_relaxed); }
@@ -77,7 +78,7 @@ class RouteStats {
   LatencyHistogram& latency() noexcept { return latency_; }
   // Once per loop turn: whether the route has records to carry (held unconfirmed, or lag), and whether its checkpoint
   // moved. The checkpoint's age counts from the later of its last move and the moment work appeared; 0 while idle.
-  void checkpoint_turn(bool has_work, bool moved) noexcept;
+  void checkpoint_turn(std::chrono::steady_clock::time_point now, bool has_work, bool moved) noexcept;
 
   // ---- the supervisor, once a second ------------------------------------------------------------------------------
   void sample_rates(std::chrono::steady_clock::time_point now) noexcept;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "log.hpp"
+#include "mqd/metrics.hpp"
 
 namespace bridge {
 
@@ -145,17 +146,13 @@ mq::Result<std::string> fetch_metrics(const std::string& listen, std::chrono::mi
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace http = beast::http;
-  const auto colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec || colon == std::string::npos)
-    return mq::Error(mq::Errc::invalid_argument, "metrics-listen '" + listen + "' is not ADDR:PORT");
-  if (address.is_unspecified())
-    address = address.is_v4() ? asio::ip::address(asio::ip::address_v4::loopback())
-                              : asio::ip::address(asio::ip::address_v6::loopback());
-  const asio::ip::tcp::endpoint endpoint(address, static_cast<unsigned short>(std::stoul(listen.substr(colon + 1))));
+  auto parsed = mqd::parse_listen_address(listen);
+  if (!parsed) return mq::Error(mq::Errc::invalid_argument, "metrics-listen " + std::string(parsed.error().message()));
+  asio::ip::tcp::endpoint endpoint = *parsed;
+  if (endpoint.address().is_unspecified())  // the bridge listens everywhere: ask it on loopback
+    endpoint.address(endpoint.address().is_v4() ? asio::ip::address(asio::ip::address_v4::loopback())
+                                                : asio::ip::address(asio::ip::address_v6::loopback()));
+  const std::string host = endpoint.address().to_string();
 
   asio::io_context io;
   beast::tcp_stream stream(io);

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "log.hpp"
+#include "metrics.hpp"  // parse_listen_address
 #include "option_error.hpp"
 #include "units.hpp"
 
@@ -241,11 +242,8 @@ Config build(const po::variables_map& vm, const std::vector<po::option>& file_ex
     else throw Failure{"option --log-level: '" + *v + "' is not error, warn, info or debug"};
   }
   if (auto v = str("metrics-listen")) {
-    const auto colon = v->rfind(':');
-    const std::string port = colon == std::string::npos ? std::string() : v->substr(colon + 1);
-    if (colon == std::string::npos || colon == 0 || port.empty() || port.size() > 5 ||
-        port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
-      throw Failure{"option --metrics-listen: '" + *v + "' is not ADDR:PORT (example: 127.0.0.1:9464)"};
+    if (auto parsed = parse_listen_address(*v); !parsed)
+      throw Failure{"option --metrics-listen: " + std::string(parsed.error().message())};
     c.metrics_listen = *v;
   }
   // [topic.NAME] sections: keys arrive as "topic.NAME.key" (NAME may itself contain dots).

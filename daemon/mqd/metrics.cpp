@@ -63,26 +63,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 MetricsServer::MetricsServer(asio::io_context& io, std::string server, std::function<std::string()> render)
     : server_(std::move(server)), render_(std::move(render)), acceptor_(io) {}
 
-mq::Result<void> MetricsServer::listen(const std::string& address) {
-  const auto colon = address.rfind(':');
-  auto bad = [&](const std::string& why) {
-    return mq::Error(mq::Errc::invalid_argument, "option --metrics-listen: '" + address + "' " + why);
+mq::Result<tcp::endpoint> parse_listen_address(const std::string& address) {
+  const auto bad = [&](const std::string& why) {
+    return mq::Error(mq::Errc::invalid_argument, "'" + address + "' " + why + " (example: 127.0.0.1:9464)");
   };
+  const auto colon = address.rfind(':');
   if (colon == std::string::npos) return bad("is not ADDR:PORT");
+  const std::string port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) == 0 || std::stoul(port) > 65535)
+    return bad("has a bad port (1..65535)");
   std::string host = address.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned long port = 0;
-  try {
-    std::size_t used = 0;
-    port = std::stoul(address.substr(colon + 1), &used);
-    if (used != address.size() - colon - 1 || port > 65535) return bad("has a bad port");
-  } catch (...) {
-    return bad("has a bad port");
-  }
   boost::system::error_code ec;
   const auto ip = asio::ip::make_address(host, ec);
   if (ec) return bad("has a bad address (a numeric IP is needed)");
-  const tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
+  return tcp::endpoint(ip, static_cast<unsigned short>(std::stoul(port)));
+}
+
+mq::Result<void> MetricsServer::listen(const std::string& address) {
+  auto parsed = parse_listen_address(address);
+  if (!parsed) return mq::Error(mq::Errc::invalid_argument, "option --metrics-listen: " + std::string(parsed.error().message()));
+  const tcp::endpoint endpoint = *parsed;
+  boost::system::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);

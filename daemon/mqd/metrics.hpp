@@ -13,6 +13,10 @@
 
 namespace mqd {
 
+// ADDR:PORT as an endpoint: a numeric IP (IPv6 in brackets: [::1]:9464) and a port 1..65535. Errc::invalid_argument
+// saying what is wrong with it ("'x' has a bad port (1..65535) (example: ...)"); the caller names the option.
+mq::Result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& address);
+
 class MetricsServer {
  public:
   // `render` produces the exposition text at each scrape; `server` names the program in the Server header.

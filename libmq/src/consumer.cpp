@@ -358,7 +358,10 @@ struct Consumer::State {
   bool holds(const Message& m) const {
     return m.owner_ == this && m.run_ >= head && m.run_ < tail && m.done_ > held[m.run_ % kMaxUnacked].base;
   }
+  // What nack and dead_letter (`op`) ask of `m` first: this process's consumer, held by it, in a block topic.
+  Result<void> may_hand_back(const Message& m, std::string_view op) const;
   Result<void> dead_letter(const Message& m, std::int64_t first_failure, std::string_view error);
+  Result<void> dead_letter_and_ack(const Message& m, std::string_view error);
   Result<Topic> dead_letter_from_daemon();
   Result<Consumer::Nacked> nack(Message& m, std::optional<std::chrono::milliseconds> delay, std::string_view error);
   Take take_run(std::size_t max, Failure& err);
@@ -1351,25 +1354,37 @@ Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_f
   return {};
 }
 
-Result<Consumer::Nacked> Consumer::State::nack(Message& m, std::optional<std::chrono::milliseconds> delay,
-                                               std::string_view error) {
+Result<void> Consumer::State::may_hand_back(const Message& m, std::string_view op) const {
   if (fork_gen != fork_generation())
     return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + context());
   if (!holds(m))
     return Error(Errc::invalid_argument, "record not held by this consumer (acked already?): " + context() +
                                              " offset=" + std::to_string(m.offset_));
   if (seg->policy() != Policy::block)
-    return Error(Errc::invalid_argument, "nack needs a block topic (an overwrite topic's producers would overwrite a "
-                                         "record waiting for its retry): " + context());
+    return Error(Errc::invalid_argument, std::string(op) + " needs a block topic (an overwrite topic's producers " +
+                                             "would overwrite a record waiting for its retry): " + context());
+  return {};
+}
+
+// The dead letter of `m` (its first failure now if it never failed before), then its ack.
+Result<void> Consumer::State::dead_letter_and_ack(const Message& m, std::string_view error) {
+  const std::int64_t first = m.first_failure_ns_ != 0 ? m.first_failure_ns_ : realtime_ns();
+  if (auto sent = dead_letter(m, first, error); !sent) return sent.error();
+  test_point(TestPoint::dead_lettered);
+  (void)ack_held(m.run_, m.after_, m.done_);
+  return {};
+}
+
+Result<Consumer::Nacked> Consumer::State::nack(Message& m, std::optional<std::chrono::milliseconds> delay,
+                                               std::string_view error) {
+  if (auto allowed = may_hand_back(m, "nack"); !allowed) return allowed.error();
   const RetryPolicy policy = load_retry_policy(*group);
-  const std::int64_t now = realtime_ns();
-  const std::int64_t first = m.first_failure_ns_ != 0 ? m.first_failure_ns_ : now;
   if (m.attempt_ >= policy.max_attempts) {
-    if (auto sent = dead_letter(m, first, error); !sent) return sent.error();
-    test_point(TestPoint::dead_lettered);
-    (void)ack_held(m.run_, m.after_, m.done_);
+    if (auto sent = dead_letter_and_ack(m, error); !sent) return sent.error();
     return Consumer::Nacked::dead_lettered;
   }
+  const std::int64_t now = realtime_ns();
+  const std::int64_t first = m.first_failure_ns_ != 0 ? m.first_failure_ns_ : now;
   const std::chrono::nanoseconds wait =
       delay ? std::chrono::nanoseconds(std::clamp(*delay, std::chrono::milliseconds(0), kMaxBackoff))
             : backoff_for(policy, m.attempt_);
@@ -1415,18 +1430,8 @@ Result<Consumer::Nacked> Consumer::nack(Message&& message, std::chrono::millisec
 }
 
 Result<void> Consumer::dead_letter(Message&& message, std::string_view error) {
-  State& s = *state_;
-  if (s.fork_gen != fork_generation())
-    return Error(Errc::wrong_process, "consumer was created in another process (before fork): " + s.context());
-  if (!s.holds(message))
-    return Error(Errc::invalid_argument, "record not held by this consumer (acked already?): " + s.context() +
-                                             " offset=" + std::to_string(message.offset_));
-  if (s.seg->policy() != Policy::block)
-    return Error(Errc::invalid_argument, "dead_letter needs a block topic (as nack does): " + s.context());
-  const std::int64_t first = message.first_failure_ns_ != 0 ? message.first_failure_ns_ : realtime_ns();
-  if (auto sent = s.dead_letter(message, first, error); !sent) return sent.error();
-  (void)s.ack_held(message.run_, message.after_, message.done_);
-  return {};
+  if (auto allowed = state_->may_hand_back(message, "dead_letter"); !allowed) return allowed.error();
+  return state_->dead_letter_and_ack(message, error);
 }
 
 Result<std::size_t> Consumer::nack(std::span<Message> messages, std::optional<std::chrono::milliseconds> delay,

@@ -2,13 +2,10 @@
 // process with its output captured. Every wait has a deadline that fails the test instead of hanging CI.
 #pragma once
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "net_util.hpp"
 #include "status.hpp"
 
 namespace bridgetest {
@@ -152,18 +150,7 @@ inline bool wait_for_log(BridgeProcess& bridge, const std::string& text, std::ch
   return true;
 }
 
-// A loopback port nobody listens on right now (bound to 0, read back, released).
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using nettest::free_port;
 
 // The value of the sample SERIES ("name{labels}", exactly as the page writes it) on a metrics page; nullopt when the
 // page has no such line.

@@ -22,6 +22,7 @@
 #include "layout.hpp"
 #include "segment.hpp"
 #include "libmq/test_util.hpp"
+#include "net_util.hpp"
 
 namespace {
 
@@ -990,18 +991,7 @@ TEST(Daemon, ConfiguredTopicsExistAtStartAndSighupAddsNewOnes) {
 
 namespace {
 
-// A port nobody listens on right now (bound to 0, read back, released).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using nettest::free_port;
 
 std::string http_get(int port, const std::string& target) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

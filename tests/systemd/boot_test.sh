@@ -46,17 +46,7 @@ say "start: systemctl start returned after READY (mqctl answered at once)"
 
 # ---- the process: user mq, CAP_CHOWN only, sandboxed ------------------------------------------------------------
 pid=$(show MainPID)
-status=$(in_ct 10 cat "/proc/$pid/status")
-field() { awk -v k="$1:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' <<<"$status"; }
-mq_uid=$(in_ct 10 id -u mq)
-mq_gid=$(in_ct 10 id -g mq)
-[ "$(field Uid)" = "$mq_uid $mq_uid $mq_uid $mq_uid" ] || fail "mqd's uids are '$(field Uid)', not mq's ($mq_uid)"
-[ "$(field Gid)" = "$mq_gid $mq_gid $mq_gid $mq_gid" ] || fail "mqd's gids are '$(field Gid)', not mq's ($mq_gid)"
-for set in CapEff CapPrm CapBnd CapAmb; do
-  [ "$(field $set)" = 0000000000000001 ] || fail "mqd's $set is $(field $set): only CAP_CHOWN (bit 0) was expected"
-done
-[ "$(field NoNewPrivs)" = 1 ] || fail "mqd runs without NoNewPrivs"
-[ "$(field Seccomp)" = 2 ] || fail "mqd runs without a seccomp filter (Seccomp: $(field Seccomp))"
+expect_sandboxed mqd "$pid" 0000000000000001 "only CAP_CHOWN (bit 0)"
 say "process: user mq, capabilities CAP_CHOWN only, NoNewPrivs, seccomp filter"
 
 # ---- a user in group mq publishes and consumes; one outside is refused ------------------------------------------

@@ -101,17 +101,7 @@ say "start: systemctl enable --now returned after READY (status '$(show StatusTe
 
 # ---- the process: user mq, no capabilities, sandboxed ----------------------------------------------------------
 pid=$(show MainPID)
-status=$(in_ct 10 cat "/proc/$pid/status")
-field() { awk -v k="$1:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' <<<"$status"; }
-mq_uid=$(in_ct 10 id -u mq)
-mq_gid=$(in_ct 10 id -g mq)
-[ "$(field Uid)" = "$mq_uid $mq_uid $mq_uid $mq_uid" ] || fail "the bridge's uids are '$(field Uid)', not mq's $mq_uid"
-[ "$(field Gid)" = "$mq_gid $mq_gid $mq_gid $mq_gid" ] || fail "the bridge's gids are '$(field Gid)', not mq's $mq_gid"
-for set in CapEff CapPrm CapBnd CapAmb; do
-  [ "$(field $set)" = 0000000000000000 ] || fail "the bridge's $set is $(field $set): no capability was expected"
-done
-[ "$(field NoNewPrivs)" = 1 ] || fail "the bridge runs without NoNewPrivs"
-[ "$(field Seccomp)" = 2 ] || fail "the bridge runs without a seccomp filter (Seccomp: $(field Seccomp))"
+expect_sandboxed "the bridge" "$pid" 0000000000000000 "no capability"
 # In its mount namespace (test -w asks access(2), which says EROFS even to root on a read-only mount):
 in_ct 10 nsenter --target "$pid" --mount -- test -w /usr/local/etc/mq && fail "the bridge sees /usr writable"
 in_ct 10 nsenter --target "$pid" --mount -- test -w /dev/shm || fail "the bridge sees /dev/shm read-only"

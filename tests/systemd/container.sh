@@ -123,3 +123,21 @@ container_boot() {
   say "booted: systemd $(in_ct 20 systemctl --version | head -1 | awk '{print $2}') is PID 1 of the container"
   in_ct 30 ldconfig
 }
+
+# expect_sandboxed WHO PID CAPS CAPS_TEXT: the container's process PID runs as user and group mq, with each of its
+# capability sets (effective, permitted, bounding, ambient) CAPS as /proc/PID/status shows it (CAPS_TEXT says which
+# that is), no new privileges and a seccomp filter.
+expect_sandboxed() {
+  local who=$1 pid=$2 caps=$3 caps_text=$4 status uid gid set
+  status=$(in_ct 10 cat "/proc/$pid/status")
+  field() { awk -v k="$1:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' <<<"$status"; }
+  uid=$(in_ct 10 id -u mq)
+  gid=$(in_ct 10 id -g mq)
+  [ "$(field Uid)" = "$uid $uid $uid $uid" ] || fail "$who's uids are '$(field Uid)', not mq's ($uid)"
+  [ "$(field Gid)" = "$gid $gid $gid $gid" ] || fail "$who's gids are '$(field Gid)', not mq's ($gid)"
+  for set in CapEff CapPrm CapBnd CapAmb; do
+    [ "$(field $set)" = "$caps" ] || fail "$who's $set is $(field $set): $caps_text was expected"
+  done
+  [ "$(field NoNewPrivs)" = 1 ] || fail "$who runs without NoNewPrivs"
+  [ "$(field Seccomp)" = 2 ] || fail "$who runs without a seccomp filter (Seccomp: $(field Seccomp))"
+}
