@@ -277,10 +277,9 @@ void InboundRoute::housekeeping(std::chrono::steady_clock::time_point now) {
   for (int i = 0; i < assigned->cnt; ++i) {
     const auto& p = assigned->elems[i];
     std::int64_t low = 0, high = 0;
-    if (p.offset < 0 ||
-        rd_kafka_get_watermark_offsets(consumer_.get(), p.topic, p.partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        high < 0)
-      continue;
+    if (p.offset < 0) continue;
+    const auto known = rd_kafka_get_watermark_offsets(consumer_.get(), p.topic, p.partition, &low, &high);
+    if (known != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) continue;
     lag = std::max<std::int64_t>(lag, 0) + std::max<std::int64_t>(high - p.offset, 0);
   }
   rd_kafka_topic_partition_list_destroy(assigned);

@@ -83,8 +83,10 @@ RouteStats::Snapshot RouteStats::snapshot(std::chrono::steady_clock::time_point 
   s.records_per_s = records_per_s_.load(std::memory_order_relaxed);
   s.bytes_per_s = bytes_per_s_.load(std::memory_order_relaxed);
   if (const auto since = work_since_.load(std::memory_order_relaxed); since != 0)
-    s.checkpoint_age_s = std::max(
-        0.0, std::chrono::duration<double>(now.time_since_epoch() - std::chrono::steady_clock::duration(since)).count());
+    s.checkpoint_age_s =
+        std::max(0.0, std::chrono::duration<double>(now - std::chrono::steady_clock::time_point(
+                                                              std::chrono::steady_clock::duration(since)))
+                          .count());
   s.latency = latency_.snapshot();
   std::lock_guard lock(errors_mutex_);
   s.errors = errors_;

@@ -135,7 +135,8 @@ mq::Result<std::vector<RouteStatus>> parse_status(std::string_view page) {
       latency_count[r->name] = s->value;
     }
   }
-  if (!bridge_page) return mq::Error(mq::Errc::invalid_argument, "the page is not mq-kafka-bridge's (no mq_bridge_info)");
+  if (!bridge_page)
+    return mq::Error(mq::Errc::invalid_argument, "the page is not mq-kafka-bridge's (no mq_bridge_info)");
   for (auto& r : routes)
     if (const auto n = latency_count.find(r.name); n != latency_count.end() && n->second > 0)
       r.mean_latency_s = latency_sum[r.name] / n->second;

@@ -83,7 +83,8 @@ mq::Result<tcp::endpoint> parse_listen_address(const std::string& address) {
 
 mq::Result<void> MetricsServer::listen(const std::string& address) {
   auto parsed = parse_listen_address(address);
-  if (!parsed) return mq::Error(mq::Errc::invalid_argument, "option --metrics-listen: " + std::string(parsed.error().message()));
+  if (!parsed)
+    return mq::Error(mq::Errc::invalid_argument, "option --metrics-listen: " + std::string(parsed.error().message()));
   const tcp::endpoint endpoint = *parsed;
   boost::system::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
