@@ -1,6 +1,6 @@
 // Ordering::key's shared state: a group's key lock and its key table (layout.hpp, KeyTable). The rules that use them
-// (which member may take which record) are in consumer.cpp; why they keep each key's records in offset order through
-// crashes: libmq/doc/design.md, "Key ordering".
+// (which member may take which record) are in consumer_keys.cpp; why they keep each key's records in offset order
+// through crashes: libmq/doc/design.md, "Key ordering".
 #pragma once
 
 #include <chrono>

@@ -219,7 +219,7 @@ static_assert(sizeof(MemberSlot) == kMemberSlotBytes);
 
 // GroupBlock::lone: the lone member's index + 1 in the low bits, and a generation above them that every change of
 // the word (and every move of the group's cursor, twice) advances, so a take that read the word before a change fails
-// its check after (consumer.cpp, advance()).
+// its check after (consumer_state.hpp, advance()).
 inline constexpr std::uint64_t kLoneTagMask = 0xff;
 inline constexpr std::uint64_t kLoneGeneration = std::uint64_t{1} << 8;
 
