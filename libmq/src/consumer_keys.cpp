@@ -74,7 +74,9 @@ std::uint64_t Consumer::State::holder_of(std::uint64_t code) const {
 
 // Whether taking a record of key `code`, which `holder` holds, would give this member a key it does not hold yet (a
 // record without a key gives none).
-bool Consumer::State::fresh(std::uint64_t code, std::uint64_t holder) const { return code != 0 && holder != member_tag; }
+bool Consumer::State::fresh(std::uint64_t code, std::uint64_t holder) const {
+  return code != 0 && holder != member_tag;
+}
 
 // Whether a record of key `code`, which `holder` holds, is this member's to take: no key, or one free or its own with
 // none of its records waiting before it.

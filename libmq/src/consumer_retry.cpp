@@ -81,7 +81,8 @@ Result<void> Consumer::State::dead_letter(const Message& m, std::int64_t first_f
     auto topic = Topic::open(name, seg->where());
     if (!topic && topic.error().code() == Errc::not_found && !this->topic.daemon_socket().empty()) {
       // mqd gone (stopped, restarting): the dead letter must not wait for it; made here below, mqd adopts it.
-      if (auto made = dead_letter_from_daemon(); made || made.error().code() != Errc::no_daemon) topic = std::move(made);
+      if (auto made = dead_letter_from_daemon(); made || made.error().code() != Errc::no_daemon)
+        topic = std::move(made);
     }
     if (!topic && topic.error().code() == Errc::not_found)
       topic = Topic::open_or_create(name, dead_letter_options(this->topic));
@@ -199,8 +200,9 @@ Result<std::size_t> Consumer::nack(std::span<Message> messages, std::optional<st
                                                " offset=" + std::to_string(m.offset_));
     order.push_back(&m);
   }
-  std::sort(order.begin(), order.end(),
-            [](const Message* a, const Message* b) { return a->run_ != b->run_ ? a->run_ < b->run_ : a->done_ < b->done_; });
+  std::sort(order.begin(), order.end(), [](const Message* a, const Message* b) {
+    return a->run_ != b->run_ ? a->run_ < b->run_ : a->done_ < b->done_;
+  });
   std::size_t dead = 0;
   for (Message* m : order) {
     auto nacked = state_->nack(*m, delay, error);
